@@ -1,0 +1,62 @@
+// Small subcommands (info, abstain-bias) and the table of all subcommands.
+#include "cli/commands.h"
+
+#include <cstdio>
+#include <iostream>
+
+#include <torch/torch.h>
+
+#include "common/args.h"
+#include "loss/contrastive_loss.h"
+#include "loss/halo_terms.h"
+
+namespace halo::cli {
+
+namespace {
+
+int run_info(const std::vector<std::string>& argv) {
+  ArgParser args("info", "Print the build's versions and what hardware LibTorch sees.");
+  if (!args.parse(argv)) return 0;
+  std::cout << "halo-clip " << HALO_VERSION << "\n"
+            << "LibTorch " << TORCH_VERSION << "\n"
+            << "CPU threads: " << torch::get_num_threads() << "\n"
+            << "CUDA available: " << (torch::cuda::is_available() ? "yes" : "no");
+  if (torch::cuda::is_available()) std::cout << " (" << torch::cuda::device_count() << " devices)";
+  std::cout << "\nlosses:";
+  for (const auto& name : loss::contrastive_loss_names()) std::cout << " " << name;
+  std::cout << "\n";
+  return 0;
+}
+
+int run_abstain_bias(const std::vector<std::string>& argv) {
+  ArgParser args("abstain-bias",
+                 "Print HALO's fixed abstain logit b and the starting temperature for an\n"
+                 "embedding size, a number of candidates (the global batch size) and a label\n"
+                 "smoothing. A pair is rejected when its shifted logit falls below b.");
+  args.required("dim", "D", "embedding size")
+      .option("candidates", "K", "number of candidates per query (global batch size)", "256")
+      .option("label-smoothing", "EPS", "label smoothing / distillation temperature", "0.1");
+  if (!args.parse(argv)) return 0;
+  const int64_t D = args.integer("dim"), K = args.integer("candidates");
+  const double eps = args.real("label-smoothing");
+  const double b = loss::abstain_bias(D, K, eps);
+  const double raw = loss::initial_gamma_raw(D);
+  std::printf("D = %lld, K = %lld, label smoothing = %g\n", static_cast<long long>(D),
+              static_cast<long long>(K), eps);
+  std::printf("abstain bias b = %.6f\ninitial gamma = %.6f (gamma_raw = %.6f)\n", b,
+              torch::softplus(torch::tensor(raw)).item<double>(), raw);
+  return 0;
+}
+
+}  // namespace
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table{
+      {"info", "print versions and the hardware LibTorch sees", run_info},
+      {"abstain-bias", "print HALO's abstain logit b for D, K and label smoothing",
+       run_abstain_bias},
+  };
+  return table;
+}
+
+}  // namespace halo::cli

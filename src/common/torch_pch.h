@@ -1,0 +1,3 @@
+// Precompiled header: the heavy LibTorch headers, parsed once per build instead of per file.
+#pragma once
+#include <torch/torch.h>

@@ -1,0 +1,105 @@
+// The three losses behind the ContrastiveLoss interface, and the factory that picks one by name.
+#include "loss/contrastive_loss.h"
+
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "loss/baselines.h"
+#include "loss/halo_clip_loss.h"
+#include "loss/halo_terms.h"
+
+namespace halo::loss {
+
+namespace {
+
+torch::Tensor cosine(const torch::Tensor& image, const torch::Tensor& text) {
+  return torch::cosine_similarity(to_compute_dtype(image), to_compute_dtype(text), 1);
+}
+
+class HaloClipLoss : public ContrastiveLoss {
+ public:
+  explicit HaloClipLoss(const ContrastiveLossOptions& o)
+      : options_{o.embed_dim, o.num_candidates, o.label_smoothing, o.distill, true},
+        b_(abstain_bias(o.embed_dim, o.num_candidates, o.label_smoothing)) {
+    check_label_smoothing(o.label_smoothing, o.distill);
+    gamma_raw_ = register_parameter(
+        "gamma_raw", torch::full({1}, initial_gamma_raw(o.embed_dim)), o.learn_temperature);
+  }
+  LossOutput forward(const PairBatch& batch) override {
+    HaloClipParts p = halo_clip_loss(batch, gamma_raw_, b_, options_);
+    return {p.total,
+            {{"ce_image_to_text", p.ce_image_to_text},
+             {"ce_text_to_image", p.ce_text_to_image},
+             {"radial", p.radial},
+             {"gamma", gamma_from_raw(gamma_raw_, torch::kFloat).detach()}}};
+  }
+  torch::Tensor mismatch_score(const torch::Tensor& image, const torch::Tensor& text) override {
+    return pair_abstain_score(image, text, gamma_raw_, b_);
+  }
+  std::string kind() const override { return "halo"; }
+
+ private:
+  HaloClipOptions options_;
+  double b_;
+  torch::Tensor gamma_raw_;
+};
+
+class InfoNceLoss : public ContrastiveLoss {
+ public:
+  explicit InfoNceLoss(const ContrastiveLossOptions& o) {
+    logit_scale_ = register_parameter("logit_scale", torch::full({1}, kInfoNceInitLogitScale),
+                                      o.learn_temperature);
+  }
+  LossOutput forward(const PairBatch& batch) override {
+    InfoNceParts p = infonce_loss(batch, logit_scale_);
+    return {p.total,
+            {{"ce_image_to_text", p.ce_image_to_text},
+             {"ce_text_to_image", p.ce_text_to_image},
+             {"logit_scale", logit_scale_.clamp_max(kInfoNceMaxLogitScale).exp().detach()}}};
+  }
+  torch::Tensor mismatch_score(const torch::Tensor& image, const torch::Tensor& text) override {
+    return 0.5 * (1.0 - cosine(image, text));
+  }
+  std::string kind() const override { return "infonce"; }
+
+ private:
+  torch::Tensor logit_scale_;
+};
+
+class SigLipLoss : public ContrastiveLoss {
+ public:
+  explicit SigLipLoss(const ContrastiveLossOptions& o) {
+    log_temperature_ = register_parameter(
+        "log_temperature", torch::full({1}, kSigLipInitLogTemperature), o.learn_temperature);
+    bias_ = register_parameter("bias", torch::full({1}, kSigLipInitBias), o.learn_temperature);
+  }
+  LossOutput forward(const PairBatch& batch) override {
+    SigLipParts p = siglip_loss(batch, log_temperature_, bias_);
+    return {p.total,
+            {{"temperature", log_temperature_.exp().detach()}, {"bias", bias_.detach()}}};
+  }
+  torch::Tensor mismatch_score(const torch::Tensor& image, const torch::Tensor& text) override {
+    torch::Tensor logit = log_temperature_.exp() * cosine(image, text) + bias_;
+    return 1.0 - torch::sigmoid(logit);
+  }
+  std::string kind() const override { return "siglip"; }
+
+ private:
+  torch::Tensor log_temperature_, bias_;
+};
+
+}  // namespace
+
+const std::vector<std::string>& contrastive_loss_names() {
+  static const std::vector<std::string> names{"halo", "infonce", "siglip"};
+  return names;
+}
+
+std::shared_ptr<ContrastiveLoss> make_contrastive_loss(const ContrastiveLossOptions& options) {
+  if (options.name == "halo") return std::make_shared<HaloClipLoss>(options);
+  if (options.name == "infonce") return std::make_shared<InfoNceLoss>(options);
+  if (options.name == "siglip") return std::make_shared<SigLipLoss>(options);
+  HALO_FAIL("unknown loss '", options.name, "' (choose one of: halo, infonce, siglip)");
+}
+
+}  // namespace halo::loss

@@ -1,0 +1,44 @@
+// One interface over the three image-text losses, chosen by name ("halo", "infonce",
+// "siglip"): a module that owns the loss's learnable scalars (temperature, bias) and maps a
+// PairBatch to a loss, its named parts for logging, and a per-pair mismatch score.
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include "loss/pair_batch.h"
+
+namespace halo::loss {
+
+struct ContrastiveLossOptions {
+  std::string name = "halo";     // halo | infonce | siglip
+  int64_t embed_dim = 512;
+  int64_t num_candidates = 256;  // HALO's K for the abstain bias: the global batch size
+  double label_smoothing = 0.1;  // HALO only
+  bool distill = true;           // HALO only: self-distillation (else label smoothing)
+  bool learn_temperature = true;
+};
+
+struct LossOutput {
+  torch::Tensor total;  // the scalar to minimise (a mean over the rows)
+  std::vector<std::pair<std::string, torch::Tensor>> parts;  // named scalars, for logs
+};
+
+class ContrastiveLoss : public torch::nn::Module {
+ public:
+  virtual LossOutput forward(const PairBatch& batch) = 0;
+  // Per aligned pair (image_i, text_i), a score in [0, 1]: higher means "more likely a
+  // mismatched pair". HALO: the abstention probability; InfoNCE: (1 - cosine) / 2;
+  // SigLIP: 1 - sigmoid(pair logit).
+  virtual torch::Tensor mismatch_score(const torch::Tensor& image, const torch::Tensor& text) = 0;
+  virtual std::string kind() const = 0;
+};
+
+std::shared_ptr<ContrastiveLoss> make_contrastive_loss(const ContrastiveLossOptions& options);
+const std::vector<std::string>& contrastive_loss_names();
+
+}  // namespace halo::loss

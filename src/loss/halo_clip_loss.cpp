@@ -1,0 +1,103 @@
+// Batch-level HALO loss over rows and columns, and the pair abstention score.
+#include "loss/halo_clip_loss.h"
+
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "loss/halo_terms.h"
+#include "loss/shifted_distance.h"
+
+namespace halo::loss {
+
+void check_pair_batch(const PairBatch& batch, bool check_finite) {
+  check_embeddings("image embeddings (rows)", batch.image_rows, check_finite);
+  check_embeddings("text embeddings (rows)", batch.text_rows, check_finite);
+  const bool cols_are_rows =
+      batch.image_cols.is_same(batch.image_rows) && batch.text_cols.is_same(batch.text_rows);
+  if (!cols_are_rows) {
+    check_embeddings("image embeddings (columns)", batch.image_cols, check_finite);
+    check_embeddings("text embeddings (columns)", batch.text_cols, check_finite);
+  }
+  const int64_t D = batch.image_rows.size(1);
+  for (const auto* t : {&batch.text_rows, &batch.image_cols, &batch.text_cols}) {
+    HALO_CHECK(t->size(1) == D, "embedding sizes differ within the batch: image rows have D = ", D,
+               " but another input has D = ", t->size(1));
+  }
+  HALO_CHECK(batch.image_rows.size(0) == batch.text_rows.size(0),
+             "pairs need as many image rows as text rows, got ", batch.image_rows.size(0),
+             " images and ", batch.text_rows.size(0), " texts");
+  HALO_CHECK(batch.image_cols.size(0) == batch.text_cols.size(0),
+             "candidate columns need as many images as texts, got ", batch.image_cols.size(0),
+             " and ", batch.text_cols.size(0));
+  HALO_CHECK(batch.row_offset >= 0 && batch.row_offset + batch.rows() <= batch.cols(),
+             "row_offset ", batch.row_offset, " with ", batch.rows(),
+             " rows points past the last of ", batch.cols(), " columns");
+}
+
+PairBatch to_compute_dtype(const PairBatch& batch) {
+  // Convert a tensor used as both rows and columns once, so that its gradient is summed in the
+  // compute dtype and rounded once on the way back.
+  PairBatch out{to_compute_dtype(batch.image_rows), to_compute_dtype(batch.text_rows), {}, {},
+                batch.row_offset};
+  out.image_cols = batch.image_cols.is_same(batch.image_rows) ? out.image_rows
+                                                               : to_compute_dtype(batch.image_cols);
+  out.text_cols = batch.text_cols.is_same(batch.text_rows) ? out.text_rows
+                                                            : to_compute_dtype(batch.text_cols);
+  return out;
+}
+
+namespace {
+
+// One direction: queries q (n x D) against candidates c (M x D) plus the sink.
+torch::Tensor direction_cross_entropy(const torch::Tensor& q, const torch::Tensor& c,
+                                      const torch::Tensor& true_col, const torch::Tensor& gamma,
+                                      double b, const HaloClipOptions& options) {
+  torch::Tensor S = shifted_distance(q, c, gamma);
+  const double eps = options.label_smoothing;
+  torch::Tensor targets = options.distill ? distill_targets(S, gamma, q, true_col, eps)
+                                          : smoothing_targets(S, true_col, eps);
+  return sink_cross_entropy(S, b, targets);
+}
+
+}  // namespace
+
+HaloClipParts halo_clip_loss(const PairBatch& input, const torch::Tensor& gamma_raw, double b,
+                             const HaloClipOptions& options) {
+  check_label_smoothing(options.label_smoothing, options.distill);
+  check_pair_batch(input, options.check_finite);
+  HALO_CHECK(input.image_rows.size(1) == options.embed_dim, "HALO loss was built for D = ",
+             options.embed_dim, " but the embeddings have D = ", input.image_rows.size(1));
+  const PairBatch batch = to_compute_dtype(input);
+  const auto dtype = batch.image_rows.scalar_type();
+  const torch::Tensor gamma = gamma_from_raw(gamma_raw, dtype);
+  const torch::Tensor true_col =
+      torch::arange(batch.row_offset, batch.row_offset + batch.rows(),
+                    torch::TensorOptions().dtype(torch::kLong).device(batch.image_rows.device()));
+  const torch::Tensor image_cols = batch.image_cols.to(dtype), text_cols = batch.text_cols.to(dtype);
+  const torch::Tensor text_rows = batch.text_rows.to(dtype);
+
+  HaloClipParts out;
+  out.ce_image_to_text =
+      direction_cross_entropy(batch.image_rows, text_cols, true_col, gamma, b, options);
+  out.ce_text_to_image = direction_cross_entropy(text_rows, image_cols, true_col, gamma, b, options);
+  out.radial = radial_nll((batch.image_rows - text_rows).pow(2).mean(1), options.embed_dim);
+  out.total = 0.5 * (out.ce_image_to_text + out.ce_text_to_image) + out.radial;
+  return out;
+}
+
+torch::Tensor pair_abstain_score(const torch::Tensor& image_in, const torch::Tensor& text_in,
+                                 const torch::Tensor& gamma_raw, double b) {
+  check_embeddings("image embeddings", image_in, /*check_finite=*/true);
+  check_embeddings("text embeddings", text_in, /*check_finite=*/true);
+  HALO_CHECK(image_in.sizes() == text_in.sizes(), "pair scores need matching image and text shapes, got ",
+             image_in.sizes(), " and ", text_in.sizes());
+  const torch::Tensor image = to_compute_dtype(image_in);
+  const torch::Tensor text = to_compute_dtype(text_in).to(image.scalar_type());
+  const torch::Tensor gamma = gamma_from_raw(gamma_raw, image.scalar_type());
+  const torch::Tensor dot2 = 2.0 * (image * text).mean(1);
+  const torch::Tensor s_i2t = gamma * (dot2 - text.pow(2).mean(1));
+  const torch::Tensor s_t2i = gamma * (dot2 - image.pow(2).mean(1));
+  return 0.5 * (torch::sigmoid(b - s_i2t) + torch::sigmoid(b - s_t2i));
+}
+
+}  // namespace halo::loss

@@ -1,0 +1,37 @@
+// The batch-level HALO loss for image-text training and the pair abstention score.
+// Image -> text: each image row is a query, the text columns are its classes (true class:
+// its own caption), plus the origin sink with fixed logit b; text -> image likewise. Loss =
+// mean of the two cross-entropies + the radial term on r^2 = ||x_i - t_i||^2 / D.
+#pragma once
+#include <torch/types.h>
+
+#include "loss/pair_batch.h"
+
+namespace halo::loss {
+
+struct HaloClipOptions {
+  int64_t embed_dim = 512;
+  int64_t num_candidates = 256;  // K in the abstain bias: the global batch size
+  double label_smoothing = 0.1;
+  bool distill = true;  // self-distillation targets (else label smoothing)
+  bool check_finite = true;
+};
+
+struct HaloClipParts {
+  torch::Tensor total, ce_image_to_text, ce_text_to_image, radial;  // means over the rows
+};
+
+// Loss of the batch's rows against its columns. Every part is a mean over the n rows, so R row
+// blocks of sizes n_k combine as sum_k (n_k / N) * part_k into the full-batch value (gradients
+// too). gamma_raw has one element; b is the abstain logit (abstain_bias()).
+HaloClipParts halo_clip_loss(const PairBatch& batch, const torch::Tensor& gamma_raw, double b,
+                             const HaloClipOptions& options);
+
+// Abstention probability of each aligned pair, independent of the rest of the batch:
+// 0.5 * (sigmoid(b - S_i2t) + sigmoid(b - S_t2i)) with S the pair's shifted logit in each
+// direction. Near 0: the model accepts the pair; near 1: it rejects it. Returns N values (fp32
+// or fp64).
+torch::Tensor pair_abstain_score(const torch::Tensor& image, const torch::Tensor& text,
+                                 const torch::Tensor& gamma_raw, double b);
+
+}  // namespace halo::loss

@@ -1,0 +1,100 @@
+// Implementation of the shared test helpers (see test_util.h).
+#include "test_util.h"
+
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "common/error.h"
+
+namespace halo::test {
+
+::testing::AssertionResult all_close(const torch::Tensor& actual, const torch::Tensor& expected,
+                                     double rtol, double atol) {
+  if (!actual.defined() || !expected.defined()) {
+    return ::testing::AssertionFailure() << "undefined tensor";
+  }
+  const torch::Tensor a = actual.detach().to(torch::kDouble).cpu().reshape(expected.sizes());
+  const torch::Tensor e = expected.detach().to(torch::kDouble).cpu();
+  if (actual.numel() != expected.numel()) {
+    return ::testing::AssertionFailure()
+           << "shape " << actual.sizes() << " differs from expected " << expected.sizes();
+  }
+  if (!torch::isfinite(a).all().item<bool>()) {
+    return ::testing::AssertionFailure() << "non-finite values in the result";
+  }
+  const torch::Tensor excess = (a - e).abs() - (atol + rtol * e.abs());
+  if (excess.numel() == 0 || excess.max().item<double>() <= 0) {
+    return ::testing::AssertionSuccess();
+  }
+  const int64_t worst = excess.reshape({-1}).argmax().item<int64_t>();
+  std::ostringstream msg;
+  msg << (excess > 0).sum().item<int64_t>() << " of " << e.numel()
+      << " elements differ; worst at flat index " << worst << ": got "
+      << a.reshape({-1})[worst].item<double>() << ", expected " << e.reshape({-1})[worst].item<double>()
+      << " (rtol " << rtol << ", atol " << atol << ")";
+  return ::testing::AssertionFailure() << msg.str();
+}
+
+torch::Tensor tensor_from_json(const YAML::Node& node) {
+  if (node.IsScalar()) return torch::tensor(node.as<double>(), torch::kDouble);
+  std::vector<double> values;
+  int64_t rows = static_cast<int64_t>(node.size()), cols = -1;
+  for (const auto& row : node) {
+    if (row.IsScalar()) {
+      values.push_back(row.as<double>());
+      continue;
+    }
+    cols = static_cast<int64_t>(row.size());
+    for (const auto& v : row) values.push_back(v.as<double>());
+  }
+  torch::Tensor t = torch::tensor(values, torch::kDouble);
+  return cols < 0 ? t : t.reshape({rows, cols});
+}
+
+std::vector<torch::Tensor> finite_difference_grads(
+    const std::function<torch::Tensor(const std::vector<torch::Tensor>&)>& f,
+    const std::vector<torch::Tensor>& inputs, double h) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> work;
+  for (const auto& x : inputs) work.push_back(x.detach().clone());
+  std::vector<torch::Tensor> grads;
+  for (auto& x : work) {
+    torch::Tensor g = torch::zeros_like(x);
+    auto flat = x.view({-1});
+    auto gflat = g.view({-1});
+    for (int64_t i = 0; i < flat.numel(); ++i) {
+      const double v = flat[i].item<double>();
+      flat[i] = v + h;
+      const double up = f(work).item<double>();
+      flat[i] = v - h;
+      const double down = f(work).item<double>();
+      flat[i] = v;
+      gflat[i] = (up - down) / (2 * h);
+    }
+    grads.push_back(g);
+  }
+  return grads;
+}
+
+std::vector<torch::Tensor> autograd_grads(
+    const std::function<torch::Tensor(const std::vector<torch::Tensor>&)>& f,
+    const std::vector<torch::Tensor>& inputs) {
+  std::vector<torch::Tensor> leaves;
+  for (const auto& x : inputs) leaves.push_back(x.detach().clone().requires_grad_(true));
+  f(leaves).backward();
+  std::vector<torch::Tensor> grads;
+  for (const auto& x : leaves) grads.push_back(x.grad().defined() ? x.grad() : torch::zeros_like(x));
+  return grads;
+}
+
+std::string error_message(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const halo::Error& e) {
+    return e.message();
+  }
+  return "";
+}
+
+}  // namespace halo::test

@@ -1,0 +1,34 @@
+// Helpers shared by the tests: element-wise closeness with a readable failure, tensors from
+// JSON (yaml-cpp reads JSON), and central finite differences in double precision.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <torch/types.h>
+#include <yaml-cpp/yaml.h>
+
+namespace halo::test {
+
+// |actual - expected| <= atol + rtol * |expected| everywhere (shapes must match).
+::testing::AssertionResult all_close(const torch::Tensor& actual, const torch::Tensor& expected,
+                                     double rtol, double atol);
+
+// A JSON number, a list of numbers, or a list of lists, as a float64 tensor.
+torch::Tensor tensor_from_json(const YAML::Node& node);
+
+// Gradients of the scalar function f at `inputs` by central differences with step h.
+std::vector<torch::Tensor> finite_difference_grads(
+    const std::function<torch::Tensor(const std::vector<torch::Tensor>&)>& f,
+    const std::vector<torch::Tensor>& inputs, double h = 1e-6);
+
+// Gradients of f at `inputs` by autograd (inputs are cloned as leaves).
+std::vector<torch::Tensor> autograd_grads(
+    const std::function<torch::Tensor(const std::vector<torch::Tensor>&)>& f,
+    const std::vector<torch::Tensor>& inputs);
+
+// A message that a halo::Error thrown by `f` carries, or "" when nothing was thrown.
+std::string error_message(const std::function<void()>& f);
+
+}  // namespace halo::test
