@@ -14,6 +14,7 @@
 
 #include "common/args.h"
 #include "common/error.h"
+#include "common/threads.h"
 #include "loss/contrastive_loss.h"
 #include "memory_meter.h"
 
@@ -90,7 +91,8 @@ int main(int argc, char** argv) {
       .option("warmup", "K", "untimed runs per case", "2")
       .option("repeats", "K", "timed runs per case (the median is reported)", "5")
       .option("device", "DEV", "cpu or cuda", "cpu")
-      .option("threads", "T", "CPU threads (0: LibTorch's default)", "0");
+      .option("threads", "T", "CPU threads (0: all cores, or OMP_NUM_THREADS)", "0");
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one table row at a time, also into a file
   try {
     if (!args.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
     const auto sizes = parse_sizes(args.str("sizes"));
@@ -99,7 +101,11 @@ int main(int argc, char** argv) {
     const int repeats = static_cast<int>(args.integer("repeats"));
     HALO_CHECK(repeats >= 1 && warmup >= 0, "--repeats must be >= 1 and --warmup >= 0");
     const torch::Device device(args.str("device"));
-    if (args.integer("threads") > 0) torch::set_num_threads(static_cast<int>(args.integer("threads")));
+    if (args.integer("threads") > 0) {
+      torch::set_num_threads(static_cast<int>(args.integer("threads")));
+    } else {
+      halo::configure_cpu_threads();
+    }
 
     std::printf("bench_loss: D = %lld, device = %s, threads = %d, median of %d runs after %d warm-up\n",
                 static_cast<long long>(D), device.str().c_str(), torch::get_num_threads(), repeats,

@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config
   libtorch-dev          # LibTorch 1.13 (CPU)
+  libopenblas0-openmp   # fast BLAS for LibTorch (the default reference BLAS is ~25x slower)
   libgloo-dev           # c10d's Gloo backend (multi-process on CPU)
   libyaml-cpp-dev       # configuration (and JSON fixtures)
   libsentencepiece-dev  # tokenizer

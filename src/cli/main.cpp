@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "common/threads.h"
 
 namespace {
 
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   for (const auto& command : halo::cli::commands()) {
     if (command.name != args[0]) continue;
     try {
+      halo::configure_cpu_threads();
       return command.run(std::vector<std::string>(args.begin() + 1, args.end()));
     } catch (const halo::Error& e) {
       std::cerr << "halo-clip " << command.name << ": error: " << e.message() << "\n";
