@@ -13,4 +13,8 @@ struct Command {
 
 const std::vector<Command>& commands();
 
+// Entry points, one file each in src/cli/.
+int run_tokenizer(const std::vector<std::string>& args);  // tokenizer_command.cpp
+int run_prepare(const std::vector<std::string>& args);    // prepare_command.cpp
+
 }  // namespace halo::cli
