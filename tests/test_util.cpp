@@ -1,7 +1,10 @@
 // Implementation of the shared test helpers (see test_util.h).
 #include "test_util.h"
 
+#include <filesystem>
 #include <sstream>
+
+#include <unistd.h>
 
 #include <torch/torch.h>
 
@@ -86,6 +89,14 @@ std::vector<torch::Tensor> autograd_grads(
   std::vector<torch::Tensor> grads;
   for (const auto& x : leaves) grads.push_back(x.grad().defined() ? x.grad() : torch::zeros_like(x));
   return grads;
+}
+
+std::string make_temp_dir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("halo_test_" + std::to_string(::getpid()) + "_" + name);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
 }
 
 std::string error_message(const std::function<void()>& f) {

@@ -28,6 +28,10 @@ std::vector<torch::Tensor> autograd_grads(
     const std::function<torch::Tensor(const std::vector<torch::Tensor>&)>& f,
     const std::vector<torch::Tensor>& inputs);
 
+// A fresh, empty folder under the system's temporary directory (removed at exit is not needed:
+// names are unique per process and test).
+std::string make_temp_dir(const std::string& name);
+
 // A message that a halo::Error thrown by `f` carries, or "" when nothing was thrown.
 std::string error_message(const std::function<void()>& f);
 

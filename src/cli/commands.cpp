@@ -55,6 +55,7 @@ const std::vector<Command>& commands() {
       {"info", "print versions and the hardware LibTorch sees", run_info},
       {"abstain-bias", "print HALO's abstain logit b for D, K and label smoothing",
        run_abstain_bias},
+
       {"tokenizer", "train a SentencePiece tokenizer, or encode text with one", run_tokenizer},
       {"prepare", "turn a fetched data set into a manifest (optionally with mismatched pairs)",
        run_prepare},

@@ -16,5 +16,6 @@ const std::vector<Command>& commands();
 // Entry points, one file each in src/cli/.
 int run_tokenizer(const std::vector<std::string>& args);  // tokenizer_command.cpp
 int run_prepare(const std::vector<std::string>& args);    // prepare_command.cpp
+int run_train(const std::vector<std::string>& args);      // train_command.cpp
 
 }  // namespace halo::cli

@@ -1,0 +1,151 @@
+// Threaded, ordered, bounded batch loading (see loader.h).
+#include "data/loader.h"
+
+#include <torch/torch.h>
+
+#include "common/error.h"
+
+namespace halo::data {
+
+namespace {
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+uint64_t mix(uint64_t a, uint64_t b, uint64_t c = 0) {
+  return splitmix64(splitmix64(splitmix64(a) ^ b) ^ c);
+}
+
+}  // namespace
+
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  if (!shuffle) return order;
+  std::mt19937_64 rng(mix(seed, static_cast<uint64_t>(epoch), 0x5eed));
+  for (int64_t i = n - 1; i > 0; --i) {  // Fisher-Yates with a portable draw
+    const auto j = static_cast<int64_t>(rng() % static_cast<uint64_t>(i + 1));
+    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(j)]);
+  }
+  return order;
+}
+
+BatchLoader::BatchLoader(std::shared_ptr<const Manifest> manifest, TextEncoder encode_text,
+                         LoaderOptions options)
+    : manifest_(std::move(manifest)), encode_text_(std::move(encode_text)), options_(options) {
+  HALO_CHECK(manifest_ && manifest_->size() > 0, "loader: empty manifest");
+  HALO_CHECK(options_.batch_size >= 1 && options_.world_size >= 1 && options_.rank >= 0 &&
+                 options_.rank < options_.world_size,
+             "loader: need batch_size >= 1 and 0 <= rank < world_size");
+  HALO_CHECK(options_.workers >= 1 && options_.prefetch_batches >= 1, "loader: need workers >= 1 and prefetch >= 1");
+  HALO_CHECK(batches_per_epoch() >= 1, "manifest '", manifest_->path, "' has ", manifest_->size(),
+             " rows: fewer than one global batch of ", options_.batch_size * options_.world_size);
+}
+
+BatchLoader::~BatchLoader() { stop(); }
+
+int64_t BatchLoader::batches_per_epoch() const {
+  return manifest_->size() / (options_.batch_size * options_.world_size);
+}
+
+std::vector<int64_t> BatchLoader::batch_rows(int64_t epoch, int64_t batch) const {
+  // Recomputing the permutation per call keeps this const and simple; callers outside the
+  // workers (tests, evaluation of the order) are rare. Workers go through build(), which does
+  // the same: O(N) per batch is negligible next to decoding B images.
+  const auto order = epoch_order(manifest_->size(), options_.seed, epoch, options_.shuffle);
+  const int64_t start = batch * options_.batch_size * options_.world_size + options_.rank * options_.batch_size;
+  return std::vector<int64_t>(order.begin() + start, order.begin() + start + options_.batch_size);
+}
+
+Batch BatchLoader::build(int64_t epoch, int64_t batch) const {
+  Batch out;
+  out.index = batch;
+  std::vector<torch::Tensor> images;
+  std::vector<std::string> captions;
+  std::vector<int64_t> rows;
+  for (int64_t row : batch_rows(epoch, batch)) {
+    const auto r = static_cast<size_t>(row);
+    std::mt19937_64 rng(mix(options_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(row)));
+    try {
+      images.push_back(transform_image(decode_image(manifest_->images[r]), options_.transform, rng));
+    } catch (const halo::Error& e) {
+      if (!options_.skip_bad) throw;
+      ++out.skipped;
+      continue;
+    }
+    captions.push_back(manifest_->captions[r]);
+    rows.push_back(row);
+  }
+  HALO_CHECK(!images.empty(), "every image of batch ", batch, " failed to load (manifest '",
+             manifest_->path, "')");
+  out.images = torch::stack(images);
+  out.tokens = encode_text_(captions);
+  out.rows = torch::tensor(rows, torch::kLong);
+  return out;
+}
+
+void BatchLoader::worker_loop() {
+  while (true) {
+    int64_t batch = 0, epoch = 0;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait(lock, [&] {
+        return stopping_ || error_ || next_to_build_ >= end_ ||
+               next_to_build_ < next_to_return_ + options_.prefetch_batches;
+      });
+      if (stopping_ || error_ || next_to_build_ >= end_) return;
+      batch = next_to_build_++;
+      epoch = epoch_;
+    }
+    try {
+      Batch b = build(epoch, batch);
+      std::lock_guard<std::mutex> lock(mutex_);
+      skipped_total_ += b.skipped;
+      ready_.emplace(batch, std::move(b));
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+    cv_.notify_all();
+  }
+}
+
+void BatchLoader::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+void BatchLoader::start_epoch(int64_t epoch, int64_t first_batch) {
+  stop();
+  HALO_CHECK(first_batch >= 0 && first_batch <= batches_per_epoch(), "loader: batch ", first_batch,
+             " is outside epoch of ", batches_per_epoch(), " batches");
+  ready_.clear();
+  error_ = nullptr;
+  stopping_ = false;
+  epoch_ = epoch;
+  next_to_build_ = next_to_return_ = first_batch;
+  end_ = batches_per_epoch();
+  for (int64_t i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
+}
+
+std::optional<Batch> BatchLoader::next() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (next_to_return_ >= end_) return std::nullopt;
+  cv_.wait(lock, [&] { return error_ || ready_.count(next_to_return_) > 0; });
+  if (error_) std::rethrow_exception(error_);
+  auto node = ready_.extract(next_to_return_++);
+  lock.unlock();
+  cv_.notify_all();
+  return std::move(node.mapped());
+}
+
+}  // namespace halo::data

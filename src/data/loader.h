@@ -1,0 +1,87 @@
+// Batches of (image, caption tokens) from a manifest, decoded by worker threads into a bounded
+// prefetch queue and returned in order. The order depends only on (seed, epoch, rank): global
+// batch g holds rows perm[g*B*W .. (g+1)*B*W) of a seeded permutation, and rank r takes its
+// slice of B rows, so the union over ranks is the single-process batch. Augmentation draws
+// from a generator seeded by (seed, epoch, row): results do not depend on thread timing.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "data/image.h"
+#include "data/manifest.h"
+
+namespace halo::data {
+
+// Captions -> B x L int64 token ids (data::Tokenizer::encode with a fixed context length).
+using TextEncoder = std::function<torch::Tensor(const std::vector<std::string>&)>;
+
+struct LoaderOptions {
+  int64_t batch_size = 32;  // rows per process and step
+  int64_t rank = 0, world_size = 1;
+  int64_t workers = 2, prefetch_batches = 4;
+  uint64_t seed = 0;
+  bool shuffle = true;
+  bool skip_bad = false;  // drop (and count) unreadable images instead of failing
+  ImageTransform transform;
+};
+
+struct Batch {
+  torch::Tensor images;   // n x 3 x S x S float
+  torch::Tensor tokens;   // n x L int64
+  torch::Tensor rows;     // n manifest row numbers (int64)
+  int64_t index = 0;      // batch number within the epoch
+  int64_t skipped = 0;    // unreadable images dropped from this batch (skip_bad)
+};
+
+class BatchLoader {
+ public:
+  BatchLoader(std::shared_ptr<const Manifest> manifest, TextEncoder encode_text, LoaderOptions options);
+  ~BatchLoader();
+  BatchLoader(const BatchLoader&) = delete;
+  BatchLoader& operator=(const BatchLoader&) = delete;
+
+  // Full global batches per epoch (the last partial one is dropped).
+  int64_t batches_per_epoch() const;
+  // Starts (or restarts) the workers at batch `first_batch` of `epoch` (resume).
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
+  // The next batch of the epoch, or nullopt at its end. Rethrows a worker's error.
+  std::optional<Batch> next();
+  // Manifest rows of this rank's batch `batch` in `epoch` (what next() will load).
+  std::vector<int64_t> batch_rows(int64_t epoch, int64_t batch) const;
+  int64_t skipped_images() const { return skipped_total_.load(); }
+
+ private:
+  Batch build(int64_t epoch, int64_t batch) const;
+  void worker_loop();
+  void stop();
+
+  std::shared_ptr<const Manifest> manifest_;
+  TextEncoder encode_text_;
+  LoaderOptions options_;
+
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<int64_t, Batch> ready_;
+  std::exception_ptr error_;
+  bool stopping_ = false;
+  int64_t epoch_ = 0, next_to_build_ = 0, next_to_return_ = 0, end_ = 0;
+  std::atomic<int64_t> skipped_total_{0};
+};
+
+// The permutation of [0, n) used for `epoch` (identity when !shuffle). Exposed for tests.
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle);
+
+}  // namespace halo::data

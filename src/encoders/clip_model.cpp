@@ -1,0 +1,36 @@
+// Two-tower model construction from the configuration (see clip_model.h).
+#include "encoders/clip_model.h"
+
+#include <torch/torch.h>
+
+#include "encoders/resnet.h"
+#include "encoders/vit.h"
+
+namespace halo::encoders {
+
+ClipModelImpl::ClipModelImpl(const train::ModelConfig& c, int64_t vocab_size, int64_t eos_id) {
+  const auto& im = c.image;
+  if (im.type == "resnet") {
+    ResNet net(ResNetOptions{im.width, im.layers, im.blocks_per_stage, c.embed_dim});
+    visual_ = torch::nn::AnyModule(register_module("visual", net));
+  } else {
+    VisionTransformerOptions o;
+    o.image_size = im.image_size, o.patch_size = im.patch_size, o.width = im.width;
+    o.layers = im.layers, o.heads = im.heads, o.embed_dim = c.embed_dim, o.mlp_ratio = im.mlp_ratio;
+    o.pool = im.pool;
+    visual_ = torch::nn::AnyModule(register_module("visual", VisionTransformer(o)));
+  }
+  TextTransformerOptions t;
+  t.vocab_size = vocab_size, t.context_length = c.text.context_length, t.width = c.text.width;
+  t.layers = c.text.layers, t.heads = c.text.heads, t.embed_dim = c.embed_dim;
+  t.mlp_ratio = c.text.mlp_ratio, t.eos_id = eos_id;
+  text_ = register_module("text", TextTransformer(t));
+}
+
+torch::Tensor ClipModelImpl::encode_image(const torch::Tensor& images) {
+  return visual_.forward<torch::Tensor>(images);
+}
+
+torch::Tensor ClipModelImpl::encode_text(const torch::Tensor& tokens) { return text_(tokens); }
+
+}  // namespace halo::encoders

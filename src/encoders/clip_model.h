@@ -1,0 +1,27 @@
+// The two-tower image-text model: an image encoder (ViT or ResNet) and a text transformer,
+// both ending in unnormalised embed_dim-dimensional embeddings. Built from the model section of
+// the configuration.
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/any.h>
+#include <torch/nn/pimpl.h>
+
+#include "encoders/text_transformer.h"
+#include "train/config.h"
+
+namespace halo::encoders {
+
+class ClipModelImpl : public torch::nn::Module {
+ public:
+  // vocab_size and eos_id come from the tokenizer.
+  ClipModelImpl(const train::ModelConfig& config, int64_t vocab_size, int64_t eos_id);
+  torch::Tensor encode_image(const torch::Tensor& images);  // B x 3 x H x W -> B x D
+  torch::Tensor encode_text(const torch::Tensor& tokens);   // B x L -> B x D
+
+ private:
+  torch::nn::AnyModule visual_;
+  TextTransformer text_{nullptr};
+};
+TORCH_MODULE(ClipModel);
+
+}  // namespace halo::encoders

@@ -1,0 +1,131 @@
+// Atomic checkpoint writing, rotation, resolution and loading (see checkpoint.h).
+#include "train/checkpoint.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include "common/error.h"
+
+namespace fs = std::filesystem;
+
+namespace halo::train {
+
+namespace {
+
+fs::path checkpoint_dir(const std::string& run_dir) { return fs::path(run_dir) / "checkpoints"; }
+
+void rotate(const fs::path& dir, int64_t keep) {
+  std::vector<fs::path> steps;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("step_", 0) == 0 && e.path().extension() == ".pt") steps.push_back(e.path());
+  }
+  std::sort(steps.begin(), steps.end());
+  for (size_t i = 0; i + static_cast<size_t>(keep) < steps.size(); ++i) fs::remove(steps[i]);
+}
+
+}  // namespace
+
+void write_file_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    HALO_CHECK(out.good(), "cannot write '", tmp, "'");
+    out << text;
+    out.flush();
+    HALO_CHECK(out.good(), "writing '", tmp, "' failed (disk full?)");
+  }
+  fs::rename(tmp, path);
+}
+
+std::string save_checkpoint(const std::string& run_dir, const std::string& name, torch::nn::Module& model,
+                            torch::nn::Module& loss, torch::optim::Optimizer& optimizer,
+                            const TrainingState& state, const std::string& config_yaml, int64_t keep) {
+  const fs::path dir = checkpoint_dir(run_dir);
+  fs::create_directories(dir);
+  torch::serialize::OutputArchive archive, model_archive, loss_archive, optim_archive;
+  model.save(model_archive);
+  loss.save(loss_archive);
+  optimizer.save(optim_archive);
+  archive.write("model", model_archive);
+  archive.write("loss", loss_archive);
+  archive.write("optimizer", optim_archive);
+  archive.write("step", torch::tensor(state.step));
+  archive.write("epoch", torch::tensor(state.epoch));
+  archive.write("batch_in_epoch", torch::tensor(state.batch_in_epoch));
+  archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
+  archive.write("config", c10::IValue(config_yaml));
+
+  const fs::path final_path = dir / (name + ".pt");
+  const fs::path tmp = dir / (name + ".pt.tmp");
+  archive.save_to(tmp.string());
+  fs::rename(tmp, final_path);
+  write_file_atomically((dir / "latest").string(), final_path.filename().string() + "\n");
+  rotate(dir, keep);
+  return final_path.string();
+}
+
+std::string resolve_checkpoint(const std::string& run_dir, const std::string& which) {
+  if (which != "latest") {
+    HALO_CHECK(fs::is_regular_file(which), "checkpoint not found: '", which, "'");
+    return which;
+  }
+  const fs::path pointer = checkpoint_dir(run_dir) / "latest";
+  std::ifstream in(pointer);
+  HALO_CHECK(in.good(), "no checkpoint to resume in '", run_dir, "' (", pointer.string(), " is missing)");
+  std::string name;
+  std::getline(in, name);
+  const fs::path path = checkpoint_dir(run_dir) / name;
+  HALO_CHECK(fs::is_regular_file(path), "'", pointer.string(), "' names '", name, "', which does not exist");
+  return path.string();
+}
+
+TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::nn::Module& loss,
+                              torch::optim::Optimizer* optimizer) {
+  torch::serialize::InputArchive archive, model_archive, loss_archive, optim_archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    HALO_FAIL("cannot read checkpoint '", path, "': ", e.what_without_backtrace());
+  }
+  TrainingState state;
+  try {
+    archive.read("model", model_archive);
+    model.load(model_archive);
+    archive.read("loss", loss_archive);
+    loss.load(loss_archive);
+    if (optimizer) {
+      archive.read("optimizer", optim_archive);
+      optimizer->load(optim_archive);
+    }
+    torch::Tensor t;
+    archive.read("step", t), state.step = t.item<int64_t>();
+    archive.read("epoch", t), state.epoch = t.item<int64_t>();
+    archive.read("batch_in_epoch", t), state.batch_in_epoch = t.item<int64_t>();
+    at::Generator generator = at::detail::getDefaultCPUGenerator();
+    archive.read("rng", t), generator.set_state(t);
+  } catch (const c10::Error& e) {
+    HALO_FAIL("checkpoint '", path, "' does not fit this model/configuration: ", e.what_without_backtrace());
+  }
+  return state;
+}
+
+std::string checkpoint_config(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    HALO_FAIL("cannot read checkpoint '", path, "': ", e.what_without_backtrace());
+  }
+  c10::IValue config;
+  HALO_CHECK(archive.try_read("config", config) && config.isString(), "checkpoint '", path,
+             "' holds no configuration");
+  return config.toStringRef();
+}
+
+}  // namespace halo::train

@@ -1,0 +1,40 @@
+// Checkpoints: one file holding the model, the loss's learnable scalars, the optimiser state,
+// the position in the data (step, epoch, batch within the epoch), the RNG state and the
+// resolved configuration. Written to a temporary file and renamed, so a crash never leaves a
+// half-written checkpoint; `latest` names the newest one.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+namespace halo::train {
+
+struct TrainingState {
+  int64_t step = 0;            // optimiser steps done
+  int64_t epoch = 0;           // epoch in progress
+  int64_t batch_in_epoch = 0;  // next batch of that epoch
+};
+
+// Writes run_dir/checkpoints/<name>.pt and points run_dir/checkpoints/latest at it. Deletes
+// step checkpoints beyond the newest `keep` (the final one is never deleted).
+std::string save_checkpoint(const std::string& run_dir, const std::string& name, torch::nn::Module& model,
+                            torch::nn::Module& loss, torch::optim::Optimizer& optimizer,
+                            const TrainingState& state, const std::string& config_yaml, int64_t keep);
+
+// Resolves "latest" (in run_dir) or a path; throws halo::Error naming what is missing.
+std::string resolve_checkpoint(const std::string& run_dir, const std::string& which);
+
+// Loads into the given objects (they must have the same shapes); returns the saved state.
+// optimizer may be null (evaluation).
+TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::nn::Module& loss,
+                              torch::optim::Optimizer* optimizer);
+
+// The configuration YAML stored in a checkpoint.
+std::string checkpoint_config(const std::string& path);
+
+// Writes `text` to `path` through a temporary file and a rename.
+void write_file_atomically(const std::string& path, const std::string& text);
+
+}  // namespace halo::train
