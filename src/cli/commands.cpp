@@ -56,6 +56,7 @@ const std::vector<Command>& commands() {
       {"abstain-bias", "print HALO's abstain logit b for D, K and label smoothing",
        run_abstain_bias},
 
+      {"train", "train image and text encoders from a YAML configuration", run_train},
       {"tokenizer", "train a SentencePiece tokenizer, or encode text with one", run_tokenizer},
       {"prepare", "turn a fetched data set into a manifest (optionally with mismatched pairs)",
        run_prepare},

@@ -103,12 +103,18 @@ TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
       archive.read("optimizer", optim_archive);
       optimizer->load(optim_archive);
     }
-    torch::Tensor t;
-    archive.read("step", t), state.step = t.item<int64_t>();
-    archive.read("epoch", t), state.epoch = t.item<int64_t>();
-    archive.read("batch_in_epoch", t), state.batch_in_epoch = t.item<int64_t>();
+    auto scalar = [&](const char* key) {
+      torch::Tensor t;
+      archive.read(key, t);
+      return t.item<int64_t>();
+    };
+    state.step = scalar("step");
+    state.epoch = scalar("epoch");
+    state.batch_in_epoch = scalar("batch_in_epoch");
+    torch::Tensor rng;
+    archive.read("rng", rng);
     at::Generator generator = at::detail::getDefaultCPUGenerator();
-    archive.read("rng", t), generator.set_state(t);
+    generator.set_state(rng);
   } catch (const c10::Error& e) {
     HALO_FAIL("checkpoint '", path, "' does not fit this model/configuration: ", e.what_without_backtrace());
   }

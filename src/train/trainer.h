@@ -3,7 +3,10 @@
 // reads top to bottom).
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
+
+#include <torch/types.h>
 
 #include "train/checkpoint.h"
 #include "train/config.h"
@@ -12,6 +15,7 @@ namespace halo::train {
 
 struct TrainOptions {
   std::string resume;  // "" (fresh run), "latest" (newest checkpoint of run_dir) or a path
+  int64_t stop_after_steps = 0;  // > 0: stop at this step as if SIGTERM had arrived (tests)
 };
 
 struct TrainResult {
@@ -19,6 +23,7 @@ struct TrainResult {
   TrainingState state;
   double last_loss = 0;
   std::string checkpoint;  // the last checkpoint written
+  std::map<std::string, torch::Tensor> parameters;  // the model's, at the end (on the CPU)
 };
 
 TrainResult run_training(const Config& config, const TrainOptions& options);

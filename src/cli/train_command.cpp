@@ -1,0 +1,32 @@
+// halo-clip train: loads the configuration (with --set overrides), optionally prints it, and
+// runs training (see src/train/trainer.cpp).
+#include <iostream>
+
+#include "cli/commands.h"
+#include "common/args.h"
+#include "train/trainer.h"
+
+namespace halo::cli {
+
+int run_train(const std::vector<std::string>& argv) {
+  ArgParser args("train",
+                 "Train an image encoder and a text encoder on an image-caption manifest with the\n"
+                 "HALO batch loss (or InfoNCE / SigLIP: --set loss.name=infonce). Writes the\n"
+                 "resolved config, metrics.jsonl and checkpoints into train.run_dir. SIGINT or\n"
+                 "SIGTERM writes a checkpoint and exits; --resume latest continues exactly.");
+  args.required("config", "FILE", "YAML configuration (see configs/)")
+      .repeated("set", "KEY=VALUE", "override a configuration value, e.g. --set train.batch_size=64")
+      .option("resume", "latest|FILE", "continue from the newest checkpoint of train.run_dir, or a file")
+      .toggle("dump-config", "print the resolved configuration as YAML and exit");
+  if (!args.parse(argv)) return 0;
+  const train::Config config = train::load_config(args.str("config"), args.all("set"));
+  if (args.on("dump-config")) {
+    std::cout << train::to_yaml(config);
+    return 0;
+  }
+  train::TrainOptions options;
+  if (args.has("resume")) options.resume = args.str("resume");
+  return train::run_training(config, options).exit_code;
+}
+
+}  // namespace halo::cli

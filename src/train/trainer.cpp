@@ -1,0 +1,248 @@
+// The training loop, top to bottom: set-up (run folder, data, tokenizer, model, loss,
+// optimiser, resume), then one pass per step (load, encode, loss, backward, clip, step) with
+// clearly marked "every N steps" blocks for logging and checkpoints, and a clean stop on signals.
+#include "train/trainer.h"
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <limits>
+#include <cmath>
+#include <filesystem>
+
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "common/torch_compat.h"
+#include "data/loader.h"
+#include "data/tokenizer.h"
+#include "encoders/clip_model.h"
+#include "loss/contrastive_loss.h"
+#include "train/optimizer.h"
+#include "train/run_log.h"
+#include "train/stop_signal.h"
+
+namespace fs = std::filesystem;
+
+namespace halo::train {
+
+namespace {
+
+data::ManifestOptions manifest_options(const DataConfig& d) {
+  return data::ManifestOptions{d.separator[0], d.image_key, d.caption_key, d.skip_bad};
+}
+
+data::LoaderOptions loader_options(const Config& c) {
+  data::LoaderOptions o;
+  o.batch_size = c.train.batch_size;
+  o.workers = c.data.workers;
+  o.prefetch_batches = c.data.prefetch_batches;
+  o.seed = static_cast<uint64_t>(c.train.seed);
+  o.skip_bad = c.data.skip_bad;
+  o.transform.size = c.model.image.image_size;
+  o.transform.random_resized_crop = c.data.augment.random_resized_crop;
+  o.transform.scale_min = c.data.augment.crop_scale_min;
+  o.transform.scale_max = c.data.augment.crop_scale_max;
+  o.transform.horizontal_flip = c.data.augment.horizontal_flip;
+  for (int i = 0; i < 3; ++i) {
+    o.transform.mean[static_cast<size_t>(i)] = static_cast<float>(c.data.mean[static_cast<size_t>(i)]);
+    o.transform.std[static_cast<size_t>(i)] = static_cast<float>(c.data.std[static_cast<size_t>(i)]);
+  }
+  return o;
+}
+
+loss::ContrastiveLossOptions loss_options(const Config& c) {
+  loss::ContrastiveLossOptions o;
+  o.name = c.loss.name;
+  o.embed_dim = c.model.embed_dim;
+  o.num_candidates = c.train.batch_size;
+  o.label_smoothing = c.loss.label_smoothing;
+  o.distill = c.loss.distill;
+  o.learn_temperature = c.loss.learn_temperature;
+  return o;
+}
+
+// The run's tokenizer: the configured model, else the one this run trained before (resume),
+// else a new one trained on the training captions. It is kept in the run folder.
+data::Tokenizer prepare_tokenizer(const Config& c, const data::Manifest& manifest) {
+  const fs::path run_model = fs::path(c.train.run_dir) / "tokenizer.model";
+  if (!c.tokenizer.model.empty()) {
+    data::Tokenizer tokenizer = data::Tokenizer::load(c.tokenizer.model);
+    if (fs::absolute(c.tokenizer.model) != fs::absolute(run_model)) {
+      fs::copy_file(c.tokenizer.model, run_model, fs::copy_options::overwrite_existing);
+    }
+    return tokenizer;
+  }
+  if (!fs::exists(run_model)) {
+    std::string corpus;
+    for (const auto& caption : manifest.captions) corpus += caption + "\n";
+    const std::string corpus_path = (fs::path(c.train.run_dir) / "tokenizer_corpus.txt").string();
+    write_file_atomically(corpus_path, corpus);
+    data::TokenizerTrainOptions o;
+    o.input = corpus_path;
+    o.model_prefix = (fs::path(c.train.run_dir) / "tokenizer").string();
+    o.vocab_size = c.tokenizer.vocab_size;
+    data::Tokenizer::train(o);
+    log_message("trained a tokenizer on " + std::to_string(manifest.size()) + " captions: " + run_model.string());
+  }
+  return data::Tokenizer::load(run_model.string());
+}
+
+// Geometry of the embeddings, logged every logging step (see docs/loss.md on the common offset).
+Metrics embedding_diagnostics(const torch::Tensor& image, const torch::Tensor& text, loss::ContrastiveLoss& loss) {
+  torch::NoGradGuard no_grad;
+  const double sqrt_d = std::sqrt(static_cast<double>(image.size(1)));
+  auto mean_norm = [&](const torch::Tensor& e) { return e.mean(0).norm().item<double>() / sqrt_d; };
+  return {{"image_mean_norm", mean_norm(image)},
+          {"text_mean_norm", mean_norm(text)},
+          {"image_sq_norm", image.pow(2).mean().item<double>()},
+          {"text_sq_norm", text.pow(2).mean().item<double>()},
+          {"pair_r2", (image - text).pow(2).mean().item<double>()},
+          {"mismatch_score_mean", loss.mismatch_score(image, text).mean().item<double>()}};
+}
+
+std::string step_name(int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(step));
+  return name;
+}
+
+struct StepOutput {
+  double loss, grad_norm;
+  Metrics parts;
+  torch::Tensor image_embeddings, text_embeddings;
+};
+
+// One optimiser step on one batch.
+StepOutput train_step(encoders::ClipModel& model, loss::ContrastiveLoss& loss_fn, torch::optim::Optimizer& optimizer,
+                      const data::Batch& batch, const torch::Device& device, const Config& c) {
+  const torch::Tensor images = batch.images.to(device, /*non_blocking=*/true);
+  const torch::Tensor tokens = batch.tokens.to(device, /*non_blocking=*/true);
+  torch::Tensor image_emb, text_emb;
+  {
+    AutocastScope autocast(device.is_cuda() && c.train.precision == "bf16");
+    image_emb = model->encode_image(images);
+    text_emb = model->encode_text(tokens);
+  }
+  // The loss always runs in fp32 (it converts half-precision inputs itself).
+  loss::LossOutput out = loss_fn.forward(loss::PairBatch::local(image_emb, text_emb));
+  optimizer.zero_grad();
+  out.total.backward();
+  std::vector<torch::Tensor> params = model->parameters();
+  for (const auto& p : loss_fn.parameters()) params.push_back(p);
+  const double max_norm = c.optim.grad_clip > 0 ? c.optim.grad_clip : std::numeric_limits<double>::infinity();
+  const double grad_norm = torch::nn::utils::clip_grad_norm_(params, max_norm);
+  optimizer.step();
+
+  StepOutput s{out.total.item<double>(), grad_norm, {}, image_emb.detach(), text_emb.detach()};
+  for (const auto& [name, value] : out.parts) s.parts.emplace_back(name, value.item<double>());
+  return s;
+}
+
+}  // namespace
+
+TrainResult run_training(const Config& c, const TrainOptions& options) {
+  // ---- set-up ---------------------------------------------------------------------------------
+  fs::create_directories(c.train.run_dir);
+  torch::manual_seed(static_cast<uint64_t>(c.train.seed));
+  const torch::Device device(c.train.device);
+  HALO_CHECK(!device.is_cuda() || torch::cuda::is_available(), "train.device is '", c.train.device,
+             "' but no CUDA device is available");
+  const std::string config_yaml = to_yaml(c);
+  write_file_atomically((fs::path(c.train.run_dir) / "config.yaml").string(), config_yaml);
+
+  auto manifest = std::make_shared<data::Manifest>(data::read_manifest(c.data.train_manifest, manifest_options(c.data)));
+  const data::Tokenizer tokenizer = prepare_tokenizer(c, *manifest);
+  const int64_t context_length = c.model.text.context_length;
+  data::BatchLoader loader(
+      manifest, [tokenizer, context_length](const std::vector<std::string>& captions) {
+        return tokenizer.encode(captions, context_length);
+      },
+      loader_options(c));
+
+  encoders::ClipModel model(c.model, tokenizer.vocab_size(), tokenizer.eos_id());
+  auto loss_fn = loss::make_contrastive_loss(loss_options(c));
+  model->to(device);
+  loss_fn->to(device);
+  auto optimizer = make_optimizer(*model, *loss_fn, c.optim);
+
+  const int64_t steps_per_epoch = loader.batches_per_epoch();
+  const int64_t total_steps = c.train.max_steps > 0 ? c.train.max_steps : c.train.epochs * steps_per_epoch;
+  TrainingState state;
+  if (!options.resume.empty()) {
+    const std::string path = resolve_checkpoint(c.train.run_dir, options.resume);
+    state = load_checkpoint(path, *model, *loss_fn, optimizer.get());
+    log_message("resumed from " + path + " at step " + std::to_string(state.step));
+  }
+  RunLog log(c.train.run_dir, state.step, total_steps);
+  log_message(std::to_string(manifest->size()) + " pairs (" + std::to_string(manifest->skipped_rows) +
+              " bad rows skipped), " + std::to_string(steps_per_epoch) + " steps per epoch, " +
+              std::to_string(total_steps) + " steps, loss " + c.loss.name + ", device " + device.str());
+  StopSignal stop;
+  TrainResult result;
+  auto checkpoint = [&](const std::string& name) {
+    result.checkpoint = save_checkpoint(c.train.run_dir, name, *model, *loss_fn, *optimizer, state, config_yaml,
+                                        c.train.keep_checkpoints);
+  };
+
+  // ---- the step loop --------------------------------------------------------------------------
+  auto stop_requested = [&] {
+    return stop.received() != 0 || (options.stop_after_steps > 0 && state.step >= options.stop_after_steps);
+  };
+  while (state.step < total_steps && !stop_requested()) {
+    loader.start_epoch(state.epoch, state.batch_in_epoch);
+    while (state.step < total_steps && !stop_requested()) {
+      const auto wait_start = std::chrono::steady_clock::now();
+      std::optional<data::Batch> batch = loader.next();
+      const double data_wait = std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
+      if (!batch) break;  // end of the epoch
+
+      const double lr = learning_rate(state.step, total_steps, c.optim);
+      set_learning_rate(*optimizer, lr);
+      const StepOutput out = train_step(model, *loss_fn, *optimizer, *batch, device, c);
+      HALO_CHECK(std::isfinite(out.loss), "the loss became ", out.loss, " at step ", state.step + 1,
+                 "; the last checkpoint is in ", c.train.run_dir, "/checkpoints");
+      ++state.step;
+      state.batch_in_epoch = batch->index + 1;
+      result.last_loss = out.loss;
+
+      // -- every log_every steps: progress line and metrics
+      if (state.step % c.train.log_every == 0 || state.step == total_steps) {
+        Metrics m{{"loss", out.loss}, {"lr", lr}, {"grad_norm", out.grad_norm},
+                  {"skipped_images", static_cast<double>(loader.skipped_images())}};
+        m.insert(m.end(), out.parts.begin(), out.parts.end());
+        const Metrics geometry = embedding_diagnostics(out.image_embeddings, out.text_embeddings, *loss_fn);
+        m.insert(m.end(), geometry.begin(), geometry.end());
+        log.step(state.step, state.epoch, batch->images.size(0), data_wait, m, c.train.log_every);
+      } else {
+        log.step(state.step, state.epoch, batch->images.size(0), data_wait, {}, c.train.log_every);
+      }
+      // -- every checkpoint_every steps: checkpoint
+      if (state.step % c.train.checkpoint_every == 0 && state.step < total_steps) {
+        checkpoint(step_name(state.step));
+      }
+    }
+    if (state.batch_in_epoch >= steps_per_epoch) {
+      ++state.epoch;
+      state.batch_in_epoch = 0;
+    }
+  }
+
+  // ---- the end: a final checkpoint, or a checkpoint at the stop -------------------------------
+  if (stop_requested() && state.step < total_steps) {
+    const int sig = stop.received() ? stop.received() : SIGTERM;
+    checkpoint(step_name(state.step));
+    log_message(std::string("stopped by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " at step " +
+                std::to_string(state.step) + "; checkpoint " + result.checkpoint +
+                " (continue with --resume latest)");
+    result.exit_code = 128 + sig;
+  } else {
+    checkpoint("final");
+    log_message("finished " + std::to_string(state.step) + " steps; checkpoint " + result.checkpoint);
+  }
+  result.state = state;
+  for (const auto& p : model->named_parameters()) result.parameters[p.key()] = p.value().detach().cpu().clone();
+  return result;
+}
+
+}  // namespace halo::train
