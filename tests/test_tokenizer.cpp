@@ -1,5 +1,6 @@
 // The SentencePiece tokenizer in the same process as LibTorch: training, round trips, the
 // BOS/EOS/padding layout and truncation, errors naming the file, and concurrent encoding.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -91,6 +92,38 @@ TEST(Tokenizer, LivesBesideLibTorchAndEncodesConcurrently) {
   tb.join();
   EXPECT_TRUE(torch::equal(a, expected));
   EXPECT_TRUE(torch::equal(b, expected));
+}
+
+TEST(Tokenizer, TrainsBpeAtomicallyAndNamesBadInput) {
+  const std::string dir = make_temp_dir("tokenizer_train");
+  std::ofstream(dir + "/text.txt") << "a small red cat\na big blue dog\na small blue cat\n";
+  data::TokenizerTrainOptions o;
+  o.input = dir + "/text.txt";
+  o.model_prefix = dir + "/bpe";
+  o.vocab_size = 30;
+  o.model_type = "bpe";
+  data::Tokenizer::train(o);
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    files.push_back(e.path().filename().string());
+  }
+  std::sort(files.begin(), files.end());  // no temporary files are left behind
+  EXPECT_EQ(files, (std::vector<std::string>{"bpe.model", "bpe.vocab", "text.txt"}));
+  const auto t = data::Tokenizer::load(dir + "/bpe.model");
+  EXPECT_EQ(t.decode(t.encode_ids("a big red dog")), "a big red dog");
+
+  o.input = dir + "/missing.txt";
+  EXPECT_THAT(error_message([&] { data::Tokenizer::train(o); }),
+              HasSubstr("tokenizer training text not found: '" + dir + "/missing.txt'"));
+  o.input = dir + "/text.txt";
+  o.model_type = "wordpiece";
+  EXPECT_THAT(error_message([&] { data::Tokenizer::train(o); }), HasSubstr("'wordpiece'"));
+  o.model_type = "unigram";
+  o.model_prefix = dir + "/no/such/folder/tok";
+  EXPECT_THAT(error_message([&] { data::Tokenizer::train(o); }),
+              HasSubstr("'" + dir + "/no/such/folder' does not exist"));
+  EXPECT_THAT(error_message([] { data::Tokenizer().encode_ids("x"); }),
+              HasSubstr("before Tokenizer::load"));
 }
 
 }  // namespace

@@ -1,9 +1,109 @@
-// halo-clip prepare: placeholder until implemented.
+// halo-clip prepare <set>: turns a data set fetched by scripts/fetch_data.sh into OUT/manifest.tsv
+// and OUT/images/ (src/data/prepare.h), optionally with a seeded fraction of swapped captions.
+#include <iostream>
+
 #include "cli/commands.h"
+#include "common/args.h"
 #include "common/error.h"
+#include "data/prepare.h"
 
 namespace halo::cli {
 
-int run_prepare(const std::vector<std::string>&) { HALO_FAIL("'prepare' is not implemented yet"); }
+namespace {
+
+std::string usage() {
+  std::string out =
+      "usage: halo-clip prepare <set> --source DIR --out DIR [flags]   (halo-clip prepare <set> "
+      "--help for its flags)\n\n"
+      "Turns a data set fetched by scripts/fetch_data.sh into OUT/manifest.tsv (columns\n"
+      "image_path, caption, mismatched, original_caption; paths relative to OUT) and the images\n"
+      "under OUT/images/. --mismatch-fraction F swaps the captions of round(F * N) pairs among\n"
+      "themselves (seeded by --seed) and marks them in the column `mismatched`.\n\nsets:\n";
+  auto line = [&](const std::string& name, const std::string& summary) {
+    out += "  " + name + std::string(name.size() < 16 ? 16 - name.size() : 1, ' ') + summary + "\n";
+  };
+  for (const auto& [name, summary] : data::prepare_sets()) line(name, summary);
+  line("emoji", "either emoji style, chosen with --style google|twitter");
+  return out;
+}
+
+bool known_set(const std::string& name) {
+  if (name == "emoji") return true;
+  for (const auto& entry : data::prepare_sets()) {
+    if (entry.first == name) return true;
+  }
+  return false;
+}
+
+std::string summary_of(const std::string& set) {
+  if (set == "emoji") {
+    return "emoji (either art style, --style): one pair per emoji of emoji.json whose 64px image "
+           "exists,\ncaptioned \"name, category, subcategory\"; both styles give the same captions "
+           "in the same\norder (by sort_order). Images are copied to OUT/images/.";
+  }
+  if (set == "emoji-google" || set == "emoji-twitter") {
+    return set + ": one pair per emoji of emoji.json (in --source) whose img/" + set.substr(6) +
+           "/64 image exists,\ncaptioned \"name, category, subcategory\" (the same captions and "
+           "order for both styles).\nImages are copied to OUT/images/.";
+  }
+  if (set == "tuxpaint") {
+    return "tuxpaint: every stamp .png under --source whose .txt beside it starts with a caption\n"
+           "(stamps without one are skipped and counted). Images are copied to OUT/images/.";
+  }
+  return set +
+         ": reads the IDX files of --split from --source, writes OUT/images/<split>_NNNNN.png,"
+         "\ncaptions each from a template with its class (chosen by --seed), and writes "
+         "OUT/classes.txt\n(line i: the name of class i) and a `label` column.";
+}
+
+}  // namespace
+
+int run_prepare(const std::vector<std::string>& argv) {
+  if (argv.empty() || argv[0] == "--help" || argv[0] == "-h") {
+    (argv.empty() ? std::cerr : std::cout) << usage();
+    return argv.empty() ? 2 : 0;
+  }
+  std::string set = argv[0];
+  HALO_CHECK(known_set(set), "unknown data set '", set, "' (see halo-clip prepare --help)");
+
+  ArgParser args("prepare " + set, summary_of(set));
+  args.required("source", "DIR", "the set's folder as fetched by scripts/fetch_data.sh")
+      .required("out", "DIR", "output folder: manifest.tsv, images/ (created)")
+      .option("mismatch-fraction", "F", "fraction of pairs whose captions are swapped, in [0, 1)",
+              "0")
+      .option("seed", "S", "seed of the mismatch choice (and caption templates)", "0")
+      .option("limit", "N", "keep only the first N pairs");
+  if (set == "emoji") args.required("style", "STYLE", "art style: google or twitter");
+  if (set.rfind("emoji", 0) == 0) {
+    args.toggle("skin-tones", "also the skin-tone variations (captioned with the tone)");
+  }
+  if (set == "mnist" || set == "fashion-mnist") {
+    args.option("split", "SPLIT", "train (60000 images) or test (10000)", "train");
+  }
+  if (!args.parse(std::vector<std::string>(argv.begin() + 1, argv.end()))) return 0;
+
+  data::PrepareOptions options;
+  options.source = args.str("source");
+  options.out = args.str("out");
+  options.mismatch_fraction = args.real("mismatch-fraction");
+  const int64_t seed = args.integer("seed");
+  HALO_CHECK(seed >= 0, "--seed must be a non-negative integer, got ", seed);
+  options.seed = static_cast<uint64_t>(seed);
+  if (args.has("limit")) {
+    options.limit = args.integer("limit");
+    HALO_CHECK(options.limit > 0, "--limit must be a positive number of pairs, got ",
+               options.limit);
+  }
+  if (set == "emoji") {
+    const std::string style = args.str("style");
+    HALO_CHECK(style == "google" || style == "twitter",
+               "--style must be 'google' or 'twitter', got '", style, "'");
+    set = "emoji-" + style;
+  }
+  if (set.rfind("emoji", 0) == 0) options.skin_tones = args.on("skin-tones");
+  if (set == "mnist" || set == "fashion-mnist") options.split = args.str("split");
+  data::prepare_dataset(set, options);
+  return 0;
+}
 
 }  // namespace halo::cli

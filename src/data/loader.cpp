@@ -1,6 +1,7 @@
 // Threaded, ordered, bounded batch loading (see loader.h).
 #include "data/loader.h"
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include "common/error.h"
@@ -89,6 +90,9 @@ Batch BatchLoader::build(int64_t epoch, int64_t batch) const {
 }
 
 void BatchLoader::worker_loop() {
+  // Decoding threads run small tensor ops; with LibTorch's default they would each start an
+  // OpenMP team as wide as the machine and compete with the training step for the cores.
+  at::set_num_threads(1);
   while (true) {
     int64_t batch = 0, epoch = 0;
     {

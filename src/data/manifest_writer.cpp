@@ -1,0 +1,116 @@
+// Implementation of the manifest writer (see manifest_writer.h): caption sanitising, UTF-8
+// validation and atomic file writes (temporary file, fsync, rename).
+#include "data/manifest_writer.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "common/error.h"
+
+namespace halo::data {
+
+std::string sanitize_caption(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  bool pending_space = false;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f || c == ' ') {  // control characters (tab, CR, LF, ...) and spaces
+      pending_space = !out.empty();
+      continue;
+    }
+    if (pending_space) out.push_back(' ');
+    pending_space = false;
+    out.push_back(c);
+  }
+  return out;
+}
+
+bool is_valid_utf8(const std::string& text) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = s[i];
+    size_t len = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xe0) == 0xc0) {
+      len = 2, cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3, cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (size_t k = 1; k < len; ++k) {
+      if ((s[i + k] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (s[i + k] & 0x3f);
+    }
+    const uint32_t min_cp = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
+    if (cp < min_cp || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += len;
+  }
+  return true;
+}
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  HALO_CHECK(fs::is_directory(folder), "cannot write '", path, "': folder '", folder.string(),
+             "' does not exist");
+  const std::string tmp =
+      (folder / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()))).string();
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  HALO_CHECK(f != nullptr, "cannot write '", tmp, "': ", std::strerror(errno));
+  const bool written = std::fwrite(content.data(), 1, content.size(), f) == content.size() &&
+                       std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
+  const int saved_errno = errno;
+  const bool closed = std::fclose(f) == 0;
+  if (!written || !closed) {
+    std::remove(tmp.c_str());
+    HALO_FAIL("cannot write '", tmp, "': ", std::strerror(written ? errno : saved_errno));
+  }
+  std::error_code ec;
+  fs::rename(tmp, target, ec);
+  if (ec) {
+    std::remove(tmp.c_str());
+    HALO_FAIL("cannot rename '", tmp, "' to '", path, "': ", ec.message());
+  }
+}
+
+void write_manifest(const std::string& path, const std::vector<ManifestRow>& rows) {
+  bool with_label = false;
+  for (const auto& row : rows) with_label = with_label || row.label >= 0;
+  std::string out = "image_path\tcaption\tmismatched\toriginal_caption";
+  out += with_label ? "\tlabel\n" : "\n";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const ManifestRow& row = rows[i];
+    HALO_CHECK(
+        !row.image_path.empty() && row.image_path.find_first_of("\t\r\n") == std::string::npos,
+        "manifest '", path, "': row ", i + 1, " has an empty image path or one with a tab ",
+        "or newline: '", row.image_path, "'");
+    const std::string caption = sanitize_caption(row.caption);
+    const std::string original = sanitize_caption(row.original_caption);
+    HALO_CHECK(!caption.empty() && !original.empty(), "manifest '", path, "': row ", i + 1, " (",
+               row.image_path, ") has an empty caption");
+    out += row.image_path;
+    out += '\t';
+    out += caption;
+    out += row.mismatched ? "\t1\t" : "\t0\t";
+    out += original;
+    if (with_label) out += "\t" + std::to_string(row.label);
+    out += '\n';
+  }
+  write_file_atomic(path, out);
+}
+
+}  // namespace halo::data

@@ -1,0 +1,80 @@
+// Turning a fetched data set (scripts/fetch_data.sh) into a manifest: OUT/manifest.tsv plus the
+// images under OUT/images/, optionally with a seeded fraction of captions swapped between pairs
+// (the `mismatched` ground truth). One collect_* function per data set, in prepare_<set>.cpp.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "data/manifest_writer.h"
+
+namespace halo::data {
+
+struct PrepareOptions {
+  std::string source;              // the set's fetched folder (e.g. data/raw/emoji-google)
+  std::string out;                 // output folder (created)
+  double mismatch_fraction = 0.0;  // in [0, 1)
+  uint64_t seed = 0;               // mismatch choice and caption templates
+  int64_t limit = -1;              // keep the first N pairs; < 0: all
+  std::string split = "train";     // MNIST sets: train or test
+  bool skin_tones = false;         // emoji: also the skin-tone variations
+  bool verbose = true;             // progress and summary lines on stdout
+};
+
+// What a collect_* function found, before mismatches are injected.
+struct Collected {
+  std::vector<ManifestRow> rows;                         // captions in original_caption too
+  std::vector<std::pair<std::string, int64_t>> skipped;  // reason, count (zeros kept: printed)
+  std::vector<std::string> classes;                      // class names (classification sets)
+  void skip(const std::string& reason, int64_t count = 1);
+};
+
+struct PrepareReport {
+  std::string manifest_path;
+  int64_t written = 0;
+  int64_t mismatched = 0;
+  std::vector<std::pair<std::string, int64_t>> skipped;
+  double seconds = 0.0;
+};
+
+// The sets `prepare` knows, with a one-line description each.
+const std::vector<std::pair<std::string, std::string>>& prepare_sets();
+
+// Checks the options (flag names in the messages) and that the source folder exists.
+void validate_prepare_options(const PrepareOptions& options);
+
+// Runs one set end to end: collect, --limit, mismatches, images, manifest (and classes.txt).
+PrepareReport prepare_dataset(const std::string& set, const PrepareOptions& options);
+
+// Chooses round(fraction * N) rows with std::mt19937_64(seed) and rotates their captions by one
+// place along the chosen (shuffled) order. Sets `mismatched` exactly where the new caption text
+// differs from `original_caption`, and returns that count. Throws naming --mismatch-fraction
+// when the fraction is outside [0, 1).
+int64_t inject_mismatches(std::vector<ManifestRow>& rows, double fraction, uint64_t seed);
+
+// Per-set collection (prepare_emoji.cpp, prepare_tuxpaint.cpp, prepare_mnist.cpp). They may
+// copy or write images under options.out/images and return paths relative to options.out.
+Collected collect_emoji(const PrepareOptions& options, const std::string& style);
+Collected collect_tuxpaint(const PrepareOptions& options);
+Collected collect_mnist(const PrepareOptions& options, bool fashion);
+
+// Shared helpers for the collectors.
+// Copies `from` to `to` (creating folders) unless `to` already holds a file of the same size.
+void copy_image(const std::string& from, const std::string& to);
+// Lower-cases ASCII letters and the Latin-1 capitals (U+00C0..U+00DE) of UTF-8 text.
+std::string lower_utf8(const std::string& text);
+// A progress line every `every` items: "<what>: N items, R/s".
+class Progress {
+ public:
+  Progress(std::string what, int64_t every, bool verbose);
+  void tick();
+
+ private:
+  std::string what_;
+  int64_t every_, count_ = 0;
+  bool verbose_;
+  double start_;
+};
+
+}  // namespace halo::data
