@@ -5,7 +5,10 @@
 
 namespace halo::test {
 
-// Writes dir/img/*.png and dir/manifest.tsv with n pairs; returns the manifest path.
-std::string make_shapes_dataset(const std::string& dir, int n, int image_size = 16);
+// Writes dir/img/*.png, dir/manifest.tsv with n pairs and dir/classes.txt (the four shapes);
+// returns the manifest path. Columns: image_path, caption, mismatched, label (the shape). With
+// mismatch_every = k > 0, every k-th pair (i % k == k - 1) gets another pair's caption and
+// mismatched = 1.
+std::string make_shapes_dataset(const std::string& dir, int n, int image_size = 16, int mismatch_every = 0);
 
 }  // namespace halo::test

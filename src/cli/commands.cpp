@@ -57,6 +57,9 @@ const std::vector<Command>& commands() {
        run_abstain_bias},
 
       {"train", "train image and text encoders from a YAML configuration", run_train},
+      {"eval", "zero-shot retrieval, classification and mismatch detection of a checkpoint", run_eval},
+      {"filter", "split a manifest into kept and rejected pairs by abstention score", run_filter},
+      {"report", "write a self-contained HTML report of a run folder", run_report},
       {"tokenizer", "train a SentencePiece tokenizer, or encode text with one", run_tokenizer},
       {"prepare", "turn a fetched data set into a manifest (optionally with mismatched pairs)",
        run_prepare},

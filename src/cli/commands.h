@@ -17,5 +17,8 @@ const std::vector<Command>& commands();
 int run_tokenizer(const std::vector<std::string>& args);  // tokenizer_command.cpp
 int run_prepare(const std::vector<std::string>& args);    // prepare_command.cpp
 int run_train(const std::vector<std::string>& args);      // train_command.cpp
+int run_eval(const std::vector<std::string>& args);       // eval_command.cpp
+int run_filter(const std::vector<std::string>& args);     // filter_command.cpp
+int run_report(const std::vector<std::string>& args);     // report_command.cpp
 
 }  // namespace halo::cli

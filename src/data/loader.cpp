@@ -1,6 +1,8 @@
 // Threaded, ordered, bounded batch loading (see loader.h).
 #include "data/loader.h"
 
+#include <algorithm>
+
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -50,7 +52,8 @@ BatchLoader::BatchLoader(std::shared_ptr<const Manifest> manifest, TextEncoder e
 BatchLoader::~BatchLoader() { stop(); }
 
 int64_t BatchLoader::batches_per_epoch() const {
-  return manifest_->size() / (options_.batch_size * options_.world_size);
+  const int64_t global = options_.batch_size * options_.world_size;
+  return options_.drop_last ? manifest_->size() / global : (manifest_->size() + global - 1) / global;
 }
 
 std::vector<int64_t> BatchLoader::batch_rows(int64_t epoch, int64_t batch) const {
@@ -58,8 +61,10 @@ std::vector<int64_t> BatchLoader::batch_rows(int64_t epoch, int64_t batch) const
   // workers (tests, evaluation of the order) are rare. Workers go through build(), which does
   // the same: O(N) per batch is negligible next to decoding B images.
   const auto order = epoch_order(manifest_->size(), options_.seed, epoch, options_.shuffle);
-  const int64_t start = batch * options_.batch_size * options_.world_size + options_.rank * options_.batch_size;
-  return std::vector<int64_t>(order.begin() + start, order.begin() + start + options_.batch_size);
+  const int64_t n = static_cast<int64_t>(order.size());
+  const int64_t start = std::min(n, batch * options_.batch_size * options_.world_size + options_.rank * options_.batch_size);
+  const int64_t end = std::min(n, start + options_.batch_size);
+  return std::vector<int64_t>(order.begin() + start, order.begin() + end);
 }
 
 Batch BatchLoader::build(int64_t epoch, int64_t batch) const {
@@ -81,8 +86,13 @@ Batch BatchLoader::build(int64_t epoch, int64_t batch) const {
     captions.push_back(manifest_->captions[r]);
     rows.push_back(row);
   }
-  HALO_CHECK(!images.empty(), "every image of batch ", batch, " failed to load (manifest '",
-             manifest_->path, "')");
+  if (images.empty()) {
+    // Training cannot step on an empty batch; evaluation (!drop_last) just has nothing to score.
+    HALO_CHECK(!options_.drop_last, "every image of batch ", batch, " failed to load (manifest '",
+               manifest_->path, "')");
+    out.rows = torch::empty({0}, torch::kLong);
+    return out;
+  }
   out.images = torch::stack(images);
   out.tokens = encode_text_(captions);
   out.rows = torch::tensor(rows, torch::kLong);

@@ -33,6 +33,7 @@ struct LoaderOptions {
   int64_t workers = 2, prefetch_batches = 4;
   uint64_t seed = 0;
   bool shuffle = true;
+  bool drop_last = true;  // false (evaluation): a last, shorter batch holds the remaining rows
   bool skip_bad = false;  // drop (and count) unreadable images instead of failing
   ImageTransform transform;
 };
@@ -52,7 +53,7 @@ class BatchLoader {
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
 
-  // Full global batches per epoch (the last partial one is dropped).
+  // Global batches per epoch: full ones only, unless !drop_last.
   int64_t batches_per_epoch() const;
   // Starts (or restarts) the workers at batch `first_batch` of `epoch` (resume).
   void start_epoch(int64_t epoch, int64_t first_batch = 0);

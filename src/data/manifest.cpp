@@ -2,7 +2,9 @@
 #include "data/manifest.h"
 
 #include <filesystem>
+#include <cstdlib>
 #include <fstream>
+#include <limits>
 
 #include "common/error.h"
 
@@ -64,51 +66,72 @@ std::vector<std::string> split_fields(const std::string& line, char separator) {
   return fields;
 }
 
-Manifest read_manifest(const std::string& path, const ManifestOptions& options) {
-  std::ifstream in(path);
-  HALO_CHECK(in.good(), "cannot read manifest '", path, "'");
-  Manifest m;
-  m.path = path;
-  const std::filesystem::path root = std::filesystem::path(path).parent_path();
-  std::string line;
-  HALO_CHECK(static_cast<bool>(std::getline(in, line)), "manifest '", path, "' is empty (it needs a header line)");
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  const auto header = split_fields(line, options.separator);
-  const int64_t image_col = column(header, options.image_key);
-  const int64_t caption_col = column(header, options.caption_key);
-  const int64_t flag_col = column(header, "mismatched");
-  HALO_CHECK(image_col >= 0, "manifest '", path, "': no column named '", options.image_key,
+ManifestReader::ManifestReader(const std::string& path, const ManifestOptions& options)
+    : path_(path), options_(options), in_(path), root_(std::filesystem::path(path).parent_path()) {
+  HALO_CHECK(in_.good(), "cannot read manifest '", path, "'");
+  HALO_CHECK(static_cast<bool>(std::getline(in_, header_)), "manifest '", path, "' is empty (it needs a header line)");
+  if (!header_.empty() && header_.back() == '\r') header_.pop_back();
+  header_fields_ = split_fields(header_, options.separator);
+  image_col_ = column(header_fields_, options.image_key);
+  caption_col_ = column(header_fields_, options.caption_key);
+  flag_col_ = column(header_fields_, "mismatched");
+  label_col_ = column(header_fields_, options.label_key);
+  HALO_CHECK(image_col_ >= 0, "manifest '", path, "': no column named '", options.image_key,
              "' in the header (set data.image_key)");
-  HALO_CHECK(caption_col >= 0, "manifest '", path, "': no column named '", options.caption_key,
+  HALO_CHECK(caption_col_ >= 0, "manifest '", path, "': no column named '", options.caption_key,
              "' in the header (set data.caption_key)");
-  const size_t needed = static_cast<size_t>(std::max({image_col, caption_col, flag_col})) + 1;
+  needed_ = static_cast<size_t>(std::max({image_col_, caption_col_, flag_col_, label_col_})) + 1;
+}
 
-  for (int64_t line_no = 2; std::getline(in, line); ++line_no) {
+int64_t ManifestReader::read(Manifest& m, int64_t max_rows) {
+  m.path = path_;
+  int64_t added = 0;
+  std::string line;
+  while (added < max_rows && std::getline(in_, line)) {
+    ++line_no_;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (blank(line)) continue;
-    const auto fields = split_fields(line, options.separator);
-    const std::string where = path + ":" + std::to_string(line_no);
-    HALO_CHECK(fields.size() >= needed, where, ": expected at least ", needed, " fields, found ",
-               fields.size(), " (separator '", options.separator == '\t' ? std::string("\\t") : std::string(1, options.separator), "')");
-    const std::string& caption = fields[static_cast<size_t>(caption_col)];
-    const std::string& image = fields[static_cast<size_t>(image_col)];
+    const auto fields = split_fields(line, options_.separator);
+    const std::string where = path_ + ":" + std::to_string(line_no_);
+    HALO_CHECK(fields.size() >= needed_, where, ": expected at least ", needed_, " fields, found ",
+               fields.size(), " (separator '", options_.separator == '\t' ? std::string("\\t") : std::string(1, options_.separator), "')");
+    const std::string& caption = fields[static_cast<size_t>(caption_col_)];
+    const std::string& image = fields[static_cast<size_t>(image_col_)];
     const bool bad_caption = blank(caption) || !valid_utf8(caption);
     if (bad_caption || image.empty()) {
-      HALO_CHECK(options.skip_bad, where, ": ", image.empty() ? "empty image path" :
-                 blank(caption) ? "empty caption" : "caption is not valid UTF-8",
-                 " (set data.skip_bad: true to skip such rows)");
+      const char* reason = image.empty() ? "empty image path" : blank(caption) ? "empty caption" : "caption is not valid UTF-8";
+      HALO_CHECK(options_.skip_bad, where, ": ", reason, " (set data.skip_bad: true to skip such rows)");
       ++m.skipped_rows;
+      m.skipped.push_back({line_no_, reason});
       continue;
     }
     std::filesystem::path image_path(image);
-    m.images.push_back((image_path.is_absolute() ? image_path : root / image_path).string());
+    m.images.push_back((image_path.is_absolute() ? image_path : root_ / image_path).string());
     m.captions.push_back(caption);
-    if (flag_col >= 0) {
-      const std::string& flag = fields[static_cast<size_t>(flag_col)];
+    m.lines.push_back(line_no_);
+    if (options_.keep_raw_lines) m.raw_lines.push_back(line);
+    if (flag_col_ >= 0) {
+      const std::string& flag = fields[static_cast<size_t>(flag_col_)];
       HALO_CHECK(flag == "0" || flag == "1", where, ": column 'mismatched' must be 0 or 1, got '", flag, "'");
       m.mismatched.push_back(static_cast<int8_t>(flag == "1"));
     }
+    if (label_col_ >= 0) {
+      const std::string& label = fields[static_cast<size_t>(label_col_)];
+      char* end = nullptr;
+      const long long value = std::strtoll(label.c_str(), &end, 10);
+      HALO_CHECK(!label.empty() && *end == '\0' && value >= 0, where, ": column '", options_.label_key,
+                 "' must be a class index >= 0, got '", label, "'");
+      m.labels.push_back(value);
+    }
+    ++added;
   }
+  return added;
+}
+
+Manifest read_manifest(const std::string& path, const ManifestOptions& options) {
+  ManifestReader reader(path, options);
+  Manifest m;
+  reader.read(m, std::numeric_limits<int64_t>::max());
   HALO_CHECK(m.size() > 0, "manifest '", path, "' has no usable rows");
   return m;
 }

@@ -4,6 +4,8 @@
 // optional `mismatched` column (0/1) carries the ground truth of injected mismatches.
 #pragma once
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,8 @@ struct ManifestOptions {
   std::string image_key = "image_path";
   std::string caption_key = "caption";
   bool skip_bad = false;  // skip (and count) rows with an empty or invalid caption
+  std::string label_key = "label";  // optional column: class index for zero-shot classification
+  bool keep_raw_lines = false;      // keep each row's text (filter writes rows back out)
 };
 
 struct Manifest {
@@ -21,8 +25,37 @@ struct Manifest {
   std::vector<std::string> images;   // resolved paths (manifest folder / relative path)
   std::vector<std::string> captions;
   std::vector<int8_t> mismatched;    // per row, when the manifest has the column; else empty
+  std::vector<int64_t> labels;       // per row, when the manifest has a label column; else empty
+  std::vector<int64_t> lines;        // per row, its line number in the file
+  std::vector<std::string> raw_lines;  // per row, its text (only with keep_raw_lines)
   int64_t skipped_rows = 0;          // rows dropped under skip_bad
+  struct SkippedRow {
+    int64_t line;
+    std::string reason;
+  };
+  std::vector<SkippedRow> skipped;   // each of them, with the reason
   int64_t size() const { return static_cast<int64_t>(images.size()); }
+};
+
+// Reads a manifest in chunks (a file larger than memory streams through).
+class ManifestReader {
+ public:
+  ManifestReader(const std::string& path, const ManifestOptions& options);
+  // Appends up to max_rows usable rows to `m`; returns how many (0 at the end of the file).
+  int64_t read(Manifest& m, int64_t max_rows);
+  const std::string& header() const { return header_; }
+  const std::vector<std::string>& header_fields() const { return header_fields_; }
+  int64_t image_column() const { return image_col_; }
+
+ private:
+  std::string path_;
+  ManifestOptions options_;
+  std::ifstream in_;
+  std::filesystem::path root_;
+  std::string header_;
+  std::vector<std::string> header_fields_;
+  int64_t image_col_ = -1, caption_col_ = -1, flag_col_ = -1, label_col_ = -1, line_no_ = 1;
+  size_t needed_ = 0;
 };
 
 // Throws halo::Error naming the file (and line) for: a missing file, a missing column, a row

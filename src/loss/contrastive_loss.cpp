@@ -7,6 +7,7 @@
 #include "loss/baselines.h"
 #include "loss/halo_clip_loss.h"
 #include "loss/halo_terms.h"
+#include "loss/shifted_distance.h"
 
 namespace halo::loss {
 
@@ -14,6 +15,13 @@ namespace {
 
 torch::Tensor cosine(const torch::Tensor& image, const torch::Tensor& text) {
   return torch::cosine_similarity(to_compute_dtype(image), to_compute_dtype(text), 1);
+}
+
+// n x m cosine similarities.
+torch::Tensor cosine_matrix(const torch::Tensor& queries, const torch::Tensor& candidates) {
+  namespace F = torch::nn::functional;
+  const auto options = F::NormalizeFuncOptions().dim(1);
+  return F::normalize(to_compute_dtype(queries), options).matmul(F::normalize(to_compute_dtype(candidates), options).t());
 }
 
 class HaloClipLoss : public ContrastiveLoss {
@@ -36,6 +44,11 @@ class HaloClipLoss : public ContrastiveLoss {
   torch::Tensor mismatch_score(const torch::Tensor& image, const torch::Tensor& text) override {
     return pair_abstain_score(image, text, gamma_raw_, b_);
   }
+  torch::Tensor logits(const torch::Tensor& queries, const torch::Tensor& candidates) override {
+    const torch::Tensor q = to_compute_dtype(queries);
+    return shifted_distance(q, to_compute_dtype(candidates), gamma_from_raw(gamma_raw_, q.scalar_type()));
+  }
+  std::optional<double> abstain_logit() const override { return b_; }
   std::string kind() const override { return "halo"; }
 
  private:
@@ -60,6 +73,9 @@ class InfoNceLoss : public ContrastiveLoss {
   torch::Tensor mismatch_score(const torch::Tensor& image, const torch::Tensor& text) override {
     return 0.5 * (1.0 - cosine(image, text));
   }
+  torch::Tensor logits(const torch::Tensor& queries, const torch::Tensor& candidates) override {
+    return logit_scale_.clamp_max(kInfoNceMaxLogitScale).exp() * cosine_matrix(queries, candidates);
+  }
   std::string kind() const override { return "infonce"; }
 
  private:
@@ -81,6 +97,9 @@ class SigLipLoss : public ContrastiveLoss {
   torch::Tensor mismatch_score(const torch::Tensor& image, const torch::Tensor& text) override {
     torch::Tensor logit = log_temperature_.exp() * cosine(image, text) + bias_;
     return 1.0 - torch::sigmoid(logit);
+  }
+  torch::Tensor logits(const torch::Tensor& queries, const torch::Tensor& candidates) override {
+    return log_temperature_.exp() * cosine_matrix(queries, candidates) + bias_;
   }
   std::string kind() const override { return "siglip"; }
 

@@ -3,6 +3,7 @@
 // PairBatch to a loss, its named parts for logging, and a per-pair mismatch score.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +36,12 @@ class ContrastiveLoss : public torch::nn::Module {
   // mismatched pair". HALO: the abstention probability; InfoNCE: (1 - cosine) / 2;
   // SigLIP: 1 - sigmoid(pair logit).
   virtual torch::Tensor mismatch_score(const torch::Tensor& image, const torch::Tensor& text) = 0;
+  // The logits this loss normalises, between queries (n x D) and candidates (m x D), fp32 or
+  // fp64: HALO's shifted distances, InfoNCE's scaled cosines, SigLIP's scaled cosines plus bias.
+  // Retrieval ranks by them; zero-shot classification takes their softmax.
+  virtual torch::Tensor logits(const torch::Tensor& queries, const torch::Tensor& candidates) = 0;
+  // HALO's abstain logit b, the origin sink's fixed logit in every row; none for the others.
+  virtual std::optional<double> abstain_logit() const { return std::nullopt; }
   virtual std::string kind() const = 0;
 };
 

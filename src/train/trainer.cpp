@@ -18,6 +18,7 @@
 #include "data/tokenizer.h"
 #include "encoders/clip_model.h"
 #include "loss/contrastive_loss.h"
+#include "train/components.h"
 #include "train/optimizer.h"
 #include "train/run_log.h"
 #include "train/stop_signal.h"
@@ -27,40 +28,6 @@ namespace fs = std::filesystem;
 namespace halo::train {
 
 namespace {
-
-data::ManifestOptions manifest_options(const DataConfig& d) {
-  return data::ManifestOptions{d.separator[0], d.image_key, d.caption_key, d.skip_bad};
-}
-
-data::LoaderOptions loader_options(const Config& c) {
-  data::LoaderOptions o;
-  o.batch_size = c.train.batch_size;
-  o.workers = c.data.workers;
-  o.prefetch_batches = c.data.prefetch_batches;
-  o.seed = static_cast<uint64_t>(c.train.seed);
-  o.skip_bad = c.data.skip_bad;
-  o.transform.size = c.model.image.image_size;
-  o.transform.random_resized_crop = c.data.augment.random_resized_crop;
-  o.transform.scale_min = c.data.augment.crop_scale_min;
-  o.transform.scale_max = c.data.augment.crop_scale_max;
-  o.transform.horizontal_flip = c.data.augment.horizontal_flip;
-  for (int i = 0; i < 3; ++i) {
-    o.transform.mean[static_cast<size_t>(i)] = static_cast<float>(c.data.mean[static_cast<size_t>(i)]);
-    o.transform.std[static_cast<size_t>(i)] = static_cast<float>(c.data.std[static_cast<size_t>(i)]);
-  }
-  return o;
-}
-
-loss::ContrastiveLossOptions loss_options(const Config& c) {
-  loss::ContrastiveLossOptions o;
-  o.name = c.loss.name;
-  o.embed_dim = c.model.embed_dim;
-  o.num_candidates = c.train.batch_size;
-  o.label_smoothing = c.loss.label_smoothing;
-  o.distill = c.loss.distill;
-  o.learn_temperature = c.loss.learn_temperature;
-  return o;
-}
 
 // The run's tokenizer: the configured model, else the one this run trained before (resume),
 // else a new one trained on the training captions. It is kept in the run folder.

@@ -1,0 +1,49 @@
+// halo-clip filter: splits a manifest into kept and rejected pairs by score (src/eval/filter.h).
+#include <iostream>
+
+#include "cli/commands.h"
+#include "common/args.h"
+#include "common/error.h"
+#include "eval/filter.h"
+
+namespace halo::cli {
+
+int run_filter(const std::vector<std::string>& argv) {
+  ArgParser args("filter",
+                 "Score every pair of a manifest with a trained model and write kept.tsv and\n"
+                 "rejected.tsv (the input's columns, image paths relative to --out), scores.tsv and\n"
+                 "skipped.tsv (unreadable rows, with the reason). HALO's score is the pair's\n"
+                 "abstention probability: pairs scoring >= --threshold are rejected; or\n"
+                 "--keep-fraction F keeps the F share with the lowest scores. The manifest streams\n"
+                 "through in chunks; it is never modified. With a mismatched column, prints how\n"
+                 "many injected mismatches were caught (precision, recall).");
+  args.required("checkpoint", "FILE|RUN_DIR", "a checkpoint, or a run folder (its latest checkpoint)")
+      .required("manifest", "FILE", "image-caption manifest to filter")
+      .required("out", "DIR", "output folder")
+      .option("threshold", "P", "reject pairs whose score is >= P")
+      .option("keep-fraction", "F", "keep this share of the pairs (the lowest scores)")
+      .option("score", "model|cosine", "model: the loss's pair score (HALO: abstention); cosine: 1 - cosine similarity", "model")
+      .option("chunk", "N", "pairs read and scored at a time", "8192")
+      .option("batch-size", "N", "pairs embedded at a time", "256")
+      .option("workers", "N", "image decoding threads", "2")
+      .option("device", "DEV", "cpu, cuda or cuda:K (default: the run's device when available)");
+  if (!args.parse(argv)) return 0;
+  HALO_CHECK(args.has("threshold") != args.has("keep-fraction"), "give exactly one of --threshold and --keep-fraction");
+
+  eval::FilterOptions o;
+  o.manifest = args.str("manifest");
+  o.out_dir = args.str("out");
+  if (args.has("threshold")) o.threshold = args.real("threshold");
+  if (args.has("keep-fraction")) o.keep_fraction = args.real("keep-fraction");
+  o.score = args.str("score");
+  o.chunk_rows = args.integer("chunk");
+  o.embed.batch_size = args.integer("batch-size");
+  o.embed.workers = args.integer("workers");
+  HALO_CHECK(o.embed.batch_size >= 1 && o.embed.workers >= 1, "--batch-size and --workers must be >= 1");
+  eval::TrainedModel model = eval::load_trained_model(args.str("checkpoint"), args.has("device") ? args.str("device") : "");
+  const eval::FilterReport r = eval::filter_manifest(model, o);
+  std::cout << eval::format_filter_report(r);
+  return 0;
+}
+
+}  // namespace halo::cli

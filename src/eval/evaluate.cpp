@@ -1,0 +1,331 @@
+// Evaluation of a trained model on a manifest (see evaluate.h): embed, then retrieval in row
+// chunks, zero-shot classification, mismatch detection, and the files the report reads.
+#include "eval/evaluate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "common/json.h"
+#include "train/checkpoint.h"
+#include "train/components.h"
+
+namespace fs = std::filesystem;
+
+namespace halo::eval {
+
+namespace {
+
+std::vector<std::string> read_lines(const std::string& path, const char* what) {
+  std::ifstream in(path);
+  HALO_CHECK(in.good(), "cannot read ", what, " file '", path, "'");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") != std::string::npos) lines.push_back(line);
+  }
+  HALO_CHECK(!lines.empty(), what, " file '", path, "' has no lines");
+  return lines;
+}
+
+// Ranks of the true candidate (the same index) for queries against candidates, in row chunks.
+std::vector<int64_t> chunked_ranks(loss::ContrastiveLoss& loss, const torch::Tensor& queries,
+                                   const torch::Tensor& candidates, int64_t chunk) {
+  std::vector<int64_t> ranks;
+  ranks.reserve(static_cast<size_t>(queries.size(0)));
+  for (int64_t start = 0; start < queries.size(0); start += chunk) {
+    const int64_t end = std::min(queries.size(0), start + chunk);
+    std::vector<int64_t> truth(static_cast<size_t>(end - start));
+    for (int64_t i = start; i < end; ++i) truth[static_cast<size_t>(i - start)] = i;
+    const auto r = true_ranks(loss.logits(queries.slice(0, start, end), candidates), truth);
+    ranks.insert(ranks.end(), r.begin(), r.end());
+  }
+  return ranks;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+DetectionScores detection(const std::string& name, const std::vector<double>& score, const std::vector<int>& label) {
+  DetectionScores d;
+  d.name = name;
+  d.auroc = auroc(score, label);
+  d.fpr95 = fpr_at_tpr(score, label, 0.95);
+  std::vector<double> clean, bad;
+  for (size_t i = 0; i < score.size(); ++i) (label[i] ? bad : clean).push_back(score[i]);
+  auto mean = [](const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return v.empty() ? 0.0 : s / static_cast<double>(v.size());
+  };
+  d.mean_clean = mean(clean);
+  d.mean_mismatched = mean(bad);
+  d.median_clean = median(clean);
+  d.median_mismatched = median(bad);
+  return d;
+}
+
+std::vector<double> to_vector(const torch::Tensor& t) {
+  const torch::Tensor c = t.to(torch::kCPU, torch::kFloat64).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+ClassificationResult classify(TrainedModel& m, const torch::Tensor& image, const std::vector<int64_t>& labels,
+                              const std::vector<std::string>& classes, const std::vector<std::string>& templates,
+                              int64_t chunk) {
+  torch::NoGradGuard no_grad;
+  const bool halo = m.loss->abstain_logit().has_value();
+  // One embedding per class: the mean over the templates (of unit vectors for the cosine losses).
+  std::vector<torch::Tensor> class_embeddings;
+  for (const auto& name : classes) {
+    std::vector<std::string> prompts;
+    for (const auto& t : templates) {
+      std::string p = t;
+      const auto at = p.find("{}");
+      prompts.push_back(at == std::string::npos ? p + " " + name : p.replace(at, 2, name));
+    }
+    torch::Tensor e = embed_texts(m, prompts);
+    if (!halo) e = torch::nn::functional::normalize(e, torch::nn::functional::NormalizeFuncOptions().dim(1));
+    class_embeddings.push_back(e.mean(0));
+  }
+  const torch::Tensor centroids = torch::stack(class_embeddings).to(m.device);
+
+  ClassificationResult r;
+  r.classes = static_cast<int64_t>(classes.size());
+  r.count = image.size(0);
+  std::vector<double> confidence;
+  std::vector<int> correct;
+  std::vector<int64_t> ranks;
+  double abstain_sum = 0;
+  for (int64_t start = 0; start < image.size(0); start += chunk) {
+    const int64_t end = std::min(image.size(0), start + chunk);
+    torch::Tensor logits = m.loss->logits(image.slice(0, start, end).to(m.device), centroids).to(torch::kCPU, torch::kFloat64);
+    std::vector<int64_t> truth(labels.begin() + start, labels.begin() + end);
+    const auto chunk_ranks = true_ranks(logits, truth);
+    ranks.insert(ranks.end(), chunk_ranks.begin(), chunk_ranks.end());
+    torch::Tensor probs;
+    if (halo) {
+      const torch::Tensor b = torch::full({logits.size(0), 1}, *m.loss->abstain_logit(), logits.options());
+      probs = torch::softmax(torch::cat({logits, b}, 1), 1);
+      abstain_sum += probs.select(1, logits.size(1)).sum().item<double>();
+      probs = probs.slice(1, 0, logits.size(1));
+    } else {
+      probs = torch::softmax(logits, 1);
+    }
+    const auto [best, predicted] = probs.max(1);
+    for (int64_t i = 0; i < best.size(0); ++i) {
+      confidence.push_back(best[i].item<double>());
+      correct.push_back(predicted[i].item<int64_t>() == truth[static_cast<size_t>(i)] ? 1 : 0);
+    }
+  }
+  r.top1 = top_k_accuracy(ranks, 1);
+  r.top5 = top_k_accuracy(ranks, 5);
+  r.calibration = calibration(confidence, correct, 15);
+  if (halo) r.mean_abstain = abstain_sum / static_cast<double>(image.size(0));
+  return r;
+}
+
+std::string tsv_escape(std::string s) {
+  std::replace(s.begin(), s.end(), '\t', ' ');
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  return s;
+}
+
+void write_outputs(const EvalResult& r, const data::Manifest& manifest, const PairEmbeddings& emb,
+                   const std::vector<double>& model_score, const std::vector<double>& cosine_score,
+                   const std::string& out_dir) {
+  fs::create_directories(out_dir);
+  train::write_file_atomically((fs::path(out_dir) / "results.json").string(), eval_json(r) + "\n");
+  train::write_file_atomically((fs::path(out_dir) / "results.txt").string(), format_eval_table(r));
+
+  std::ostringstream scores;
+  scores << "line\timage_path\tmismatched\tscore\tcosine_score\n";
+  for (size_t i = 0; i < emb.rows.size(); ++i) {
+    const auto row = static_cast<size_t>(emb.rows[i]);
+    scores << manifest.lines[row] << '\t' << tsv_escape(manifest.images[row]) << '\t'
+           << (manifest.mismatched.empty() ? std::string("-") : std::to_string(manifest.mismatched[row])) << '\t'
+           << json_number(model_score[i]) << '\t' << json_number(cosine_score[i]) << '\n';
+  }
+  train::write_file_atomically((fs::path(out_dir) / "pair_scores.tsv").string(), scores.str());
+
+  if (r.classification) {
+    std::ostringstream bins;
+    bins << "lower\tupper\tcount\tmean_confidence\taccuracy\n";
+    for (const auto& b : r.classification->calibration.bins) {
+      bins << b.lower << '\t' << b.upper << '\t' << b.count << '\t' << b.mean_confidence << '\t' << b.accuracy << '\n';
+    }
+    train::write_file_atomically((fs::path(out_dir) / "reliability.tsv").string(), bins.str());
+  }
+
+  std::ostringstream ex;
+  ex << "image_path\tcaption\trank\ttop_captions_and_logits...\n";
+  for (const auto& e : r.examples) {
+    ex << tsv_escape(e.image) << '\t' << tsv_escape(e.caption) << '\t' << e.rank;
+    for (const auto& [caption, logit] : e.top) ex << '\t' << tsv_escape(caption) << '\t' << json_number(logit);
+    ex << '\n';
+  }
+  train::write_file_atomically((fs::path(out_dir) / "examples.tsv").string(), ex.str());
+}
+
+}  // namespace
+
+EvalResult evaluate(TrainedModel& m, const EvalOptions& options) {
+  torch::NoGradGuard no_grad;
+  const auto start_time = std::chrono::steady_clock::now();
+  data::ManifestOptions mo = train::manifest_options(m.config.data);
+  mo.skip_bad = options.embed.skip_bad;
+  auto manifest = std::make_shared<data::Manifest>(data::read_manifest(options.manifest, mo));
+
+  EvalResult r;
+  r.checkpoint = m.checkpoint;
+  r.manifest = options.manifest;
+  r.loss = m.loss->kind();
+  r.step = m.step;
+  const PairEmbeddings emb = embed_pairs(m, manifest, options.embed);
+  r.pairs = static_cast<int64_t>(emb.rows.size());
+  HALO_CHECK(r.pairs > 0, "no readable pair in manifest '", options.manifest, "'");
+  r.skipped = emb.skipped + manifest->skipped_rows;
+
+  // Retrieval over the clean pairs (a mismatched pair's caption is not its image's truth).
+  std::vector<int64_t> keep;
+  for (size_t i = 0; i < emb.rows.size(); ++i) {
+    if (manifest->mismatched.empty() || !manifest->mismatched[static_cast<size_t>(emb.rows[i])]) keep.push_back(static_cast<int64_t>(i));
+  }
+  const torch::Tensor index = torch::tensor(keep, torch::kInt64);
+  const torch::Tensor image = emb.image.index_select(0, index).to(m.device);
+  const torch::Tensor text = emb.text.index_select(0, index).to(m.device);
+  r.retrieval_pairs = static_cast<int64_t>(keep.size());
+  const auto i2t = chunked_ranks(*m.loss, image, text, options.chunk_rows);
+  r.image_to_text = summarize_ranks(i2t);
+  r.text_to_image = summarize_ranks(chunked_ranks(*m.loss, text, image, options.chunk_rows));
+
+  // A few image -> text examples spread over the set, for the report.
+  const int64_t n_examples = std::min<int64_t>(options.examples, r.retrieval_pairs);
+  for (int64_t k = 0; k < n_examples; ++k) {
+    const int64_t i = k * r.retrieval_pairs / n_examples;
+    const auto row = static_cast<size_t>(emb.rows[static_cast<size_t>(keep[static_cast<size_t>(i)])]);
+    RetrievalExample e{manifest->images[row], manifest->captions[row], {}, i2t[static_cast<size_t>(i)]};
+    const torch::Tensor logits = m.loss->logits(image.slice(0, i, i + 1), text).squeeze(0).to(torch::kCPU, torch::kFloat64);
+    const auto [values, best] = logits.topk(std::min<int64_t>(5, logits.size(0)));
+    for (int64_t j = 0; j < best.size(0); ++j) {
+      const auto best_row = static_cast<size_t>(emb.rows[static_cast<size_t>(keep[static_cast<size_t>(best[j].item<int64_t>())])]);
+      e.top.emplace_back(manifest->captions[best_row], values[j].item<double>());
+    }
+    r.examples.push_back(e);
+  }
+
+  // Zero-shot classification when the manifest has labels and class names are known.
+  std::string classes_path = options.classes;
+  const std::string beside = (fs::path(options.manifest).parent_path() / "classes.txt").string();
+  if (classes_path.empty() && fs::exists(beside)) classes_path = beside;
+  if (!manifest->labels.empty() && !classes_path.empty()) {
+    const auto classes = read_lines(classes_path, "classes");
+    const auto templates = options.templates.empty() ? std::vector<std::string>{"{}"} : read_lines(options.templates, "templates");
+    std::vector<int64_t> labels;
+    for (int64_t row : emb.rows) {
+      const int64_t label = manifest->labels[static_cast<size_t>(row)];
+      HALO_CHECK(label < static_cast<int64_t>(classes.size()), options.manifest, ":", manifest->lines[static_cast<size_t>(row)],
+                 ": label ", label, " but ", classes_path, " has ", classes.size(), " classes");
+      labels.push_back(label);
+    }
+    r.classification = classify(m, emb.image, labels, classes, templates, options.chunk_rows);
+  } else if (!options.classes.empty()) {
+    HALO_FAIL("--classes given but manifest '", options.manifest, "' has no '", mo.label_key, "' column");
+  }
+
+  // Mismatch detection against the ground truth: the model's own pair score and the cosine.
+  const std::vector<double> model_score = to_vector(m.loss->mismatch_score(emb.image.to(m.device), emb.text.to(m.device)));
+  const std::vector<double> cosine_score = to_vector(1.0 - torch::cosine_similarity(emb.image, emb.text, 1));
+  if (!manifest->mismatched.empty()) {
+    std::vector<int> truth;
+    for (int64_t row : emb.rows) truth.push_back(manifest->mismatched[static_cast<size_t>(row)]);
+    const auto positives = std::count(truth.begin(), truth.end(), 1);
+    if (positives > 0 && positives < static_cast<int64_t>(truth.size())) {
+      r.detection.push_back(detection(r.loss == "halo" ? "abstain" : r.loss, model_score, truth));
+      r.detection.push_back(detection("cosine", cosine_score, truth));
+    }
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+  if (!options.out_dir.empty()) write_outputs(r, *manifest, emb, model_score, cosine_score, options.out_dir);
+  return r;
+}
+
+std::string format_eval_table(const EvalResult& r) {
+  std::ostringstream o;
+  char line[256];
+  o << "checkpoint " << r.checkpoint << " (step " << r.step << ", loss " << r.loss << ")\n";
+  o << "manifest   " << r.manifest << ": " << r.pairs << " pairs (" << r.skipped << " unreadable), retrieval over "
+    << r.retrieval_pairs << " clean pairs\n\n";
+  std::snprintf(line, sizeof line, "%-16s %7s %7s %7s %10s %12s\n", "retrieval", "R@1", "R@5", "R@10", "mean rank", "median rank");
+  o << line;
+  for (const auto& [name, s] : {std::pair<const char*, RankSummary>{"image -> text", r.image_to_text},
+                                {"text -> image", r.text_to_image}}) {
+    std::snprintf(line, sizeof line, "%-16s %7.3f %7.3f %7.3f %10.1f %12.1f\n", name, s.r1, s.r5, s.r10, s.mean_rank, s.median_rank);
+    o << line;
+  }
+  if (r.classification) {
+    const auto& c = *r.classification;
+    std::snprintf(line, sizeof line, "\nzero-shot classification: %lld classes, %lld images: top-1 %.3f, top-5 %.3f, ECE %.4f (15 bins)",
+                  static_cast<long long>(c.classes), static_cast<long long>(c.count), c.top1, c.top5, c.calibration.ece);
+    o << line;
+    if (c.mean_abstain >= 0) {
+      std::snprintf(line, sizeof line, ", mean abstain %.3f", c.mean_abstain);
+      o << line;
+    }
+    o << "\n";
+  }
+  if (!r.detection.empty()) {
+    std::snprintf(line, sizeof line, "\n%-16s %7s %9s %11s %16s\n", "mismatch score", "AUROC", "FPR@95", "mean clean", "mean mismatched");
+    o << line;
+    for (const auto& d : r.detection) {
+      std::snprintf(line, sizeof line, "%-16s %7.3f %9.3f %11.3f %16.3f\n", d.name.c_str(), d.auroc, d.fpr95, d.mean_clean, d.mean_mismatched);
+      o << line;
+    }
+  }
+  return o.str();
+}
+
+std::string eval_json(const EvalResult& r) {
+  auto ranks = [](const RankSummary& s) {
+    return JsonObject().add("r1", s.r1).add("r5", s.r5).add("r10", s.r10).add("mean_rank", s.mean_rank).add("median_rank", s.median_rank);
+  };
+  JsonObject j;
+  j.add("checkpoint", r.checkpoint).add("step", r.step).add("loss", r.loss).add("manifest", r.manifest);
+  j.add("pairs", r.pairs).add("unreadable", r.skipped).add("retrieval_pairs", r.retrieval_pairs);
+  j.add("image_to_text", ranks(r.image_to_text)).add("text_to_image", ranks(r.text_to_image));
+  if (r.classification) {
+    const auto& c = *r.classification;
+    JsonObject cj;
+    cj.add("classes", c.classes).add("images", c.count).add("top1", c.top1).add("top5", c.top5).add("ece", c.calibration.ece);
+    if (c.mean_abstain >= 0) cj.add("mean_abstain", c.mean_abstain);
+    std::vector<JsonObject> bins;
+    for (const auto& b : c.calibration.bins) {
+      bins.push_back(JsonObject().add("upper", b.upper).add("count", b.count).add("confidence", b.mean_confidence).add("accuracy", b.accuracy));
+    }
+    cj.add("reliability", bins);
+    j.add("classification", cj);
+  }
+  if (!r.detection.empty()) {
+    JsonObject dj;
+    for (const auto& d : r.detection) {
+      dj.add(d.name, JsonObject().add("auroc", d.auroc).add("fpr95", d.fpr95).add("mean_clean", d.mean_clean)
+                        .add("mean_mismatched", d.mean_mismatched).add("median_clean", d.median_clean)
+                        .add("median_mismatched", d.median_mismatched));
+    }
+    j.add("mismatch_detection", dj);
+  }
+  j.add("seconds", r.seconds);
+  return j.dump(2);
+}
+
+}  // namespace halo::eval

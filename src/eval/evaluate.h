@@ -1,0 +1,62 @@
+// `halo-clip eval`: a trained model on a manifest. Retrieval both ways (R@1/5/10, mean and
+// median rank), zero-shot classification from class names and prompt templates (top-1, top-5,
+// ECE with its reliability bins), and, when the manifest records which pairs were mismatched,
+// how well the model's pair score and the embeddings' cosine similarity tell them apart.
+// Embeddings are computed in batches and similarities in row chunks, so memory stays bounded.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "eval/metrics.h"
+#include "eval/trained_model.h"
+
+namespace halo::eval {
+
+struct EvalOptions {
+  std::string manifest;
+  std::string classes;    // class names, one per line ("" -> classes.txt beside the manifest, if any)
+  std::string templates;  // prompt templates with "{}", one per line ("" -> just "{}")
+  std::string out_dir;    // results.json, pair_scores.tsv, reliability.tsv, examples.tsv
+  EmbedOptions embed;
+  int64_t chunk_rows = 1024;  // query rows per similarity block
+  int64_t examples = 8;       // retrieval examples kept for the report
+};
+
+struct DetectionScores {
+  std::string name;  // "abstain" (HALO), "infonce", "siglip" or "cosine"
+  double auroc = 0, fpr95 = 0;
+  double mean_clean = 0, mean_mismatched = 0, median_clean = 0, median_mismatched = 0;
+};
+
+struct ClassificationResult {
+  int64_t classes = 0, count = 0;
+  double top1 = 0, top5 = 0;
+  Calibration calibration;
+  double mean_abstain = -1;  // HALO: mean probability of the abstain class; else -1
+};
+
+struct RetrievalExample {
+  std::string image, caption;                            // the query pair
+  std::vector<std::pair<std::string, double>> top;      // best captions with their logits
+  int64_t rank = 0;                                      // rank of the true caption
+};
+
+struct EvalResult {
+  std::string checkpoint, manifest, loss;
+  int64_t step = 0, pairs = 0, skipped = 0, retrieval_pairs = 0;
+  RankSummary image_to_text, text_to_image;
+  std::optional<ClassificationResult> classification;
+  std::vector<DetectionScores> detection;  // model score, then cosine; empty without ground truth
+  std::vector<RetrievalExample> examples;
+  double seconds = 0;
+};
+
+EvalResult evaluate(TrainedModel& model, const EvalOptions& options);
+
+// The printed table and the JSON file.
+std::string format_eval_table(const EvalResult& result);
+std::string eval_json(const EvalResult& result);
+
+}  // namespace halo::eval

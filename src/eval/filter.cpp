@@ -1,0 +1,252 @@
+// Streaming filter (see filter.h). Pass 1 reads the manifest in chunks and scores them; the
+// threshold is then fixed (a probability, or the quantile for --keep-fraction); pass 2 reads the
+// manifest again and writes each row to the kept or rejected manifest.
+#include "eval/filter.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <numeric>
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "common/json.h"
+#include "data/image.h"
+#include "data/manifest.h"
+#include "train/checkpoint.h"
+#include "train/components.h"
+
+namespace fs = std::filesystem;
+
+namespace halo::eval {
+
+namespace {
+
+// A file written under PATH.tmp and renamed to PATH by commit().
+class PendingFile {
+ public:
+  explicit PendingFile(std::string path) : path_(std::move(path)), out_(path_ + ".tmp") {
+    HALO_CHECK(out_.good(), "cannot write '", path_, ".tmp'");
+  }
+  std::ofstream& out() { return out_; }
+  void commit() {
+    out_.close();
+    HALO_CHECK(!out_.fail(), "writing '", path_, "' failed (disk full?)");
+    fs::rename(path_ + ".tmp", path_);
+  }
+  ~PendingFile() {
+    if (out_.is_open()) {
+      out_.close();
+      std::error_code ignored;
+      fs::remove(path_ + ".tmp", ignored);
+    }
+  }
+
+ private:
+  std::string path_;
+  std::ofstream out_;
+};
+
+std::string join_fields(const std::vector<std::string>& fields, char separator) {
+  std::string out;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i) out += separator;
+    const std::string& f = fields[i];
+    if (f.find(separator) != std::string::npos || f.find('"') != std::string::npos) {
+      std::string quoted = "\"";
+      for (char c : f) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+      out += quoted + "\"";
+    } else {
+      out += f;
+    }
+  }
+  return out;
+}
+
+// Why an image the loader could not read failed (its decoder's message).
+std::string unreadable_reason(const std::string& path) {
+  try {
+    data::decode_image(path);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "image could not be read";
+}
+
+struct Scored {
+  int64_t line;
+  float score;
+  int8_t mismatched;  // -1: unknown
+};
+
+}  // namespace
+
+std::vector<bool> keep_mask(const std::vector<float>& scores, std::optional<double> threshold,
+                            std::optional<double> keep_fraction, double* chosen_threshold) {
+  HALO_CHECK(threshold.has_value() != keep_fraction.has_value(), "give exactly one of --threshold and --keep-fraction");
+  std::vector<bool> keep(scores.size(), false);
+  if (threshold) {
+    for (size_t i = 0; i < scores.size(); ++i) keep[i] = scores[i] < *threshold;
+    if (chosen_threshold) *chosen_threshold = *threshold;
+    return keep;
+  }
+  HALO_CHECK(*keep_fraction >= 0 && *keep_fraction <= 1, "--keep-fraction must be in [0, 1], got ", *keep_fraction);
+  std::vector<size_t> order(scores.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] < scores[b]; });
+  const auto n_keep = static_cast<size_t>(std::llround(*keep_fraction * static_cast<double>(scores.size())));
+  for (size_t k = 0; k < n_keep; ++k) keep[order[k]] = true;
+  if (chosen_threshold) *chosen_threshold = n_keep < order.size() ? scores[order[n_keep]] : INFINITY;
+  return keep;
+}
+
+FilterReport filter_manifest(TrainedModel& m, const FilterOptions& o) {
+  torch::NoGradGuard no_grad;
+  const auto start = std::chrono::steady_clock::now();
+  HALO_CHECK(o.score == "model" || o.score == "cosine", "--score must be model or cosine, got '", o.score, "'");
+  HALO_CHECK(o.chunk_rows >= 1, "--chunk must be >= 1");
+  HALO_CHECK(fs::is_regular_file(o.manifest), "manifest '", o.manifest, "' does not exist");
+  fs::create_directories(o.out_dir);
+  const std::string ext = fs::path(o.manifest).extension().string().empty() ? ".tsv" : fs::path(o.manifest).extension().string();
+  FilterReport r;
+  r.kept_path = (fs::path(o.out_dir) / ("kept" + ext)).string();
+  r.rejected_path = (fs::path(o.out_dir) / ("rejected" + ext)).string();
+  r.scores_path = (fs::path(o.out_dir) / "scores.tsv").string();
+  r.skipped_path = (fs::path(o.out_dir) / "skipped.tsv").string();
+  for (const auto& p : {r.kept_path, r.rejected_path, r.scores_path, r.skipped_path}) {
+    HALO_CHECK(!fs::exists(p) || !fs::equivalent(p, o.manifest), "output '", p, "' would overwrite the input manifest");
+  }
+
+  // ---- pass 1: score every readable pair, chunk by chunk ------------------------------------
+  data::ManifestOptions mo = train::manifest_options(m.config.data);
+  mo.skip_bad = true;
+  data::ManifestReader reader(o.manifest, mo);
+  std::vector<Scored> scored;
+  std::map<int64_t, std::string> skipped;  // line -> reason
+  std::map<std::string, int64_t> reasons;
+  EmbedOptions eo = o.embed;
+  eo.skip_bad = true;
+  eo.verbose = false;
+  while (true) {
+    auto chunk = std::make_shared<data::Manifest>();
+    if (reader.read(*chunk, o.chunk_rows) == 0 && chunk->skipped.empty()) break;
+    for (const auto& s : chunk->skipped) {
+      skipped[s.line] = s.reason;
+      ++reasons[s.reason];
+    }
+    if (chunk->size() == 0) continue;
+    std::vector<bool> seen(static_cast<size_t>(chunk->size()), false);
+    const PairEmbeddings e = embed_pairs(m, chunk, eo);
+    const std::vector<int64_t>& rows = e.rows;
+    torch::Tensor scores;
+    if (!rows.empty()) {
+      scores = o.score == "cosine" ? 1.0 - torch::cosine_similarity(e.image, e.text, 1)
+                                   : m.loss->mismatch_score(e.image.to(m.device), e.text.to(m.device)).cpu();
+      scores = scores.to(torch::kFloat).contiguous();
+    }
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const auto row = static_cast<size_t>(rows[i]);
+      seen[row] = true;
+      scored.push_back({chunk->lines[row], scores[static_cast<int64_t>(i)].item<float>(),
+                        chunk->mismatched.empty() ? int8_t{-1} : chunk->mismatched[row]});
+    }
+    for (size_t row = 0; row < seen.size(); ++row) {
+      if (seen[row]) continue;
+      const std::string reason = "unreadable image: " + unreadable_reason(chunk->images[row]);
+      skipped[chunk->lines[row]] = reason;
+      ++reasons["unreadable image"];
+    }
+    if (o.verbose) {
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::cout << "  scored " << scored.size() << " pairs (" << skipped.size() << " skipped), "
+                << static_cast<int64_t>(static_cast<double>(scored.size()) / std::max(s, 1e-9)) << " pairs/s" << std::endl;
+    }
+  }
+  HALO_CHECK(!scored.empty(), "no pair of manifest '", o.manifest, "' could be scored");
+  std::sort(scored.begin(), scored.end(), [](const Scored& a, const Scored& b) { return a.line < b.line; });
+
+  std::vector<float> values;
+  for (const auto& s : scored) values.push_back(s.score);
+  const std::vector<bool> keep = keep_mask(values, o.threshold, o.keep_fraction, &r.threshold);
+
+  // ---- pass 2: copy each row to kept or rejected, image paths relative to the output folder --
+  PendingFile kept(r.kept_path), rejected(r.rejected_path), scores_file(r.scores_path), skipped_file(r.skipped_path);
+  std::ifstream in(o.manifest);
+  std::string line;
+  std::getline(in, line);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  kept.out() << line << '\n';
+  rejected.out() << line << '\n';
+  scores_file.out() << "line\t" << mo.image_key << "\tscore\tkept\tmismatched\n";
+  skipped_file.out() << "line\treason\n";
+  const fs::path manifest_dir = fs::absolute(o.manifest).parent_path();
+  const fs::path out_dir = fs::absolute(o.out_dir);
+  const auto image_col = static_cast<size_t>(reader.image_column());
+  size_t next = 0;
+  for (int64_t line_no = 2; std::getline(in, line); ++line_no) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (auto it = skipped.find(line_no); it != skipped.end()) {
+      skipped_file.out() << line_no << '\t' << it->second << '\n';
+      continue;
+    }
+    if (next >= scored.size() || scored[next].line != line_no) continue;  // a blank line
+    std::vector<std::string> fields = data::split_fields(line, mo.separator);
+    fs::path image(fields[image_col]);
+    if (!image.is_absolute()) fields[image_col] = fs::relative(manifest_dir / image, out_dir).lexically_normal().string();
+    const bool k = keep[next];
+    (k ? kept : rejected).out() << join_fields(fields, mo.separator) << '\n';
+    const Scored& s = scored[next];
+    scores_file.out() << line_no << '\t' << fields[image_col] << '\t' << json_number(s.score) << '\t' << (k ? 1 : 0) << '\t'
+                      << (s.mismatched < 0 ? std::string("-") : std::to_string(s.mismatched)) << '\n';
+    (k ? r.kept : r.rejected) += 1;
+    if (s.mismatched >= 0) {
+      r.mismatched = std::max<int64_t>(r.mismatched, 0) + s.mismatched;
+      r.mismatched_rejected += (!k && s.mismatched == 1) ? 1 : 0;
+    }
+    ++next;
+  }
+  HALO_CHECK(next == scored.size(), "manifest '", o.manifest, "' changed while it was being filtered");
+  kept.commit();
+  rejected.commit();
+  scores_file.commit();
+  skipped_file.commit();
+
+  r.scored = static_cast<int64_t>(scored.size());
+  r.skipped = static_cast<int64_t>(skipped.size());
+  r.skipped_reasons.assign(reasons.begin(), reasons.end());
+  if (r.mismatched >= 0) {
+    r.precision = r.rejected ? static_cast<double>(r.mismatched_rejected) / static_cast<double>(r.rejected) : 0.0;
+    r.recall = r.mismatched ? static_cast<double>(r.mismatched_rejected) / static_cast<double>(r.mismatched) : 0.0;
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  train::write_file_atomically((fs::path(o.out_dir) / "summary.txt").string(), format_filter_report(r));
+  return r;
+}
+
+std::string format_filter_report(const FilterReport& r) {
+  std::ostringstream o;
+  char line[256];
+  std::snprintf(line, sizeof line, "scored %lld pairs in %.1f s: kept %lld, rejected %lld (score >= %.4g), skipped %lld\n",
+                static_cast<long long>(r.scored), r.seconds, static_cast<long long>(r.kept), static_cast<long long>(r.rejected),
+                r.threshold, static_cast<long long>(r.skipped));
+  o << line;
+  for (const auto& [reason, count] : r.skipped_reasons) o << "  skipped " << count << ": " << reason << "\n";
+  if (r.mismatched >= 0) {
+    std::snprintf(line, sizeof line,
+                  "injected mismatches: %lld; rejected %lld of them: precision %.3f, recall %.3f\n",
+                  static_cast<long long>(r.mismatched), static_cast<long long>(r.mismatched_rejected), r.precision, r.recall);
+    o << line;
+  }
+  o << "kept:     " << r.kept_path << "\nrejected: " << r.rejected_path << "\nscores:   " << r.scores_path
+    << "\nskipped:  " << r.skipped_path << "\n";
+  return o.str();
+}
+
+}  // namespace halo::eval

@@ -1,0 +1,47 @@
+// `halo-clip filter`: scores every pair of a manifest with a trained model (HALO: the pair's
+// abstention probability) and splits it into kept and rejected manifests, plus a scores file and
+// a list of skipped rows with the reason. The manifest streams through in chunks: memory holds
+// the current chunk and 12 bytes per pair. The input is never modified; outputs appear only
+// when complete (written under temporary names, then renamed).
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "eval/trained_model.h"
+
+namespace halo::eval {
+
+struct FilterOptions {
+  std::string manifest;
+  std::string out_dir;                  // kept.EXT, rejected.EXT, scores.tsv, skipped.tsv
+  std::optional<double> threshold;      // reject pairs whose score is >= this
+  std::optional<double> keep_fraction;  // or keep this share of pairs, those with the lowest scores
+  std::string score = "model";          // model (HALO: abstention probability) | cosine (1 - cos)
+  int64_t chunk_rows = 8192;            // pairs read, decoded and scored at a time
+  EmbedOptions embed;
+  bool verbose = true;
+};
+
+struct FilterReport {
+  int64_t scored = 0, kept = 0, rejected = 0, skipped = 0;
+  std::vector<std::pair<std::string, int64_t>> skipped_reasons;  // reason, count
+  double threshold = 0;  // the score from which pairs were rejected
+  // With a `mismatched` column: how many injected mismatches were rejected.
+  int64_t mismatched = -1, mismatched_rejected = 0;
+  double precision = 0, recall = 0;
+  std::string kept_path, rejected_path, scores_path, skipped_path;
+  double seconds = 0;
+};
+
+FilterReport filter_manifest(TrainedModel& model, const FilterOptions& options);
+std::string format_filter_report(const FilterReport& report);
+
+// The pairs to keep given scores: score < threshold, or the round(f * n) lowest scores (ties
+// broken by position). Exposed for tests.
+std::vector<bool> keep_mask(const std::vector<float>& scores, std::optional<double> threshold,
+                            std::optional<double> keep_fraction, double* chosen_threshold);
+
+}  // namespace halo::eval

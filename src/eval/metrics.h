@@ -1,0 +1,48 @@
+// Evaluation metrics as plain functions of scores: retrieval ranks and recall@k, top-k accuracy,
+// expected calibration error with its reliability bins, and the detection metrics (AUROC, FPR at
+// 95% TPR) used to grade mismatch scores. Ties are resolved the pessimistic way throughout: an
+// equal score never helps the item being graded.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace halo::eval {
+
+// 1-based rank of the true candidate in each row of `scores` (n x m, higher is better): one plus
+// the number of other candidates scoring at least as high. `truth` holds n column indices.
+std::vector<int64_t> true_ranks(const torch::Tensor& scores, const std::vector<int64_t>& truth);
+
+struct RankSummary {
+  double r1 = 0, r5 = 0, r10 = 0;  // share of ranks <= k
+  double mean_rank = 0, median_rank = 0;
+  int64_t count = 0;
+};
+RankSummary summarize_ranks(const std::vector<int64_t>& ranks);
+
+// The share of rows whose true class is among the k best (same tie rule as true_ranks).
+double top_k_accuracy(const std::vector<int64_t>& ranks, int64_t k);
+
+struct CalibrationBin {
+  double lower = 0, upper = 0;  // confidence range (lower, upper]; the first bin includes 0
+  int64_t count = 0;
+  double mean_confidence = 0, accuracy = 0;  // 0 for empty bins
+};
+struct Calibration {
+  double ece = 0;  // sum over bins of count/N * |accuracy - mean confidence|
+  std::vector<CalibrationBin> bins;
+};
+// Equal-width bins over [0, 1]. confidence in [0, 1]; correct 0/1.
+Calibration calibration(const std::vector<double>& confidence, const std::vector<int>& correct, int bins = 15);
+
+// Area under the ROC curve of `score` for telling positives (label 1) from negatives (label 0):
+// the probability that a random positive scores above a random negative, ties counting 1/2.
+// Needs at least one of each.
+double auroc(const std::vector<double>& score, const std::vector<int>& label);
+
+// False-positive rate at the highest threshold t that flags (score >= t) at least `tpr` of the
+// positives: the share of negatives with score >= t.
+double fpr_at_tpr(const std::vector<double>& score, const std::vector<int>& label, double tpr = 0.95);
+
+}  // namespace halo::eval

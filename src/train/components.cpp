@@ -1,0 +1,50 @@
+// Option builders shared by training and evaluation.
+#include "train/components.h"
+
+namespace halo::train {
+
+data::ManifestOptions manifest_options(const DataConfig& d) {
+  return data::ManifestOptions{d.separator[0], d.image_key, d.caption_key, d.skip_bad};
+}
+
+data::LoaderOptions loader_options(const Config& c) {
+  data::LoaderOptions o;
+  o.batch_size = c.train.batch_size;
+  o.workers = c.data.workers;
+  o.prefetch_batches = c.data.prefetch_batches;
+  o.seed = static_cast<uint64_t>(c.train.seed);
+  o.skip_bad = c.data.skip_bad;
+  o.transform.size = c.model.image.image_size;
+  o.transform.random_resized_crop = c.data.augment.random_resized_crop;
+  o.transform.scale_min = c.data.augment.crop_scale_min;
+  o.transform.scale_max = c.data.augment.crop_scale_max;
+  o.transform.horizontal_flip = c.data.augment.horizontal_flip;
+  for (int i = 0; i < 3; ++i) {
+    o.transform.mean[static_cast<size_t>(i)] = static_cast<float>(c.data.mean[static_cast<size_t>(i)]);
+    o.transform.std[static_cast<size_t>(i)] = static_cast<float>(c.data.std[static_cast<size_t>(i)]);
+  }
+  return o;
+}
+
+loss::ContrastiveLossOptions loss_options(const Config& c) {
+  loss::ContrastiveLossOptions o;
+  o.name = c.loss.name;
+  o.embed_dim = c.model.embed_dim;
+  o.num_candidates = c.train.batch_size;
+  o.label_smoothing = c.loss.label_smoothing;
+  o.distill = c.loss.distill;
+  o.learn_temperature = c.loss.learn_temperature;
+  return o;
+}
+
+data::LoaderOptions eval_loader_options(const Config& c, int64_t batch_size) {
+  data::LoaderOptions o = loader_options(c);
+  o.batch_size = batch_size;
+  o.shuffle = false;
+  o.drop_last = false;
+  o.transform.random_resized_crop = false;
+  o.transform.horizontal_flip = false;
+  return o;
+}
+
+}  // namespace halo::train

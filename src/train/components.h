@@ -1,0 +1,18 @@
+// The options of the pieces a run is made of (manifest reading, the loader, the loss), derived
+// from the configuration in one place so that training and evaluation build them the same way.
+#pragma once
+#include "data/loader.h"
+#include "data/manifest.h"
+#include "loss/contrastive_loss.h"
+#include "train/config.h"
+
+namespace halo::train {
+
+data::ManifestOptions manifest_options(const DataConfig& data);
+// Training loader: shuffled, augmented, full batches only.
+data::LoaderOptions loader_options(const Config& config);
+// Evaluation loader: manifest order, no augmentation, the last partial batch kept.
+data::LoaderOptions eval_loader_options(const Config& config, int64_t batch_size);
+loss::ContrastiveLossOptions loss_options(const Config& config);
+
+}  // namespace halo::train

@@ -1,0 +1,211 @@
+// Train -> eval -> filter -> report end to end on a tiny generated set with injected mismatches,
+// labels and one corrupt image: the files each command promises, streaming that does not change
+// results, an input that is never modified, and a report that needs no network.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "data/manifest.h"
+#include "eval/evaluate.h"
+#include "eval/filter.h"
+#include "eval/report.h"
+#include "shapes_dataset.h"
+#include "test_util.h"
+#include "train/trainer.h"
+
+namespace halo::test {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct ScoreRow {
+  int64_t line;
+  double score;
+  bool kept;
+};
+std::vector<ScoreRow> read_scores(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  std::vector<ScoreRow> rows;
+  while (std::getline(in, line)) {
+    const auto f = data::split_fields(line, '\t');
+    rows.push_back({std::stoll(f.at(0)), std::stod(f.at(2)), f.at(3) == "1"});
+  }
+  return rows;
+}
+
+class EvalEndToEnd : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = make_temp_dir("eval_e2e");
+    manifest_ = make_shapes_dataset(dir_ + "/data", 64, 16, /*mismatch_every=*/5);  // 12 mismatched
+    const auto c = train::parse_config(
+        "model: {embed_dim: 16, image: {image_size: 16, patch_size: 4, width: 32, layers: 1, heads: 2},"
+        "        text: {context_length: 8, width: 32, layers: 1, heads: 2}}\n"
+        "data: {workers: 2, prefetch_batches: 2}\ntokenizer: {vocab_size: 40}\n"
+        "optim: {lr: 3.0e-3, warmup_steps: 2}\n"
+        "train: {batch_size: 16, max_steps: 30, log_every: 5, checkpoint_every: 100, seed: 3}\n",
+        {"data.train_manifest=" + manifest_, "train.run_dir=" + dir_ + "/run"});
+    ASSERT_EQ(train::run_training(c, {}).exit_code, 0);
+  }
+  static std::string dir_, manifest_;
+};
+std::string EvalEndToEnd::dir_, EvalEndToEnd::manifest_;
+
+TEST_F(EvalEndToEnd, EvalReportsRetrievalClassificationAndDetection) {
+  eval::TrainedModel model = eval::load_trained_model(dir_ + "/run");  // a run folder: its latest
+  EXPECT_EQ(model.step, 30);
+  eval::EvalOptions o;
+  o.manifest = manifest_;
+  o.out_dir = dir_ + "/run/eval-shapes";
+  o.chunk_rows = 7;  // chunks that do not divide the set
+  const eval::EvalResult r = eval::evaluate(model, o);
+  EXPECT_EQ(r.pairs, 64);
+  EXPECT_EQ(r.retrieval_pairs, 52);  // the 12 mismatched pairs are not retrieval queries
+  EXPECT_GE(r.image_to_text.r10, r.image_to_text.r5);
+  EXPECT_GE(r.image_to_text.r5, r.image_to_text.r1);
+  EXPECT_GE(r.image_to_text.mean_rank, 1.0);
+  ASSERT_TRUE(r.classification.has_value());
+  EXPECT_EQ(r.classification->classes, 4);
+  EXPECT_DOUBLE_EQ(r.classification->top5, 1.0);  // 4 classes: always within the top 5
+  EXPECT_GE(r.classification->mean_abstain, 0.0);
+  ASSERT_EQ(r.detection.size(), 2u);
+  EXPECT_EQ(r.detection[0].name, "abstain");
+  EXPECT_EQ(r.detection[1].name, "cosine");
+
+  for (const char* f : {"results.json", "results.txt", "pair_scores.tsv", "reliability.tsv", "examples.tsv"}) {
+    EXPECT_TRUE(fs::exists(dir_ + "/run/eval-shapes/" + f)) << f;
+  }
+  EXPECT_THAT(slurp(dir_ + "/run/eval-shapes/results.json"), HasSubstr("\"mismatch_detection\""));
+  std::ifstream scores(dir_ + "/run/eval-shapes/pair_scores.tsv");
+  int lines = 0;
+  for (std::string l; std::getline(scores, l);) ++lines;
+  EXPECT_EQ(lines, 65);
+}
+
+TEST_F(EvalEndToEnd, FilterStreamsWithoutChangingResultsAndNeverTouchesItsInput) {
+  eval::TrainedModel model = eval::load_trained_model(dir_ + "/run/checkpoints/final.pt");
+  const std::string before = slurp(manifest_);
+  eval::FilterOptions o;
+  o.manifest = manifest_;
+  o.keep_fraction = 0.75;
+  o.verbose = false;
+  o.chunk_rows = 1000;
+  o.out_dir = dir_ + "/filter_whole";
+  const eval::FilterReport whole = eval::filter_manifest(model, o);
+  o.chunk_rows = 7;
+  o.out_dir = dir_ + "/run/filter";
+  const eval::FilterReport streamed = eval::filter_manifest(model, o);
+
+  EXPECT_EQ(slurp(manifest_), before);
+  EXPECT_EQ(streamed.kept, 48);  // round(0.75 * 64)
+  EXPECT_EQ(streamed.rejected, 16);
+  EXPECT_EQ(streamed.mismatched, 12);
+  // Streaming in chunks of 7 gives the scores of one pass (to float rounding: the encoders see
+  // other batch shapes), and the kept pairs are exactly the lowest scores.
+  const auto a = read_scores(dir_ + "/filter_whole/scores.tsv"), b = read_scores(dir_ + "/run/filter/scores.tsv");
+  ASSERT_EQ(a.size(), 64u);
+  ASSERT_EQ(b.size(), 64u);
+  double highest_kept = 0, lowest_rejected = 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].line, b[i].line);
+    EXPECT_NEAR(a[i].score, b[i].score, 1e-5);
+    (b[i].kept ? highest_kept : lowest_rejected) =
+        b[i].kept ? std::max(highest_kept, b[i].score) : std::min(lowest_rejected, b[i].score);
+  }
+  EXPECT_LE(highest_kept, lowest_rejected);
+  EXPECT_EQ(whole.kept, streamed.kept);
+  EXPECT_NEAR(streamed.recall, static_cast<double>(streamed.mismatched_rejected) / 12.0, 1e-12);
+
+  // The kept manifest is usable from its own folder: image paths were rewritten.
+  const data::Manifest kept = data::read_manifest(dir_ + "/run/filter/kept.tsv", {});
+  ASSERT_EQ(kept.size(), 48);
+  for (const auto& image : kept.images) EXPECT_TRUE(fs::exists(image)) << image;
+  EXPECT_FALSE(fs::exists(dir_ + "/run/filter/kept.tsv.tmp"));
+
+  // A threshold keeps exactly the pairs scoring below it.
+  o.keep_fraction.reset();
+  o.threshold = streamed.threshold;
+  o.out_dir = dir_ + "/filter_threshold";
+  const eval::FilterReport by_threshold = eval::filter_manifest(model, o);
+  EXPECT_LE(by_threshold.kept, 48);
+  EXPECT_GE(by_threshold.kept + by_threshold.rejected, 64);
+
+  // Writing over the input is refused.
+  o.out_dir = dir_ + "/data";
+  o.manifest = dir_ + "/data/kept.tsv";
+  fs::copy_file(manifest_, o.manifest);
+  EXPECT_THROW(eval::filter_manifest(model, o), halo::Error);
+}
+
+TEST_F(EvalEndToEnd, FilterReportsACorruptImageAndSkipsIt) {
+  const std::string copy = dir_ + "/corrupt";
+  fs::create_directories(copy);
+  fs::copy(dir_ + "/data", copy, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  std::ofstream(copy + "/img/3.png", std::ios::trunc) << "not a png";
+  eval::TrainedModel model = eval::load_trained_model(dir_ + "/run");
+  eval::FilterOptions o;
+  o.manifest = copy + "/manifest.tsv";
+  o.out_dir = copy + "/out";
+  o.threshold = 0.5;
+  o.chunk_rows = 16;
+  o.verbose = false;
+  const eval::FilterReport r = eval::filter_manifest(model, o);
+  EXPECT_EQ(r.skipped, 1);
+  EXPECT_EQ(r.kept + r.rejected, 63);
+  const std::string skipped = slurp(copy + "/out/skipped.tsv");
+  EXPECT_THAT(skipped, HasSubstr("5\tunreadable image"));  // row 3 is line 5 of the file
+  EXPECT_THAT(skipped, HasSubstr("3.png"));
+  EXPECT_THAT(slurp(copy + "/out/kept.tsv") + slurp(copy + "/out/rejected.tsv"), ::testing::Not(HasSubstr("img/3.png")));
+}
+
+TEST_F(EvalEndToEnd, ReportIsOneSelfContainedPage) {
+  eval::TrainedModel model = eval::load_trained_model(dir_ + "/run");
+  eval::EvalOptions eo;
+  eo.manifest = manifest_;
+  eo.out_dir = dir_ + "/run/eval-report";
+  eval::evaluate(model, eo);
+  eval::FilterOptions fo;
+  fo.manifest = manifest_;
+  fo.out_dir = dir_ + "/run/filter-report";
+  fo.threshold = 0.5;
+  fo.verbose = false;
+  eval::filter_manifest(model, fo);
+
+  const std::string path = eval::write_report({dir_ + "/run", "", 64});
+  const std::string html = slurp(path);
+  EXPECT_NE(html.find("<!DOCTYPE html>"), std::string::npos) << "<!DOCTYPE html>";
+  EXPECT_NE(html.find("</html>"), std::string::npos) << "</html>";
+  EXPECT_NE(html.find("ce_text_to_image by step"), std::string::npos) << "curves";
+  EXPECT_NE(html.find("Evaluation: eval-report"), std::string::npos) << "Evaluation: eval-report";
+  EXPECT_NE(html.find("Filter: filter-report"), std::string::npos) << "Filter: filter-report";
+  EXPECT_NE(html.find("mismatched pairs ("), std::string::npos) << "mismatched pairs (";
+  EXPECT_NE(html.find("reliability"), std::string::npos) << "reliability";
+  EXPECT_NE(html.find("data:image/png;base64,"), std::string::npos) << "data:image/png;base64,";
+  // Nothing is fetched: the only URL is the SVG namespace.
+  std::string stripped = html;
+  for (size_t at; (at = stripped.find("http://www.w3.org/2000/svg")) != std::string::npos;) stripped.erase(at, 26);
+  EXPECT_EQ(stripped.find("http://"), std::string::npos);
+  EXPECT_EQ(stripped.find("https://"), std::string::npos);
+  EXPECT_EQ(stripped.find("src=\"img/"), std::string::npos);
+  const auto opened = std::count(html.begin(), html.end(), '<');
+  EXPECT_GT(opened, 100);
+  EXPECT_EQ(eval::html_escape("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
+}
+
+}  // namespace
+}  // namespace halo::test
