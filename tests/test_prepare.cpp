@@ -108,10 +108,19 @@ TEST(Prepare, EmojiBothStylesGiveTheSameCaptionsInSortOrder) {
     EXPECT_EQ(report.manifest_path, (out / "manifest.tsv").string());
     const Table t = read_tsv(out / "manifest.tsv");
     EXPECT_EQ(t.header, (std::vector<std::string>{"image_path", "caption", "mismatched",
-                                                  "original_caption"}));
+                                                  "original_caption", "label"}));
     ASSERT_EQ(t.rows.size(), 2u);
+    // The category is the class: index into classes.txt, in order of first appearance.
+    EXPECT_EQ(t.rows[0][4], "0");
+    EXPECT_EQ(t.rows[1][4], "1");
+    std::ifstream classes(out / "classes.txt");
+    std::string first, second;
+    std::getline(classes, first);
+    std::getline(classes, second);
+    EXPECT_EQ(first, "smileys & emotion");
+    EXPECT_EQ(second, "people & body");
     for (const auto& row : t.rows) {
-      ASSERT_EQ(row.size(), 4u);
+      ASSERT_EQ(row.size(), 5u);
       EXPECT_EQ(row[2], "0");
       EXPECT_EQ(row[1], row[3]);
       // The path is relative to the manifest's folder and the image decodes (the right style).

@@ -17,7 +17,7 @@ namespace {
 
 struct EmojiEntry {
   int64_t sort_order = 0;
-  std::string unified, image, caption;
+  std::string unified, image, caption, category;
   std::vector<std::pair<std::string, std::string>> variations;  // (image, caption), by key
 };
 
@@ -82,6 +82,7 @@ std::vector<EmojiEntry> read_emoji_json(const std::string& path) {
         (category.empty() ? "" : ", " + category) + (subcategory.empty() ? "" : ", " + subcategory);
     name = words(name);
     entry.caption = name + tail;
+    entry.category = category;
     try {
       entry.sort_order = e["sort_order"] ? e["sort_order"].as<int64_t>() : 0;
     } catch (const YAML::Exception&) {
@@ -119,22 +120,34 @@ Collected collect_emoji(const PrepareOptions& options, const std::string& style)
 
   Collected out;
   int64_t missing = 0, skin_skipped = 0;
-  // (source image, caption) in the final order; images are copied only for the rows kept.
-  std::vector<std::pair<std::string, std::string>> pairs;
-  auto add = [&](const std::string& image, const std::string& caption) {
-    if (fs::is_regular_file(image_dir / image)) {
-      pairs.emplace_back(image, caption);
-    } else {
+  // (source image, caption, category label) in the final order; images are copied only for the
+  // rows kept. The categories (in order of first appearance) are the classification classes.
+  struct Pair {
+    std::string image, caption;
+    int64_t label;
+  };
+  std::vector<Pair> pairs;
+  std::map<std::string, int64_t> class_index;
+  auto add = [&](const std::string& image, const std::string& caption, const std::string& category) {
+    if (!fs::is_regular_file(image_dir / image)) {
       ++missing;
+      return;
     }
+    int64_t label = -1;
+    if (!category.empty()) {
+      auto [it, added] = class_index.emplace(category, static_cast<int64_t>(out.classes.size()));
+      if (added) out.classes.push_back(category);
+      label = it->second;
+    }
+    pairs.push_back({image, caption, label});
   };
   for (const auto& entry : entries) {
-    add(entry.image, entry.caption);
+    add(entry.image, entry.caption, entry.category);
     if (!options.skin_tones) {
       skin_skipped += static_cast<int64_t>(entry.variations.size());
       continue;
     }
-    for (const auto& [image, caption] : entry.variations) add(image, caption);
+    for (const auto& [image, caption] : entry.variations) add(image, caption, entry.category);
   }
   out.skip("64px " + style + " image missing", missing);
   out.skip("skin-tone variations (--skin-tones includes them)", skin_skipped);
@@ -145,12 +158,13 @@ Collected collect_emoji(const PrepareOptions& options, const std::string& style)
   // The images are copied next to the manifest so that OUT is self-contained (it can be moved
   // or copied to another machine without the raw data); a copy of the same size is kept.
   Progress progress("emoji-" + style, 1000, options.verbose);
-  for (const auto& [image, caption] : pairs) {
-    const std::string relative = "images/" + image;
-    copy_image((image_dir / image).string(), (fs::path(options.out) / relative).string());
+  for (const auto& pair : pairs) {
+    const std::string relative = "images/" + pair.image;
+    copy_image((image_dir / pair.image).string(), (fs::path(options.out) / relative).string());
     ManifestRow row;
     row.image_path = relative;
-    row.caption = row.original_caption = caption;
+    row.caption = row.original_caption = pair.caption;
+    row.label = pair.label;
     out.rows.push_back(std::move(row));
     progress.tick();
   }

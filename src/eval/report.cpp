@@ -229,7 +229,7 @@ std::string examples_table(const std::string& path, int size) {
     html += "<tr><td>" + thumbnail(r[0], size) + "</td><td>" + html_escape(r[1]) + " (" + html_escape(r[2]) + ")</td><td><ol>";
     for (size_t k = 3; k + 1 < r.size(); k += 2) {
       const bool hit = r[k] == r[1];
-      html += std::string("<li") + (hit ? " class=\"hit\"" : "") + ">" + html_escape(r[k]) + " <small>(" + html_escape(r[k + 1]) + ")</small></li>";
+      html += std::string("<li") + (hit ? " class=\"hit\"" : "") + ">" + html_escape(r[k]) + " <small>(" + fmt(std::strtod(r[k + 1].c_str(), nullptr)) + ")</small></li>";
     }
     html += "</ol></td></tr>";
   }
@@ -331,7 +331,7 @@ std::string svg_histogram(const std::string& title, const std::vector<Series>& s
 std::string svg_reliability(const std::vector<double>& upper, const std::vector<double>& accuracy,
                             const std::vector<double>& confidence, const std::vector<double>& count) {
   Frame f{0, 1, 0, 1};
-  std::string svg = svg_open("reliability: accuracy per confidence bin (bars), perfect calibration (line)") + axes(f, "confidence", false);
+  std::string svg = svg_open("reliability: accuracy per confidence bin") + axes(f, "confidence", false);
   const double width = upper.empty() ? 1.0 : 1.0 / static_cast<double>(upper.size());
   for (size_t b = 0; b < upper.size(); ++b) {
     if (count[b] <= 0) continue;
