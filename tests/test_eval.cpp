@@ -87,6 +87,13 @@ TEST_F(EvalEndToEnd, EvalReportsRetrievalClassificationAndDetection) {
   EXPECT_EQ(r.detection[0].name, "abstain");
   EXPECT_EQ(r.detection[1].name, "cosine");
 
+  // Training logged the score diagnostics, split by the ground truth of the manifest.
+  const std::string metrics = slurp(dir_ + "/run/metrics.jsonl");
+  for (const char* key : {"\"mismatch_score_clean\"", "\"mismatch_score_mismatched\"", "\"mismatch_score_median\"",
+                          "\"image_mean_norm\"", "\"pair_r2\"", "\"gamma\""}) {
+    EXPECT_NE(metrics.find(key), std::string::npos) << key;
+  }
+
   for (const char* f : {"results.json", "results.txt", "pair_scores.tsv", "reliability.tsv", "examples.tsv"}) {
     EXPECT_TRUE(fs::exists(dir_ + "/run/eval-shapes/" + f)) << f;
   }

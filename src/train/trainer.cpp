@@ -55,17 +55,31 @@ data::Tokenizer prepare_tokenizer(const Config& c, const data::Manifest& manifes
   return data::Tokenizer::load(run_model.string());
 }
 
-// Geometry of the embeddings, logged every logging step (see docs/loss.md on the common offset).
-Metrics embedding_diagnostics(const torch::Tensor& image, const torch::Tensor& text, loss::ContrastiveLoss& loss) {
+// Geometry of the embeddings and the pair scores, logged every logging step (docs/loss.md on
+// the common offset): the norm of each modality's mean embedding and mean ||x||^2 (both per
+// dimension), the pairs' r^2, and the mean and median mismatch score, split into clean and
+// mismatched pairs when the manifest records which is which.
+Metrics embedding_diagnostics(const torch::Tensor& image, const torch::Tensor& text, loss::ContrastiveLoss& loss,
+                              const torch::Tensor& rows, const data::Manifest& manifest) {
   torch::NoGradGuard no_grad;
   const double sqrt_d = std::sqrt(static_cast<double>(image.size(1)));
   auto mean_norm = [&](const torch::Tensor& e) { return e.mean(0).norm().item<double>() / sqrt_d; };
-  return {{"image_mean_norm", mean_norm(image)},
-          {"text_mean_norm", mean_norm(text)},
-          {"image_sq_norm", image.pow(2).mean().item<double>()},
-          {"text_sq_norm", text.pow(2).mean().item<double>()},
-          {"pair_r2", (image - text).pow(2).mean().item<double>()},
-          {"mismatch_score_mean", loss.mismatch_score(image, text).mean().item<double>()}};
+  const torch::Tensor score = loss.mismatch_score(image, text).to(torch::kCPU, torch::kFloat64);
+  Metrics m{{"image_mean_norm", mean_norm(image)},
+            {"text_mean_norm", mean_norm(text)},
+            {"image_sq_norm", image.pow(2).mean().item<double>()},
+            {"text_sq_norm", text.pow(2).mean().item<double>()},
+            {"pair_r2", (image - text).pow(2).mean().item<double>()},
+            {"mismatch_score_mean", score.mean().item<double>()},
+            {"mismatch_score_median", score.median().item<double>()}};
+  if (!manifest.mismatched.empty()) {
+    std::vector<uint8_t> flags;
+    for (int64_t i = 0; i < rows.numel(); ++i) flags.push_back(static_cast<uint8_t>(manifest.mismatched[static_cast<size_t>(rows[i].item<int64_t>())]));
+    const torch::Tensor bad = torch::tensor(flags, torch::kBool);
+    if (bad.any().item<bool>()) m.emplace_back("mismatch_score_mismatched", score.index({bad}).mean().item<double>());
+    if (!bad.all().item<bool>()) m.emplace_back("mismatch_score_clean", score.index({~bad}).mean().item<double>());
+  }
+  return m;
 }
 
 std::string step_name(int64_t step) {
@@ -178,7 +192,7 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
         Metrics m{{"loss", out.loss}, {"lr", lr}, {"grad_norm", out.grad_norm},
                   {"skipped_images", static_cast<double>(loader.skipped_images())}};
         m.insert(m.end(), out.parts.begin(), out.parts.end());
-        const Metrics geometry = embedding_diagnostics(out.image_embeddings, out.text_embeddings, *loss_fn);
+        const Metrics geometry = embedding_diagnostics(out.image_embeddings, out.text_embeddings, *loss_fn, batch->rows, *manifest);
         m.insert(m.end(), geometry.begin(), geometry.end());
         log.step(state.step, state.epoch, batch->images.size(0), data_wait, m, c.train.log_every);
       } else {
