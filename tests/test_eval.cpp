@@ -16,6 +16,7 @@
 #include "eval/report.h"
 #include "shapes_dataset.h"
 #include "test_util.h"
+#include "train/checkpoint.h"
 #include "train/trainer.h"
 
 namespace halo::test {
@@ -157,6 +158,43 @@ TEST_F(EvalEndToEnd, FilterStreamsWithoutChangingResultsAndNeverTouchesItsInput)
   o.manifest = dir_ + "/data/kept.tsv";
   fs::copy_file(manifest_, o.manifest);
   EXPECT_THROW(eval::filter_manifest(model, o), halo::Error);
+}
+
+TEST_F(EvalEndToEnd, CrossScoringUsesTheModelThatDidNotSeeThePair) {
+  std::vector<eval::TrainedModel> folds;
+  for (int k = 0; k < 2; ++k) {
+    auto c = train::parse_config(train::checkpoint_config(dir_ + "/run/checkpoints/final.pt"),
+                                 {"data.folds=2", "data.holdout_fold=" + std::to_string(k), "train.max_steps=6",
+                                  "train.run_dir=" + dir_ + "/fold" + std::to_string(k)});
+    const auto result = train::run_training(c, {});
+    ASSERT_EQ(result.exit_code, 0);
+    folds.push_back(eval::load_trained_model(dir_ + "/fold" + std::to_string(k)));
+  }
+  // The data rows of fold 1 (odd positions) are scored by the model that left fold 1 out.
+  eval::FilterOptions o;
+  o.manifest = manifest_;
+  o.threshold = 0.5;
+  o.verbose = false;
+  o.chunk_rows = 9;
+  o.out_dir = dir_ + "/cross";
+  std::vector<eval::TrainedModel> reversed{folds[1], folds[0]};  // order does not matter
+  const eval::FilterReport cross = eval::filter_manifest(reversed, o);
+  EXPECT_EQ(cross.scored, 64);
+  std::vector<std::vector<ScoreRow>> single;
+  for (int k = 0; k < 2; ++k) {
+    o.out_dir = dir_ + "/single" + std::to_string(k);
+    eval::filter_manifest(folds[static_cast<size_t>(k)], o);
+    single.push_back(read_scores(o.out_dir + "/scores.tsv"));
+  }
+  const auto crossed = read_scores(dir_ + "/cross/scores.tsv");
+  ASSERT_EQ(crossed.size(), 64u);
+  for (size_t i = 0; i < crossed.size(); ++i) {
+    const auto fold = static_cast<size_t>((crossed[i].line - 2) % 2);
+    EXPECT_NEAR(crossed[i].score, single[fold][i].score, 1e-5) << "line " << crossed[i].line;
+  }
+  // Models from different fold settings do not mix.
+  std::vector<eval::TrainedModel> mixed{folds[0], eval::load_trained_model(dir_ + "/run")};
+  EXPECT_THROW(eval::filter_manifest(mixed, o), halo::Error);
 }
 
 TEST_F(EvalEndToEnd, FilterReportsACorruptImageAndSkipsIt) {

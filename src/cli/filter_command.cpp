@@ -1,5 +1,6 @@
 // halo-clip filter: splits a manifest into kept and rejected pairs by score (src/eval/filter.h).
 #include <iostream>
+#include <vector>
 
 #include "cli/commands.h"
 #include "common/args.h"
@@ -16,8 +17,10 @@ int run_filter(const std::vector<std::string>& argv) {
                  "abstention probability: pairs scoring >= --threshold are rejected; or\n"
                  "--keep-fraction F keeps the F share with the lowest scores. The manifest streams\n"
                  "through in chunks; it is never modified. With a mismatched column, prints how\n"
-                 "many injected mismatches were caught (precision, recall).");
-  args.required("checkpoint", "FILE|RUN_DIR", "a checkpoint, or a run folder (its latest checkpoint)")
+                 "many injected mismatches were caught (precision, recall).\n"
+                 "Cross-scoring: give the k checkpoints of models trained with data.folds=k and\n"
+                 "data.holdout_fold=0..k-1; each pair is scored by the model that never saw it.");
+  args.repeated("checkpoint", "FILE|RUN_DIR", "a checkpoint or run folder (its latest checkpoint); k of them to cross-score")
       .required("manifest", "FILE", "image-caption manifest to filter")
       .required("out", "DIR", "output folder")
       .option("threshold", "P", "reject pairs whose score is >= P")
@@ -40,8 +43,11 @@ int run_filter(const std::vector<std::string>& argv) {
   o.embed.batch_size = args.integer("batch-size");
   o.embed.workers = args.integer("workers");
   HALO_CHECK(o.embed.batch_size >= 1 && o.embed.workers >= 1, "--batch-size and --workers must be >= 1");
-  eval::TrainedModel model = eval::load_trained_model(args.str("checkpoint"), args.has("device") ? args.str("device") : "");
-  const eval::FilterReport r = eval::filter_manifest(model, o);
+  const auto checkpoints = args.all("checkpoint");
+  HALO_CHECK(!checkpoints.empty(), "--checkpoint is required");
+  std::vector<eval::TrainedModel> models;
+  for (const auto& c : checkpoints) models.push_back(eval::load_trained_model(c, args.has("device") ? args.str("device") : ""));
+  const eval::FilterReport r = eval::filter_manifest(models, o);
   std::cout << eval::format_filter_report(r);
   return 0;
 }

@@ -128,6 +128,23 @@ int64_t ManifestReader::read(Manifest& m, int64_t max_rows) {
   return added;
 }
 
+Manifest subset(const Manifest& m, const std::vector<int64_t>& rows) {
+  Manifest out;
+  out.path = m.path;
+  auto take = [&](const auto& from, auto& to) {
+    if (from.empty()) return;
+    for (int64_t r : rows) to.push_back(from.at(static_cast<size_t>(r)));
+  };
+  take(m.images, out.images);
+  take(m.captions, out.captions);
+  take(m.mismatched, out.mismatched);
+  take(m.labels, out.labels);
+  take(m.lines, out.lines);
+  take(m.raw_lines, out.raw_lines);
+  out.skipped_rows = m.skipped_rows;
+  return out;
+}
+
 Manifest read_manifest(const std::string& path, const ManifestOptions& options) {
   ManifestReader reader(path, options);
   Manifest m;

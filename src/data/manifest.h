@@ -62,6 +62,12 @@ class ManifestReader {
 // with too few fields, an empty caption or one that is not valid UTF-8 (unless skip_bad).
 Manifest read_manifest(const std::string& path, const ManifestOptions& options);
 
+// The rows of `m` at the given positions (every per-row field follows).
+Manifest subset(const Manifest& m, const std::vector<int64_t>& rows);
+
+// The fold of a data row for k-fold cross-scoring: (line number - 2) mod k.
+inline int64_t fold_of_line(int64_t line, int64_t folds) { return (line - 2) % folds; }
+
 // Splits one line at the separator; a field may be wrapped in double quotes (CSV), with ""
 // standing for a quote inside it.
 std::vector<std::string> split_fields(const std::string& line, char separator);

@@ -107,7 +107,35 @@ std::vector<bool> keep_mask(const std::vector<float>& scores, std::optional<doub
   return keep;
 }
 
-FilterReport filter_manifest(TrainedModel& m, const FilterOptions& o) {
+namespace {
+
+// For each fold, the model that did not train on it (one model: fold 0 of 1).
+std::vector<TrainedModel*> models_by_fold(std::vector<TrainedModel>& models) {
+  HALO_CHECK(!models.empty(), "filter: no model");
+  const auto k = static_cast<int64_t>(models.size());
+  if (k == 1) {
+    const auto& d = models[0].config.data;
+    if (d.folds > 0) {
+      std::cerr << "filter: warning: " << models[0].checkpoint << " left out fold " << d.holdout_fold << " of "
+                << d.folds << " but scores every pair (give all " << d.folds << " checkpoints to cross-score)\n";
+    }
+    return {&models[0]};
+  }
+  std::vector<TrainedModel*> by_fold(static_cast<size_t>(k), nullptr);
+  for (auto& m : models) {
+    const auto& d = m.config.data;
+    HALO_CHECK(d.folds == k, "cross-scoring with ", k, " checkpoints needs models trained with data.folds=", k,
+               "; ", m.checkpoint, " has data.folds=", d.folds);
+    HALO_CHECK(by_fold[static_cast<size_t>(d.holdout_fold)] == nullptr, "two checkpoints left out fold ",
+               d.holdout_fold, " (", m.checkpoint, ")");
+    by_fold[static_cast<size_t>(d.holdout_fold)] = &m;
+  }
+  return by_fold;
+}
+
+}  // namespace
+
+FilterReport filter_manifest(std::vector<TrainedModel>& models, const FilterOptions& o) {
   torch::NoGradGuard no_grad;
   const auto start = std::chrono::steady_clock::now();
   HALO_CHECK(o.score == "model" || o.score == "cosine", "--score must be model or cosine, got '", o.score, "'");
@@ -125,7 +153,9 @@ FilterReport filter_manifest(TrainedModel& m, const FilterOptions& o) {
   }
 
   // ---- pass 1: score every readable pair, chunk by chunk ------------------------------------
-  data::ManifestOptions mo = train::manifest_options(m.config.data);
+  const std::vector<TrainedModel*> scorer = models_by_fold(models);
+  const auto folds = static_cast<int64_t>(scorer.size());
+  data::ManifestOptions mo = train::manifest_options(scorer[0]->config.data);
   mo.skip_bad = true;
   data::ManifestReader reader(o.manifest, mo);
   std::vector<Scored> scored;
@@ -143,19 +173,24 @@ FilterReport filter_manifest(TrainedModel& m, const FilterOptions& o) {
     }
     if (chunk->size() == 0) continue;
     std::vector<bool> seen(static_cast<size_t>(chunk->size()), false);
-    const PairEmbeddings e = embed_pairs(m, chunk, eo);
-    const std::vector<int64_t>& rows = e.rows;
-    torch::Tensor scores;
-    if (!rows.empty()) {
-      scores = o.score == "cosine" ? 1.0 - torch::cosine_similarity(e.image, e.text, 1)
-                                   : m.loss->mismatch_score(e.image.to(m.device), e.text.to(m.device)).cpu();
+    for (int64_t fold = 0; fold < folds; ++fold) {
+      std::vector<int64_t> in_fold;
+      for (int64_t i = 0; i < chunk->size(); ++i) {
+        if (data::fold_of_line(chunk->lines[static_cast<size_t>(i)], folds) == fold) in_fold.push_back(i);
+      }
+      if (in_fold.empty()) continue;
+      TrainedModel& m = *scorer[static_cast<size_t>(fold)];
+      const PairEmbeddings e = embed_pairs(m, std::make_shared<data::Manifest>(data::subset(*chunk, in_fold)), eo);
+      if (e.rows.empty()) continue;
+      torch::Tensor scores = o.score == "cosine" ? 1.0 - torch::cosine_similarity(e.image, e.text, 1)
+                                                 : m.loss->mismatch_score(e.image.to(m.device), e.text.to(m.device)).cpu();
       scores = scores.to(torch::kFloat).contiguous();
-    }
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const auto row = static_cast<size_t>(rows[i]);
-      seen[row] = true;
-      scored.push_back({chunk->lines[row], scores[static_cast<int64_t>(i)].item<float>(),
-                        chunk->mismatched.empty() ? int8_t{-1} : chunk->mismatched[row]});
+      for (size_t i = 0; i < e.rows.size(); ++i) {
+        const auto row = static_cast<size_t>(in_fold[static_cast<size_t>(e.rows[i])]);
+        seen[row] = true;
+        scored.push_back({chunk->lines[row], scores[static_cast<int64_t>(i)].item<float>(),
+                          chunk->mismatched.empty() ? int8_t{-1} : chunk->mismatched[row]});
+      }
     }
     for (size_t row = 0; row < seen.size(); ++row) {
       if (seen[row]) continue;

@@ -36,7 +36,13 @@ struct FilterReport {
   double seconds = 0;
 };
 
-FilterReport filter_manifest(TrainedModel& model, const FilterOptions& options);
+// One model scores every pair. Cross-scoring: k models trained with data.folds = k, one per
+// data.holdout_fold, each scoring the pairs of the fold it never saw.
+FilterReport filter_manifest(std::vector<TrainedModel>& models, const FilterOptions& options);
+inline FilterReport filter_manifest(TrainedModel& model, const FilterOptions& options) {
+  std::vector<TrainedModel> one{model};
+  return filter_manifest(one, options);
+}
 std::string format_filter_report(const FilterReport& report);
 
 // The pairs to keep given scores: score < threshold, or the round(f * n) lowest scores (ties

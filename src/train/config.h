@@ -65,10 +65,16 @@ struct DataConfig {
   std::vector<double> mean{0.48145466, 0.4578275, 0.40821073};  // per RGB channel
   std::vector<double> std{0.26862954, 0.26130258, 0.27577711};
   AugmentConfig augment;
+  // Cross-scoring (docs/evaluation.md): with folds = k > 1, the data row with index i (its line
+  // number minus 2) belongs to fold i mod k, and training leaves out fold holdout_fold, so that a
+  // filter can score each pair with a model that never trained on it.
+  int64_t folds = 0;
+  int64_t holdout_fold = -1;
   template <class V> void visit(V& v) {
     v("train_manifest", train_manifest), v("separator", separator), v("image_key", image_key);
     v("caption_key", caption_key), v("workers", workers), v("prefetch_batches", prefetch_batches);
     v("skip_bad", skip_bad), v("mean", mean), v("std", std), v("augment", augment);
+    v("folds", folds), v("holdout_fold", holdout_fold);
   }
 };
 

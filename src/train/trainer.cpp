@@ -133,6 +133,14 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
   write_file_atomically((fs::path(c.train.run_dir) / "config.yaml").string(), config_yaml);
 
   auto manifest = std::make_shared<data::Manifest>(data::read_manifest(c.data.train_manifest, manifest_options(c.data)));
+  if (c.data.folds > 0) {  // cross-scoring: leave one fold out
+    std::vector<int64_t> keep;
+    for (int64_t i = 0; i < manifest->size(); ++i) {
+      if (data::fold_of_line(manifest->lines[static_cast<size_t>(i)], c.data.folds) != c.data.holdout_fold) keep.push_back(i);
+    }
+    manifest = std::make_shared<data::Manifest>(data::subset(*manifest, keep));
+    log_message("leaving out fold " + std::to_string(c.data.holdout_fold) + " of " + std::to_string(c.data.folds));
+  }
   const data::Tokenizer tokenizer = prepare_tokenizer(c, *manifest);
   const int64_t context_length = c.model.text.context_length;
   data::BatchLoader loader(
