@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "encoders/centering.h"
 #include "encoders/clip_model.h"
 #include "encoders/resnet.h"
 #include "encoders/text_transformer.h"
@@ -88,6 +89,31 @@ TEST(Encoders, ClipModelFromConfig) {
     EXPECT_EQ(model->encode_text(torch::tensor({{1, 5, 2, 0}, {1, 2, 0, 0}}, torch::kLong)).sizes(),
               (std::vector<int64_t>{2, 16}));
   }
+}
+
+TEST(Encoders, CentringRemovesTheBatchMeanAndUsesTheRunningMeanAtInference) {
+  encoders::EmbeddingCenter center(4, /*momentum=*/0.5);
+  const torch::Tensor a = torch::randn({6, 4}) + 3.0, b = torch::randn({6, 4}) - 1.0;
+  EXPECT_TRUE(all_close(center(a).mean(0), torch::zeros({4}), 0, 1e-6));  // training: batch mean
+  center(b);
+  // Running mean after two batches with momentum 1/2: 0.25 mean(a) + 0.5 mean(b).
+  const torch::Tensor running = 0.25 * a.mean(0) + 0.5 * b.mean(0);
+  center->eval();
+  EXPECT_TRUE(all_close(center(a), a - running, 1e-6, 1e-6));
+  // Gradients flow through the batch mean: a constant shift of the input has no effect.
+  center->train();
+  torch::Tensor x = torch::randn({5, 4}, torch::requires_grad());
+  center(x).sum().backward();
+  EXPECT_TRUE(all_close(x.grad(), torch::zeros({5, 4}), 0, 1e-6));
+
+  train::ModelConfig c;
+  c.embed_dim = 8;
+  c.image.image_size = 16, c.image.patch_size = 8, c.image.width = 16, c.image.layers = 1;
+  c.text.context_length = 8, c.text.width = 16, c.text.layers = 1;
+  c.center_embeddings = true;
+  encoders::ClipModel model(c, 50, 2);
+  EXPECT_TRUE(all_close(model->encode_image(torch::randn({3, 3, 16, 16})).mean(0), torch::zeros({8}), 0, 1e-5));
+  EXPECT_EQ(model->named_buffers().size(), 2u);  // the running means travel in checkpoints
 }
 
 }  // namespace

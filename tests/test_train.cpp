@@ -11,6 +11,8 @@
 #include "shapes_dataset.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
+#include "loss/contrastive_loss.h"
+#include "train/optimizer.h"
 #include "train/trainer.h"
 
 namespace halo::test {
@@ -57,16 +59,18 @@ TEST(Train, TinyRunLowersTheLossAndWritesItsFiles) {
   EXPECT_THAT(train::checkpoint_config(dir + "/run/checkpoints/final.pt"), ::testing::HasSubstr("embed_dim: 16"));
 }
 
-TEST(Train, StoppedAndResumedRunEqualsUninterruptedRun) {
-  const std::string dir = make_temp_dir("train_resume");
+void check_resume_equals_straight_run(const std::string& folder, bool center) {
+  const std::string dir = make_temp_dir(folder);
   const std::string manifest = make_shapes_dataset(dir + "/data", 48);  // 3 steps per epoch
   auto straight = tiny_config(manifest, dir + "/straight");
   straight.train.max_steps = 8;
+  straight.model.center_embeddings = center;
   const auto a = train::run_training(straight, {});
   ASSERT_EQ(a.exit_code, 0);
 
   auto split = tiny_config(manifest, dir + "/split");
   split.train.max_steps = 8;
+  split.model.center_embeddings = center;
   split.tokenizer.model = dir + "/straight/tokenizer.model";  // the same tokenizer
   train::TrainOptions first;
   first.stop_after_steps = 5;  // as if SIGTERM arrived after step 5 (mid-epoch)
@@ -86,6 +90,28 @@ TEST(Train, StoppedAndResumedRunEqualsUninterruptedRun) {
     EXPECT_TRUE(torch::equal(value, resumed.parameters.at(name))) << name << " differs after resume";
   }
   EXPECT_EQ(logged_losses(dir + "/split"), logged_losses(dir + "/straight"));
+}
+
+TEST(Train, StoppedAndResumedRunEqualsUninterruptedRun) { check_resume_equals_straight_run("train_resume", false); }
+
+// With centring the running means (buffers) must survive the checkpoint too.
+TEST(Train, StoppedAndResumedRunWithCentringEqualsUninterruptedRun) {
+  check_resume_equals_straight_run("train_resume_center", true);
+}
+
+TEST(Train, LossScalarsGetTheirOwnLearningRate) {
+  torch::nn::Linear model(4, 2);
+  auto loss = loss::make_contrastive_loss({});
+  train::OptimConfig c;
+  c.temperature_lr_scale = 10;
+  auto optimizer = train::make_optimizer(*model, *loss, c);
+  ASSERT_EQ(optimizer->param_groups().size(), 3u);
+  train::set_learning_rate(*optimizer, 0.01, c);
+  auto lr = [&](size_t g) { return static_cast<torch::optim::AdamWOptions&>(optimizer->param_groups()[g].options()).lr(); };
+  EXPECT_DOUBLE_EQ(lr(0), 0.01);
+  EXPECT_DOUBLE_EQ(lr(1), 0.01);
+  EXPECT_DOUBLE_EQ(lr(2), 0.1);
+  EXPECT_EQ(optimizer->param_groups()[2].params().size(), 1u);  // HALO's gamma_raw
 }
 
 TEST(Train, ResumeWithoutCheckpointIsAClearError) {

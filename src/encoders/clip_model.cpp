@@ -25,12 +25,20 @@ ClipModelImpl::ClipModelImpl(const train::ModelConfig& c, int64_t vocab_size, in
   t.layers = c.text.layers, t.heads = c.text.heads, t.embed_dim = c.embed_dim;
   t.mlp_ratio = c.text.mlp_ratio, t.eos_id = eos_id;
   text_ = register_module("text", TextTransformer(t));
+  if (c.center_embeddings) {
+    image_center_ = register_module("image_center", EmbeddingCenter(c.embed_dim, c.center_momentum));
+    text_center_ = register_module("text_center", EmbeddingCenter(c.embed_dim, c.center_momentum));
+  }
 }
 
 torch::Tensor ClipModelImpl::encode_image(const torch::Tensor& images) {
-  return visual_.forward<torch::Tensor>(images);
+  torch::Tensor e = visual_.forward<torch::Tensor>(images);
+  return image_center_ ? image_center_(e) : e;
 }
 
-torch::Tensor ClipModelImpl::encode_text(const torch::Tensor& tokens) { return text_(tokens); }
+torch::Tensor ClipModelImpl::encode_text(const torch::Tensor& tokens) {
+  torch::Tensor e = text_(tokens);
+  return text_center_ ? text_center_(e) : e;
+}
 
 }  // namespace halo::encoders

@@ -6,6 +6,7 @@
 #include <torch/nn/modules/container/any.h>
 #include <torch/nn/pimpl.h>
 
+#include "encoders/centering.h"
 #include "encoders/text_transformer.h"
 #include "train/config.h"
 
@@ -21,6 +22,7 @@ class ClipModelImpl : public torch::nn::Module {
  private:
   torch::nn::AnyModule visual_;
   TextTransformer text_{nullptr};
+  EmbeddingCenter image_center_{nullptr}, text_center_{nullptr};  // when model.center_embeddings
 };
 TORCH_MODULE(ClipModel);
 

@@ -203,6 +203,9 @@ void Config::validate() const {
   HALO_CHECK(data.workers >= 1 && data.prefetch_batches >= 1, "data.workers and data.prefetch_batches must be >= 1");
   HALO_CHECK(data.mean.size() == 3 && data.std.size() == 3, "data.mean and data.std need 3 values (R, G, B)");
   for (double s : data.std) HALO_CHECK(s > 0, "data.std values must be > 0");
+  HALO_CHECK(optim.temperature_lr_scale > 0, "optim.temperature_lr_scale must be > 0, got ", optim.temperature_lr_scale);
+  HALO_CHECK(model.center_momentum > 0 && model.center_momentum <= 1, "model.center_momentum must be in (0, 1], got ",
+             model.center_momentum);
   HALO_CHECK(data.folds == 0 || (data.folds >= 2 && data.holdout_fold >= 0 && data.holdout_fold < data.folds),
              "data.folds must be 0 (off) or >= 2 with 0 <= data.holdout_fold < data.folds, got folds ", data.folds,
              " and holdout_fold ", data.holdout_fold);

@@ -40,7 +40,12 @@ struct ModelConfig {
   int64_t embed_dim = 64;  // D of the shared embedding space
   ImageEncoderConfig image;
   TextEncoderConfig text;
-  template <class V> void visit(V& v) { v("embed_dim", embed_dim), v("image", image), v("text", text); }
+  bool center_embeddings = false;  // subtract each modality's mean embedding (encoders/centering.h)
+  double center_momentum = 0.01;   // of the running mean used at inference
+  template <class V> void visit(V& v) {
+    v("embed_dim", embed_dim), v("image", image), v("text", text);
+    v("center_embeddings", center_embeddings), v("center_momentum", center_momentum);
+  }
 };
 
 struct AugmentConfig {
@@ -101,9 +106,11 @@ struct OptimConfig {
   double beta1 = 0.9, beta2 = 0.98, eps = 1e-6;
   int64_t warmup_steps = 50;  // linear warm-up, then cosine decay to 0
   double grad_clip = 1.0;     // max global gradient norm (0: off)
+  double temperature_lr_scale = 1.0;  // learning rate of the loss's scalars (temperature, bias) / lr
   template <class V> void visit(V& v) {
     v("lr", lr), v("weight_decay", weight_decay), v("beta1", beta1), v("beta2", beta2);
     v("eps", eps), v("warmup_steps", warmup_steps), v("grad_clip", grad_clip);
+    v("temperature_lr_scale", temperature_lr_scale);
   }
 };
 

@@ -17,6 +17,7 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& model, to
 // Learning rate for optimiser step `step` (0-based) of `total_steps`.
 double learning_rate(int64_t step, int64_t total_steps, const OptimConfig& config);
 
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
+// Sets `lr` on the model's groups and lr * optim.temperature_lr_scale on the loss's scalars.
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr, const OptimConfig& config);
 
 }  // namespace halo::train

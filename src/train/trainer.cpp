@@ -187,7 +187,7 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
       if (!batch) break;  // end of the epoch
 
       const double lr = learning_rate(state.step, total_steps, c.optim);
-      set_learning_rate(*optimizer, lr);
+      set_learning_rate(*optimizer, lr, c.optim);
       const StepOutput out = train_step(model, *loss_fn, *optimizer, *batch, device, c);
       HALO_CHECK(std::isfinite(out.loss), "the loss became ", out.loss, " at step ", state.step + 1,
                  "; the last checkpoint is in ", c.train.run_dir, "/checkpoints");
@@ -231,6 +231,7 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
   }
   result.state = state;
   for (const auto& p : model->named_parameters()) result.parameters[p.key()] = p.value().detach().cpu().clone();
+  for (const auto& b : model->named_buffers()) result.parameters[b.key()] = b.value().detach().cpu().clone();
   return result;
 }
 

@@ -23,7 +23,7 @@ struct TrainResult {
   TrainingState state;
   double last_loss = 0;
   std::string checkpoint;  // the last checkpoint written
-  std::map<std::string, torch::Tensor> parameters;  // the model's, at the end (on the CPU)
+  std::map<std::string, torch::Tensor> parameters;  // the model's parameters and buffers, at the end (CPU)
 };
 
 TrainResult run_training(const Config& config, const TrainOptions& options);
