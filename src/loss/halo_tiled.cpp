@@ -68,9 +68,9 @@ struct OnlineLse {
         sum(torch::zeros({rows}, o)),
         weighted(with_weights ? torch::zeros({rows}, o) : torch::Tensor()) {}
   void add(const torch::Tensor& x, const torch::Tensor& w = {}) {
-    const torch::Tensor new_max = torch::maximum(max, std::get<0>(x.max(1)));
+    const torch::Tensor new_max = torch::maximum(max, x.amax(1));
     const torch::Tensor rescale = torch::exp(max - new_max);
-    const torch::Tensor e = torch::exp(x - new_max.unsqueeze(1));
+    const torch::Tensor e = (x - new_max.unsqueeze(1)).exp_();
     sum = sum * rescale + e.sum(1);
     if (w.defined()) weighted = weighted * rescale + (e * w).sum(1);
     max = new_max;
@@ -150,10 +150,10 @@ TiledGrads tiled_direction_backward_cpu(const torch::Tensor& grad_out, const tor
     for (int64_t c0 = 0; c0 < p.m; c0 += params.tile) {
       const int64_t nc = std::min(params.tile, p.m - c0);
       const torch::Tensor s = s_tile(q, c, p, r0, nr, c0, nc);
-      torch::Tensor g = torch::exp(s - lse);  // the model's probabilities, sink included in lse
+      torch::Tensor g = (s - lse).exp_();  // the model's probabilities, sink included in lse
       if (params.distill) {
-        const torch::Tensor z = target_logits(s, p, r0, params, c0);
-        g -= torch::exp(z - saved.target_lse.narrow(0, r0, nr).unsqueeze(1));
+        torch::Tensor t = target_logits(s, p, r0, params, c0);
+        g -= t.sub_(saved.target_lse.narrow(0, r0, nr).unsqueeze(1)).exp_();
       } else {
         g -= uniform;
         torch::Tensor diag = true_entries(g, params.row_offset, r0, c0);

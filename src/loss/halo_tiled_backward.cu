@@ -54,15 +54,18 @@ __global__ void __launch_bounds__(kThreads)
   for (int64_t c0 = 0; c0 < a.m; c0 += kTile) {
     gradient_tile(a, q, c, r0, c0, lse_sink, target_lse, scale, mem, grad);
     const int cols = static_cast<int>(a.m - c0 < kTile ? a.m - c0 : kTile);
+    // Each loaded element of C serves the thread's four rows (G from shared memory).
     for (int64_t k = tx; k < a.d; k += kTile) {
+      float acc[kRowsPerThread] = {0.f, 0.f, 0.f, 0.f};
+      for (int jj = 0; jj < cols; ++jj) {
+        const float cv = load(c, (c0 + jj) * a.c_stride + k);
+#pragma unroll
+        for (int rr = 0; rr < kRowsPerThread; ++rr) acc[rr] += grad.g[ty + kWarps * rr][jj] * cv;
+      }
 #pragma unroll
       for (int rr = 0; rr < kRowsPerThread; ++rr) {
-        const int r = ty + kWarps * rr;
-        if (r0 + r >= a.n) continue;
-        float acc = 0.f;
-        for (int jj = 0; jj < cols; ++jj)
-          acc += grad.g[r][jj] * load(c, (c0 + jj) * a.c_stride + k);
-        gc[(r0 + r) * a.d + k] += acc;
+        const int64_t i = r0 + ty + kWarps * rr;
+        if (i < a.n) gc[i * a.d + k] += acc[rr];
       }
     }
     __syncthreads();  // grad is rewritten by the next tile
@@ -88,14 +91,16 @@ __global__ void __launch_bounds__(kThreads)
     for (int cc = 0; cc < kRowsPerThread; ++cc)
       col_total[cc] += warp_sum(grad.g[tx][ty + kWarps * cc]);
     for (int64_t k = tx; k < a.d; k += kTile) {
+      float acc[kRowsPerThread] = {0.f, 0.f, 0.f, 0.f};
+      for (int ii = 0; ii < rows; ++ii) {
+        const float qv = load(q, (r0 + ii) * a.q_stride + k);
+#pragma unroll
+        for (int cc = 0; cc < kRowsPerThread; ++cc) acc[cc] += grad.g[ii][ty + kWarps * cc] * qv;
+      }
 #pragma unroll
       for (int cc = 0; cc < kRowsPerThread; ++cc) {
-        const int col = ty + kWarps * cc;
-        if (c0 + col >= a.m) continue;
-        float acc = 0.f;
-        for (int ii = 0; ii < rows; ++ii)
-          acc += grad.g[ii][col] * load(q, (r0 + ii) * a.q_stride + k);
-        gtq[(c0 + col) * a.d + k] += acc;
+        const int64_t j = c0 + ty + kWarps * cc;
+        if (j < a.m) gtq[j * a.d + k] += acc[cc];
       }
     }
     __syncthreads();
