@@ -67,6 +67,14 @@ loss::ContrastiveLossOptions options(const std::string& name, bool distill = tru
 
 TEST(RowBlocks, HaloDistillEqualsFullBatch) { expect_blocks_equal_full(options("halo", true)); }
 TEST(RowBlocks, HaloLabelSmoothingEqualsFullBatch) { expect_blocks_equal_full(options("halo", false)); }
+TEST(RowBlocks, HaloTiledEqualsFullBatch) {
+  for (bool distill : {true, false}) {
+    auto o = options("halo", distill);
+    o.implementation = "tiled";
+    o.tile_size = 5;  // divides neither the batch nor the blocks
+    expect_blocks_equal_full(o);
+  }
+}
 TEST(RowBlocks, InfoNceEqualsFullBatch) { expect_blocks_equal_full(options("infonce")); }
 TEST(RowBlocks, SigLipEqualsFullBatch) { expect_blocks_equal_full(options("siglip")); }
 

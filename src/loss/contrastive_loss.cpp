@@ -30,6 +30,8 @@ class HaloClipLoss : public ContrastiveLoss {
       : options_{o.embed_dim, o.num_candidates, o.label_smoothing, o.distill, true},
         b_(abstain_bias(o.embed_dim, o.num_candidates, o.label_smoothing)) {
     check_label_smoothing(o.label_smoothing, o.distill);
+    options_.implementation = parse_loss_implementation(o.implementation, "loss implementation");
+    options_.tile_size = o.tile_size;
     gamma_raw_ = register_parameter(
         "gamma_raw", torch::full({1}, initial_gamma_raw(o.embed_dim)), o.learn_temperature);
   }

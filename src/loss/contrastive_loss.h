@@ -22,6 +22,8 @@ struct ContrastiveLossOptions {
   double label_smoothing = 0.1;  // HALO only
   bool distill = true;           // HALO only: self-distillation (else label smoothing)
   bool learn_temperature = true;
+  std::string implementation = "dense";  // HALO only: dense | tiled | auto (halo_clip_loss.h)
+  int64_t tile_size = 1024;              // HALO only, tiled on CPU
 };
 
 struct LossOutput {

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "loss/halo_terms.h"
+#include "loss/halo_tiled.h"
 #include "loss/shifted_distance.h"
 
 namespace halo::loss {
@@ -59,7 +60,47 @@ torch::Tensor direction_cross_entropy(const torch::Tensor& q, const torch::Tenso
   return sink_cross_entropy(S, b, targets);
 }
 
+bool use_tiled(const HaloClipOptions& options, const PairBatch& batch) {
+  switch (options.implementation) {
+    case LossImplementation::kDense: return false;
+    case LossImplementation::kTiled: return true;
+    case LossImplementation::kAuto:
+      if (batch.image_rows.is_cuda() && !tiled_cuda_available()) return false;
+      return batch.rows() * batch.cols() >= kAutoTiledEntries;
+  }
+  return false;
+}
+
+// The tiled path: no n x M matrix. On CUDA, bf16 embeddings go to the kernels as they are.
+HaloClipParts tiled_clip_loss(const PairBatch& input, const torch::Tensor& gamma_raw, double b,
+                              const HaloClipOptions& options) {
+  const bool keep_bf16 =
+      input.image_rows.is_cuda() && input.image_rows.scalar_type() == torch::kBFloat16;
+  const PairBatch batch = keep_bf16 ? input : to_compute_dtype(input);
+  const auto dtype = batch.image_rows.scalar_type();
+  const auto compute = keep_bf16 ? torch::kFloat : dtype;
+  const torch::Tensor gamma = gamma_from_raw(gamma_raw, compute);
+  TiledDirectionParams p{batch.row_offset, b, options.label_smoothing, options.distill,
+                         options.tile_size};
+  const torch::Tensor image_cols = batch.image_cols.to(dtype), text_cols = batch.text_cols.to(dtype);
+  const torch::Tensor text_rows = batch.text_rows.to(dtype);
+  HaloClipParts out;
+  out.ce_image_to_text = tiled_direction_cross_entropy(batch.image_rows, text_cols, gamma, p);
+  out.ce_text_to_image = tiled_direction_cross_entropy(text_rows, image_cols, gamma, p);
+  const torch::Tensor diff = batch.image_rows.to(compute) - text_rows.to(compute);
+  out.radial = radial_nll(diff.pow(2).mean(1), options.embed_dim);
+  out.total = 0.5 * (out.ce_image_to_text + out.ce_text_to_image) + out.radial;
+  return out;
+}
+
 }  // namespace
+
+LossImplementation parse_loss_implementation(const std::string& name, const std::string& what) {
+  if (name == "dense") return LossImplementation::kDense;
+  if (name == "tiled") return LossImplementation::kTiled;
+  if (name == "auto") return LossImplementation::kAuto;
+  HALO_FAIL(what, " must be dense, tiled or auto, got '", name, "'");
+}
 
 HaloClipParts halo_clip_loss(const PairBatch& input, const torch::Tensor& gamma_raw, double b,
                              const HaloClipOptions& options) {
@@ -67,6 +108,8 @@ HaloClipParts halo_clip_loss(const PairBatch& input, const torch::Tensor& gamma_
   check_pair_batch(input, options.check_finite);
   HALO_CHECK(input.image_rows.size(1) == options.embed_dim, "HALO loss was built for D = ",
              options.embed_dim, " but the embeddings have D = ", input.image_rows.size(1));
+  HALO_CHECK(options.tile_size >= 1, "the loss tile size must be >= 1, got ", options.tile_size);
+  if (use_tiled(options, input)) return tiled_clip_loss(input, gamma_raw, b, options);
   const PairBatch batch = to_compute_dtype(input);
   const auto dtype = batch.image_rows.scalar_type();
   const torch::Tensor gamma = gamma_from_raw(gamma_raw, dtype);

@@ -3,11 +3,21 @@
 // its own caption), plus the origin sink with fixed logit b; text -> image likewise. Loss =
 // mean of the two cross-entropies + the radial term on r^2 = ||x_i - t_i||^2 / D.
 #pragma once
+#include <string>
+
 #include <torch/types.h>
 
 #include "loss/pair_batch.h"
 
 namespace halo::loss {
+
+// How the two cross-entropies are computed. dense: the n x M shifted distance matrix through
+// autograd (the reference). tiled: halo_tiled.h, memory O((n + M) D), CPU tiles or CUDA
+// kernels. auto: tiled when n * M >= kAutoTiledEntries (and, on CUDA, the build has kernels).
+enum class LossImplementation { kDense, kTiled, kAuto };
+constexpr int64_t kAutoTiledEntries = int64_t{4096} * 4096;
+// "dense" | "tiled" | "auto"; anything else throws halo::Error naming `what`.
+LossImplementation parse_loss_implementation(const std::string& name, const std::string& what);
 
 struct HaloClipOptions {
   int64_t embed_dim = 512;
@@ -15,6 +25,8 @@ struct HaloClipOptions {
   double label_smoothing = 0.1;
   bool distill = true;  // self-distillation targets (else label smoothing)
   bool check_finite = true;
+  LossImplementation implementation = LossImplementation::kDense;
+  int64_t tile_size = 1024;  // tiled on CPU: rows and columns per tile
 };
 
 struct HaloClipParts {

@@ -52,7 +52,6 @@ class ShiftedDistanceFunction : public torch::autograd::Function<ShiftedDistance
     ctx->saved_data["need_q"] = q.requires_grad();
     ctx->saved_data["need_c"] = c.requires_grad();
     ctx->saved_data["need_gamma"] = gamma.requires_grad();
-    // Kernel dispatch point: a CUDA implementation of the same maths goes here for q.is_cuda().
     return shifted_distance_forward(q, c, gamma);
   }
 

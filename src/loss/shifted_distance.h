@@ -1,8 +1,8 @@
 // The shifted distance matrix S = gamma * (2 Q C^T - ||c||^2) / D, one autograd operation.
 // Q (n x D) are queries, C (m x D) candidates, gamma a 0-d or 1-element tensor (> 0).
 // It equals gamma * (-||q - c||^2 + ||q||^2) / D: a negative squared distance with the
-// per-row term dropped (softmax over a row does not see it). CPU math is ATen here; a CUDA
-// kernel plugs in behind the same call (see shifted_distance.cpp).
+// per-row term dropped (softmax over a row does not see it). The dense loss uses it; the tiled
+// loss (halo_tiled.h) applies the same maths tile by tile without forming S.
 #pragma once
 #include <torch/types.h>
 

@@ -34,6 +34,7 @@ loss::ContrastiveLossOptions loss_options(const Config& c) {
   o.label_smoothing = c.loss.label_smoothing;
   o.distill = c.loss.distill;
   o.learn_temperature = c.loss.learn_temperature;
+  o.implementation = c.loss.implementation;
   return o;
 }
 

@@ -220,6 +220,8 @@ void Config::validate() const {
   HALO_CHECK(loss.label_smoothing >= 0 && loss.label_smoothing < 1, "loss.label_smoothing must be in [0, 1)");
   HALO_CHECK(!loss.distill || loss.label_smoothing > 0 || loss.name != "halo",
              "loss.distill needs loss.label_smoothing > 0");
+  HALO_CHECK(loss.implementation == "dense" || loss.implementation == "tiled" || loss.implementation == "auto",
+             "loss.implementation must be dense, tiled or auto, got '", loss.implementation, "'");
 
   HALO_CHECK(optim.lr > 0 && optim.weight_decay >= 0 && optim.eps > 0, "optim.lr and optim.eps must be > 0, "
              "optim.weight_decay >= 0");

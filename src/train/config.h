@@ -94,9 +94,10 @@ struct LossConfig {
   double label_smoothing = 0.1;
   bool distill = true;
   bool learn_temperature = true;
+  std::string implementation = "dense";  // halo: dense | tiled | auto (no n x n matrix when tiled)
   template <class V> void visit(V& v) {
     v("name", name), v("label_smoothing", label_smoothing), v("distill", distill);
-    v("learn_temperature", learn_temperature);
+    v("learn_temperature", learn_temperature), v("implementation", implementation);
   }
 };
 
