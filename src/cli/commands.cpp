@@ -58,6 +58,7 @@ const std::vector<Command>& commands() {
 
       {"train", "train image and text encoders from a YAML configuration", run_train},
       {"tokenizer", "train a SentencePiece tokenizer, or encode text with one", run_tokenizer},
+      {"launch", "start worker processes for multi-process training (like torchrun)", run_launch},
       {"prepare", "turn a fetched data set into a manifest (optionally with mismatched pairs)",
        run_prepare},
   };

@@ -17,5 +17,6 @@ const std::vector<Command>& commands();
 int run_tokenizer(const std::vector<std::string>& args);  // tokenizer_command.cpp
 int run_prepare(const std::vector<std::string>& args);    // prepare_command.cpp
 int run_train(const std::vector<std::string>& args);      // train_command.cpp
+int run_launch(const std::vector<std::string>& args);     // launch_command.cpp
 
 }  // namespace halo::cli
