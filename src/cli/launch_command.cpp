@@ -10,27 +10,34 @@
 namespace halo::cli {
 
 int run_launch(const std::vector<std::string>& argv) {
-  ArgParser args("launch",
-                 "Start N worker processes of this executable on this node, e.g.\n"
-                 "  halo-clip launch --nproc-per-node 2 --standalone -- train --config C.yaml\n"
-                 "Each worker gets RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, GROUP_RANK,\n"
-                 "MASTER_ADDR and MASTER_PORT (and OMP_NUM_THREADS = cores / N when unset). Output\n"
-                 "lines are prefixed with the rank; SIGINT/SIGTERM are passed on. When a worker\n"
-                 "fails the others are stopped (SIGTERM, then SIGKILL after the grace period) and\n"
-                 "the launcher exits with the failed worker's status. Several nodes: run one\n"
-                 "launcher per node with the same --nnodes, --master-addr and --master-port.\n"
-                 "See docs/distributed.md.");
+  ArgParser args(
+      "launch",
+      "Start N worker processes of this executable on this node, e.g.\n"
+      "  halo-clip launch --nproc-per-node 2 --standalone -- train --config C.yaml\n"
+      "Each worker gets RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, GROUP_RANK,\n"
+      "MASTER_ADDR and MASTER_PORT (and OMP_NUM_THREADS = cores / N when unset). Output\n"
+      "lines are prefixed with the rank; SIGINT/SIGTERM are passed on. When a worker\n"
+      "fails the others are stopped (SIGTERM, then SIGKILL after the grace period) and\n"
+      "the launcher exits with the failed worker's status. Several nodes: run one\n"
+      "launcher per node with the same --nnodes, --master-addr and --master-port.\n"
+      "See docs/distributed.md.");
   args.required("nproc-per-node", "N", "worker processes on this node (one per GPU on CUDA)")
       .option("nnodes", "M", "number of nodes", "1")
       .option("node-rank", "K", "this node's index in [0, M)", "0")
-      .option("master-addr", "HOST", "address of node 0 (where rank 0 serves the rendezvous)", "127.0.0.1")
+      .option("master-addr", "HOST", "address of node 0 (where rank 0 serves the rendezvous)",
+              "127.0.0.1")
       .option("master-port", "PORT", "TCP port of the rendezvous on node 0", "29500")
       .toggle("standalone", "one node, a free port on 127.0.0.1 (no --master-* needed)")
-      .option("log-dir", "DIR", "also write each rank's output to DIR/rank_N.log (default: $RUN_LOG_DIR)")
-      .option("max-restarts", "R", "restart the workers up to R times after a failure; `train` resumes "
-              "from the latest checkpoint", "0")
-      .option("grace-period", "SECONDS", "time between SIGTERM and SIGKILL when stopping workers", "5")
-      .allow_rest("COMMAND [ARGS]", "the halo-clip command each worker runs, e.g. train --config C.yaml");
+      .option("log-dir", "DIR",
+              "also write each rank's output to DIR/rank_N.log (default: $RUN_LOG_DIR)")
+      .option("max-restarts", "R",
+              "restart the workers up to R times after a failure; `train` resumes "
+              "from the latest checkpoint",
+              "0")
+      .option("grace-period", "SECONDS", "time between SIGTERM and SIGKILL when stopping workers",
+              "5")
+      .allow_rest("COMMAND [ARGS]",
+                  "the halo-clip command each worker runs, e.g. train --config C.yaml");
   if (!args.parse(argv)) return 0;
   dist::LaunchOptions o;
   o.nproc_per_node = static_cast<int>(args.integer("nproc-per-node"));

@@ -15,8 +15,8 @@ int parse_int(const EnvLookup& env, const char* name, int fallback, int min_valu
   if (text == nullptr || *text == '\0') return fallback;
   char* end = nullptr;
   const long v = std::strtol(text, &end, 10);
-  HALO_CHECK(end != text && *end == '\0' && v >= min_value && v <= 1 << 30, "environment variable ", name,
-             " must be an integer >= ", min_value, ", got '", text, "'");
+  HALO_CHECK(end != text && *end == '\0' && v >= min_value && v <= 1 << 30, "environment variable ",
+             name, " must be an integer >= ", min_value, ", got '", text, "'");
   return static_cast<int>(v);
 }
 
@@ -26,10 +26,12 @@ std::string get(const EnvLookup& env, const char* name, const std::string& fallb
 }
 
 void check_consistent(const DistEnv& e, const char* rank_var, const char* size_var) {
-  HALO_CHECK(e.rank < e.world_size, rank_var, " (", e.rank, ") must be < ", size_var, " (", e.world_size, ")");
+  HALO_CHECK(e.rank < e.world_size, rank_var, " (", e.rank, ") must be < ", size_var, " (",
+             e.world_size, ")");
   HALO_CHECK(e.local_rank < e.local_world_size, "the local rank (", e.local_rank,
              ") must be < the processes per node (", e.local_world_size, ")");
-  HALO_CHECK(e.master_port > 0 && e.master_port < 65536, "MASTER_PORT must be in 1..65535, got ", e.master_port);
+  HALO_CHECK(e.master_port > 0 && e.master_port < 65536, "MASTER_PORT must be in 1..65535, got ",
+             e.master_port);
 }
 
 }  // namespace
@@ -37,8 +39,8 @@ void check_consistent(const DistEnv& e, const char* rank_var, const char* size_v
 std::string DistEnv::describe() const {
   return "rank " + std::to_string(rank) + " of " + std::to_string(world_size) + " (local " +
          std::to_string(local_rank) + " of " + std::to_string(local_world_size) + ", node " +
-         std::to_string(node_rank) + " of " + std::to_string(num_nodes) + "), rendezvous " + master_addr + ":" +
-         std::to_string(master_port) + " (from " + source + ")";
+         std::to_string(node_rank) + " of " + std::to_string(num_nodes) + "), rendezvous " +
+         master_addr + ":" + std::to_string(master_port) + " (from " + source + ")";
 }
 
 std::string first_slurm_host(const std::string& nodelist) {
@@ -49,7 +51,8 @@ std::string first_slurm_host(const std::string& nodelist) {
     if (ch == ',') break;
     if (ch == '[') {
       size_t j = i + 1;
-      while (j < nodelist.size() && nodelist[j] != '-' && nodelist[j] != ',' && nodelist[j] != ']') {
+      while (j < nodelist.size() && nodelist[j] != '-' && nodelist[j] != ',' &&
+             nodelist[j] != ']') {
         host += nodelist[j++];
       }
       break;
@@ -61,7 +64,8 @@ std::string first_slurm_host(const std::string& nodelist) {
 }
 
 DistEnv read_env(const EnvLookup& lookup) {
-  const EnvLookup env = lookup ? lookup : EnvLookup([](const char* name) { return std::getenv(name); });
+  const EnvLookup env =
+      lookup ? lookup : EnvLookup([](const char* name) { return std::getenv(name); });
   DistEnv e;
   if (env("RANK") != nullptr || env("WORLD_SIZE") != nullptr) {
     HALO_CHECK(env("RANK") != nullptr && env("WORLD_SIZE") != nullptr,
@@ -82,11 +86,13 @@ DistEnv read_env(const EnvLookup& lookup) {
     e.local_rank = parse_int(env, "SLURM_LOCALID", 0, 0);
     e.node_rank = parse_int(env, "SLURM_NODEID", 0, 0);
     const int nodes = parse_int(env, "SLURM_NNODES", 1, 1);
-    HALO_CHECK(e.world_size % nodes == 0, "SLURM_NTASKS (", e.world_size, ") must be a multiple of SLURM_NNODES (",
-               nodes, "): use the same number of tasks on every node");
+    HALO_CHECK(e.world_size % nodes == 0, "SLURM_NTASKS (", e.world_size,
+               ") must be a multiple of SLURM_NNODES (", nodes,
+               "): use the same number of tasks on every node");
     e.local_world_size = e.world_size / nodes;
     const std::string nodelist = get(env, "SLURM_JOB_NODELIST", get(env, "SLURM_NODELIST", ""));
-    e.master_addr = get(env, "MASTER_ADDR", nodelist.empty() ? e.master_addr : first_slurm_host(nodelist));
+    e.master_addr =
+        get(env, "MASTER_ADDR", nodelist.empty() ? e.master_addr : first_slurm_host(nodelist));
     // A port derived from the job id keeps two jobs that share a node apart.
     const int job = parse_int(env, "SLURM_JOB_ID", 0, 0);
     e.master_port = parse_int(env, "MASTER_PORT", 20000 + job % 20000, 1);

@@ -9,12 +9,13 @@
 namespace halo::dist {
 
 struct DistEnv {
-  int rank = 0, world_size = 1;              // RANK, WORLD_SIZE
-  int local_rank = 0, local_world_size = 1;  // LOCAL_RANK, LOCAL_WORLD_SIZE (processes on this node)
-  int node_rank = 0, num_nodes = 1;          // GROUP_RANK, WORLD_SIZE / LOCAL_WORLD_SIZE
-  std::string master_addr = "127.0.0.1";     // MASTER_ADDR
-  int master_port = 29500;                   // MASTER_PORT
-  std::string source = "none";               // none | launcher (halo-clip launch, torchrun) | slurm
+  int rank = 0, world_size = 1;  // RANK, WORLD_SIZE
+  int local_rank = 0,
+      local_world_size = 1;               // LOCAL_RANK, LOCAL_WORLD_SIZE (processes on this node)
+  int node_rank = 0, num_nodes = 1;       // GROUP_RANK, WORLD_SIZE / LOCAL_WORLD_SIZE
+  std::string master_addr = "127.0.0.1";  // MASTER_ADDR
+  int master_port = 29500;                // MASTER_PORT
+  std::string source = "none";            // none | launcher (halo-clip launch, torchrun) | slurm
 
   bool distributed() const { return world_size > 1; }
   std::string describe() const;  // one line for logs: "rank 1 of 4 (local 1 of 2, node 0 of 2) ..."

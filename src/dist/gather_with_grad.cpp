@@ -34,7 +34,8 @@ torch::Tensor gather_with_grad(const torch::Tensor& local, ProcessGroup& group) 
   return GatherWithGrad::apply(local, &group);
 }
 
-loss::PairBatch global_pair_batch(const torch::Tensor& image, const torch::Tensor& text, ProcessGroup& group) {
+loss::PairBatch global_pair_batch(const torch::Tensor& image, const torch::Tensor& text,
+                                  ProcessGroup& group) {
   if (group.size() == 1) return loss::PairBatch::local(image, text);
   return loss::PairBatch{image, text, gather_with_grad(image, group), gather_with_grad(text, group),
                          group.rank() * image.size(0)};

@@ -16,6 +16,7 @@ torch::Tensor gather_with_grad(const torch::Tensor& local, ProcessGroup& group);
 // This rank's pairs as rows against every rank's pairs as columns, row_offset = rank * n: the
 // loss of each rank, averaged over ranks, is the loss of the global batch (docs/loss.md), and
 // so are the averaged gradients. In one process: PairBatch::local.
-loss::PairBatch global_pair_batch(const torch::Tensor& image, const torch::Tensor& text, ProcessGroup& group);
+loss::PairBatch global_pair_batch(const torch::Tensor& image, const torch::Tensor& text,
+                                  ProcessGroup& group);
 
 }  // namespace halo::dist

@@ -17,7 +17,8 @@ void broadcast_parameters(const std::vector<torch::Tensor>& parameters, ProcessG
   }
 }
 
-GradientAverager::GradientAverager(const std::vector<torch::Tensor>& parameters, ProcessGroup& group, double bucket_mb)
+GradientAverager::GradientAverager(const std::vector<torch::Tensor>& parameters,
+                                   ProcessGroup& group, double bucket_mb)
     : group_(group) {
   if (group_.size() == 1) return;
   for (auto& p : parameters) {
@@ -30,9 +31,10 @@ GradientAverager::GradientAverager(const std::vector<torch::Tensor>& parameters,
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const torch::Tensor& p = parameters_[i];
     const int64_t size = p.numel() * static_cast<int64_t>(p.element_size());
-    const bool fits = !buckets_.empty() && bytes + size <= limit &&
-                      parameters_[buckets_.back().params.front()].options().dtype() == p.options().dtype() &&
-                      parameters_[buckets_.back().params.front()].device() == p.device();
+    const bool fits =
+        !buckets_.empty() && bytes + size <= limit &&
+        parameters_[buckets_.back().params.front()].options().dtype() == p.options().dtype() &&
+        parameters_[buckets_.back().params.front()].device() == p.device();
     if (!fits) {
       buckets_.push_back({});
       bytes = 0;

@@ -15,7 +15,8 @@ void broadcast_parameters(const std::vector<torch::Tensor>& parameters, ProcessG
 
 class GradientAverager {
  public:
-  GradientAverager(const std::vector<torch::Tensor>& parameters, ProcessGroup& group, double bucket_mb);
+  GradientAverager(const std::vector<torch::Tensor>& parameters, ProcessGroup& group,
+                   double bucket_mb);
   // Replaces each trainable parameter's gradient by its mean over ranks (a missing gradient
   // counts as zero). A no-op in one process.
   void average();

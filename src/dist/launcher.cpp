@@ -63,21 +63,27 @@ class SignalPipe {
   SignalPipe& operator=(const SignalPipe&) = delete;
 
  private:
-  struct sigaction old_int_ {}, old_term_ {};
+  struct sigaction old_int_ {
+  }, old_term_{};
 };
 
 std::string describe_status(int status) {
   if (WIFSIGNALED(status)) {
     const int sig = WTERMSIG(status);
     const char* name = sigabbrev_np(sig);
-    return "killed by signal " + std::to_string(sig) + (name ? std::string(" (SIG") + name + ")" : "");
+    return "killed by signal " + std::to_string(sig) +
+           (name ? std::string(" (SIG") + name + ")" : "");
   }
   return "exit status " + std::to_string(WEXITSTATUS(status));
 }
 
-int exit_code_of(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
+int exit_code_of(int status) {
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
 
-void say(const std::string& text) { std::cerr << "[launch] " << text << std::endl; }
+void say(const std::string& text) {
+  std::cerr << "[launch] " << text << std::endl;
+}
 
 // One output stream of one worker: bytes in, rank-prefixed lines out.
 struct Stream {
@@ -140,7 +146,8 @@ Spawned spawn(const LaunchOptions& o, const std::vector<std::string>& args, int 
   for (auto& a : argv_text) argv.push_back(a.data());
   argv.push_back(nullptr);
   const unsigned cores = std::thread::hardware_concurrency();
-  const std::string threads = std::to_string(std::max(1u, cores / static_cast<unsigned>(o.nproc_per_node)));
+  const std::string threads =
+      std::to_string(std::max(1u, cores / static_cast<unsigned>(o.nproc_per_node)));
 
   Spawned group;
   const pid_t parent = getpid();
@@ -148,17 +155,21 @@ Spawned spawn(const LaunchOptions& o, const std::vector<std::string>& args, int 
     Worker w;
     w.rank = o.node_rank * o.nproc_per_node + local;
     // The environment contract (env.h), then the inherited variables it does not override.
-    std::vector<std::string> env_text{
-        "RANK=" + std::to_string(w.rank), "LOCAL_RANK=" + std::to_string(local),
-        "WORLD_SIZE=" + std::to_string(world), "LOCAL_WORLD_SIZE=" + std::to_string(o.nproc_per_node),
-        "GROUP_RANK=" + std::to_string(o.node_rank), "MASTER_ADDR=" + o.master_addr,
-        "MASTER_PORT=" + std::to_string(o.master_port), "HALO_RESTART_COUNT=" + std::to_string(attempt)};
+    std::vector<std::string> env_text{"RANK=" + std::to_string(w.rank),
+                                      "LOCAL_RANK=" + std::to_string(local),
+                                      "WORLD_SIZE=" + std::to_string(world),
+                                      "LOCAL_WORLD_SIZE=" + std::to_string(o.nproc_per_node),
+                                      "GROUP_RANK=" + std::to_string(o.node_rank),
+                                      "MASTER_ADDR=" + o.master_addr,
+                                      "MASTER_PORT=" + std::to_string(o.master_port),
+                                      "HALO_RESTART_COUNT=" + std::to_string(attempt)};
     if (std::getenv("OMP_NUM_THREADS") == nullptr) env_text.push_back("OMP_NUM_THREADS=" + threads);
     for (char** e = environ; *e != nullptr; ++e) {
       const std::string entry = *e;
       const std::string key = entry.substr(0, entry.find('='));
       bool overridden = false;
-      for (const auto& s : env_text) overridden = overridden || s.compare(0, key.size() + 1, key + "=") == 0;
+      for (const auto& s : env_text)
+        overridden = overridden || s.compare(0, key.size() + 1, key + "=") == 0;
       if (!overridden) env_text.push_back(entry);
     }
     std::vector<char*> envp;
@@ -166,13 +177,14 @@ Spawned spawn(const LaunchOptions& o, const std::vector<std::string>& args, int 
     envp.push_back(nullptr);
 
     int out[2], err[2];
-    HALO_CHECK(pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0, "launch: cannot create pipes");
+    HALO_CHECK(pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0,
+               "launch: cannot create pipes");
     const pid_t pid = fork();
     HALO_CHECK(pid >= 0, "launch: fork failed: ", std::strerror(errno));
     if (pid == 0) {
-      setpgid(0, group.pgid);                 // the workers form one process group
-      prctl(PR_SET_PDEATHSIG, SIGKILL);       // and die with the launcher
-      if (getppid() != parent) _exit(1);      // the launcher already died
+      setpgid(0, group.pgid);             // the workers form one process group
+      prctl(PR_SET_PDEATHSIG, SIGKILL);   // and die with the launcher
+      if (getppid() != parent) _exit(1);  // the launcher already died
       struct sigaction dfl {};
       dfl.sa_handler = SIG_DFL;
       sigaction(SIGINT, &dfl, nullptr);
@@ -206,16 +218,17 @@ Spawned spawn(const LaunchOptions& o, const std::vector<std::string>& args, int 
 }
 
 struct GroupResult {
-  int code = 0;          // 0: every worker succeeded
-  bool failed = false;   // a worker failed (a restart may help)
+  int code = 0;         // 0: every worker succeeded
+  bool failed = false;  // a worker failed (a restart may help)
+  std::string cause;    // which rank failed first, and how
 };
 
 GroupResult run_group(const LaunchOptions& o, const std::vector<std::string>& args, int attempt) {
   Spawned group = spawn(o, args, attempt);
   auto& workers = group.workers;
   std::optional<size_t> first_failure;
-  int stop_signal = 0;                         // the signal that stopped the launcher
-  bool kill_pending = false;                  // SIGKILL follows SIGTERM at kill_at
+  int stop_signal = 0;        // the signal that stopped the launcher
+  bool kill_pending = false;  // SIGKILL follows SIGTERM at kill_at
   Clock::time_point kill_at = Clock::now();
   auto stop_all = [&](int sig) { killpg(group.pgid, sig); };
 
@@ -249,6 +262,9 @@ GroupResult run_group(const LaunchOptions& o, const std::vector<std::string>& ar
         stop_all(SIGKILL);
       }
     }
+    // Of the failures seen in one pass, a worker killed by a signal is the likelier cause: the
+    // others usually fail because their peer vanished.
+    std::optional<size_t> failed_now;
     for (size_t i = 0; i < workers.size(); ++i) {
       Worker& w = workers[i];
       if (!w.running) continue;
@@ -256,18 +272,25 @@ GroupResult run_group(const LaunchOptions& o, const std::vector<std::string>& ar
       if (waitpid(w.pid, &status, WNOHANG) != w.pid) continue;
       w.running = false;
       w.status = status;
-      if (status != 0 && !first_failure && stop_signal == 0) {
-        first_failure = i;
-        say("rank " + std::to_string(w.rank) + " (pid " + std::to_string(w.pid) + ") failed first: " +
-            describe_status(status) + "; stopping the other workers");
-        stop_all(SIGTERM);
-        kill_pending = true;
-        kill_at = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(o.grace_period_s * 1000));
+      if (status != 0 &&
+          (!failed_now || (WIFSIGNALED(status) && !WIFSIGNALED(workers[*failed_now].status)))) {
+        failed_now = i;
       }
+    }
+    if (failed_now && !first_failure && stop_signal == 0) {
+      const Worker& w = workers[*failed_now];
+      first_failure = failed_now;
+      say("rank " + std::to_string(w.rank) + " (pid " + std::to_string(w.pid) +
+          ") failed first: " + describe_status(w.status) + "; stopping the other workers");
+      stop_all(SIGTERM);
+      kill_pending = true;
+      kill_at =
+          Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(o.grace_period_s * 1000));
     }
     if (kill_pending && Clock::now() >= kill_at) {
       for (const auto& w : workers) {
-        if (w.running) say("rank " + std::to_string(w.rank) + " did not stop within the grace period: SIGKILL");
+        if (w.running)
+          say("rank " + std::to_string(w.rank) + " did not stop within the grace period: SIGKILL");
       }
       stop_all(SIGKILL);
       kill_pending = false;
@@ -279,7 +302,7 @@ GroupResult run_group(const LaunchOptions& o, const std::vector<std::string>& ar
     const Worker& w = workers[*first_failure];
     result.failed = true;
     result.code = exit_code_of(w.status);
-    say("the job failed: rank " + std::to_string(w.rank) + " " + describe_status(w.status));
+    result.cause = "rank " + std::to_string(w.rank) + " " + describe_status(w.status);
   } else if (stop_signal != 0) {
     result.code = 128 + stop_signal;
     for (const auto& w : workers) {
@@ -329,29 +352,37 @@ std::vector<std::string> restart_arguments(const std::vector<std::string>& args)
 int launch(const LaunchOptions& options) {
   LaunchOptions o = options;
   HALO_CHECK(o.nproc_per_node >= 1, "--nproc-per-node must be >= 1, got ", o.nproc_per_node);
-  HALO_CHECK(o.nnodes >= 1 && o.node_rank >= 0 && o.node_rank < o.nnodes, "--node-rank (", o.node_rank,
-             ") must be in [0, --nnodes = ", o.nnodes, ")");
-  HALO_CHECK(o.max_restarts >= 0 && o.grace_period_s >= 0, "--max-restarts and --grace-period must be >= 0");
-  HALO_CHECK(!o.program.empty() && !o.args.empty(), "launch: nothing to run (give the worker command after --)");
+  HALO_CHECK(o.nnodes >= 1 && o.node_rank >= 0 && o.node_rank < o.nnodes, "--node-rank (",
+             o.node_rank, ") must be in [0, --nnodes = ", o.nnodes, ")");
+  HALO_CHECK(o.max_restarts >= 0 && o.grace_period_s >= 0,
+             "--max-restarts and --grace-period must be >= 0");
+  HALO_CHECK(!o.program.empty() && !o.args.empty(),
+             "launch: nothing to run (give the worker command after --)");
   if (o.standalone) {
     HALO_CHECK(o.nnodes == 1, "--standalone runs one node; drop --nnodes or --standalone");
     o.master_addr = "127.0.0.1";
     o.master_port = free_port();
   }
-  HALO_CHECK(o.master_port > 0 && o.master_port < 65536, "--master-port must be in 1..65535, got ", o.master_port);
+  HALO_CHECK(o.master_port > 0 && o.master_port < 65536, "--master-port must be in 1..65535, got ",
+             o.master_port);
   if (!o.log_dir.empty()) std::filesystem::create_directories(o.log_dir);
 
   SignalPipe signals;
   std::vector<std::string> args = o.args;
   for (int attempt = 0;; ++attempt) {
     say("node " + std::to_string(o.node_rank) + " of " + std::to_string(o.nnodes) + ": starting " +
-        std::to_string(o.nproc_per_node) + " workers (world size " + std::to_string(o.nnodes * o.nproc_per_node) +
-        ", rendezvous " + o.master_addr + ":" + std::to_string(o.master_port) + ")" +
-        (o.log_dir.empty() ? "" : ", logs in " + o.log_dir));
+        std::to_string(o.nproc_per_node) + " workers (world size " +
+        std::to_string(o.nnodes * o.nproc_per_node) + ", rendezvous " + o.master_addr + ":" +
+        std::to_string(o.master_port) + ")" + (o.log_dir.empty() ? "" : ", logs in " + o.log_dir));
     const GroupResult r = run_group(o, args, attempt);
-    if (!r.failed || attempt >= o.max_restarts || g_signal != 0) return r.code;
-    say("restarting the workers (" + std::to_string(attempt + 1) + " of " + std::to_string(o.max_restarts) +
-        " restarts)");
+    if (!r.failed || attempt >= o.max_restarts || g_signal != 0) {
+      if (r.failed)
+        say("the job failed: " + r.cause +
+            (attempt > 0 ? " (restarts used: " + std::to_string(attempt) + ")" : ""));
+      return r.code;
+    }
+    say(r.cause + ": restarting the workers (" + std::to_string(attempt + 1) + " of " +
+        std::to_string(o.max_restarts) + " restarts)");
     args = restart_arguments(args);
   }
 }

@@ -13,11 +13,11 @@ struct LaunchOptions {
   int nnodes = 1, node_rank = 0;
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
-  bool standalone = false;     // one node; a free port on 127.0.0.1 is picked
-  std::string log_dir;         // one file per rank (rank_N.log); "" for none
-  int max_restarts = 0;        // restarts of the whole group after a failure
-  double grace_period_s = 5;   // between SIGTERM and SIGKILL when stopping the group
-  std::string program;         // the worker executable
+  bool standalone = false;        // one node; a free port on 127.0.0.1 is picked
+  std::string log_dir;            // one file per rank (rank_N.log); "" for none
+  int max_restarts = 0;           // restarts of the whole group after a failure
+  double grace_period_s = 5;      // between SIGTERM and SIGKILL when stopping the group
+  std::string program;            // the worker executable
   std::vector<std::string> args;  // its arguments
 };
 

@@ -53,8 +53,9 @@ bool is_loopback(const std::string& addr) {
 // that never arrives gives one clear error instead of a hang inside the backend.
 c10::intrusive_ptr<c10d::Store> rendezvous(const DistEnv& env, const GroupOptions& options) {
   const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
-  const std::string hint = " (MASTER_ADDR:MASTER_PORT = " + where + ", WORLD_SIZE = " +
-                           std::to_string(env.world_size) + ", dist.rendezvous_timeout_s = " +
+  const std::string hint = " (MASTER_ADDR:MASTER_PORT = " + where +
+                           ", WORLD_SIZE = " + std::to_string(env.world_size) +
+                           ", dist.rendezvous_timeout_s = " +
                            std::to_string(static_cast<int64_t>(options.rendezvous_timeout_s)) + ")";
   c10d::TCPStoreOptions o;
   o.port = static_cast<uint16_t>(env.master_port);
@@ -67,7 +68,8 @@ c10::intrusive_ptr<c10d::Store> rendezvous(const DistEnv& env, const GroupOption
     store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
   } catch (const std::exception& e) {
     const std::string what = e.what();
-    HALO_FAIL("rank ", env.rank, (env.rank == 0 ? " could not serve the rendezvous" : " could not reach rank 0"), hint,
+    HALO_FAIL("rank ", env.rank,
+              (env.rank == 0 ? " could not serve the rendezvous" : " could not reach rank 0"), hint,
               ": ", what.substr(0, what.find('\n')));
   }
   store->add("halo/arrived", 1);
@@ -76,7 +78,8 @@ c10::intrusive_ptr<c10d::Store> rendezvous(const DistEnv& env, const GroupOption
     arrived = store->add("halo/arrived", 0);
     if (arrived >= env.world_size) break;
     HALO_CHECK(Clock::now() < deadline, "rendezvous timed out: ", arrived, " of ", env.world_size,
-               " ranks arrived", hint, "; is every rank started with the same MASTER_ADDR:MASTER_PORT?");
+               " ranks arrived", hint,
+               "; is every rank started with the same MASTER_ADDR:MASTER_PORT?");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return c10::make_intrusive<c10d::PrefixStore>("pg", store);
@@ -86,7 +89,8 @@ class C10dGroup : public ProcessGroup {
  public:
   C10dGroup(const DistEnv& env, const GroupOptions& options, const torch::Device& device)
       : rank_(env.rank), size_(env.world_size) {
-    const std::string backend = options.backend == "auto" ? (device.is_cuda() ? "nccl" : "gloo") : options.backend;
+    const std::string backend =
+        options.backend == "auto" ? (device.is_cuda() ? "nccl" : "gloo") : options.backend;
     c10::intrusive_ptr<c10d::Store> store = rendezvous(env, options);
     if (backend == "gloo") {
 #ifdef USE_C10D_GLOO
@@ -102,7 +106,8 @@ class C10dGroup : public ProcessGroup {
       group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank_, size_, o);
       comm_device_ = torch::kCPU;
 #else
-      HALO_FAIL("dist.backend is gloo but this build has no Gloo (install libgloo-dev and rebuild)");
+      HALO_FAIL(
+          "dist.backend is gloo but this build has no Gloo (install libgloo-dev and rebuild)");
 #endif
     } else {
       HALO_CHECK(device.is_cuda(), "dist.backend is nccl but train.device is '", device.str(),
@@ -114,15 +119,23 @@ class C10dGroup : public ProcessGroup {
       group_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank_, size_, o);
       comm_device_ = device;
 #else
-      HALO_FAIL("dist.backend is nccl but this build has no NCCL (LibTorch without CUDA); use dist.backend=gloo");
+      HALO_FAIL(
+          "dist.backend is nccl but this build has no NCCL (LibTorch without CUDA); use "
+          "dist.backend=gloo");
 #endif
     }
     backend_ = backend;
   }
 
-  int rank() const override { return rank_; }
-  int size() const override { return size_; }
-  std::string backend() const override { return backend_; }
+  int rank() const override {
+    return rank_;
+  }
+  int size() const override {
+    return size_;
+  }
+  std::string backend() const override {
+    return backend_;
+  }
 
   void all_reduce_sum(std::vector<torch::Tensor>& tensors) override {
     CommTimer timer(comm_seconds_);
