@@ -22,6 +22,13 @@ int run_info(const std::vector<std::string>& argv) {
             << "CPU threads: " << torch::get_num_threads() << "\n"
             << "CUDA available: " << (torch::cuda::is_available() ? "yes" : "no");
   if (torch::cuda::is_available()) std::cout << " (" << torch::cuda::device_count() << " devices)";
+  std::cout << "\nmulti-process backends:";
+#ifdef USE_C10D_GLOO
+  std::cout << " gloo";
+#endif
+#ifdef USE_C10D_NCCL
+  std::cout << " nccl";
+#endif
   std::cout << "\nlosses:";
   for (const auto& name : loss::contrastive_loss_names()) std::cout << " " << name;
   std::cout << "\n";

@@ -70,9 +70,13 @@ class SignalPipe {
 std::string describe_status(int status) {
   if (WIFSIGNALED(status)) {
     const int sig = WTERMSIG(status);
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 32)
     const char* name = sigabbrev_np(sig);
     return "killed by signal " + std::to_string(sig) +
            (name ? std::string(" (SIG") + name + ")" : "");
+#else
+    return "killed by signal " + std::to_string(sig) + " (" + strsignal(sig) + ")";
+#endif
   }
   return "exit status " + std::to_string(WEXITSTATUS(status));
 }
