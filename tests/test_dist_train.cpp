@@ -1,6 +1,7 @@
 // `halo-clip launch` end to end on CPU with Gloo: two ranks train to the parameters of one
 // process on the same global batches; two launchers on 127.0.0.1 as two nodes of one process
-// each train; a killed worker ends the job non-zero within seconds with nothing left running.
+// each train; a killed worker ends the job non-zero within seconds with nothing left running,
+// and with --max-restarts the job restarts from the latest checkpoint and finishes.
 #include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -178,6 +179,25 @@ TEST(DistTrain, TwoRanksAndTwoNodesMatchOneProcess) {
   expect_parameters_close(final_parameters(c, dir + "/nodes"), single.parameters);
 }
 
+// Waits until rank 0's log shows `step`, then kills the worker of rank `rank` with SIGKILL.
+// Returns its pid and all worker pids.
+std::pair<pid_t, std::vector<pid_t>> kill_rank_after(pid_t launcher, const std::string& log,
+                                                     const std::string& step, int rank) {
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (read_text(log).find(step) == std::string::npos && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const std::vector<pid_t> workers = children_of(launcher);
+  const std::string entry = "RANK=" + std::to_string(rank);
+  for (pid_t w : workers) {
+    if (environ_has(w, entry)) {
+      kill(w, SIGKILL);
+      return {w, workers};
+    }
+  }
+  return {-1, workers};
+}
+
 TEST(DistTrain, KilledWorkerStopsTheJob) {
   const std::string dir = make_temp_dir("dist_kill");
   const std::string manifest = make_shapes_dataset(dir + "/data", 32);
@@ -189,19 +209,11 @@ TEST(DistTrain, KilledWorkerStopsTheJob) {
       start({"launch", "--nproc-per-node", "2", "--standalone", "--log-dir", dir + "/logs",
              "--grace-period", "2", "--", "train", "--config", config},
             dir + "/launch.out");
-  // Wait until training runs, then kill rank 1.
-  const auto deadline = Clock::now() + std::chrono::seconds(30);
-  while (read_text(dir + "/logs/rank_0.log").find("step 3/") == std::string::npos &&
-         Clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  const std::vector<pid_t> workers = children_of(launcher);
-  ASSERT_EQ(workers.size(), 2u) << read_text(dir + "/launch.out");
-  const pid_t rank1 = environ_has(workers[0], "RANK=1") ? workers[0] : workers[1];
-  ASSERT_TRUE(environ_has(rank1, "RANK=1"));
-  const pid_t group = getpgid(rank1);
+  const auto [rank1, workers] = kill_rank_after(launcher, dir + "/logs/rank_0.log", "step 3/", 1);
   const auto killed_at = Clock::now();
-  kill(rank1, SIGKILL);
+  ASSERT_NE(rank1, -1) << read_text(dir + "/launch.out");
+  ASSERT_EQ(workers.size(), 2u);
+  const pid_t group = getpgid(workers[0]);
 
   const int status = wait_for(launcher, 30);
   const double seconds = std::chrono::duration<double>(Clock::now() - killed_at).count();
@@ -213,6 +225,26 @@ TEST(DistTrain, KilledWorkerStopsTheJob) {
                                         ") failed first: killed by signal 9"));
   for (pid_t w : workers) EXPECT_NE(kill(w, 0), 0) << "worker " << w << " is still running";
   EXPECT_NE(kill(-group, 0), 0) << "something of the workers' process group is still running";
+}
+
+TEST(DistTrain, RestartResumesFromTheLatestCheckpoint) {
+  const std::string dir = make_temp_dir("dist_restart");
+  const std::string manifest = make_shapes_dataset(dir + "/data", 32);
+  train::Config c = tiny_config(manifest, dir + "/run");
+  c.train.max_steps = 300;
+  c.train.checkpoint_every = 20;
+  const std::string config = write_config(c, dir + "/run", dir + "/run.yaml");
+  const pid_t launcher =
+      start({"launch", "--nproc-per-node", "2", "--standalone", "--log-dir", dir + "/logs",
+             "--grace-period", "2", "--max-restarts", "1", "--", "train", "--config", config},
+            dir + "/launch.out");
+  const pid_t rank1 = kill_rank_after(launcher, dir + "/logs/rank_0.log", "step 30/", 1).first;
+  ASSERT_NE(rank1, -1) << read_text(dir + "/launch.out");
+  ASSERT_EQ(wait_for(launcher, 60), 0) << read_text(dir + "/launch.out");
+  const std::string out = read_text(dir + "/launch.out");
+  EXPECT_THAT(out, ::testing::HasSubstr("restarting the workers (1 of 1 restarts)"));
+  EXPECT_THAT(out, ::testing::ContainsRegex("resumed from .*step_[0-9]+\\.pt"));
+  EXPECT_THAT(read_text(dir + "/logs/rank_0.log"), ::testing::HasSubstr("finished 300 steps"));
 }
 
 }  // namespace
