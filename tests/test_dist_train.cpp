@@ -1,7 +1,8 @@
 // `halo-clip launch` end to end on CPU with Gloo: two ranks train to the parameters of one
 // process on the same global batches; two launchers on 127.0.0.1 as two nodes of one process
 // each train; a killed worker ends the job non-zero within seconds with nothing left running,
-// and with --max-restarts the job restarts from the latest checkpoint and finishes.
+// and with --max-restarts the job restarts from the latest checkpoint and finishes; SIGTERM
+// reaches the workers, and killing the launcher takes its workers along.
 #include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -225,6 +226,59 @@ TEST(DistTrain, KilledWorkerStopsTheJob) {
                                         ") failed first: killed by signal 9"));
   for (pid_t w : workers) EXPECT_NE(kill(w, 0), 0) << "worker " << w << " is still running";
   EXPECT_NE(kill(-group, 0), 0) << "something of the workers' process group is still running";
+}
+
+// True while `pid` runs (a zombie, killed but not yet reaped by init, counts as ended).
+bool running(pid_t pid) {
+  const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+  const auto close_paren = stat.rfind(')');
+  return close_paren != std::string::npos && stat.size() > close_paren + 2 &&
+         stat[close_paren + 2] != 'Z';
+}
+
+TEST(DistTrain, SigtermReachesTheWorkersAndAKilledLauncherTakesThemAlong) {
+  const std::string dir = make_temp_dir("dist_signals");
+  const std::string manifest = make_shapes_dataset(dir + "/data", 32);
+  train::Config c = tiny_config(manifest, dir + "/run");
+  c.train.max_steps = 1000000;
+  c.train.checkpoint_every = 1000000;
+  const std::string config = write_config(c, dir + "/run", dir + "/run.yaml");
+  auto launch = [&](const std::string& name) {
+    return start({"launch", "--nproc-per-node", "2", "--standalone", "--log-dir", dir + "/" + name,
+                  "--", "train", "--config", config},
+                 dir + "/" + name + ".out");
+  };
+  auto wait_for_step = [&](const std::string& name) {
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (read_text(dir + "/" + name + "/rank_0.log").find("step 3/") == std::string::npos &&
+           Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  };
+
+  // SIGTERM to the launcher: the workers stop after the same step, rank 0 writes a checkpoint.
+  const pid_t first = launch("term");
+  wait_for_step("term");
+  kill(first, SIGTERM);
+  const int status = wait_for(first, 30);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGTERM)
+      << read_text(dir + "/term.out");
+  EXPECT_THAT(read_text(dir + "/term/rank_0.log"), ::testing::HasSubstr("stopped by SIGTERM"));
+  EXPECT_TRUE(fs::exists(dir + "/run/checkpoints/latest"));
+
+  // SIGKILL to the launcher: its workers die with it (PR_SET_PDEATHSIG).
+  const pid_t second = launch("kill");
+  wait_for_step("kill");
+  const std::vector<pid_t> workers = children_of(second);
+  ASSERT_EQ(workers.size(), 2u) << read_text(dir + "/kill.out");
+  kill(second, SIGKILL);
+  ASSERT_NE(wait_for(second, 10), -1);
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while ((running(workers[0]) || running(workers[1])) && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_FALSE(running(workers[0]));
+  EXPECT_FALSE(running(workers[1]));
 }
 
 TEST(DistTrain, RestartResumesFromTheLatestCheckpoint) {

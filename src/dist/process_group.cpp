@@ -200,6 +200,10 @@ std::unique_ptr<ProcessGroup> make_process_group(const DistEnv& env, const Group
 torch::Device rank_device(const std::string& configured, const DistEnv& env) {
   const torch::Device device(configured);
   if (device.is_cuda() && !device.has_index() && env.distributed()) {
+    const auto gpus = static_cast<int>(torch::cuda::device_count());
+    HALO_CHECK(env.local_rank < gpus, "LOCAL_RANK ", env.local_rank,
+               " has no GPU of its own: this node has ", gpus,
+               " (start at most one process per GPU, --nproc-per-node ", gpus, ")");
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
   }
   return device;
