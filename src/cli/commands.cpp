@@ -22,6 +22,13 @@ int run_info(const std::vector<std::string>& argv) {
             << "CPU threads: " << torch::get_num_threads() << "\n"
             << "CUDA available: " << (torch::cuda::is_available() ? "yes" : "no");
   if (torch::cuda::is_available()) std::cout << " (" << torch::cuda::device_count() << " devices)";
+  std::cout << "\nmulti-process backends:";
+#ifdef USE_C10D_GLOO
+  std::cout << " gloo";
+#endif
+#ifdef USE_C10D_NCCL
+  std::cout << " nccl";
+#endif
   std::cout << "\nlosses:";
   for (const auto& name : loss::contrastive_loss_names()) std::cout << " " << name;
   std::cout << "\n";
@@ -61,6 +68,7 @@ const std::vector<Command>& commands() {
       {"filter", "split a manifest into kept and rejected pairs by abstention score", run_filter},
       {"report", "write a self-contained HTML report of a run folder", run_report},
       {"tokenizer", "train a SentencePiece tokenizer, or encode text with one", run_tokenizer},
+      {"launch", "start worker processes for multi-process training (like torchrun)", run_launch},
       {"prepare", "turn a fetched data set into a manifest (optionally with mismatched pairs)",
        run_prepare},
   };

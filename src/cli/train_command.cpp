@@ -1,5 +1,6 @@
 // halo-clip train: loads the configuration (with --set overrides), optionally prints it, and
 // runs training (see src/train/trainer.cpp).
+#include <filesystem>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -16,7 +17,9 @@ int run_train(const std::vector<std::string>& argv) {
                  "SIGTERM writes a checkpoint and exits; --resume latest continues exactly.");
   args.required("config", "FILE", "YAML configuration (see configs/)")
       .repeated("set", "KEY=VALUE", "override a configuration value, e.g. --set train.batch_size=64")
-      .option("resume", "latest|FILE", "continue from the newest checkpoint of train.run_dir, or a file")
+      .option("resume", "latest|auto|FILE",
+              "continue from the newest checkpoint of train.run_dir (auto: if there is one), "
+              "or from a file")
       .toggle("dump-config", "print the resolved configuration as YAML and exit");
   if (!args.parse(argv)) return 0;
   const train::Config config = train::load_config(args.str("config"), args.all("set"));
@@ -26,6 +29,10 @@ int run_train(const std::vector<std::string>& argv) {
   }
   train::TrainOptions options;
   if (args.has("resume")) options.resume = args.str("resume");
+  if (options.resume == "auto") {  // what `halo-clip launch` passes when it restarts workers
+    const auto latest = std::filesystem::path(config.train.run_dir) / "checkpoints" / "latest";
+    options.resume = std::filesystem::exists(latest) ? "latest" : "";
+  }
   return train::run_training(config, options).exit_code;
 }
 

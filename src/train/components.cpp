@@ -1,15 +1,24 @@
 // Option builders shared by training and evaluation.
 #include "train/components.h"
 
+#include "common/error.h"
+
 namespace halo::train {
 
 data::ManifestOptions manifest_options(const DataConfig& d) {
   return data::ManifestOptions{d.separator[0], d.image_key, d.caption_key, d.skip_bad};
 }
 
-data::LoaderOptions loader_options(const Config& c) {
+data::LoaderOptions loader_options(const Config& c, int64_t rank, int64_t world_size) {
   data::LoaderOptions o;
-  o.batch_size = c.train.batch_size;
+  // train.batch_size is the global batch; each rank loads its disjoint share of it.
+  HALO_CHECK(c.train.batch_size % world_size == 0, "train.batch_size (", c.train.batch_size,
+             ") must be a multiple of the number of processes (WORLD_SIZE = ", world_size, ")");
+  HALO_CHECK(!c.data.skip_bad || world_size == 1,
+             "data.skip_bad is not supported with several processes (every rank needs full batches)");
+  o.batch_size = c.train.batch_size / world_size;
+  o.rank = rank;
+  o.world_size = world_size;
   o.workers = c.data.workers;
   o.prefetch_batches = c.data.prefetch_batches;
   o.seed = static_cast<uint64_t>(c.train.seed);

@@ -9,8 +9,8 @@
 namespace halo::train {
 
 data::ManifestOptions manifest_options(const DataConfig& data);
-// Training loader: shuffled, augmented, full batches only.
-data::LoaderOptions loader_options(const Config& config);
+// Training loader: shuffled, augmented, full batches only; this rank's share of the global batch.
+data::LoaderOptions loader_options(const Config& config, int64_t rank = 0, int64_t world_size = 1);
 // Evaluation loader: manifest order, no augmentation, the last partial batch kept.
 data::LoaderOptions eval_loader_options(const Config& config, int64_t batch_size);
 loss::ContrastiveLossOptions loss_options(const Config& config);

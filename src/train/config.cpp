@@ -236,6 +236,12 @@ void Config::validate() const {
   HALO_CHECK(train.log_every >= 1 && train.checkpoint_every >= 1 && train.keep_checkpoints >= 1,
              "train.log_every, train.checkpoint_every and train.keep_checkpoints must be >= 1");
   HALO_CHECK(!train.run_dir.empty(), "train.run_dir must be set");
+
+  HALO_CHECK(one_of(dist.backend, {"auto", "gloo", "nccl"}), "dist.backend must be auto, gloo or nccl, got '",
+             dist.backend, "'");
+  HALO_CHECK(dist.rendezvous_timeout_s > 0 && dist.collective_timeout_s > 0,
+             "dist.rendezvous_timeout_s and dist.collective_timeout_s must be > 0");
+  HALO_CHECK(dist.bucket_mb > 0, "dist.bucket_mb must be > 0, got ", dist.bucket_mb);
 }
 
 }  // namespace halo::train

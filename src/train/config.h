@@ -134,6 +134,17 @@ struct TrainConfig {
   }
 };
 
+struct DistConfig {
+  std::string backend = "auto";         // auto (nccl on CUDA, gloo on CPU) | gloo | nccl
+  double rendezvous_timeout_s = 300;    // how long rank 0 waits for the others (and they for it)
+  double collective_timeout_s = 1800;   // one collective (also: ranks waiting for a checkpoint)
+  double bucket_mb = 25;                // gradient all-reduce bucket size
+  template <class V> void visit(V& v) {
+    v("backend", backend), v("rendezvous_timeout_s", rendezvous_timeout_s);
+    v("collective_timeout_s", collective_timeout_s), v("bucket_mb", bucket_mb);
+  }
+};
+
 struct Config {
   ModelConfig model;
   DataConfig data;
@@ -141,9 +152,10 @@ struct Config {
   LossConfig loss;
   OptimConfig optim;
   TrainConfig train;
+  DistConfig dist;  // multi-process training (docs/distributed.md); unused in one process
   template <class V> void visit(V& v) {
     v("model", model), v("data", data), v("tokenizer", tokenizer), v("loss", loss);
-    v("optim", optim), v("train", train);
+    v("optim", optim), v("train", train), v("dist", dist);
   }
   // Throws halo::Error naming the key of the first invalid value.
   void validate() const;

@@ -47,8 +47,10 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-RunLog::RunLog(const std::string& run_dir, int64_t resume_step, int64_t total_steps)
-    : total_steps_(total_steps), window_start_(std::chrono::steady_clock::now()), run_start_(window_start_) {
+RunLog::RunLog(const std::string& run_dir, int64_t resume_step, int64_t total_steps, bool enabled)
+    : enabled_(enabled), total_steps_(total_steps), window_start_(std::chrono::steady_clock::now()),
+      run_start_(window_start_) {
+  if (!enabled_) return;
   const std::string path = (std::filesystem::path(run_dir) / "metrics.jsonl").string();
   if (resume_step > 0) {
     truncate_metrics(path, resume_step);
@@ -62,6 +64,7 @@ RunLog::RunLog(const std::string& run_dir, int64_t resume_step, int64_t total_st
 
 void RunLog::step(int64_t step, int64_t epoch, int64_t images, double data_wait_s, const Metrics& metrics,
                   int64_t every) {
+  if (!enabled_) return;
   images_ += images;
   data_wait_ += data_wait_s;
   if (step % every != 0 && step != total_steps_) return;
@@ -96,7 +99,14 @@ void RunLog::step(int64_t step, int64_t epoch, int64_t images, double data_wait_
   window_start_ = now;
 }
 
+namespace {
+bool g_log_quiet = false;
+}  // namespace
+
+void set_log_quiet(bool quiet) { g_log_quiet = quiet; }
+
 void log_message(const std::string& text) {
+  if (g_log_quiet) return;
   static const auto start = std::chrono::steady_clock::now();
   const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "[" << format_duration(t) << "] " << text << std::endl;

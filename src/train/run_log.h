@@ -15,13 +15,15 @@ using Metrics = std::vector<std::pair<std::string, double>>;
 
 class RunLog {
  public:
-  RunLog(const std::string& run_dir, int64_t resume_step, int64_t total_steps);
+  // enabled = false (ranks other than 0): nothing is printed or written.
+  RunLog(const std::string& run_dir, int64_t resume_step, int64_t total_steps, bool enabled = true);
   // Records one step: `images` processed since the previous call and the time spent waiting
   // for data. Prints and writes a line every `every` steps.
   void step(int64_t step, int64_t epoch, int64_t images, double data_wait_s, const Metrics& metrics,
             int64_t every);
 
  private:
+  bool enabled_;
   std::ofstream jsonl_;
   int64_t total_steps_, images_ = 0, steps_ = 0;
   double data_wait_ = 0;
@@ -31,5 +33,7 @@ class RunLog {
 std::string format_duration(double seconds);
 // A line on stdout, prefixed with the time since the process started.
 void log_message(const std::string& text);
+// Silences log_message (ranks other than 0 of a multi-process run).
+void set_log_quiet(bool quiet);
 
 }  // namespace halo::train

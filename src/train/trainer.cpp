@@ -16,6 +16,9 @@
 #include "common/torch_compat.h"
 #include "data/loader.h"
 #include "data/tokenizer.h"
+#include "dist/gather_with_grad.h"
+#include "dist/grad_allreduce.h"
+#include "dist/process_group.h"
 #include "encoders/clip_model.h"
 #include "loss/contrastive_loss.h"
 #include "train/components.h"
@@ -55,12 +58,26 @@ data::Tokenizer prepare_tokenizer(const Config& c, const data::Manifest& manifes
   return data::Tokenizer::load(run_model.string());
 }
 
+// Rank 0 prepares the tokenizer (training it if needed); the others load what it wrote.
+data::Tokenizer shared_tokenizer(const Config& c, const data::Manifest& manifest, dist::ProcessGroup& group) {
+  if (group.rank() == 0) {
+    data::Tokenizer tokenizer = prepare_tokenizer(c, manifest);
+    group.barrier();
+    return tokenizer;
+  }
+  group.barrier();
+  return data::Tokenizer::load(!c.tokenizer.model.empty() ? c.tokenizer.model
+                                                          : (fs::path(c.train.run_dir) / "tokenizer.model").string());
+}
+
 // Geometry of the embeddings and the pair scores, logged every logging step (docs/loss.md on
 // the common offset): the norm of each modality's mean embedding and mean ||x||^2 (both per
 // dimension), the pairs' r^2, and the mean and median mismatch score, split into clean and
 // mismatched pairs when the manifest records which is which.
+// image and text hold the global batch; this rank's pairs (manifest rows `rows`) start at
+// row_offset in it.
 Metrics embedding_diagnostics(const torch::Tensor& image, const torch::Tensor& text, loss::ContrastiveLoss& loss,
-                              const torch::Tensor& rows, const data::Manifest& manifest) {
+                              const torch::Tensor& rows, int64_t row_offset, const data::Manifest& manifest) {
   torch::NoGradGuard no_grad;
   const double sqrt_d = std::sqrt(static_cast<double>(image.size(1)));
   auto mean_norm = [&](const torch::Tensor& e) { return e.mean(0).norm().item<double>() / sqrt_d; };
@@ -76,8 +93,9 @@ Metrics embedding_diagnostics(const torch::Tensor& image, const torch::Tensor& t
     std::vector<uint8_t> flags;
     for (int64_t i = 0; i < rows.numel(); ++i) flags.push_back(static_cast<uint8_t>(manifest.mismatched[static_cast<size_t>(rows[i].item<int64_t>())]));
     const torch::Tensor bad = torch::tensor(flags, torch::kBool);
-    if (bad.any().item<bool>()) m.emplace_back("mismatch_score_mismatched", score.index({bad}).mean().item<double>());
-    if (!bad.all().item<bool>()) m.emplace_back("mismatch_score_clean", score.index({~bad}).mean().item<double>());
+    const torch::Tensor local = score.slice(0, row_offset, row_offset + rows.numel());
+    if (bad.any().item<bool>()) m.emplace_back("mismatch_score_mismatched", local.index({bad}).mean().item<double>());
+    if (!bad.all().item<bool>()) m.emplace_back("mismatch_score_clean", local.index({~bad}).mean().item<double>());
   }
   return m;
 }
@@ -89,14 +107,16 @@ std::string step_name(int64_t step) {
 }
 
 struct StepOutput {
-  double loss, grad_norm;
+  double loss, grad_norm, step_s, comm_s;
   Metrics parts;
   torch::Tensor image_embeddings, text_embeddings;
 };
 
-// One optimiser step on one batch.
+// One optimiser step on one batch (this rank's share of the global batch).
 StepOutput train_step(encoders::ClipModel& model, loss::ContrastiveLoss& loss_fn, torch::optim::Optimizer& optimizer,
-                      const data::Batch& batch, const torch::Device& device, const Config& c) {
+                      const data::Batch& batch, const torch::Device& device, const Config& c,
+                      dist::ProcessGroup& group, dist::GradientAverager& grads) {
+  const auto start = std::chrono::steady_clock::now();
   const torch::Tensor images = batch.images.to(device, /*non_blocking=*/true);
   const torch::Tensor tokens = batch.tokens.to(device, /*non_blocking=*/true);
   torch::Tensor image_emb, text_emb;
@@ -105,18 +125,26 @@ StepOutput train_step(encoders::ClipModel& model, loss::ContrastiveLoss& loss_fn
     image_emb = model->encode_image(images);
     text_emb = model->encode_text(tokens);
   }
-  // The loss always runs in fp32 (it converts half-precision inputs itself).
-  loss::LossOutput out = loss_fn.forward(loss::PairBatch::local(image_emb, text_emb));
+  // The loss always runs in fp32 (it converts half-precision inputs itself). This rank's pairs
+  // are the rows, every rank's pairs the columns (docs/distributed.md).
+  const loss::PairBatch pairs = dist::global_pair_batch(image_emb, text_emb, group);
+  loss::LossOutput out = loss_fn.forward(pairs);
   optimizer.zero_grad();
   out.total.backward();
+  grads.average();  // the mean over ranks: the gradient of the global batch's loss
   std::vector<torch::Tensor> params = model->parameters();
   for (const auto& p : loss_fn.parameters()) params.push_back(p);
   const double max_norm = c.optim.grad_clip > 0 ? c.optim.grad_clip : std::numeric_limits<double>::infinity();
   const double grad_norm = torch::nn::utils::clip_grad_norm_(params, max_norm);
   optimizer.step();
 
-  StepOutput s{out.total.item<double>(), grad_norm, {}, image_emb.detach(), text_emb.detach()};
-  for (const auto& [name, value] : out.parts) s.parts.emplace_back(name, value.item<double>());
+  std::vector<double> values{out.total.item<double>()};  // the loss and its parts, averaged over ranks
+  for (const auto& part : out.parts) values.push_back(part.second.item<double>());
+  values = dist::average(group, values);
+  const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  StepOutput s{values[0], grad_norm, step_s, group.take_comm_seconds(), {}, pairs.image_cols.detach(),
+               pairs.text_cols.detach()};
+  for (size_t i = 0; i < out.parts.size(); ++i) s.parts.emplace_back(out.parts[i].first, values[i + 1]);
   return s;
 }
 
@@ -126,11 +154,16 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
   // ---- set-up ---------------------------------------------------------------------------------
   fs::create_directories(c.train.run_dir);
   torch::manual_seed(static_cast<uint64_t>(c.train.seed));
-  const torch::Device device(c.train.device);
+  const dist::DistEnv env = dist::read_env();  // world size 1 unless started by a launcher
+  const torch::Device device = dist::rank_device(c.train.device, env);
   HALO_CHECK(!device.is_cuda() || torch::cuda::is_available(), "train.device is '", c.train.device,
              "' but no CUDA device is available");
+  const auto group = dist::make_process_group(
+      env, {c.dist.backend, c.dist.rendezvous_timeout_s, c.dist.collective_timeout_s}, device);
+  const bool main_rank = group->rank() == 0;  // only rank 0 logs and writes files
+  set_log_quiet(!main_rank);
   const std::string config_yaml = to_yaml(c);
-  write_file_atomically((fs::path(c.train.run_dir) / "config.yaml").string(), config_yaml);
+  if (main_rank) write_file_atomically((fs::path(c.train.run_dir) / "config.yaml").string(), config_yaml);
 
   auto manifest = std::make_shared<data::Manifest>(data::read_manifest(c.data.train_manifest, manifest_options(c.data)));
   if (c.data.folds > 0) {  // cross-scoring: leave one fold out
@@ -141,19 +174,23 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
     manifest = std::make_shared<data::Manifest>(data::subset(*manifest, keep));
     log_message("leaving out fold " + std::to_string(c.data.holdout_fold) + " of " + std::to_string(c.data.folds));
   }
-  const data::Tokenizer tokenizer = prepare_tokenizer(c, *manifest);
+  const data::Tokenizer tokenizer = shared_tokenizer(c, *manifest, *group);
   const int64_t context_length = c.model.text.context_length;
   data::BatchLoader loader(
       manifest, [tokenizer, context_length](const std::vector<std::string>& captions) {
         return tokenizer.encode(captions, context_length);
       },
-      loader_options(c));
+      loader_options(c, group->rank(), group->size()));
 
   encoders::ClipModel model(c.model, tokenizer.vocab_size(), tokenizer.eos_id());
   auto loss_fn = loss::make_contrastive_loss(loss_options(c));
   model->to(device);
   loss_fn->to(device);
   auto optimizer = make_optimizer(*model, *loss_fn, c.optim);
+  std::vector<torch::Tensor> parameters = model->parameters();
+  for (const auto& p : loss_fn->parameters()) parameters.push_back(p);
+  dist::broadcast_parameters(parameters, *group);  // every rank starts from rank 0's weights
+  dist::GradientAverager grads(parameters, *group, c.dist.bucket_mb);
 
   const int64_t steps_per_epoch = loader.batches_per_epoch();
   const int64_t total_steps = c.train.max_steps > 0 ? c.train.max_steps : c.train.epochs * steps_per_epoch;
@@ -163,21 +200,29 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
     state = load_checkpoint(path, *model, *loss_fn, optimizer.get());
     log_message("resumed from " + path + " at step " + std::to_string(state.step));
   }
-  RunLog log(c.train.run_dir, state.step, total_steps);
+  RunLog log(c.train.run_dir, state.step, total_steps, main_rank);
   log_message(std::to_string(manifest->size()) + " pairs (" + std::to_string(manifest->skipped_rows) +
               " bad rows skipped), " + std::to_string(steps_per_epoch) + " steps per epoch, " +
               std::to_string(total_steps) + " steps, loss " + c.loss.name + ", device " + device.str());
+  if (env.distributed()) log_message(env.describe() + ", backend " + group->backend());
   StopSignal stop;
   TrainResult result;
   auto checkpoint = [&](const std::string& name) {
-    result.checkpoint = save_checkpoint(c.train.run_dir, name, *model, *loss_fn, *optimizer, state, config_yaml,
-                                        c.train.keep_checkpoints);
+    if (main_rank) {
+      result.checkpoint = save_checkpoint(c.train.run_dir, name, *model, *loss_fn, *optimizer, state,
+                                          config_yaml, c.train.keep_checkpoints);
+    }
+    group->barrier();  // the other ranks wait for rank 0's checkpoint
   };
 
   // ---- the step loop --------------------------------------------------------------------------
-  auto stop_requested = [&] {
+  // Every rank stops after the same step: a stop (signal or stop_after_steps) is agreed on once
+  // per step.
+  auto stop_wanted = [&] {
     return stop.received() != 0 || (options.stop_after_steps > 0 && state.step >= options.stop_after_steps);
   };
+  bool stop_agreed = dist::any(*group, stop_wanted());
+  auto stop_requested = [&] { return stop_agreed; };
   while (state.step < total_steps && !stop_requested()) {
     loader.start_epoch(state.epoch, state.batch_in_epoch);
     while (state.step < total_steps && !stop_requested()) {
@@ -188,7 +233,7 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
 
       const double lr = learning_rate(state.step, total_steps, c.optim);
       set_learning_rate(*optimizer, lr, c.optim);
-      const StepOutput out = train_step(model, *loss_fn, *optimizer, *batch, device, c);
+      const StepOutput out = train_step(model, *loss_fn, *optimizer, *batch, device, c, *group, grads);
       HALO_CHECK(std::isfinite(out.loss), "the loss became ", out.loss, " at step ", state.step + 1,
                  "; the last checkpoint is in ", c.train.run_dir, "/checkpoints");
       ++state.step;
@@ -198,18 +243,21 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
       // -- every log_every steps: progress line and metrics
       if (state.step % c.train.log_every == 0 || state.step == total_steps) {
         Metrics m{{"loss", out.loss}, {"lr", lr}, {"grad_norm", out.grad_norm},
-                  {"skipped_images", static_cast<double>(loader.skipped_images())}};
+                  {"skipped_images", static_cast<double>(loader.skipped_images())},
+                  {"step_ms", 1000 * out.step_s}, {"comm_ms", 1000 * out.comm_s}};
         m.insert(m.end(), out.parts.begin(), out.parts.end());
-        const Metrics geometry = embedding_diagnostics(out.image_embeddings, out.text_embeddings, *loss_fn, batch->rows, *manifest);
+        const Metrics geometry = embedding_diagnostics(out.image_embeddings, out.text_embeddings, *loss_fn, batch->rows,
+                                                       group->rank() * batch->rows.numel(), *manifest);
         m.insert(m.end(), geometry.begin(), geometry.end());
-        log.step(state.step, state.epoch, batch->images.size(0), data_wait, m, c.train.log_every);
+        log.step(state.step, state.epoch, batch->images.size(0) * group->size(), data_wait, m, c.train.log_every);
       } else {
-        log.step(state.step, state.epoch, batch->images.size(0), data_wait, {}, c.train.log_every);
+        log.step(state.step, state.epoch, batch->images.size(0) * group->size(), data_wait, {}, c.train.log_every);
       }
       // -- every checkpoint_every steps: checkpoint
       if (state.step % c.train.checkpoint_every == 0 && state.step < total_steps) {
         checkpoint(step_name(state.step));
       }
+      stop_agreed = dist::any(*group, stop_wanted());
     }
     if (state.batch_in_epoch >= steps_per_epoch) {
       ++state.epoch;

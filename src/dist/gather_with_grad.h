@@ -1,0 +1,22 @@
+// All-gather with gradient, for the exact global-batch loss: forward concatenates every rank's
+// embeddings (the loss's columns); backward sums the column gradients of all ranks and returns
+// to each rank the slice of its own rows, as open_clip's gather_with_grad does.
+#pragma once
+#include <torch/types.h>
+
+#include "dist/process_group.h"
+#include "loss/pair_batch.h"
+
+namespace halo::dist {
+
+// R x n rows of every rank's `local` (n x D, the same n on every rank), in rank order. The
+// gradient of `local` is the sum over ranks of the gradients of its slot.
+torch::Tensor gather_with_grad(const torch::Tensor& local, ProcessGroup& group);
+
+// This rank's pairs as rows against every rank's pairs as columns, row_offset = rank * n: the
+// loss of each rank, averaged over ranks, is the loss of the global batch (docs/loss.md), and
+// so are the averaged gradients. In one process: PairBatch::local.
+loss::PairBatch global_pair_batch(const torch::Tensor& image, const torch::Tensor& text,
+                                  ProcessGroup& group);
+
+}  // namespace halo::dist

@@ -1,0 +1,227 @@
+// The world-size-1 group and the c10d group: TCPStore rendezvous with a clear timeout, then
+// Gloo (CPU) or NCCL (CUDA) collectives (see process_group.h).
+#include "dist/process_group.h"
+
+#include <chrono>
+#include <thread>
+
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "dist/c10d_compat.h"
+#ifdef USE_C10D_NCCL
+#include <c10/cuda/CUDAFunctions.h>
+#endif
+
+namespace halo::dist {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Adds the wall time of a scope to a counter.
+class CommTimer {
+ public:
+  explicit CommTimer(double& total) : total_(total), start_(Clock::now()) {}
+  ~CommTimer() { total_ += std::chrono::duration<double>(Clock::now() - start_).count(); }
+
+ private:
+  double& total_;
+  Clock::time_point start_;
+};
+
+class LocalGroup : public ProcessGroup {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::string backend() const override { return "none"; }
+  void all_reduce_sum(std::vector<torch::Tensor>&) override {}
+  torch::Tensor all_gather(const torch::Tensor& tensor) override { return tensor; }
+  void broadcast(torch::Tensor&, int) override {}
+  void barrier() override {}
+};
+
+std::chrono::milliseconds millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+bool is_loopback(const std::string& addr) {
+  return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1";
+}
+
+// Joins the TCPStore that rank 0 serves, then waits until every rank has checked in, so a peer
+// that never arrives gives one clear error instead of a hang inside the backend.
+c10::intrusive_ptr<c10d::Store> rendezvous(const DistEnv& env, const GroupOptions& options) {
+  const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
+  const std::string hint = " (MASTER_ADDR:MASTER_PORT = " + where +
+                           ", WORLD_SIZE = " + std::to_string(env.world_size) +
+                           ", dist.rendezvous_timeout_s = " +
+                           std::to_string(static_cast<int64_t>(options.rendezvous_timeout_s)) + ")";
+  c10d::TCPStoreOptions o;
+  o.port = static_cast<uint16_t>(env.master_port);
+  o.isServer = env.rank == 0;
+  o.numWorkers = static_cast<size_t>(env.world_size);
+  o.waitWorkers = false;
+  o.timeout = millis(options.rendezvous_timeout_s);
+  c10::intrusive_ptr<c10d::Store> store;
+  try {
+    store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    HALO_FAIL("rank ", env.rank,
+              (env.rank == 0 ? " could not serve the rendezvous" : " could not reach rank 0"), hint,
+              ": ", what.substr(0, what.find('\n')));
+  }
+  store->add("halo/arrived", 1);
+  const auto deadline = Clock::now() + millis(options.rendezvous_timeout_s);
+  for (int64_t arrived = 0;;) {
+    arrived = store->add("halo/arrived", 0);
+    if (arrived >= env.world_size) break;
+    HALO_CHECK(Clock::now() < deadline, "rendezvous timed out: ", arrived, " of ", env.world_size,
+               " ranks arrived", hint,
+               "; is every rank started with the same MASTER_ADDR:MASTER_PORT?");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return c10::make_intrusive<c10d::PrefixStore>("pg", store);
+}
+
+class C10dGroup : public ProcessGroup {
+ public:
+  C10dGroup(const DistEnv& env, const GroupOptions& options, const torch::Device& device)
+      : rank_(env.rank), size_(env.world_size) {
+    const std::string backend =
+        options.backend == "auto" ? (device.is_cuda() ? "nccl" : "gloo") : options.backend;
+    c10::intrusive_ptr<c10d::Store> store = rendezvous(env, options);
+    if (backend == "gloo") {
+#ifdef USE_C10D_GLOO
+      auto o = c10d::ProcessGroupGloo::Options::create(millis(options.collective_timeout_s));
+      const char* iface = std::getenv("GLOO_SOCKET_IFNAME");
+      if (iface != nullptr && *iface != '\0') {
+        o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(iface));
+      } else if (is_loopback(env.master_addr)) {
+        o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+      } else {
+        o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      }
+      group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank_, size_, o);
+      comm_device_ = torch::kCPU;
+#else
+      HALO_FAIL(
+          "dist.backend is gloo but this build has no Gloo (install libgloo-dev and rebuild)");
+#endif
+    } else {
+      HALO_CHECK(device.is_cuda(), "dist.backend is nccl but train.device is '", device.str(),
+                 "' (NCCL needs CUDA; use dist.backend=gloo on CPU)");
+#ifdef USE_C10D_NCCL
+      c10::cuda::set_device(device.index());  // one GPU per local rank (rank_device)
+      auto o = c10d::ProcessGroupNCCL::Options::create();
+      o->timeout = millis(options.collective_timeout_s);
+      group_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank_, size_, o);
+      comm_device_ = device;
+#else
+      HALO_FAIL(
+          "dist.backend is nccl but this build has no NCCL (LibTorch without CUDA); use "
+          "dist.backend=gloo");
+#endif
+    }
+    backend_ = backend;
+  }
+
+  int rank() const override {
+    return rank_;
+  }
+  int size() const override {
+    return size_;
+  }
+  std::string backend() const override {
+    return backend_;
+  }
+
+  void all_reduce_sum(std::vector<torch::Tensor>& tensors) override {
+    CommTimer timer(comm_seconds_);
+    for (auto& t : tensors) {
+      std::vector<torch::Tensor> staged{stage(t)};
+      group_->allreduce(staged)->wait();
+      if (!staged[0].is_same(t)) t.copy_(staged[0]);
+    }
+  }
+
+  torch::Tensor all_gather(const torch::Tensor& tensor) override {
+    CommTimer timer(comm_seconds_);
+    std::vector<torch::Tensor> input{stage(tensor.contiguous())};
+    std::vector<std::vector<torch::Tensor>> output(1);
+    for (int r = 0; r < size_; ++r) output[0].push_back(torch::empty_like(input[0]));
+    group_->allgather(output, input)->wait();
+    return torch::cat(output[0]).to(tensor.device());
+  }
+
+  void broadcast(torch::Tensor& tensor, int root) override {
+    CommTimer timer(comm_seconds_);
+    std::vector<torch::Tensor> staged{stage(tensor)};
+    c10d::BroadcastOptions o;
+    o.rootRank = root;
+    group_->broadcast(staged, o)->wait();
+    if (!staged[0].is_same(tensor)) tensor.copy_(staged[0]);
+  }
+
+  void barrier() override {
+    // An all-reduce of one value: the same on every backend, with the collective timeout.
+    std::vector<torch::Tensor> one{torch::ones({1}, torch::TensorOptions().device(comm_device_))};
+    all_reduce_sum(one);
+  }
+
+ private:
+  // The tensor itself when it already lives where the backend works, else a copy there.
+  torch::Tensor stage(const torch::Tensor& t) const {
+    HALO_CHECK(t.is_contiguous(), "internal: collectives need contiguous tensors");
+    return t.device() == comm_device_ ? t : t.to(comm_device_);
+  }
+
+  int rank_, size_;
+  std::string backend_;
+  torch::Device comm_device_ = torch::kCPU;
+  c10::intrusive_ptr<compat::Collectives> group_;
+};
+
+}  // namespace
+
+double ProcessGroup::take_comm_seconds() {
+  const double s = comm_seconds_;
+  comm_seconds_ = 0;
+  return s;
+}
+
+std::unique_ptr<ProcessGroup> make_process_group(const DistEnv& env, const GroupOptions& options,
+                                                 const torch::Device& device) {
+  if (!env.distributed()) return std::make_unique<LocalGroup>();
+  return std::make_unique<C10dGroup>(env, options, device);
+}
+
+torch::Device rank_device(const std::string& configured, const DistEnv& env) {
+  const torch::Device device(configured);
+  if (device.is_cuda() && !device.has_index() && env.distributed()) {
+    const auto gpus = static_cast<int>(torch::cuda::device_count());
+    HALO_CHECK(env.local_rank < gpus, "LOCAL_RANK ", env.local_rank,
+               " has no GPU of its own: this node has ", gpus,
+               " (start at most one process per GPU, --nproc-per-node ", gpus, ")");
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+  }
+  return device;
+}
+
+std::vector<double> average(ProcessGroup& group, const std::vector<double>& values) {
+  if (group.size() == 1 || values.empty()) return values;
+  std::vector<torch::Tensor> t{torch::tensor(values, torch::kDouble)};
+  group.all_reduce_sum(t);
+  t[0].div_(group.size());
+  return std::vector<double>(t[0].data_ptr<double>(), t[0].data_ptr<double>() + t[0].numel());
+}
+
+bool any(ProcessGroup& group, bool flag) {
+  if (group.size() == 1) return flag;
+  std::vector<torch::Tensor> t{torch::tensor({flag ? 1.0 : 0.0}, torch::kDouble)};
+  group.all_reduce_sum(t);
+  return t[0].item<double>() > 0;
+}
+
+}  // namespace halo::dist

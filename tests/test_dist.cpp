@@ -1,0 +1,135 @@
+// Multi-process collectives on CPU with Gloo: with 2 and 3 ranks, the loss and every gradient
+// (towers and loss parameters) equal the single-process values on the same global batch; a
+// peer that never arrives is a clear error. The ranks are this test binary started again by
+// dist::launch, running only DistWorker.* (which does nothing when not started that way).
+#include <cstdlib>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "dist/gather_with_grad.h"
+#include "dist/grad_allreduce.h"
+#include "dist/launcher.h"
+#include "dist/process_group.h"
+#include "loss/contrastive_loss.h"
+#include "test_util.h"
+
+namespace halo::test {
+namespace {
+
+constexpr int64_t kGlobalBatch = 12, kInput = 6, kDim = 8;
+const char* kOutVar = "HALO_TEST_DIST_OUT";
+
+// Loss and gradients of two linear towers and a loss on this rank's share of a fixed global
+// batch, after gathering and gradient averaging: [loss, gradients of every parameter...].
+std::vector<torch::Tensor> loss_and_gradients(const std::string& name, dist::ProcessGroup& group) {
+  torch::manual_seed(11);
+  const torch::Tensor x = torch::randn({kGlobalBatch, kInput}, torch::kDouble);
+  const torch::Tensor y =
+      x.matmul(torch::randn({kInput, kInput}, torch::kDouble)) + 0.5 * torch::randn_like(x);
+  torch::nn::Linear image_tower(kInput, kDim), text_tower(kInput, kDim);
+  loss::ContrastiveLossOptions o;
+  o.name = name;
+  o.embed_dim = kDim;
+  o.num_candidates = kGlobalBatch;
+  auto loss_fn = loss::make_contrastive_loss(o);
+  image_tower->to(torch::kDouble);
+  text_tower->to(torch::kDouble);
+  loss_fn->to(torch::kDouble);
+  std::vector<torch::Tensor> params = image_tower->parameters();
+  for (const auto& m : {text_tower->parameters(), loss_fn->parameters()})
+    params.insert(params.end(), m.begin(), m.end());
+  if (group.rank() != 0) {  // the broadcast must undo this
+    torch::NoGradGuard no_grad;
+    for (auto& p : params) p.add_(1.0);
+  }
+  dist::broadcast_parameters(params, group);
+
+  const int64_t n = kGlobalBatch / group.size();
+  const torch::Tensor image = image_tower->forward(x.narrow(0, group.rank() * n, n));
+  const torch::Tensor text = text_tower->forward(y.narrow(0, group.rank() * n, n));
+  const loss::LossOutput out = loss_fn->forward(dist::global_pair_batch(image, text, group));
+  out.total.backward();
+  dist::GradientAverager(params, group, /*bucket_mb=*/1e-4).average();  // several small buckets
+  std::vector<torch::Tensor> result{
+      torch::tensor(dist::average(group, {out.total.item<double>()})[0])};
+  for (const auto& p : params) result.push_back(p.grad().clone());
+  return result;
+}
+
+const std::vector<std::string> kLosses{"halo", "infonce", "siglip"};
+
+TEST(DistWorker, WritesLossAndGradients) {
+  const char* out = std::getenv(kOutVar);
+  if (out == nullptr) GTEST_SKIP() << "a rank of the DistGradients tests; does nothing on its own";
+  const auto group = dist::make_process_group(dist::read_env(), {"gloo", 30, 30}, torch::kCPU);
+  for (const auto& name : kLosses) {
+    torch::save(loss_and_gradients(name, *group),
+                std::string(out) + "/" + name + "_" + std::to_string(group->rank()) + ".pt");
+  }
+}
+
+void expect_ranks_match_one_process(int world) {
+  const std::string dir = make_temp_dir("dist_grads_" + std::to_string(world));
+  dist::LaunchOptions o;
+  o.nproc_per_node = world;
+  o.standalone = true;
+  o.grace_period_s = 2;
+  o.program = "/proc/self/exe";
+  o.args = {"--gtest_filter=DistWorker.WritesLossAndGradients"};
+  setenv(kOutVar, dir.c_str(), 1);
+  const int status = dist::launch(o);
+  unsetenv(kOutVar);
+  ASSERT_EQ(status, 0);
+
+  const auto single = dist::make_process_group(dist::DistEnv{}, {}, torch::kCPU);
+  for (const auto& name : kLosses) {
+    const std::vector<torch::Tensor> expected = loss_and_gradients(name, *single);
+    for (int r = 0; r < world; ++r) {
+      SCOPED_TRACE(name + ", rank " + std::to_string(r) + " of " + std::to_string(world));
+      std::vector<torch::Tensor> got;
+      torch::load(got, dir + "/" + name + "_" + std::to_string(r) + ".pt");
+      ASSERT_EQ(got.size(), expected.size());
+      EXPECT_TRUE(all_close(got[0], expected[0], 1e-5, 1e-5)) << "loss";
+      for (size_t i = 1; i < got.size(); ++i) {
+        EXPECT_TRUE(all_close(got[i], expected[i], 1e-5, 1e-5))
+            << "gradient of parameter " << i - 1;
+      }
+    }
+  }
+}
+
+TEST(DistGradients, TwoRanksEqualOneProcess) {
+  expect_ranks_match_one_process(2);
+}
+TEST(DistGradients, ThreeRanksEqualOneProcess) {
+  expect_ranks_match_one_process(3);
+}
+
+TEST(DistGroup, PeerThatNeverArrivesIsAClearError) {
+  dist::DistEnv env;
+  env.world_size = 2;
+  env.master_port = dist::free_port();
+  const std::string message = error_message([&] {
+    dist::make_process_group(env, {"gloo", 1, 1}, torch::kCPU);
+  });
+  EXPECT_THAT(message, ::testing::HasSubstr("1 of 2 ranks arrived"));
+  EXPECT_THAT(message, ::testing::HasSubstr("127.0.0.1:" + std::to_string(env.master_port)));
+}
+
+TEST(DistGroup, UnreachableMasterIsAClearError) {
+  dist::DistEnv env;
+  env.rank = 1;
+  env.world_size = 2;
+  env.master_port = dist::free_port();
+  const std::string message = error_message([&] {
+    dist::make_process_group(env, {"gloo", 1, 1}, torch::kCPU);
+  });
+  EXPECT_THAT(message, ::testing::HasSubstr("rank 1 could not reach rank 0"));
+  EXPECT_THAT(message, ::testing::HasSubstr("127.0.0.1:" + std::to_string(env.master_port)));
+  EXPECT_THAT(message, ::testing::HasSubstr("WORLD_SIZE = 2"));
+}
+
+}  // namespace
+}  // namespace halo::test
