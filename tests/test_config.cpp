@@ -60,6 +60,9 @@ TEST(Config, ValidationNamesTheKey) {
               HasSubstr("model.image.patch_size (8) must divide model.image.image_size (30)"));
   EXPECT_THAT(error_message([] { train::parse_config("loss: {name: softmax}"); }), HasSubstr("loss.name must be"));
   EXPECT_THAT(error_message([] { train::parse_config("train: {precision: fp8}"); }), HasSubstr("train.precision"));
+  EXPECT_THAT(error_message([] { train::parse_config("loss: {implementation: fused}"); }),
+              HasSubstr("loss.implementation must be dense, tiled or auto"));
+  EXPECT_EQ(train::parse_config("", {"loss.implementation=tiled"}).loss.implementation, "tiled");
   EXPECT_THAT(error_message([] { train::parse_config("model: {text: {width: 10, heads: 4}}"); }),
               HasSubstr("model.text.heads (4) must divide model.text.width (10)"));
 }
