@@ -47,9 +47,9 @@ for seed in $SEEDS; do
       FILENAME ~ /eval-twitter/ && /^zero-shot/ {
         for (i = 1; i <= NF; i++) { if ($i == "top-1") top1 = $(i+1); if ($i == "ECE") ece = $(i+1) }
         sub(/,$/, "", top1); sub(/,$/, "", ece) }
-      FILENAME ~ /eval-train-noisy/ && NR > 0 && /^(abstain|infonce|siglip) / { own = sprintf("%5s %7s %11s", $2, $3, $1) }
-      FILENAME ~ /eval-train-noisy/ && /^cosine / { cos = sprintf("%5s %7s", $2, $3) }
-      END { printf "%-8s %4s | %s | %s | %5s %6s | %s | %s\n", loss, seed, i2t, t2i, top1, ece, own, cos }
+      FILENAME ~ /eval-train-noisy/ && /^(abstain|infonce|siglip) / { own = sprintf("%5s %7s %11s", $2, $3, $1) }
+      FILENAME ~ /eval-train-noisy/ && /^cosine / { cosine_part = sprintf("%5s %7s", $2, $3) }
+      END { printf "%-8s %4s | %s | %s | %5s %6s | %s | %s\n", loss, seed, i2t, t2i, top1, ece, own, cosine_part }
     ' "$run/eval-twitter/results.txt" "$run/eval-train-noisy/results.txt"
   done
 done
