@@ -63,6 +63,14 @@ TEST(Config, ValidationNamesTheKey) {
   EXPECT_THAT(error_message([] { train::parse_config("loss: {implementation: fused}"); }),
               HasSubstr("loss.implementation must be dense, tiled or auto"));
   EXPECT_EQ(train::parse_config("", {"loss.implementation=tiled"}).loss.implementation, "tiled");
+  EXPECT_THAT(error_message([] { train::parse_config("loss: {temperature: linear}"); }),
+              HasSubstr("loss.temperature must be softplus or log"));
+  EXPECT_THAT(error_message([] { train::parse_config("loss: {radial_weight: -1}"); }),
+              HasSubstr("loss.radial_weight must be >= 0"));
+  EXPECT_THAT(error_message([] { train::parse_config("loss: {sink_bootstrap: 1.0}"); }),
+              HasSubstr("loss.sink_bootstrap must be in [0, 1)"));
+  EXPECT_THAT(error_message([] { train::parse_config("loss: {sink_bootstrap: 0.5, implementation: tiled}"); }),
+              HasSubstr("loss.sink_bootstrap needs loss.implementation: dense"));
   EXPECT_THAT(error_message([] { train::parse_config("model: {text: {width: 10, heads: 4}}"); }),
               HasSubstr("model.text.heads (4) must divide model.text.width (10)"));
 }

@@ -36,6 +36,7 @@ struct ScoreRow {
   int64_t line;
   double score;
   bool kept;
+  bool mismatched;
 };
 std::vector<ScoreRow> read_scores(const std::string& path) {
   std::ifstream in(path);
@@ -44,7 +45,7 @@ std::vector<ScoreRow> read_scores(const std::string& path) {
   std::vector<ScoreRow> rows;
   while (std::getline(in, line)) {
     const auto f = data::split_fields(line, '\t');
-    rows.push_back({std::stoll(f.at(0)), std::stod(f.at(2)), f.at(3) == "1"});
+    rows.push_back({std::stoll(f.at(0)), std::stod(f.at(2)), f.at(3) == "1", f.at(4) == "1"});
   }
   return rows;
 }
@@ -138,6 +139,18 @@ TEST_F(EvalEndToEnd, FilterStreamsWithoutChangingResultsAndNeverTouchesItsInput)
   EXPECT_LE(highest_kept, lowest_rejected);
   EXPECT_EQ(whole.kept, streamed.kept);
   EXPECT_NEAR(streamed.recall, static_cast<double>(streamed.mismatched_rejected) / 12.0, 1e-12);
+  // The summary's AUROC: the share of (mismatched, clean) pairs ordered correctly, ties half.
+  double ordered = 0;
+  int64_t positives = 0;
+  for (const auto& p : b) {
+    if (!p.mismatched) continue;
+    ++positives;
+    for (const auto& n : b) {
+      if (!n.mismatched) ordered += p.score > n.score ? 1.0 : (p.score == n.score ? 0.5 : 0.0);
+    }
+  }
+  ASSERT_EQ(positives, 12);
+  EXPECT_NEAR(streamed.auroc, ordered / (12.0 * 52.0), 1e-9);
 
   // The kept manifest is usable from its own folder: image paths were rewritten.
   const data::Manifest kept = data::read_manifest(dir_ + "/run/filter/kept.tsv", {});

@@ -20,6 +20,7 @@
 #include "common/json.h"
 #include "data/image.h"
 #include "data/manifest.h"
+#include "eval/metrics.h"
 #include "train/checkpoint.h"
 #include "train/components.h"
 
@@ -259,6 +260,17 @@ FilterReport filter_manifest(std::vector<TrainedModel>& models, const FilterOpti
   if (r.mismatched >= 0) {
     r.precision = r.rejected ? static_cast<double>(r.mismatched_rejected) / static_cast<double>(r.rejected) : 0.0;
     r.recall = r.mismatched ? static_cast<double>(r.mismatched_rejected) / static_cast<double>(r.mismatched) : 0.0;
+    std::vector<double> score;
+    std::vector<int> label;
+    for (const auto& s : scored) {
+      if (s.mismatched < 0) continue;
+      score.push_back(s.score);
+      label.push_back(s.mismatched);
+    }
+    if (r.mismatched > 0 && r.mismatched < static_cast<int64_t>(label.size())) {
+      r.auroc = auroc(score, label);
+      r.fpr_at_95_tpr = fpr_at_tpr(score, label, 0.95);
+    }
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   train::write_file_atomically((fs::path(o.out_dir) / "summary.txt").string(), format_filter_report(r));
@@ -277,6 +289,9 @@ std::string format_filter_report(const FilterReport& r) {
     std::snprintf(line, sizeof line,
                   "injected mismatches: %lld; rejected %lld of them: precision %.3f, recall %.3f\n",
                   static_cast<long long>(r.mismatched), static_cast<long long>(r.mismatched_rejected), r.precision, r.recall);
+    o << line;
+    std::snprintf(line, sizeof line, "score as a mismatch detector: AUROC %.3f, FPR at 95%% TPR %.3f\n", r.auroc,
+                  r.fpr_at_95_tpr);
     o << line;
   }
   o << "kept:     " << r.kept_path << "\nrejected: " << r.rejected_path << "\nscores:   " << r.scores_path

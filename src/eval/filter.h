@@ -32,6 +32,7 @@ struct FilterReport {
   // With a `mismatched` column: how many injected mismatches were rejected.
   int64_t mismatched = -1, mismatched_rejected = 0;
   double precision = 0, recall = 0;
+  double auroc = 0, fpr_at_95_tpr = 0;  // of the score for telling mismatched pairs (with the column)
   std::string kept_path, rejected_path, scores_path, skipped_path;
   double seconds = 0;
 };

@@ -1,6 +1,8 @@
 // The three losses behind the ContrastiveLoss interface, and the factory that picks one by name.
 #include "loss/contrastive_loss.h"
 
+#include <cmath>
+
 #include <torch/torch.h>
 
 #include "common/error.h"
@@ -24,6 +26,10 @@ torch::Tensor cosine_matrix(const torch::Tensor& queries, const torch::Tensor& c
   return F::normalize(to_compute_dtype(queries), options).matmul(F::normalize(to_compute_dtype(candidates), options).t());
 }
 
+// gamma = softplus(gamma_raw) (the reference) or exp(log_gamma) ("log": Adam's steps then change
+// gamma by a factor, as InfoNCE's logit scale, instead of by about the learning rate). The loss
+// functions take the softplus form, so the log form is handed over as
+// inverse_softplus(exp(log_gamma)) = g + log(-expm1(-g)), which softplus maps back to g.
 class HaloClipLoss : public ContrastiveLoss {
  public:
   explicit HaloClipLoss(const ContrastiveLossOptions& o)
@@ -32,31 +38,51 @@ class HaloClipLoss : public ContrastiveLoss {
     check_label_smoothing(o.label_smoothing, o.distill);
     options_.implementation = parse_loss_implementation(o.implementation, "loss implementation");
     options_.tile_size = o.tile_size;
-    gamma_raw_ = register_parameter(
-        "gamma_raw", torch::full({1}, initial_gamma_raw(o.embed_dim)), o.learn_temperature);
+    options_.radial_weight = o.radial_weight;
+    options_.sink_bootstrap = o.sink_bootstrap;
+    HALO_CHECK(o.temperature == "softplus" || o.temperature == "log",
+               "the HALO temperature must be softplus or log, got '", o.temperature, "'");
+    log_temperature_ = o.temperature == "log";
+    const double raw0 = initial_gamma_raw(o.embed_dim);
+    const double gamma0 = raw0 > 20.0 ? raw0 : std::log1p(std::exp(raw0));
+    if (log_temperature_) {
+      param_ = register_parameter("log_gamma", torch::full({1}, std::log(gamma0)), o.learn_temperature);
+    } else {
+      param_ = register_parameter("gamma_raw", torch::full({1}, raw0), o.learn_temperature);
+    }
   }
   LossOutput forward(const PairBatch& batch) override {
-    HaloClipParts p = halo_clip_loss(batch, gamma_raw_, b_, options_);
+    const torch::Tensor raw = gamma_raw();
+    HaloClipParts p = halo_clip_loss(batch, raw, b_, options_);
     return {p.total,
             {{"ce_image_to_text", p.ce_image_to_text},
              {"ce_text_to_image", p.ce_text_to_image},
              {"radial", p.radial},
-             {"gamma", gamma_from_raw(gamma_raw_, torch::kFloat).detach()}}};
+             {"gamma", gamma_from_raw(raw, torch::kFloat).detach()}}};
   }
   torch::Tensor mismatch_score(const torch::Tensor& image, const torch::Tensor& text) override {
-    return pair_abstain_score(image, text, gamma_raw_, b_);
+    return pair_abstain_score(image, text, gamma_raw(), b_);
   }
   torch::Tensor logits(const torch::Tensor& queries, const torch::Tensor& candidates) override {
     const torch::Tensor q = to_compute_dtype(queries);
-    return shifted_distance(q, to_compute_dtype(candidates), gamma_from_raw(gamma_raw_, q.scalar_type()));
+    return shifted_distance(q, to_compute_dtype(candidates), gamma_from_raw(gamma_raw(), q.scalar_type()));
   }
   std::optional<double> abstain_logit() const override { return b_; }
   std::string kind() const override { return "halo"; }
 
  private:
+  // The softplus-form raw temperature, differentiable with respect to the parameter.
+  torch::Tensor gamma_raw() const {
+    if (!log_temperature_) return param_;
+    const torch::Tensor g = param_.clamp_max(kMaxLogGamma).exp();
+    return g + torch::log(-torch::expm1(-g));
+  }
+  static constexpr double kMaxLogGamma = 9.2;  // gamma <= ~10^4
+
   HaloClipOptions options_;
   double b_;
-  torch::Tensor gamma_raw_;
+  bool log_temperature_ = false;
+  torch::Tensor param_;
 };
 
 class InfoNceLoss : public ContrastiveLoss {

@@ -24,6 +24,9 @@ struct ContrastiveLossOptions {
   bool learn_temperature = true;
   std::string implementation = "dense";  // HALO only: dense | tiled | auto (halo_clip_loss.h)
   int64_t tile_size = 1024;              // HALO only, tiled on CPU
+  std::string temperature = "softplus";  // HALO only: softplus | log (gamma = exp(log_gamma))
+  double radial_weight = 1.0;            // HALO only
+  double sink_bootstrap = 0.0;           // HALO only (HaloClipOptions)
 };
 
 struct LossOutput {

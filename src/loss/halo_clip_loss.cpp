@@ -49,15 +49,26 @@ PairBatch to_compute_dtype(const PairBatch& batch) {
 
 namespace {
 
+struct DirectionResult {
+  torch::Tensor cross_entropy;  // mean over the rows
+  torch::Tensor pair_abstain;   // per row, detached: sigmoid(b - S_i,true) (set with bootstrap)
+};
+
 // One direction: queries q (n x D) against candidates c (M x D) plus the sink.
-torch::Tensor direction_cross_entropy(const torch::Tensor& q, const torch::Tensor& c,
-                                      const torch::Tensor& true_col, const torch::Tensor& gamma,
-                                      double b, const HaloClipOptions& options) {
+DirectionResult direction_cross_entropy(const torch::Tensor& q, const torch::Tensor& c,
+                                        const torch::Tensor& true_col, const torch::Tensor& gamma,
+                                        double b, const HaloClipOptions& options) {
   torch::Tensor S = shifted_distance(q, c, gamma);
   const double eps = options.label_smoothing;
   torch::Tensor targets = options.distill ? distill_targets(S, gamma, q, true_col, eps)
                                           : smoothing_targets(S, true_col, eps);
-  return sink_cross_entropy(S, b, targets);
+  if (options.sink_bootstrap == 0.0) return {sink_cross_entropy(S, b, targets), {}};
+  // Share m_i = beta * a_i of the target on the sink: loss_i = lse_i - (1 - m_i) t_i.S_i - m_i b.
+  const torch::Tensor a = torch::sigmoid(b - S.gather(1, true_col.unsqueeze(1)).squeeze(1)).detach();
+  const torch::Tensor m = options.sink_bootstrap * a;
+  const torch::Tensor lse_with_sink = torch::logaddexp(torch::logsumexp(S, 1), torch::full_like(a, b));
+  const torch::Tensor rows = lse_with_sink - (1.0 - m) * (targets * S).sum(1) - m * b;
+  return {rows.mean(), a};
 }
 
 bool use_tiled(const HaloClipOptions& options, const PairBatch& batch) {
@@ -89,7 +100,7 @@ HaloClipParts tiled_clip_loss(const PairBatch& input, const torch::Tensor& gamma
   out.ce_text_to_image = tiled_direction_cross_entropy(text_rows, image_cols, gamma, p);
   const torch::Tensor diff = batch.image_rows.to(compute) - text_rows.to(compute);
   out.radial = radial_nll(diff.pow(2).mean(1), options.embed_dim);
-  out.total = 0.5 * (out.ce_image_to_text + out.ce_text_to_image) + out.radial;
+  out.total = 0.5 * (out.ce_image_to_text + out.ce_text_to_image) + options.radial_weight * out.radial;
   return out;
 }
 
@@ -109,7 +120,14 @@ HaloClipParts halo_clip_loss(const PairBatch& input, const torch::Tensor& gamma_
   HALO_CHECK(input.image_rows.size(1) == options.embed_dim, "HALO loss was built for D = ",
              options.embed_dim, " but the embeddings have D = ", input.image_rows.size(1));
   HALO_CHECK(options.tile_size >= 1, "the loss tile size must be >= 1, got ", options.tile_size);
-  if (use_tiled(options, input)) return tiled_clip_loss(input, gamma_raw, b, options);
+  HALO_CHECK(options.radial_weight >= 0, "the radial weight must be >= 0, got ", options.radial_weight);
+  HALO_CHECK(options.sink_bootstrap >= 0 && options.sink_bootstrap < 1,
+             "sink_bootstrap must be in [0, 1), got ", options.sink_bootstrap);
+  if (use_tiled(options, input)) {
+    HALO_CHECK(options.sink_bootstrap == 0.0,
+               "sink_bootstrap is implemented by the dense loss only (loss.implementation: dense)");
+    return tiled_clip_loss(input, gamma_raw, b, options);
+  }
   const PairBatch batch = to_compute_dtype(input);
   const auto dtype = batch.image_rows.scalar_type();
   const torch::Tensor gamma = gamma_from_raw(gamma_raw, dtype);
@@ -119,12 +137,19 @@ HaloClipParts halo_clip_loss(const PairBatch& input, const torch::Tensor& gamma_
   const torch::Tensor image_cols = batch.image_cols.to(dtype), text_cols = batch.text_cols.to(dtype);
   const torch::Tensor text_rows = batch.text_rows.to(dtype);
 
-  HaloClipParts out;
-  out.ce_image_to_text =
+  const DirectionResult i2t =
       direction_cross_entropy(batch.image_rows, text_cols, true_col, gamma, b, options);
-  out.ce_text_to_image = direction_cross_entropy(text_rows, image_cols, true_col, gamma, b, options);
-  out.radial = radial_nll((batch.image_rows - text_rows).pow(2).mean(1), options.embed_dim);
-  out.total = 0.5 * (out.ce_image_to_text + out.ce_text_to_image) + out.radial;
+  const DirectionResult t2i = direction_cross_entropy(text_rows, image_cols, true_col, gamma, b, options);
+  torch::Tensor radial_rows =
+      radial_nll_per_row((batch.image_rows - text_rows).pow(2).mean(1), options.embed_dim);
+  if (options.sink_bootstrap > 0.0) {
+    radial_rows = radial_rows * (1.0 - options.sink_bootstrap * 0.5 * (i2t.pair_abstain + t2i.pair_abstain));
+  }
+  HaloClipParts out;
+  out.ce_image_to_text = i2t.cross_entropy;
+  out.ce_text_to_image = t2i.cross_entropy;
+  out.radial = radial_rows.mean();
+  out.total = 0.5 * (out.ce_image_to_text + out.ce_text_to_image) + options.radial_weight * out.radial;
   return out;
 }
 

@@ -91,10 +91,14 @@ torch::Tensor sink_cross_entropy(const torch::Tensor& S, double b, const torch::
   return (lse_with_sink - (targets * S).sum(1)).mean();
 }
 
-torch::Tensor radial_nll(const torch::Tensor& r_sq, int64_t embed_dim) {
+torch::Tensor radial_nll_per_row(const torch::Tensor& r_sq, int64_t embed_dim) {
   const double D = static_cast<double>(embed_dim);
   torch::Tensor r = torch::clamp_min(r_sq, kMinRadiusSq);
-  return -((0.5 - 1.0 / D) * torch::log(r) - 0.5 * r).mean();
+  return -((0.5 - 1.0 / D) * torch::log(r) - 0.5 * r);
+}
+
+torch::Tensor radial_nll(const torch::Tensor& r_sq, int64_t embed_dim) {
+  return radial_nll_per_row(r_sq, embed_dim).mean();
 }
 
 }  // namespace halo::loss

@@ -40,7 +40,9 @@ torch::Tensor true_logits(const torch::Tensor& S, const torch::Tensor& gamma, co
 // sink) and softmax over [S_i1 .. S_im, b]: logaddexp(logsumexp_j S_ij, b) - sum_j t_ij S_ij.
 torch::Tensor sink_cross_entropy(const torch::Tensor& S, double b, const torch::Tensor& targets);
 
-// Mean radial negative log-likelihood -((1/2 - 1/D) log r^2 - r^2 / 2) of r^2 (floored).
+// Radial negative log-likelihood -((1/2 - 1/D) log r^2 - r^2 / 2) of each r^2 (floored), and
+// its mean.
+torch::Tensor radial_nll_per_row(const torch::Tensor& r_sq, int64_t embed_dim);
 torch::Tensor radial_nll(const torch::Tensor& r_sq, int64_t embed_dim);
 
 }  // namespace halo::loss

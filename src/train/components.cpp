@@ -44,6 +44,9 @@ loss::ContrastiveLossOptions loss_options(const Config& c) {
   o.distill = c.loss.distill;
   o.learn_temperature = c.loss.learn_temperature;
   o.implementation = c.loss.implementation;
+  o.temperature = c.loss.temperature;
+  o.radial_weight = c.loss.radial_weight;
+  o.sink_bootstrap = c.loss.sink_bootstrap;
   return o;
 }
 

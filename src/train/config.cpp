@@ -222,6 +222,13 @@ void Config::validate() const {
              "loss.distill needs loss.label_smoothing > 0");
   HALO_CHECK(loss.implementation == "dense" || loss.implementation == "tiled" || loss.implementation == "auto",
              "loss.implementation must be dense, tiled or auto, got '", loss.implementation, "'");
+  HALO_CHECK(loss.temperature == "softplus" || loss.temperature == "log",
+             "loss.temperature must be softplus or log, got '", loss.temperature, "'");
+  HALO_CHECK(loss.radial_weight >= 0, "loss.radial_weight must be >= 0, got ", loss.radial_weight);
+  HALO_CHECK(loss.sink_bootstrap >= 0 && loss.sink_bootstrap < 1, "loss.sink_bootstrap must be in [0, 1), got ",
+             loss.sink_bootstrap);
+  HALO_CHECK(loss.sink_bootstrap == 0 || loss.implementation == "dense" || loss.name != "halo",
+             "loss.sink_bootstrap needs loss.implementation: dense (the tiled loss does not implement it)");
 
   HALO_CHECK(optim.lr > 0 && optim.weight_decay >= 0 && optim.eps > 0, "optim.lr and optim.eps must be > 0, "
              "optim.weight_decay >= 0");

@@ -95,9 +95,15 @@ struct LossConfig {
   bool distill = true;
   bool learn_temperature = true;
   std::string implementation = "dense";  // halo: dense | tiled | auto (no n x n matrix when tiled)
+  // HALO options of docs/loss.md "Options against memorisation"; the defaults are the reference.
+  std::string temperature = "softplus";  // halo: gamma = softplus(raw) | log: gamma = exp(raw)
+  double radial_weight = 1.0;            // halo: weight of the radial term
+  double sink_bootstrap = 0.0;           // halo, dense: share of a rejected pair's target on the sink
   template <class V> void visit(V& v) {
     v("name", name), v("label_smoothing", label_smoothing), v("distill", distill);
     v("learn_temperature", learn_temperature), v("implementation", implementation);
+    v("temperature", temperature), v("radial_weight", radial_weight);
+    v("sink_bootstrap", sink_bootstrap);
   }
 };
 

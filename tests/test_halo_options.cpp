@@ -1,0 +1,173 @@
+// The HALO options against memorisation (docs/loss.md): the radial weight, bootstrapping onto
+// the sink and the log-space temperature, each checked against an independent formulation.
+#include <cmath>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "loss/contrastive_loss.h"
+#include "loss/halo_clip_loss.h"
+#include "loss/halo_terms.h"
+#include "loss/shifted_distance.h"
+
+namespace halo::test {
+namespace {
+
+constexpr int64_t kN = 12, kD = 16;
+
+struct Inputs {
+  torch::Tensor image, text, gamma_raw;
+  double b;
+};
+
+Inputs make_inputs(double noise) {
+  torch::manual_seed(21);
+  torch::Tensor image = torch::randn({kN, kD}, torch::kDouble);
+  torch::Tensor text = image + noise * torch::randn({kN, kD}, torch::kDouble);
+  // Half of the pairs mismatched, so that some rows have a large abstain probability.
+  text.slice(0, 0, kN / 2) = torch::randn({kN / 2, kD}, torch::kDouble) * 2.0;
+  return {image.requires_grad_(true), text.requires_grad_(true),
+          torch::full({1}, loss::initial_gamma_raw(kD), torch::kDouble).requires_grad_(true),
+          loss::abstain_bias(kD, kN, 0.1)};
+}
+
+loss::HaloClipOptions options(double radial_weight, double bootstrap, bool distill) {
+  loss::HaloClipOptions o;
+  o.embed_dim = kD;
+  o.num_candidates = kN;
+  o.distill = distill;
+  o.radial_weight = radial_weight;
+  o.sink_bootstrap = bootstrap;
+  return o;
+}
+
+// One direction written as a plain soft-target cross-entropy over K + 1 columns (the sink
+// last), with the target mass beta * a_i moved onto the sink.
+torch::Tensor explicit_direction(const torch::Tensor& q, const torch::Tensor& c,
+                                 const torch::Tensor& gamma, double b, double beta, bool distill,
+                                 torch::Tensor* abstain) {
+  const torch::Tensor S = loss::shifted_distance(q, c, gamma);
+  const torch::Tensor eye = torch::arange(kN);
+  torch::Tensor t = distill ? loss::distill_targets(S, gamma, q, eye, 0.1)
+                            : loss::smoothing_targets(S, eye, 0.1);
+  const torch::Tensor a = torch::sigmoid(b - S.diagonal()).detach();
+  *abstain = a;
+  const torch::Tensor m = (beta * a).unsqueeze(1);
+  const torch::Tensor targets = torch::cat({(1.0 - m) * t, m}, 1);
+  const torch::Tensor logits = torch::cat({S, torch::full({kN, 1}, b, S.options())}, 1);
+  return -(targets * torch::log_softmax(logits, 1)).sum(1).mean();
+}
+
+torch::Tensor explicit_total(const Inputs& in, double radial_weight, double beta, bool distill) {
+  const torch::Tensor gamma = torch::softplus(in.gamma_raw).reshape({});
+  torch::Tensor a_i2t, a_t2i;
+  const torch::Tensor ce_i2t = explicit_direction(in.image, in.text, gamma, in.b, beta, distill, &a_i2t);
+  const torch::Tensor ce_t2i = explicit_direction(in.text, in.image, gamma, in.b, beta, distill, &a_t2i);
+  const torch::Tensor r_sq = (in.image - in.text).pow(2).mean(1);
+  const torch::Tensor nll = -((0.5 - 1.0 / kD) * torch::log(r_sq) - 0.5 * r_sq);
+  const torch::Tensor weights = 1.0 - beta * 0.5 * (a_i2t + a_t2i);
+  return 0.5 * (ce_i2t + ce_t2i) + radial_weight * (weights * nll).mean();
+}
+
+std::vector<torch::Tensor> grads(const torch::Tensor& total, const Inputs& in) {
+  return torch::autograd::grad({total}, {in.image, in.text, in.gamma_raw});
+}
+
+TEST(HaloOptions, RadialWeightAndSinkBootstrapMatchAnExplicitCrossEntropy) {
+  for (const bool distill : {true, false}) {
+    for (const double w : {0.0, 0.3, 1.0}) {
+      for (const double beta : {0.0, 0.5, 0.9}) {
+        SCOPED_TRACE("distill " + std::to_string(distill) + " radial_weight " + std::to_string(w) +
+                     " sink_bootstrap " + std::to_string(beta));
+        const Inputs in = make_inputs(0.3);
+        const torch::Tensor got = loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text),
+                                                       in.gamma_raw, in.b, options(w, beta, distill))
+                                      .total;
+        const torch::Tensor want = explicit_total(in, w, beta, distill);
+        EXPECT_NEAR(got.item<double>(), want.item<double>(), 1e-10);
+        const auto g_got = grads(got, in), g_want = grads(want, in);
+        for (size_t k = 0; k < g_got.size(); ++k) {
+          EXPECT_TRUE(torch::allclose(g_got[k], g_want[k], 1e-9, 1e-11)) << "gradient " << k;
+        }
+      }
+    }
+  }
+}
+
+TEST(HaloOptions, SinkBootstrapWeakensThePullOnRejectedPairsOnly) {
+  // Pairs 0-5 are mismatched, 6-11 clean: take one the model rejects (abstain probability ~1)
+  // and one it accepts (~0). Bootstrapping weakens the gradient that pulls image 0 towards its caption
+  // and leaves the clean pair's almost as it was.
+  const Inputs in = make_inputs(0.3);
+  auto pull = [&](double beta, int64_t i) {
+    const torch::Tensor total = loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text),
+                                                     in.gamma_raw, in.b, options(1.0, beta, true))
+                                    .total;
+    const torch::Tensor g_image = grads(total, in)[0];
+    // Component of -grad along (t_i - x_i): how strongly image i moves towards its caption.
+    const torch::Tensor dir = in.text[i] - in.image[i];
+    return (-g_image[i] * dir).sum().item<double>() / dir.norm().item<double>();
+  };
+  const auto score = loss::pair_abstain_score(in.image, in.text, in.gamma_raw, in.b).detach();
+  const int64_t bad = score.slice(0, 0, kN / 2).argmax().item<int64_t>();
+  const int64_t good = kN / 2 + score.slice(0, kN / 2).argmin().item<int64_t>();
+  ASSERT_GT(score[bad].item<double>(), 0.99);
+  ASSERT_LT(score[good].item<double>(), 0.01);
+  EXPECT_GT(pull(0.0, bad), 0.0);
+  EXPECT_LT(pull(0.9, bad), pull(0.5, bad));
+  EXPECT_LT(pull(0.5, bad), pull(0.0, bad));
+  EXPECT_NEAR(pull(0.9, good), pull(0.0, good), 1e-2 * std::abs(pull(0.0, good)));
+}
+
+TEST(HaloOptions, TiledLossRefusesSinkBootstrap) {
+  const Inputs in = make_inputs(0.3);
+  loss::HaloClipOptions o = options(1.0, 0.5, true);
+  o.implementation = loss::LossImplementation::kTiled;
+  EXPECT_THROW(loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text), in.gamma_raw, in.b, o),
+               std::exception);
+  o.sink_bootstrap = 0.0;
+  o.radial_weight = 0.25;
+  const auto tiled =
+      loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text), in.gamma_raw, in.b, o);
+  o.implementation = loss::LossImplementation::kDense;
+  const auto dense =
+      loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text), in.gamma_raw, in.b, o);
+  EXPECT_NEAR(tiled.total.item<double>(), dense.total.item<double>(), 1e-9);
+}
+
+loss::ContrastiveLossOptions module_options(const std::string& temperature) {
+  loss::ContrastiveLossOptions o;
+  o.embed_dim = kD;
+  o.num_candidates = kN;
+  o.temperature = temperature;
+  return o;
+}
+
+TEST(HaloOptions, LogTemperatureStartsAtTheSameGammaAndMovesMultiplicatively) {
+  auto softplus_form = loss::make_contrastive_loss(module_options("softplus"));
+  auto log_form = loss::make_contrastive_loss(module_options("log"));
+  ASSERT_EQ(log_form->named_parameters().size(), 1u);
+  EXPECT_TRUE(log_form->named_parameters().contains("log_gamma"));
+  torch::manual_seed(3);
+  const torch::Tensor image = torch::randn({kN, kD}), text = image + 0.5 * torch::randn({kN, kD});
+  // Same gamma at the start: same loss, scores and logits.
+  const auto a = softplus_form->forward(loss::PairBatch::local(image, text));
+  const auto b = log_form->forward(loss::PairBatch::local(image, text));
+  EXPECT_NEAR(a.total.item<double>(), b.total.item<double>(), 1e-5);
+  EXPECT_TRUE(torch::allclose(softplus_form->mismatch_score(image, text),
+                              log_form->mismatch_score(image, text), 1e-5, 1e-7));
+  // d loss / d log_gamma = gamma * d loss / d gamma, and d loss / d gamma_raw = sigmoid(raw) *
+  // d loss / d gamma; so the two parameters' gradients are in the ratio gamma / sigmoid(raw).
+  a.total.backward();
+  b.total.backward();
+  const torch::Tensor raw = softplus_form->named_parameters()["gamma_raw"];
+  const torch::Tensor log_gamma = log_form->named_parameters()["log_gamma"];
+  const double gamma = std::exp(log_gamma.item<double>());
+  const double ratio = gamma / torch::sigmoid(raw).item<double>();
+  EXPECT_NEAR(log_gamma.grad().item<double>(), ratio * raw.grad().item<double>(),
+              1e-3 * std::abs(ratio * raw.grad().item<double>()));
+  EXPECT_THROW(loss::make_contrastive_loss(module_options("linear")), std::exception);
+}
+
+}  // namespace
+}  // namespace halo::test
