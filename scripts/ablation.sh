@@ -2,14 +2,14 @@
 # The HALO ablation of docs/results.md: train the tiny preset on the Google-art emoji with a
 # share of swapped captions, evaluate retrieval on the Twitter art, and score the noisy training
 # pairs (own score and cosine; by the final model, by an early checkpoint, and by 2-fold
-# cross-scoring for the variants in XFOLD). One row per run in $OUT/runs.tsv, and a table of
-# means and spreads over the seeds in $OUT/table.md.
+# cross-scoring for the variants in XFOLD). One row per run in $OUT/table.tsv, and a table of
+# means and spreads over the seeds in $OUT/table.md (TABLE names another .md).
 #
 # Environment (defaults in brackets):
 #   OUT [runs/ablation]  EPOCHS [30]  SEEDS ["0 1"]  NOISE ["20 40"] (percent of swapped captions)
 #   VARIANTS [all below]  XFOLD [halo-centred-bootstrap infonce]  EARLY_STEP [100]
 #   JOBS [2] runs at a time, THREADS [1] threads each; SKIP_SETUP=1 skips install/build/fetch;
-#   HALO_CLIP [build/halo-clip] the binary to run
+#   HALO_CLIP [build/halo-clip] the binary to run; ONLY_TABLE=1 only tabulates finished runs
 # Variants: halo-reference halo-centred halo-centred-logtemp halo-centred-radial0.1
 #           halo-centred-bootstrap halo-centred-smoothing infonce siglip
 set -euo pipefail
@@ -20,7 +20,7 @@ EPOCHS=${EPOCHS:-30}
 SEEDS=${SEEDS:-0 1}
 NOISE=${NOISE:-20 40}
 VARIANTS=${VARIANTS:-halo-reference halo-centred halo-centred-logtemp halo-centred-radial0.1 halo-centred-bootstrap halo-centred-smoothing infonce siglip}
-XFOLD=${XFOLD:-halo-centred-bootstrap infonce}
+XFOLD=${XFOLD-halo-centred-bootstrap infonce}
 EARLY_STEP=${EARLY_STEP:-100}
 P=data/prepared
 H=${HALO_CLIP:-build/halo-clip}
@@ -67,7 +67,7 @@ train() {  # run_dir manifest variant seed [extra --set ...]
     --set train.checkpoint_every=$EARLY_STEP --set train.keep_checkpoints=100 "$@" | grep -E "finished|stopped"
 }
 
-# One run: train, evaluate, score; its row goes to RUN/row.tsv (a finished run is not redone).
+# One run: train, evaluate, score. RUN/row.tsv marks it finished (it is not redone).
 run_one() {
   local n=$1 seed=$2 v=$3
   local noisy=$P/emoji-google-mm$n/manifest.tsv run="$OUT/mm$n/$v-seed$seed"
@@ -77,13 +77,8 @@ run_one() {
   train "$run" "$noisy" "$v" "$seed"
   $H eval --checkpoint "$run" --manifest $P/emoji-twitter/manifest.tsv --out "$run/eval-twitter" > /dev/null
   $H eval --checkpoint "$run" --manifest "$noisy" --out "$run/eval-train-noisy" > /dev/null
-  local early
-  early=$(printf '%s/checkpoints/step_%08d.pt' "$run" "$EARLY_STEP")
-  $H eval --checkpoint "$early" --manifest "$noisy" --out "$run/eval-train-noisy-early" > /dev/null
-  local tw=$run/eval-twitter/results.txt tn=$run/eval-train-noisy/results.txt te=$run/eval-train-noisy-early/results.txt
-  local own early_own xf="- - -"
-  own=$(awk '/^(abstain|infonce|siglip) / { print $2, $3; exit }' "$tn")
-  early_own=$(awk '/^(abstain|infonce|siglip) / { print $2; exit }' "$te")
+  $H eval --checkpoint "$(printf '%s/checkpoints/step_%08d.pt' "$run" "$EARLY_STEP")" --manifest "$noisy" \
+    --out "$run/eval-train-noisy-early" > /dev/null
   if [[ " $XFOLD " == *" $v "* ]]; then
     for k in 0 1; do
       train "$run/fold$k" "$noisy" "$v" "$seed" --set data.folds=2 --set "data.holdout_fold=$k"
@@ -92,27 +87,42 @@ run_one() {
       --out "$run/xfold-own" > /dev/null
     $H filter --checkpoint "$run/fold0" --checkpoint "$run/fold1" --manifest "$noisy" --keep-fraction 0.8 \
       --score cosine --out "$run/xfold-cosine" > /dev/null
-    xf="$(filter_auroc "$run/xfold-own") $(filter_auroc "$run/xfold-cosine" | cut -d' ' -f1)"
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$v" "$seed" \
-    "$(field "$tw" "image -> text" 1)" "$(field "$tw" "image -> text" 2)" \
-    "$(field "$tw" "text -> image" 1)" "$(field "$tw" "text -> image" 2)" \
-    "$(echo "$own" | tr ' ' '\t')	$(field "$tn" "cosine" 1)	$(field "$tn" "cosine" 2)" \
-    "$early_own	$(field "$te" "cosine" 1)" "$(echo "$xf" | tr ' ' '\t')" > "$run/row.tsv.tmp"
-  mv "$run/row.tsv.tmp" "$run/row.tsv"
+  echo "$n $seed $v" > "$run/row.tsv"
 }
-export -f run_one train field filter_auroc variant_args
+
+# One tab-separated row of figures, read from a finished run's result files.
+make_row() {
+  local n=$1 seed=$2 v=$3
+  local run="$OUT/mm$n/$v-seed$seed"
+  local tw=$run/eval-twitter/results.txt tn=$run/eval-train-noisy/results.txt te=$run/eval-train-noisy-early/results.txt
+  local zs own early_own xf="-	-	-"
+  zs=$(awk '/^zero-shot/ { for (i = 1; i <= NF; i++) { if ($i == "top-1") t = $(i+1); if ($i == "ECE") e = $(i+1) }
+                           sub(/,$/, "", t); print t "\t" e; exit }' "$tw")
+  own=$(awk '/^(abstain|infonce|siglip) / { print $2 "\t" $3; exit }' "$tn")
+  early_own=$(awk '/^(abstain|infonce|siglip) / { print $2; exit }' "$te")
+  [[ -f $run/xfold-own/summary.txt ]] &&
+    xf="$(filter_auroc "$run/xfold-own" | tr ' ' '\t')	$(filter_auroc "$run/xfold-cosine" | cut -d' ' -f1)"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$v" "$seed" \
+    "$(field "$tw" "image -> text" 1)" "$(field "$tw" "image -> text" 2)" \
+    "$(field "$tw" "text -> image" 1)" "$(field "$tw" "text -> image" 2)" "$zs" \
+    "$own" "$(field "$tn" "cosine" 1)" "$(field "$tn" "cosine" 2)" \
+    "$early_own" "$(field "$te" "cosine" 1)" "$xf"
+}
+export -f run_one make_row train field filter_auroc variant_args
 export OUT EPOCHS XFOLD EARLY_STEP P H
 
 # JOBS runs at a time, each with THREADS threads (two 1-thread runs use 2 cores better than one
 # 2-thread run when the machine is shared).
-for n in $NOISE; do for seed in $SEEDS; do for v in $VARIANTS; do echo "$n $seed $v"; done; done; done |
-  OMP_NUM_THREADS=${THREADS:-1} xargs -P "${JOBS:-2}" -L 1 bash -c 'set -euo pipefail; run_one "$@"' _
+if [[ -z "${ONLY_TABLE:-}" ]]; then
+  for n in $NOISE; do for seed in $SEEDS; do for v in $VARIANTS; do echo "$n $seed $v"; done; done; done |
+    OMP_NUM_THREADS=${THREADS:-1} xargs -P "${JOBS:-2}" -L 1 bash -c 'set -euo pipefail; run_one "$@"' _
+fi
 
-rows="$OUT/runs.tsv"
-printf 'noise\tvariant\tseed\ti2t_r1\ti2t_r5\tt2i_r1\tt2i_r5\town_auroc\town_fpr95\tcos_auroc\tcos_fpr95\tearly_own_auroc\tearly_cos_auroc\txfold_own_auroc\txfold_own_fpr95\txfold_cos_auroc\n' > "$rows"
+rows="${TABLE:-$OUT/table.md}"; rows="${rows%.md}.tsv"
+printf 'noise\tvariant\tseed\ti2t_r1\ti2t_r5\tt2i_r1\tt2i_r5\tzeroshot_top1\tzeroshot_ece\town_auroc\town_fpr95\tcos_auroc\tcos_fpr95\tearly_own_auroc\tearly_cos_auroc\txfold_own_auroc\txfold_own_fpr95\txfold_cos_auroc\n' > "$rows"
 for n in $NOISE; do for v in $VARIANTS; do for seed in $SEEDS; do
-  cat "$OUT/mm$n/$v-seed$seed/row.tsv" >> "$rows"
+  [[ -f "$OUT/mm$n/$v-seed$seed/row.tsv" ]] && make_row "$n" "$seed" "$v" >> "$rows"
 done; done; done
 
 # Mean and spread (half the range) over the seeds, one line per (noise, variant).
@@ -127,11 +137,11 @@ awk -F'\t' '
   function cell(key, i) { if ((key, i) in missing || !((key, i) in lo)) return "-"
     return sprintf("%.3f ± %.3f", sum[key, i] / count[key], (hi[key, i] - lo[key, i]) / 2) }
   END {
-    printf "| swapped | variant | seeds | i2t R@1 | i2t R@5 | t2i R@1 | own AUROC | own FPR@95 | cosine AUROC | early own AUROC | early cosine AUROC | 2-fold own AUROC | 2-fold cosine AUROC |\n"
-    printf "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+    printf "| swapped | variant | seeds | i2t R@1 | i2t R@5 | t2i R@1 | zero-shot top-1 | ECE | own AUROC | own FPR@95 | cosine AUROC | early own AUROC | early cosine AUROC | 2-fold own AUROC | 2-fold cosine AUROC |\n"
+    printf "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     for (k = 1; k <= nkeys; k++) { key = order[k]; split(key, p, "\t")
-      printf "| %s%% | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p[1], p[2], count[key],
-        cell(key, 4), cell(key, 5), cell(key, 6), cell(key, 8), cell(key, 9), cell(key, 10), cell(key, 12),
-        cell(key, 13), cell(key, 14), cell(key, 16) } }
-' "$rows" | tee "$OUT/table.md"
-echo "rows: $rows   table: $OUT/table.md"
+      printf "| %s%% | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p[1], p[2], count[key],
+        cell(key, 4), cell(key, 5), cell(key, 6), cell(key, 8), cell(key, 9), cell(key, 10), cell(key, 11),
+        cell(key, 12), cell(key, 14), cell(key, 15), cell(key, 16), cell(key, 18) } }
+' "$rows" | tee "${TABLE:-$OUT/table.md}"
+echo "rows: $rows   table: ${TABLE:-$OUT/table.md}"

@@ -170,7 +170,8 @@ void write_outputs(const EvalResult& r, const data::Manifest& manifest, const Pa
   std::ostringstream ex;
   ex << "image_path\tcaption\trank\ttop_captions_and_logits...\n";
   for (const auto& e : r.examples) {
-    ex << tsv_escape(e.image) << '\t' << tsv_escape(e.caption) << '\t' << e.rank;
+    // Absolute, so that the report finds the thumbnail from any working directory.
+    ex << tsv_escape(fs::absolute(e.image).lexically_normal().string()) << '\t' << tsv_escape(e.caption) << '\t' << e.rank;
     for (const auto& [caption, logit] : e.top) ex << '\t' << tsv_escape(caption) << '\t' << json_number(logit);
     ex << '\n';
   }

@@ -32,6 +32,15 @@ std::string fmt(double v) {
   std::snprintf(buf, sizeof buf, "%.4g", v);
   return buf;
 }
+// A tick label with enough digits to tell ticks `step` apart (19.375 and 19.38, not 19.38 twice).
+std::string fmt_tick(double v, double step) {
+  const double scale = std::max(std::abs(v), std::abs(step));
+  int digits = 4;
+  if (step != 0 && scale > 0) digits = std::clamp(static_cast<int>(std::ceil(std::log10(scale / std::abs(step)))) + 2, 3, 12);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+  return buf;
+}
 std::string px(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", v);
@@ -44,7 +53,9 @@ struct Frame {  // maps data coordinates into the plot area
   double Y(double y) const { return kHeight - kBottom - (y - y0) / (y1 - y0 == 0 ? 1 : y1 - y0) * (kHeight - kTop - kBottom); }
 };
 
-std::string svg_open(const std::string& title) {
+std::string svg_open(const std::string& full_title) {
+  // Long titles (many series) are cut to the chart's width; the legend names every series.
+  const std::string title = full_title.size() > 62 ? full_title.substr(0, 60) + "..." : full_title;
   return "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"" + std::to_string(kWidth) + "\" height=\"" +
          std::to_string(kHeight) + "\" viewBox=\"0 0 " + std::to_string(kWidth) + " " + std::to_string(kHeight) +
          "\"><text x=\"" + std::to_string(kLeft) + "\" y=\"16\" class=\"title\">" + html_escape(title) + "</text>";
@@ -59,9 +70,11 @@ std::string axes(const Frame& f, const std::string& x_label, bool log_y) {
   for (int k = 0; k <= 4; ++k) {
     const double x = f.x0 + (f.x1 - f.x0) * k / 4, y = f.y0 + (f.y1 - f.y0) * k / 4;
     s += "<text x=\"" + px(f.X(x)) + "\" y=\"" + px(kHeight - kBottom + 14) + "\" class=\"tick\" text-anchor=\"middle\">" +
-         fmt(x) + "</text>";
+         fmt_tick(x, (f.x1 - f.x0) / 4) + "</text>";
+    const std::string y_label =
+        log_y ? fmt(std::pow(10.0, y)) : fmt_tick(y, (f.y1 - f.y0) / 4);
     s += "<text x=\"" + px(kLeft - 4) + "\" y=\"" + px(f.Y(y) + 4) + "\" class=\"tick\" text-anchor=\"end\">" +
-         fmt(log_y ? std::pow(10.0, y) : y) + "</text>";
+         y_label + "</text>";
     s += "<line x1=\"" + px(kLeft) + "\" y1=\"" + px(f.Y(y)) + "\" x2=\"" + px(kWidth - kRight) + "\" y2=\"" + px(f.Y(y)) +
          "\" class=\"grid\"/>";
   }
@@ -217,7 +230,18 @@ std::string histogram_from(const std::string& path, const std::string& title) {
   if (!clean.x.empty()) samples.push_back(clean);
   if (!bad.x.empty()) samples.push_back(bad);
   if (!all.x.empty()) samples.push_back(all);
-  return samples.empty() ? "" : svg_histogram(title, samples);
+  if (samples.empty()) return "";
+  // Probabilities piled up near 0 (a confident model) say more on a log scale.
+  std::vector<double> values;
+  for (const auto& s : samples) values.insert(values.end(), s.x.begin(), s.x.end());
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(values.size() / 2), values.end());
+  const double median = values[values.size() / 2];
+  const bool positive = std::all_of(values.begin(), values.end(), [](double v) { return v >= 0; });
+  if (!positive || median >= 0.01) return svg_histogram(title, samples);
+  for (auto& s : samples) {
+    for (auto& v : s.x) v = std::log10(std::max(v, 1e-12));
+  }
+  return svg_histogram(title + " (log10 of the score)", samples);
 }
 
 std::string examples_table(const std::string& path, int size) {
