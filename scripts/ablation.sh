@@ -101,13 +101,16 @@ make_row() {
                            sub(/,$/, "", t); print t "\t" e; exit }' "$tw")
   own=$(awk '/^(abstain|infonce|siglip) / { print $2 "\t" $3; exit }' "$tn")
   early_own=$(awk '/^(abstain|infonce|siglip) / { print $2; exit }' "$te")
+  local ctx early_ctx
+  ctx=$(awk '/^in-context / { print $2; exit }' "$tn")
+  early_ctx=$(awk '/^in-context / { print $2; exit }' "$te")
   [[ -f $run/xfold-own/summary.txt ]] &&
     xf="$(filter_auroc "$run/xfold-own" | tr ' ' '\t')	$(filter_auroc "$run/xfold-cosine" | cut -d' ' -f1)"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$v" "$seed" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$v" "$seed" \
     "$(field "$tw" "image -> text" 1)" "$(field "$tw" "image -> text" 2)" \
     "$(field "$tw" "text -> image" 1)" "$(field "$tw" "text -> image" 2)" "$zs" \
     "$own" "$(field "$tn" "cosine" 1)" "$(field "$tn" "cosine" 2)" \
-    "$early_own" "$(field "$te" "cosine" 1)" "$xf"
+    "$early_own" "$(field "$te" "cosine" 1)" "$xf" "${ctx:--}" "${early_ctx:--}"
 }
 export -f run_one make_row train field filter_auroc variant_args
 export OUT EPOCHS XFOLD EARLY_STEP P H
@@ -120,7 +123,7 @@ if [[ -z "${ONLY_TABLE:-}" ]]; then
 fi
 
 rows="${TABLE:-$OUT/table.md}"; rows="${rows%.md}.tsv"
-printf 'noise\tvariant\tseed\ti2t_r1\ti2t_r5\tt2i_r1\tt2i_r5\tzeroshot_top1\tzeroshot_ece\town_auroc\town_fpr95\tcos_auroc\tcos_fpr95\tearly_own_auroc\tearly_cos_auroc\txfold_own_auroc\txfold_own_fpr95\txfold_cos_auroc\n' > "$rows"
+printf 'noise\tvariant\tseed\ti2t_r1\ti2t_r5\tt2i_r1\tt2i_r5\tzeroshot_top1\tzeroshot_ece\town_auroc\town_fpr95\tcos_auroc\tcos_fpr95\tearly_own_auroc\tearly_cos_auroc\txfold_own_auroc\txfold_own_fpr95\txfold_cos_auroc\tcontext_auroc\tearly_context_auroc\n' > "$rows"
 for n in $NOISE; do for v in $VARIANTS; do for seed in $SEEDS; do
   [[ -f "$OUT/mm$n/$v-seed$seed/row.tsv" ]] && make_row "$n" "$seed" "$v" >> "$rows"
 done; done; done
@@ -137,11 +140,18 @@ awk -F'\t' '
   function cell(key, i) { if ((key, i) in missing || !((key, i) in lo)) return "-"
     return sprintf("%.3f ± %.3f", sum[key, i] / count[key], (hi[key, i] - lo[key, i]) / 2) }
   END {
-    printf "| swapped | variant | seeds | i2t R@1 | i2t R@5 | t2i R@1 | zero-shot top-1 | ECE | own AUROC | own FPR@95 | cosine AUROC | early own AUROC | early cosine AUROC | 2-fold own AUROC | 2-fold cosine AUROC |\n"
-    printf "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+    print "Learning: retrieval on the Twitter art (image -> text, text -> image) and zero-shot category classification\n"
+    printf "| swapped | variant | seeds | i2t R@1 | i2t R@5 | t2i R@1 | zero-shot top-1 | ECE |\n"
+    printf "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
     for (k = 1; k <= nkeys; k++) { key = order[k]; split(key, p, "\t")
-      printf "| %s%% | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p[1], p[2], count[key],
-        cell(key, 4), cell(key, 5), cell(key, 6), cell(key, 8), cell(key, 9), cell(key, 10), cell(key, 11),
-        cell(key, 12), cell(key, 14), cell(key, 15), cell(key, 16), cell(key, 18) } }
+      printf "| %s%% | %s | %d | %s | %s | %s | %s | %s |\n", p[1], p[2], count[key],
+        cell(key, 4), cell(key, 5), cell(key, 6), cell(key, 8), cell(key, 9) }
+    print "\nRejecting the swapped pairs of the training set: AUROC (and FPR@95 of the own score) by scorer\n"
+    printf "| swapped | variant | own score | own FPR@95 | cosine | in-context | own, early | cosine, early | in-context, early | own, 2-fold | cosine, 2-fold |\n"
+    printf "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+    for (k = 1; k <= nkeys; k++) { key = order[k]; split(key, p, "\t")
+      printf "| %s%% | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p[1], p[2],
+        cell(key, 10), cell(key, 11), cell(key, 12), cell(key, 19), cell(key, 14), cell(key, 15), cell(key, 20),
+        cell(key, 16), cell(key, 18) } }
 ' "$rows" | tee "${TABLE:-$OUT/table.md}"
 echo "rows: $rows   table: ${TABLE:-$OUT/table.md}"

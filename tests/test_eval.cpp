@@ -14,6 +14,7 @@
 #include "eval/evaluate.h"
 #include "eval/filter.h"
 #include "eval/report.h"
+#include "loss/contrastive_loss.h"
 #include "shapes_dataset.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
@@ -85,9 +86,10 @@ TEST_F(EvalEndToEnd, EvalReportsRetrievalClassificationAndDetection) {
   EXPECT_EQ(r.classification->classes, 4);
   EXPECT_DOUBLE_EQ(r.classification->top5, 1.0);  // 4 classes: always within the top 5
   EXPECT_GE(r.classification->mean_abstain, 0.0);
-  ASSERT_EQ(r.detection.size(), 2u);
+  ASSERT_EQ(r.detection.size(), 3u);
   EXPECT_EQ(r.detection[0].name, "abstain");
   EXPECT_EQ(r.detection[1].name, "cosine");
+  EXPECT_EQ(r.detection[2].name, "in-context");
 
   // Training logged the score diagnostics, split by the ground truth of the manifest.
   const std::string metrics = slurp(dir_ + "/run/metrics.jsonl");
@@ -104,6 +106,29 @@ TEST_F(EvalEndToEnd, EvalReportsRetrievalClassificationAndDetection) {
   int lines = 0;
   for (std::string l; std::getline(scores, l);) ++lines;
   EXPECT_EQ(lines, 65);
+}
+
+TEST(InContextScore, IsOneMinusTheOwnCandidatesSoftmaxProbabilityWithTheSink) {
+  torch::manual_seed(4);
+  const torch::Tensor image = torch::randn({7, 8}), text = image + torch::randn({7, 8});
+  for (const std::string name : {"halo", "infonce"}) {
+    SCOPED_TRACE(name);
+    loss::ContrastiveLossOptions o;
+    o.name = name;
+    o.embed_dim = 8;
+    o.num_candidates = 7;
+    auto fn = loss::make_contrastive_loss(o);
+    torch::NoGradGuard no_grad;
+    auto own_prob = [&](const torch::Tensor& q, const torch::Tensor& c) {
+      torch::Tensor logits = fn->logits(q, c).to(torch::kFloat64);
+      if (auto b = fn->abstain_logit()) logits = torch::cat({logits, torch::full({7, 1}, *b, logits.options())}, 1);
+      return torch::softmax(logits, 1).diagonal();  // the sink column is last, never on the diagonal
+    };
+    const torch::Tensor want = 1.0 - 0.5 * (own_prob(image, text) + own_prob(text, image));
+    const std::vector<double> got = eval::in_context_mismatch_score(*fn, image, text, /*chunk_rows=*/3);
+    ASSERT_EQ(got.size(), 7u);
+    for (int64_t i = 0; i < 7; ++i) EXPECT_NEAR(got[static_cast<size_t>(i)], want[i].item<double>(), 1e-12) << i;
+  }
 }
 
 TEST_F(EvalEndToEnd, FilterStreamsWithoutChangingResultsAndNeverTouchesItsInput) {

@@ -49,6 +49,22 @@ std::vector<int64_t> chunked_ranks(loss::ContrastiveLoss& loss, const torch::Ten
   return ranks;
 }
 
+// Log-probability of each query's own candidate (query i <-> candidate i) in its row's softmax.
+torch::Tensor own_log_prob(loss::ContrastiveLoss& loss, const torch::Tensor& queries, const torch::Tensor& candidates,
+                           int64_t chunk) {
+  std::vector<torch::Tensor> parts;
+  const std::optional<double> sink = loss.abstain_logit();
+  for (int64_t start = 0; start < queries.size(0); start += chunk) {
+    const int64_t end = std::min(queries.size(0), start + chunk);
+    torch::Tensor logits = loss.logits(queries.slice(0, start, end), candidates).to(torch::kFloat64);
+    torch::Tensor lse = torch::logsumexp(logits, 1);
+    if (sink) lse = torch::logaddexp(lse, torch::full_like(lse, *sink));
+    const torch::Tensor own = logits.diagonal(start).slice(0, 0, end - start);
+    parts.push_back((own - lse).cpu());
+  }
+  return torch::cat(parts);
+}
+
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -180,6 +196,16 @@ void write_outputs(const EvalResult& r, const data::Manifest& manifest, const Pa
 
 }  // namespace
 
+std::vector<double> in_context_mismatch_score(loss::ContrastiveLoss& loss, const torch::Tensor& image,
+                                              const torch::Tensor& text, int64_t chunk_rows) {
+  torch::NoGradGuard no_grad;
+  HALO_CHECK(image.sizes() == text.sizes(), "in-context scores need as many images as texts");
+  HALO_CHECK(chunk_rows >= 1, "chunk_rows must be >= 1");
+  const torch::Tensor p = 0.5 * (own_log_prob(loss, image, text, chunk_rows).exp() +
+                                 own_log_prob(loss, text, image, chunk_rows).exp());
+  return to_vector(1.0 - p);
+}
+
 EvalResult evaluate(TrainedModel& m, const EvalOptions& options) {
   torch::NoGradGuard no_grad;
   const auto start_time = std::chrono::steady_clock::now();
@@ -254,6 +280,8 @@ EvalResult evaluate(TrainedModel& m, const EvalOptions& options) {
     if (positives > 0 && positives < static_cast<int64_t>(truth.size())) {
       r.detection.push_back(detection(r.loss == "halo" ? "abstain" : r.loss, model_score, truth));
       r.detection.push_back(detection("cosine", cosine_score, truth));
+      const auto context = in_context_mismatch_score(*m.loss, emb.image.to(m.device), emb.text.to(m.device), options.chunk_rows);
+      r.detection.push_back(detection("in-context", context, truth));
     }
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();

@@ -25,7 +25,7 @@ struct EvalOptions {
 };
 
 struct DetectionScores {
-  std::string name;  // "abstain" (HALO), "infonce", "siglip" or "cosine"
+  std::string name;  // "abstain" (HALO), "infonce", "siglip", "cosine" or "in-context"
   double auroc = 0, fpr95 = 0;
   double mean_clean = 0, mean_mismatched = 0, median_clean = 0, median_mismatched = 0;
 };
@@ -48,12 +48,20 @@ struct EvalResult {
   int64_t step = 0, pairs = 0, skipped = 0, retrieval_pairs = 0;
   RankSummary image_to_text, text_to_image;
   std::optional<ClassificationResult> classification;
-  std::vector<DetectionScores> detection;  // model score, then cosine; empty without ground truth
+  std::vector<DetectionScores> detection;  // model score, cosine, in-context; empty without ground truth
   std::vector<RetrievalExample> examples;
   double seconds = 0;
 };
 
 EvalResult evaluate(TrainedModel& model, const EvalOptions& options);
+
+// A pair score in the context of the whole set: 1 - (p_i2t + p_t2i) / 2, with p_i2t the
+// probability of pair i's own caption in the softmax of its image over every caption of the set
+// (plus HALO's abstain logit when the loss has one), and p_t2i the same the other way. Unlike
+// the pair-alone scores, it asks whether another caption of the set fits the image better.
+// Rows in chunks of `chunk_rows`; returns one value per pair.
+std::vector<double> in_context_mismatch_score(loss::ContrastiveLoss& loss, const torch::Tensor& image,
+                                              const torch::Tensor& text, int64_t chunk_rows);
 
 // The printed table and the JSON file.
 std::string format_eval_table(const EvalResult& result);
