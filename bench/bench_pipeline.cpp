@@ -1,19 +1,23 @@
 // bench_pipeline: throughput of the data pipeline alone (decode + augment + tokenize, by worker
-// count) and of the training step alone (forward, loss, backward, AdamW on a fixed batch), for a
-// configuration (e.g. configs/tiny.yaml). Prints images per second with the shapes used.
+// count) and of the training step alone (forward, loss, backward, gradient clipping at
+// optim.grad_clip, AdamW on a fixed batch), for a configuration (e.g. configs/tiny.yaml). Prints
+// images per second with the shapes used, and the number of trainable parameters.
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <limits>
 
 #include <torch/torch.h>
 
 #include "common/args.h"
 #include "common/error.h"
 #include "common/threads.h"
+#include "common/torch_compat.h"
 #include "data/loader.h"
 #include "data/tokenizer.h"
 #include "encoders/clip_model.h"
 #include "loss/contrastive_loss.h"
+#include "train/components.h"
 #include "train/config.h"
 #include "train/optimizer.h"
 
@@ -32,16 +36,38 @@ int main(int argc, char** argv) {
       .repeated("set", "KEY=VALUE", "configuration override")
       .required("tokenizer", "FILE", "a tokenizer .model (halo-clip tokenizer train)")
       .option("batches", "N", "batches to time per measurement", "10")
-      .option("steps", "N", "training steps to time", "10");
+      .option("steps", "N", "training steps to time", "10")
+      .option("warmup", "N", "untimed batches (per worker count) and steps before timing", "1")
+      .toggle("count-params", "print the number of trainable parameters (model and loss) and exit");
   try {
     if (!args.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
     const int threads = halo::configure_cpu_threads();
     const auto c = halo::train::load_config(args.str("config"), args.all("set"));
     const auto tokenizer = halo::data::Tokenizer::load(args.str("tokenizer"));
     const int64_t batches = args.integer("batches"), steps = args.integer("steps");
+    const int64_t warmup = args.integer("warmup");
+    HALO_CHECK(batches >= 1 && steps >= 1 && warmup >= 0, "--batches and --steps must be >= 1, --warmup >= 0");
     const int64_t B = c.train.batch_size, L = c.model.text.context_length;
-    std::printf("bench_pipeline: %s, batch %lld, image %lld px, %d torch threads\n", args.str("config").c_str(),
-                static_cast<long long>(B), static_cast<long long>(c.model.image.image_size), threads);
+
+    // The model and loss of the training step, built first so that --count-params needs no data.
+    torch::manual_seed(0);
+    halo::encoders::ClipModel model(c.model, tokenizer.vocab_size(), tokenizer.eos_id());
+    auto loss = halo::loss::make_contrastive_loss(halo::train::loss_options(c));  // as halo-clip train
+    auto count = [](const std::vector<torch::Tensor>& params) {
+      int64_t n = 0;
+      for (const auto& p : params) n += p.requires_grad() ? p.numel() : 0;
+      return n;
+    };
+    const int64_t model_params = count(model->parameters()), loss_params = count(loss->parameters());
+    if (args.on("count-params")) {
+      std::printf("%lld\n", static_cast<long long>(model_params + loss_params));
+      return 0;
+    }
+    std::printf("bench_pipeline: %s, batch %lld, image %lld px, %d torch threads, %lld warm-up batches/steps\n",
+                args.str("config").c_str(), static_cast<long long>(B), static_cast<long long>(c.model.image.image_size),
+                threads, static_cast<long long>(warmup));
+    std::printf("parameters: %lld (model %lld, loss %lld)\n", static_cast<long long>(model_params + loss_params),
+                static_cast<long long>(model_params), static_cast<long long>(loss_params));
 
     // ---- the data pipeline alone -----------------------------------------------------------
     auto manifest = std::make_shared<halo::data::Manifest>(halo::data::read_manifest(
@@ -56,41 +82,56 @@ int main(int argc, char** argv) {
       o.transform.scale_min = c.data.augment.crop_scale_min;
       halo::data::BatchLoader loader(manifest, [&](const std::vector<std::string>& t) { return tokenizer.encode(t, L); }, o);
       int64_t images = 0, epoch = 0;
-      const auto start = Clock::now();
       loader.start_epoch(epoch);
-      for (int64_t b = 0; b < batches; ++b) {
+      auto next_batch = [&] {
         auto batch = loader.next();
         if (!batch) {
           loader.start_epoch(++epoch);
           batch = loader.next();
         }
-        images += batch->images.size(0);
-      }
+        return std::move(*batch);
+      };
+      for (int64_t b = 0; b < warmup; ++b) next_batch();
+      const auto start = Clock::now();
+      for (int64_t b = 0; b < batches; ++b) images += next_batch().images.size(0);
       std::printf("data pipeline, %lld worker(s): %8.0f images/s  (%lld batches of %lld, %lld-image manifest)\n",
                   static_cast<long long>(workers), images / seconds_since(start), static_cast<long long>(batches),
                   static_cast<long long>(B), static_cast<long long>(manifest->size()));
     }
 
     // ---- the training step alone (fixed random batch) ------------------------------------------
-    torch::manual_seed(0);
-    halo::encoders::ClipModel model(c.model, tokenizer.vocab_size(), tokenizer.eos_id());
-    halo::loss::ContrastiveLossOptions lo;
-    lo.name = c.loss.name, lo.embed_dim = c.model.embed_dim, lo.num_candidates = B;
-    auto loss = halo::loss::make_contrastive_loss(lo);
+    const torch::Device device(c.train.device);  // the step runs where halo-clip train would
+    HALO_CHECK(!device.is_cuda() || torch::cuda::is_available(), "train.device is '", c.train.device,
+               "' but no CUDA device is available");
+    model->to(device);
+    loss->to(device);
     auto optimizer = halo::train::make_optimizer(*model, *loss, c.optim);
     const int64_t S = c.model.image.image_size;
-    const torch::Tensor images = torch::randn({B, 3, S, S});
-    const torch::Tensor tokens = tokenizer.encode(manifest->captions, L).narrow(0, 0, std::min<int64_t>(B, manifest->size()));
+    const torch::Tensor images = torch::randn({B, 3, S, S}).to(device);
+    const torch::Tensor tokens =
+        tokenizer.encode(manifest->captions, L).narrow(0, 0, std::min<int64_t>(B, manifest->size())).to(device);
     HALO_CHECK(tokens.size(0) == B, "the manifest has fewer captions than one batch");
-    auto step = [&] {
-      auto out = loss->forward(halo::loss::PairBatch::local(model->encode_image(images), model->encode_text(tokens)));
+    const bool bf16 = device.is_cuda() && c.train.precision == "bf16";
+    std::vector<torch::Tensor> params = model->parameters();
+    for (const auto& p : loss->parameters()) params.push_back(p);
+    const double max_norm = c.optim.grad_clip > 0 ? c.optim.grad_clip : std::numeric_limits<double>::infinity();
+    auto step = [&] {  // as train/trainer.cpp's train_step on one process
+      torch::Tensor image_emb, text_emb;
+      {
+        halo::AutocastScope autocast(bf16);
+        image_emb = model->encode_image(images);
+        text_emb = model->encode_text(tokens);
+      }
+      auto out = loss->forward(halo::loss::PairBatch::local(image_emb, text_emb));
       optimizer->zero_grad();
       out.total.backward();
+      torch::nn::utils::clip_grad_norm_(params, max_norm);
       optimizer->step();
     };
-    step();  // warm-up
+    for (int64_t i = 0; i < warmup; ++i) step();
     const auto start = Clock::now();
     for (int64_t i = 0; i < steps; ++i) step();
+    params.front().sum().item<double>();  // waits for the last step on a GPU
     const double per_step = seconds_since(start) / static_cast<double>(steps);
     std::printf("training step (%s loss): %8.0f images/s  (%.1f ms per step of %lld pairs)\n", c.loss.name.c_str(),
                 B / per_step, per_step * 1e3, static_cast<long long>(B));
