@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 #include <limits>
+#include <random>
 
 #include <torch/torch.h>
 
@@ -13,6 +14,7 @@
 #include "common/error.h"
 #include "common/threads.h"
 #include "common/torch_compat.h"
+#include "data/image.h"
 #include "data/loader.h"
 #include "data/tokenizer.h"
 #include "encoders/clip_model.h"
@@ -38,7 +40,8 @@ int main(int argc, char** argv) {
       .option("batches", "N", "batches to time per measurement", "10")
       .option("steps", "N", "training steps to time", "10")
       .option("warmup", "N", "untimed batches (per worker count) and steps before timing", "1")
-      .toggle("count-params", "print the number of trainable parameters (model and loss) and exit");
+      .toggle("count-params", "print the number of trainable parameters (model and loss) and exit")
+      .toggle("breakdown", "also time each stage of the pipeline (one thread) and of the step");
   try {
     if (!args.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
     const int threads = halo::configure_cpu_threads();
@@ -72,14 +75,10 @@ int main(int argc, char** argv) {
     // ---- the data pipeline alone -----------------------------------------------------------
     auto manifest = std::make_shared<halo::data::Manifest>(halo::data::read_manifest(
         c.data.train_manifest, {c.data.separator[0], c.data.image_key, c.data.caption_key, c.data.skip_bad}));
+    const bool breakdown = args.on("breakdown");
     for (int64_t workers = 1; workers <= c.data.workers; ++workers) {
-      halo::data::LoaderOptions o;
-      o.batch_size = B;
+      halo::data::LoaderOptions o = halo::train::loader_options(c);  // as halo-clip train
       o.workers = workers;
-      o.prefetch_batches = c.data.prefetch_batches;
-      o.transform.size = c.model.image.image_size;
-      o.transform.random_resized_crop = c.data.augment.random_resized_crop;
-      o.transform.scale_min = c.data.augment.crop_scale_min;
       halo::data::BatchLoader loader(manifest, [&](const std::vector<std::string>& t) { return tokenizer.encode(t, L); }, o);
       int64_t images = 0, epoch = 0;
       loader.start_epoch(epoch);
@@ -97,6 +96,37 @@ int main(int argc, char** argv) {
       std::printf("data pipeline, %lld worker(s): %8.0f images/s  (%lld batches of %lld, %lld-image manifest)\n",
                   static_cast<long long>(workers), images / seconds_since(start), static_cast<long long>(batches),
                   static_cast<long long>(B), static_cast<long long>(manifest->size()));
+    }
+
+    if (breakdown) {  // the pipeline's stages, one after the other on this thread, as one worker runs them
+      at::set_num_threads(1);
+      const halo::data::LoaderOptions o = halo::train::loader_options(c);
+      const int64_t n = std::min<int64_t>(manifest->size() / B, batches) * B;
+      std::mt19937_64 rng(0);
+      double decode_s = 0, transform_s = 0, tokenize_s = 0, stack_s = 0;
+      for (int64_t first = 0; first < n; first += B) {
+        std::vector<torch::Tensor> images;
+        for (int64_t i = first; i < first + B; ++i) {
+          auto t0 = Clock::now();
+          const cv::Mat rgb = halo::data::decode_image(manifest->images[static_cast<size_t>(i)]);
+          decode_s += seconds_since(t0);
+          t0 = Clock::now();
+          images.push_back(halo::data::transform_image(rgb, o.transform, rng));
+          transform_s += seconds_since(t0);
+        }
+        auto t0 = Clock::now();
+        const std::vector<std::string> captions(manifest->captions.begin() + first, manifest->captions.begin() + first + B);
+        const torch::Tensor tokens = tokenizer.encode(captions, L);
+        tokenize_s += seconds_since(t0);
+        t0 = Clock::now();
+        const torch::Tensor stacked = torch::stack(images);
+        stack_s += seconds_since(t0);
+      }
+      const double us = 1e6 / static_cast<double>(n);
+      std::printf("pipeline stages, one thread, us per image: decode %.1f (read, PNG, alpha over white), transform %.1f "
+                  "(crop, resize, normalise), tokenize %.1f, stack %.1f\n",
+                  decode_s * us, transform_s * us, tokenize_s * us, stack_s * us);
+      at::set_num_threads(threads);
     }
 
     // ---- the training step alone (fixed random batch) ------------------------------------------
@@ -129,6 +159,41 @@ int main(int argc, char** argv) {
       optimizer->step();
     };
     for (int64_t i = 0; i < warmup; ++i) step();
+    if (breakdown) {  // the step's phases, each timed on its own (waits for the device between phases)
+      double encode_s = 0, loss_s = 0, backward_s = 0, clip_s = 0, adamw_s = 0;
+      auto wait = [&](const torch::Tensor& t) { t.sum().item<double>(); };
+      for (int64_t i = 0; i < steps; ++i) {
+        auto t0 = Clock::now();
+        torch::Tensor image_emb, text_emb;
+        {
+          halo::AutocastScope autocast(bf16);
+          image_emb = model->encode_image(images);
+          text_emb = model->encode_text(tokens);
+        }
+        wait(image_emb);
+        encode_s += seconds_since(t0);
+        t0 = Clock::now();
+        auto out = loss->forward(halo::loss::PairBatch::local(image_emb, text_emb));
+        wait(out.total);
+        loss_s += seconds_since(t0);
+        t0 = Clock::now();
+        optimizer->zero_grad();
+        out.total.backward();
+        wait(params.front().grad());
+        backward_s += seconds_since(t0);
+        t0 = Clock::now();
+        torch::nn::utils::clip_grad_norm_(params, max_norm);
+        clip_s += seconds_since(t0);
+        t0 = Clock::now();
+        optimizer->step();
+        wait(params.front());
+        adamw_s += seconds_since(t0);
+      }
+      const double ms = 1e3 / static_cast<double>(steps);
+      std::printf("step phases, ms per step: encode %.2f (image and text towers), loss %.2f, backward %.2f, clip %.2f, "
+                  "AdamW %.2f\n",
+                  encode_s * ms, loss_s * ms, backward_s * ms, clip_s * ms, adamw_s * ms);
+    }
     const auto start = Clock::now();
     for (int64_t i = 0; i < steps; ++i) step();
     params.front().sum().item<double>();  // waits for the last step on a GPU

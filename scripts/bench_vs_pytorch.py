@@ -29,6 +29,7 @@ import argparse
 import math
 import os
 import random
+import re
 import statistics
 import time
 
@@ -306,7 +307,7 @@ def read_manifest(path, d):
 
 
 def to_rgb8(raw):
-    """Any 8/16-bit 1-4 channel image to 8-bit RGB, alpha composited on white."""
+    """Any 8/16-bit 1-4 channel image to 8-bit RGB, alpha composited on white (as image.cpp's to_rgb8)."""
     img = raw
     if img.dtype == np.uint16:
         img = cv2.convertScaleAbs(img, alpha=1.0 / 257.0)
@@ -314,10 +315,9 @@ def to_rgb8(raw):
         return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     if img.shape[2] == 3:
         return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    f = img.astype(np.float32) * (1.0 / 255.0)
-    alpha = f[:, :, 3:4]
-    bgr = f[:, :, :3] * alpha + (1.0 - alpha)
-    return cv2.cvtColor(np.clip(np.rint(bgr * 255.0), 0, 255).astype(np.uint8), cv2.COLOR_BGR2RGB)
+    ch = cv2.split(img.astype(np.float32) * (1.0 / 255.0))
+    bgr = cv2.merge([ch[c] * ch[3] + (1.0 - ch[3]) for c in range(3)])  # over white
+    return cv2.cvtColor(cv2.convertScaleAbs(bgr, alpha=255.0), cv2.COLOR_BGR2RGB)
 
 
 class Tokenizer:
@@ -365,10 +365,16 @@ class PairDataset(torch.utils.data.Dataset):
         return 0, 0, w, h
 
     def __getitem__(self, row):
+        rgb = self.decode(row)
+        return self.transform(rgb), self.captions[row], row
+
+    def decode(self, row):
         raw = cv2.imread(self.images[row], cv2.IMREAD_UNCHANGED)
         if raw is None:
             raise RuntimeError(f"cannot decode image '{self.images[row]}'")
-        rgb = to_rgb8(raw)
+        return to_rgb8(raw)
+
+    def transform(self, rgb):
         x, y, w, h = self.crop_box(rgb.shape[1], rgb.shape[0])
         shrinking = w > self.size or h > self.size
         out = cv2.resize(rgb[y:y + h, x:x + w], (self.size, self.size),
@@ -376,7 +382,7 @@ class PairDataset(torch.utils.data.Dataset):
         if self.flip and random.randint(0, 1) == 1:
             out = cv2.flip(out, 1)
         t = torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1).to(torch.float).div_(255.0)
-        return t.sub_(self.mean).div_(self.std).contiguous(), self.captions[row], row
+        return t.sub_(self.mean).div_(self.std).contiguous()
 
 
 class Collate:
@@ -462,6 +468,35 @@ def measure_pipeline(cfg, args, dataset, device):
         del it, loader
 
 
+def measure_pipeline_stages(cfg, args, dataset, tokenizer):
+    """The pipeline's stages one after the other in this process with one thread, as one worker runs them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    B = cfg["train"]["batch_size"]
+    n = min(len(dataset) // B, args.batches) * B
+    decode_s = transform_s = tokenize_s = stack_s = 0.0
+    for first in range(0, n, B):
+        images = []
+        for row in range(first, first + B):
+            t0 = time.perf_counter()
+            rgb = dataset.decode(row)
+            t1 = time.perf_counter()
+            images.append(dataset.transform(rgb))
+            decode_s, transform_s = decode_s + t1 - t0, transform_s + time.perf_counter() - t1
+        t0 = time.perf_counter()
+        tokenizer.encode(dataset.captions[first:first + B])
+        t1 = time.perf_counter()
+        torch.stack(images)
+        tokenize_s, stack_s = tokenize_s + t1 - t0, stack_s + time.perf_counter() - t1
+    us = 1e6 / n
+    print(f"pipeline stages, one thread, us per image: decode {decode_s * us:.1f} (read, PNG, alpha over white), "
+          f"transform {transform_s * us:.1f} (crop, resize, normalise), tokenize {tokenize_s * us:.1f}, "
+          f"stack {stack_s * us:.1f}", flush=True)
+    for name, value in (("decode", decode_s), ("transform", transform_s), ("tokenize", tokenize_s), ("stack", stack_s)):
+        print(f"RESULT pytorch stage_{name} {value * us:.2f} us/image", flush=True)
+    torch.set_num_threads(threads)
+
+
 class Trainer:
     """One optimiser step as src/train/trainer.cpp's train_step on one process."""
 
@@ -497,6 +532,37 @@ class Trainer:
         values = [total.item()] + [v.item() for v in parts.values()] if read_values else None
         return values, grad_norm, image_emb.detach(), text_emb.detach()
 
+    def step_phases(self, images, tokens, steps):
+        """ms per step of each phase of step(), each waited for before the next starts."""
+        images, tokens = images.to(self.device), tokens.to(self.device)
+        t = dict.fromkeys(("encode", "loss", "backward", "clip", "adamw"), 0.0)
+
+        def wait(x):
+            x.sum().item()
+
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                image_emb = self.model.encode_image(images)
+                text_emb = self.model.encode_text(tokens)
+            wait(image_emb)
+            t1 = time.perf_counter()
+            total, _ = self.loss(image_emb, text_emb)
+            wait(total)
+            t2 = time.perf_counter()
+            self.optimizer.zero_grad()
+            total.backward()
+            wait(self.params[0].grad)
+            t3 = time.perf_counter()
+            float(torch.nn.utils.clip_grad_norm_(self.params, self.max_norm))
+            t4 = time.perf_counter()
+            self.optimizer.step()
+            wait(self.params[0])
+            t5 = time.perf_counter()
+            for key, dt in zip(t, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+                t[key] += dt
+        return {key: 1e3 * value / steps for key, value in t.items()}
+
     @torch.no_grad()
     def diagnostics(self, image, text, rows, mismatched):
         """The embedding geometry halo-clip logs every log_every steps."""
@@ -528,6 +594,12 @@ def measure_step(cfg, args, tokenizer, captions, device):
         trainer.step(images, tokens, read_values=False)
     sync(device)
     per_step = (time.perf_counter() - start) / args.steps
+    if args.breakdown:
+        phases = trainer.step_phases(images, tokens, args.steps)
+        print("step phases, ms per step: encode {encode:.2f} (image and text towers), loss {loss:.2f}, "
+              "backward {backward:.2f}, clip {clip:.2f}, AdamW {adamw:.2f}".format(**phases), flush=True)
+        for name, value in phases.items():
+            print(f"RESULT pytorch phase_{name} {value:.3f} ms/step", flush=True)
     print(f"training step (halo loss): {B / per_step:8.0f} images/s  ({per_step * 1e3:.1f} ms per step of {B} pairs)",
           flush=True)
     print(f"RESULT pytorch step {1.0 / per_step:.3f} steps/s", flush=True)
@@ -564,13 +636,48 @@ def measure_train(cfg, args, tokenizer, dataset, mismatched, device):
 WHAT = {
     "train": "training loop, whole (loader, schedule, step, logging)",
     "step": "training step alone, fixed batch (forward, loss, backward, clip, AdamW)",
+    "stage_decode": "pipeline stage: decode (read, PNG, alpha over white)",
+    "stage_transform": "pipeline stage: transform (crop, resize, normalise)",
+    "stage_tokenize": "pipeline stage: tokenize (per batch)",
+    "stage_stack": "pipeline stage: stack the batch",
+    "phase_encode": "step phase: forward of both towers",
+    "phase_loss": "step phase: HALO loss forward",
+    "phase_backward": "step phase: backward",
+    "phase_clip": "step phase: gradient clipping",
+    "phase_adamw": "step phase: AdamW",
 }
 
 
+def read_bench_pipeline(path):
+    """RESULT lines of a build/bench_pipeline output (with or without --breakdown)."""
+    with open(path) as f:
+        text = f.read()
+    out = [f"RESULT halo-clip pipeline_workers_{w} {v} images/s"
+           for w, v in re.findall(r"^data pipeline, (\d+) worker\(s\): *([\d.]+) images/s", text, re.M)]
+    ms = re.search(r"^training step .*\(([\d.]+) ms per step", text, re.M)
+    out.append(f"RESULT halo-clip step {1e3 / float(ms.group(1)):.3f} steps/s")
+    for line, prefix, unit in (("pipeline stages", "stage", "us/image"), ("step phases", "phase", "ms/step")):
+        found = re.search(rf"^{line}, [^:]*: (.*)$", text, re.M)
+        if found:
+            for name, value in re.findall(r"(\w+) ([\d.]+)", found.group(1)):
+                out.append(f"RESULT halo-clip {prefix}_{name.lower()} {value} {unit}")
+    return out
+
+
+def read_metrics(path, first, last):
+    """RESULT line of halo-clip train's steps/s between logging steps `first` and `last` (metrics.jsonl)."""
+    import json
+    elapsed = {}
+    with open(path) as f:
+        for line in f:
+            row = json.loads(line)
+            elapsed[row["step"]] = row["elapsed_s"]
+    return [f"RESULT halo-clip train {(last - first) / (elapsed[last] - elapsed[first]):.3f} steps/s"]
+
+
 def print_table(path):
-    """A Markdown table of the RESULT lines in `path`: median and range per side, ratio of medians."""
-    results = {}  # (side, name) -> values
-    units = {}
+    """Markdown tables of the RESULT lines in `path`: median and range per side, ratio of medians."""
+    results, units = {}, {}  # (side, name) -> values; name -> unit
     with open(path) as f:
         for line in f:
             parts = line.split()
@@ -578,26 +685,33 @@ def print_table(path):
                 _, side, name, value, unit = parts
                 results.setdefault((side, name), []).append(float(value))
                 units[name] = unit
-    names = sorted(units, key=lambda n: (n != "train", n != "step", n))
+    order = list(WHAT)
+    names = sorted(units, key=lambda n: (order.index(n) if n in order else len(order), n))
 
     def cell(side, name):
         values = results.get((side, name))
         if not values:
             return "-", None
-        digits = 2 if units[name] == "steps/s" else 0
+        digits = 0 if units[name] == "images/s" else 1 if units[name] == "us/image" else 2
         med, lo, hi = statistics.median(values), min(values), max(values)
         return f"{med:,.{digits}f} ({lo:,.{digits}f}-{hi:,.{digits}f})", med
 
-    print("| measurement | unit | halo-clip: median (range) | PyTorch: median (range) | halo-clip / PyTorch |")
-    print("| --- | --- | --- | --- | --- |")
-    for name in names:
-        what = WHAT.get(name) or f"data pipeline alone, {name.rsplit('_', 1)[-1]} worker(s)"
-        c_text, c = cell("halo-clip", name)
-        p_text, p = cell("pytorch", name)
-        ratio = f"{c / p:.2f}" if c and p else "-"
-        print(f"| {what} | {units[name]} | {c_text} | {p_text} | {ratio} |")
+    rates = [n for n in names if units[n].endswith("/s")]
+    times = [n for n in names if not units[n].endswith("/s")]
+    for rows, ratio_name in ((rates, "halo-clip / PyTorch"), (times, "PyTorch / halo-clip")):
+        if not rows:
+            continue
+        print(f"| measurement | unit | halo-clip: median (range) | PyTorch: median (range) | {ratio_name} |")
+        print("| --- | --- | --- | --- | --- |")
+        for name in rows:
+            what = WHAT.get(name) or f"data pipeline alone, {name.rsplit('_', 1)[-1]} worker(s)"
+            c_text, c = cell("halo-clip", name)
+            p_text, p = cell("pytorch", name)
+            ratio = "-" if not (c and p) else f"{c / p:.2f}" if rows is rates else f"{p / c:.2f}"
+            print(f"| {what} | {units[name]} | {c_text} | {p_text} | {ratio} |")
+        print()
     runs = max(len(v) for v in results.values()) if results else 0
-    print(f"\n{runs} runs per side, alternating; ratio of the medians (above 1: halo-clip is faster).")
+    print(f"{runs} runs per side, alternating; ratios of the medians (above 1: halo-clip is faster).")
 
 
 def main():
@@ -613,12 +727,21 @@ def main():
     ap.add_argument("--warmup", type=int, default=1, help="untimed batches and steps before each of those (default 1)")
     ap.add_argument("--train-steps", type=int, default=60, help="steps of the training loop (default 60)")
     ap.add_argument("--train-warmup", type=int, default=10, help="its untimed first steps (default 10)")
+    ap.add_argument("--breakdown", action="store_true", help="also time each stage of the pipeline and of the step")
     ap.add_argument("--only", default="pipeline,step,train", help="comma-separated subset of pipeline,step,train")
     ap.add_argument("--check-loss", metavar="DIR", help="check the loss against the golden cases in DIR and exit")
-    ap.add_argument("--table", metavar="FILE", help="print the comparison table of the RESULT lines in FILE and exit")
+    ap.add_argument("--table", metavar="FILE", help="print the comparison tables of the RESULT lines in FILE and exit")
+    ap.add_argument("--read-bench-pipeline", metavar="FILE", help="print the RESULT lines of a bench_pipeline output")
+    ap.add_argument("--read-metrics", metavar="FILE",
+                    help="print halo-clip train's steps/s from its metrics.jsonl (steps --train-warmup to --train-steps)")
     args = ap.parse_args()
     if args.table:
         print_table(args.table)
+        return
+    if args.read_bench_pipeline or args.read_metrics:
+        lines = (read_bench_pipeline(args.read_bench_pipeline) if args.read_bench_pipeline
+                 else read_metrics(args.read_metrics, args.train_warmup, args.train_steps))
+        print("\n".join(lines))
         return
     if args.check_loss:
         check_loss(args.check_loss)
@@ -645,6 +768,8 @@ def main():
     only = set(args.only.split(","))
     if "pipeline" in only:
         measure_pipeline(cfg, args, dataset, device)
+        if args.breakdown:
+            measure_pipeline_stages(cfg, args, dataset, tokenizer)
     if "step" in only:
         measure_step(cfg, args, tokenizer, captions, device)
     if "train" in only:

@@ -26,6 +26,8 @@ What is timed, the same on both sides (untimed warm-up first):
                  gradient clipping, AdamW
   train          steps TRAIN_WARMUP+1 .. TRAIN_STEPS of a TRAIN_STEPS-step run: loader, schedule,
                  step, logging diagnostics every train.log_every steps
+  breakdown      (second table) the pipeline's stages one after the other on one thread, in
+                 microseconds per image, and the step's phases, in milliseconds per step
 
 options:
   --reps N        runs per side (default 5)
@@ -123,27 +125,18 @@ rm -rf "$LOGS" && mkdir -p "$LOGS"
 run_halo_clip() {  # $1: run number
   local log=$LOGS/halo-clip-$1.txt
   build/bench_pipeline --config "$CONFIG" --tokenizer "$TOKENIZER" --batches "$BATCHES" --steps "$STEPS" \
-    --warmup "$WARMUP" > "$log"
-  grep -E '^data pipeline' "$log" | sed -E 's/^data pipeline, ([0-9]+) worker\(s\): *([0-9.]+) images\/s.*/RESULT halo-clip pipeline_workers_\1 \2 images\/s/' >> "$RESULTS"
-  sed -nE 's/^training step .*\(([0-9.]+) ms per step.*/\1/p' "$log" |
-    awk '{printf "RESULT halo-clip step %.3f steps/s\n", 1000 / $1}' >> "$RESULTS"
+    --warmup "$WARMUP" --breakdown > "$log"
+  "$PYTHON" scripts/bench_vs_pytorch.py --read-bench-pipeline "$log" >> "$RESULTS"
   rm -rf "$OUT/train"
   $H train --config "$CONFIG" > "$LOGS/halo-clip-train-$1.txt" 2>&1
-  "$PYTHON" - "$OUT/train/metrics.jsonl" "$TRAIN_WARMUP" "$TRAIN_STEPS" >> "$RESULTS" <<'EOF'
-import json, sys
-elapsed = {}
-for line in open(sys.argv[1]):
-    row = json.loads(line)
-    elapsed[row["step"]] = row["elapsed_s"]
-first, last = int(sys.argv[2]), int(sys.argv[3])
-print(f"RESULT halo-clip train {(last - first) / (elapsed[last] - elapsed[first]):.3f} steps/s")
-EOF
+  "$PYTHON" scripts/bench_vs_pytorch.py --read-metrics "$OUT/train/metrics.jsonl" \
+    --train-warmup "$TRAIN_WARMUP" --train-steps "$TRAIN_STEPS" >> "$RESULTS"
 }
 
 run_pytorch() {  # $1: run number
   "$PYTHON" scripts/bench_vs_pytorch.py --config "$CONFIG" --tokenizer "$TOKENIZER" --expect-params "$PARAMS" \
     --device "$DEVICE" --threads "$THREADS" --batches "$BATCHES" --steps "$STEPS" --warmup "$WARMUP" \
-    --train-steps "$TRAIN_STEPS" --train-warmup "$TRAIN_WARMUP" > "$LOGS/pytorch-$1.txt" 2>&1 ||
+    --train-steps "$TRAIN_STEPS" --train-warmup "$TRAIN_WARMUP" --breakdown > "$LOGS/pytorch-$1.txt" 2>&1 ||
     { cat "$LOGS/pytorch-$1.txt" >&2; exit 1; }
   grep '^RESULT' "$LOGS/pytorch-$1.txt" >> "$RESULTS"
 }
@@ -153,7 +146,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date +%s)
 for ((r = 1; r <= REPS; r++)); do
   if (( r % 2 == 1 )); then run_halo_clip "$r"; run_pytorch "$r"; else run_pytorch "$r"; run_halo_clip "$r"; fi
-  echo "run $r of $REPS done ($(( $(date +%s) - START )) s)"
+  echo "run $r of $REPS done ($(( $(date +%s) - START )) s, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
