@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 usage() {
   cat <<'EOF'
 usage: scripts/bench_vs_pytorch.sh [--reps N] [--threads N] [--device cpu|cuda] [--python PATH]
-                                   [--out DIR] [--no-install]
+                                   [--out DIR] [--no-install] [--cmake ARG ...]
 
 Runs, REPS times and alternating which side goes first:
   halo-clip  build/bench_pipeline (data pipeline alone, training step alone) and
@@ -36,6 +36,8 @@ options:
   --python PATH   interpreter with torch, cv2, sentencepiece, numpy, yaml (default /usr/bin/python3)
   --out DIR       working folder (default runs/bench-vs-pytorch); results.txt is written there
   --no-install    do not call apt-get (e.g. on a machine without a package registry)
+  --cmake ARG     extra argument for scripts/build.sh (repeatable), e.g. on the GPU machine
+                  --cmake -DCMAKE_PREFIX_PATH=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 environment: BATCHES (default 20), STEPS (20), WARMUP (2), TRAIN_STEPS (60), TRAIN_WARMUP (10);
   OMP_WAIT_POLICY (default PASSIVE: idle OpenMP threads sleep instead of spinning, which keeps
   both sides usable on a shared, busy machine; set ACTIVE for OpenMP's spinning).
@@ -49,6 +51,7 @@ DEVICE=cpu
 PYTHON=/usr/bin/python3
 OUT=runs/bench-vs-pytorch
 INSTALL=1
+CMAKE_ARGS=(-DHALO_BUILD_TESTS=OFF)
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
@@ -58,6 +61,7 @@ while [[ $# -gt 0 ]]; do
     --python) PYTHON=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --no-install) INSTALL=0; shift ;;
+    --cmake) CMAKE_ARGS+=("$2"); shift 2 ;;
     *) echo "bench_vs_pytorch: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -96,7 +100,7 @@ if (( INSTALL )); then
 fi
 
 step "build"
-scripts/build.sh -DHALO_BUILD_TESTS=OFF
+scripts/build.sh "${CMAKE_ARGS[@]}"
 
 step "fetch and prepare the emoji training set, train the tokenizer"
 scripts/fetch_data.sh --only emoji-google
