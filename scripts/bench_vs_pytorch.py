@@ -504,7 +504,11 @@ class Trainer:
         torch.manual_seed(0)
         self.cfg, self.device = cfg, device
         m, loss_cfg = cfg["model"], cfg["loss"]
-        assert loss_cfg["name"] == "halo" and loss_cfg["implementation"] in ("dense", "auto")
+        if loss_cfg["name"] != "halo" or loss_cfg["implementation"] not in ("dense", "auto"):
+            raise SystemExit("bench_vs_pytorch.py mirrors the dense HALO loss only (loss.name: halo)")
+        for key, reference in (("temperature", "softplus"), ("radial_weight", 1.0), ("sink_bootstrap", 0.0)):
+            if loss_cfg.get(key, reference) != reference:  # newer HALO options: only their reference values
+                raise SystemExit(f"bench_vs_pytorch.py mirrors loss.{key}: {reference} only")
         self.model = ClipModel(m, tokenizer.vocab_size(), tokenizer.eos).to(device)
         self.loss = HaloClipLoss(m["embed_dim"], cfg["train"]["batch_size"], loss_cfg["label_smoothing"],
                                  loss_cfg["distill"], loss_cfg["learn_temperature"]).to(device)
