@@ -5,7 +5,7 @@ A re-implementation of what `halo-clip train` runs, for a speed comparison
 (scripts/bench_vs_pytorch.sh runs both sides and prints the table):
 
 - the model: the ViT image tower and the causal text transformer of src/encoders/, with the
-  same shapes, parameter names and parameter count (checked against --expect-params);
+  same layers, shapes and parameter count (checked against --expect-params);
 - the loss: the batch HALO loss of src/loss/ (dense): the shifted distance matrix as one
   autograd Function with the same hand-written backward, self-distillation targets, the
   cross-entropy with the origin sink, the radial term, the finiteness checks;
@@ -19,8 +19,12 @@ Three measurements, each after untimed warm-up:
   pipeline_workers_N  images/s of the data pipeline alone with N workers (1..data.workers)
   step                steps/s of the training step alone on one fixed batch
   train               steps/s of the whole training loop (data, step, logging diagnostics)
-Each prints as "RESULT pytorch <name> <value> <unit>". --table FILE prints the comparison
-table of such lines (from both sides) instead.
+Each prints as "RESULT pytorch <name> <value> <unit>". --breakdown adds the pipeline's stages
+(one thread, us per image) and the step's phases (ms per step).
+
+Other modes, used by scripts/bench_vs_pytorch.sh: --check-loss DIR checks the loss against
+halo-clip's golden cases; --read-bench-pipeline and --read-metrics turn halo-clip's outputs into
+RESULT lines; --table FILE prints the comparison tables of the RESULT lines of both sides.
 
 The hyperparameters come from the resolved configuration that `halo-clip train --dump-config`
 prints, so both sides read the same values.
