@@ -2,7 +2,8 @@
 # Speed of halo-clip against the same training written in PyTorch (scripts/bench_vs_pytorch.py),
 # in one command: installs what is missing, builds, fetches and prepares the emoji training set,
 # then runs both sides alternately with the same threads and prints one table of training steps
-# per second and data-pipeline images per second, with the ratio halo-clip / PyTorch.
+# per second and data-pipeline images per second, with the ratio halo-clip / PyTorch, and a
+# second one of where each side spends its time (pipeline stages, step phases).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,7 @@ Runs, REPS times and alternating which side goes first:
   PyTorch    scripts/bench_vs_pytorch.py (the same three measurements)
 on configs/tiny.yaml (ViT 3 x 96 on 32 px, text 2 x 96, D = 64, batch 128, HALO loss, AdamW)
 trained on the emoji Google art with 20% swapped captions, then prints the table (medians and
-ranges over the runs) and the load average before and after.
+ranges over the runs), the breakdown table and the load average before and after.
 
 What is timed, the same on both sides (untimed warm-up first):
   data pipeline  BATCHES batches of 128 after WARMUP, with 1..data.workers workers
