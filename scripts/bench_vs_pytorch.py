@@ -619,12 +619,14 @@ def measure_train(cfg, args, tokenizer, dataset, mismatched, device):
     o, log_every = cfg["optim"], cfg["train"]["log_every"]
     loader = make_loader(dataset, cfg, args.tokenizer, cfg["data"]["workers"], device)
     it = batches_forever(loader)
-    start = None
+    start, data_wait = None, 0.0
     for step in range(args.train_steps):
         if step == args.train_warmup:
             sync(device)
-            start = time.perf_counter()
+            start, data_wait = time.perf_counter(), 0.0
+        t0 = time.perf_counter()
         images, tokens, rows = next(it)
+        data_wait += time.perf_counter() - t0
         set_learning_rate(trainer.optimizer, learning_rate(step, args.train_steps, o), o)
         values, _, image_emb, text_emb = trainer.step(images, tokens)
         if not math.isfinite(values[0]):
@@ -633,10 +635,13 @@ def measure_train(cfg, args, tokenizer, dataset, mismatched, device):
             trainer.diagnostics(image_emb, text_emb, rows, mismatched)
     sync(device)
     timed = args.train_steps - args.train_warmup
-    rate = timed / (time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    rate = timed / elapsed
     print(f"training loop: {rate:.2f} steps/s ({timed} steps after {args.train_warmup} warm-up steps, "
-          f"{cfg['data']['workers']} loader workers), last loss {values[0]:.4f}", flush=True)
+          f"{cfg['data']['workers']} loader workers, {100 * data_wait / elapsed:.1f}% of the time waiting for "
+          f"data), last loss {values[0]:.4f}", flush=True)
     print(f"RESULT pytorch train {rate:.3f} steps/s", flush=True)
+    print(f"RESULT pytorch train_data_wait {100 * data_wait / elapsed:.2f} %", flush=True)
 
 
 # ---- the comparison table -----------------------------------------------------------------------
@@ -644,6 +649,7 @@ def measure_train(cfg, args, tokenizer, dataset, mismatched, device):
 WHAT = {
     "train": "training loop, whole (loader, schedule, step, logging)",
     "step": "training step alone, fixed batch (forward, loss, backward, clip, AdamW)",
+    "train_data_wait": "training loop: share of its time spent waiting for a batch",
     "stage_decode": "pipeline stage: decode (read, PNG, alpha over white)",
     "stage_transform": "pipeline stage: transform (crop, resize, normalise)",
     "stage_tokenize": "pipeline stage: tokenize (per batch)",
@@ -675,12 +681,18 @@ def read_bench_pipeline(path):
 def read_metrics(path, first, last):
     """RESULT line of halo-clip train's steps/s between logging steps `first` and `last` (metrics.jsonl)."""
     import json
-    elapsed = {}
+    elapsed, wait = {}, {}  # step -> elapsed_s; step -> seconds waiting for data since the previous line
+    previous = 0.0
     with open(path) as f:
         for line in f:
             row = json.loads(line)
             elapsed[row["step"]] = row["elapsed_s"]
-    return [f"RESULT halo-clip train {(last - first) / (elapsed[last] - elapsed[first]):.3f} steps/s"]
+            wait[row["step"]] = row["data_wait_fraction"] * (row["elapsed_s"] - previous)
+            previous = row["elapsed_s"]
+    window = elapsed[last] - elapsed[first]
+    waited = sum(w for step, w in wait.items() if first < step <= last)
+    return [f"RESULT halo-clip train {(last - first) / window:.3f} steps/s",
+            f"RESULT halo-clip train_data_wait {100 * waited / window:.2f} %"]
 
 
 def print_table(path):
@@ -704,8 +716,8 @@ def print_table(path):
         med, lo, hi = statistics.median(values), min(values), max(values)
         return f"{med:,.{digits}f} ({lo:,.{digits}f}-{hi:,.{digits}f})", med
 
-    rates = [n for n in names if units[n].endswith("/s")]
-    times = [n for n in names if not units[n].endswith("/s")]
+    rates = [n for n in names if units[n].endswith("/s") or units[n] == "%"]
+    times = [n for n in names if n not in rates]
     for rows, ratio_name in ((rates, "halo-clip / PyTorch"), (times, "PyTorch / halo-clip")):
         if not rows:
             continue
@@ -715,7 +727,10 @@ def print_table(path):
             what = WHAT.get(name) or f"data pipeline alone, {name.rsplit('_', 1)[-1]} worker(s)"
             c_text, c = cell("halo-clip", name)
             p_text, p = cell("pytorch", name)
-            ratio = "-" if not (c and p) else f"{c / p:.2f}" if rows is rates else f"{p / c:.2f}"
+            if not (c and p) or units[name] == "%":
+                ratio = "-"
+            else:
+                ratio = f"{c / p:.2f}" if rows is rates else f"{p / c:.2f}"
             print(f"| {what} | {units[name]} | {c_text} | {p_text} | {ratio} |")
         print()
     runs = max(len(v) for v in results.values()) if results else 0

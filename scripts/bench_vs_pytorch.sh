@@ -47,7 +47,8 @@ EOF
 }
 
 REPS=5
-THREADS=$(nproc)
+CORES=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc honours OMP_NUM_THREADS
+THREADS=$CORES
 DEVICE=cpu
 PYTHON=/usr/bin/python3
 OUT=runs/bench-vs-pytorch
@@ -158,7 +159,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---- the table --------------------------------------------------------------------------------
 {
   echo "halo-clip against PyTorch: configs/tiny.yaml (batch 128, 32 px ViT 3 x 96, text 2 x 96, D = 64,"
-  echo "HALO loss, AdamW, clip 1.0) on $(nproc) cores, $THREADS torch threads per side (OMP_WAIT_POLICY=$OMP_WAIT_POLICY), device $DEVICE"
+  echo "HALO loss, AdamW, clip 1.0) on $CORES cores, $THREADS torch threads per side (OMP_WAIT_POLICY=$OMP_WAIT_POLICY), device $DEVICE"
   echo "halo-clip: $("$H" info 2>/dev/null | grep -im1 'libtorch' | sed 's/^ *//')"
   echo "PyTorch:   $("$PYTHON" -c 'import torch; print(torch.__version__)') ($PYTHON)"
   echo "parameters: $PARAMS on both sides (checked)"
