@@ -27,14 +27,14 @@ H=${HALO_CLIP:-build/halo-clip}
 
 variant_args() {
   case "$1" in
-    halo-reference) ;;
+    halo-reference) echo "--set model.center_embeddings=false" ;;
     halo-centred) echo "--set model.center_embeddings=true" ;;
     halo-centred-logtemp) echo "--set model.center_embeddings=true --set loss.temperature=log" ;;
     halo-centred-radial0.1) echo "--set model.center_embeddings=true --set loss.radial_weight=0.1" ;;
     halo-centred-bootstrap) echo "--set model.center_embeddings=true --set loss.sink_bootstrap=0.5" ;;
     halo-centred-smoothing) echo "--set model.center_embeddings=true --set loss.distill=false" ;;
-    infonce) echo "--set loss.name=infonce" ;;
-    siglip) echo "--set loss.name=siglip" ;;
+    infonce) echo "--set loss.name=infonce --set model.center_embeddings=false" ;;
+    siglip) echo "--set loss.name=siglip --set model.center_embeddings=false" ;;
     *) echo "ablation.sh: unknown variant '$1'" >&2; return 1 ;;
   esac
 }

@@ -7,11 +7,11 @@
 #
 # The runs are those of scripts/ablation.sh (same folder, same names): a run that the ablation
 # already made is not redone. Environment: OUT [runs/ablation], EPOCHS [30], SEEDS ["0 1"],
-# HALO_VARIANTS [halo-reference halo-centred-bootstrap] (see scripts/ablation.sh --help).
+# HALO_VARIANTS [halo-reference halo-centred] (see scripts/ablation.sh --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 OUT=${OUT:-runs/ablation}
 export OUT NOISE=20 XFOLD="" TABLE="$OUT/compare_losses.md"
-export VARIANTS="${HALO_VARIANTS:-halo-reference halo-centred-bootstrap} infonce siglip"
+export VARIANTS="${HALO_VARIANTS:-halo-reference halo-centred} infonce siglip"
 exec scripts/ablation.sh
