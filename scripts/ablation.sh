@@ -11,10 +11,11 @@
 #   JOBS [2] runs at a time, THREADS [1] threads each; SKIP_SETUP=1 skips install/build/fetch;
 #   HALO_CLIP [build/halo-clip] the binary to run; ONLY_TABLE=1 only tabulates finished runs
 # Variants: halo-reference halo-centred halo-centred-logtemp halo-centred-radial0.1
-#           halo-centred-bootstrap halo-centred-smoothing infonce siglip
+#           halo-centred-bootstrap halo-centred-smoothing infonce siglip (the default list), and
+#           halo-centred-bootstrap0.8 halo-centred-smoothing-bootstrap
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 OUT=${OUT:-runs/ablation}
 EPOCHS=${EPOCHS:-30}
 SEEDS=${SEEDS:-0 1}
@@ -32,7 +33,10 @@ variant_args() {
     halo-centred-logtemp) echo "--set model.center_embeddings=true --set loss.temperature=log" ;;
     halo-centred-radial0.1) echo "--set model.center_embeddings=true --set loss.radial_weight=0.1" ;;
     halo-centred-bootstrap) echo "--set model.center_embeddings=true --set loss.sink_bootstrap=0.5" ;;
+    halo-centred-bootstrap0.8) echo "--set model.center_embeddings=true --set loss.sink_bootstrap=0.8" ;;
     halo-centred-smoothing) echo "--set model.center_embeddings=true --set loss.distill=false" ;;
+    halo-centred-smoothing-bootstrap)
+      echo "--set model.center_embeddings=true --set loss.distill=false --set loss.sink_bootstrap=0.5" ;;
     infonce) echo "--set loss.name=infonce --set model.center_embeddings=false" ;;
     siglip) echo "--set loss.name=siglip --set model.center_embeddings=false" ;;
     *) echo "ablation.sh: unknown variant '$1'" >&2; return 1 ;;
