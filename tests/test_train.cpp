@@ -90,6 +90,11 @@ void check_resume_equals_straight_run(const std::string& folder, bool center) {
     EXPECT_TRUE(torch::equal(value, resumed.parameters.at(name))) << name << " differs after resume";
   }
   EXPECT_EQ(logged_losses(dir + "/split"), logged_losses(dir + "/straight"));
+  // The offset that centring removes is logged only when there is one.
+  std::ifstream metrics(dir + "/straight/metrics.jsonl");
+  const std::string text((std::istreambuf_iterator<char>(metrics)), std::istreambuf_iterator<char>());
+  const bool offset_logged = text.find("\"image_offset_norm\"") != std::string::npos;
+  EXPECT_EQ(offset_logged, center);
 }
 
 TEST(Train, StoppedAndResumedRunEqualsUninterruptedRun) { check_resume_equals_straight_run("train_resume", false); }

@@ -186,7 +186,7 @@ std::string curves_section(const std::string& run_dir) {
   std::string html = "<h2>Training</h2>";
   const std::vector<std::vector<std::string>> charts = {
       {"loss", "ce_image_to_text", "ce_text_to_image"}, {"radial"}, {"lr"}, {"gamma", "logit_scale", "temperature"},
-      {"mismatch_score_mean", "mismatch_score_clean", "mismatch_score_mismatched"}, {"image_mean_norm", "text_mean_norm"}, {"image_sq_norm", "text_sq_norm", "pair_r2"},
+      {"mismatch_score_mean", "mismatch_score_clean", "mismatch_score_mismatched"}, {"image_mean_norm", "text_mean_norm", "image_offset_norm", "text_offset_norm"}, {"image_sq_norm", "text_sq_norm", "pair_r2"},
       {"images_per_s"}};
   const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c"};
   for (const auto& keys : charts) {

@@ -249,6 +249,16 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
         const Metrics geometry = embedding_diagnostics(out.image_embeddings, out.text_embeddings, *loss_fn, batch->rows,
                                                        group->rank() * batch->rows.numel(), *manifest);
         m.insert(m.end(), geometry.begin(), geometry.end());
+        // With centring the embeddings above have mean ~0 by construction; the offset that
+        // centring removes is the running mean.
+        for (const auto& item : model->named_buffers()) {
+          for (const std::string modality : {"image", "text"}) {
+            if (item.key() != modality + "_center.running_mean") continue;
+            const torch::Tensor& offset = item.value();
+            m.emplace_back(modality + "_offset_norm",
+                           offset.norm().item<double>() / std::sqrt(static_cast<double>(offset.numel())));
+          }
+        }
         log.step(state.step, state.epoch, batch->images.size(0) * group->size(), data_wait, m, c.train.log_every);
       } else {
         log.step(state.step, state.epoch, batch->images.size(0) * group->size(), data_wait, {}, c.train.log_every);
