@@ -38,7 +38,7 @@ for seed in $SEEDS; do
     $H classify --loss "$loss" --seed "$seed" --epochs "$EPOCHS" --out "$run" \
       --train $P/fashion-mnist-train/manifest.tsv --test $P/fashion-mnist-test/manifest.tsv \
       --ood mnist=$P/mnist-test/manifest.tsv --ood emoji=$P/emoji-google/manifest.tsv $EXTRA |
-      grep -E "training|step .*/.* \| epoch .* ETA 0s|^test:|^(mnist|emoji) "
+      grep --line-buffered -E "training|ETA 0m00s|^test:|^(mnist|emoji) "
   done
 done
 echo "all runs: $(( $(date +%s) - start )) s"
@@ -46,7 +46,7 @@ echo "all runs: $(( $(date +%s) - start )) s"
 # One row per loss: mean +- sample standard deviation over the seeds, read from results.txt.
 echo
 echo "Fashion-MNIST test (in distribution); OOD: MNIST test, Google-art emoji. Seeds: $SEEDS; epochs: $EPOCHS"
-printf '%-5s | %-15s %-15s | %-15s %-15s | %-15s %-15s\n' loss "accuracy %" ECE "MNIST AUROC %" \
+printf '%-5s | %-16s %-16s | %-16s %-16s | %-16s %-16s\n' loss "accuracy %" ECE "MNIST AUROC %" \
   "MNIST FPR@95 %" "emoji AUROC %" "emoji FPR@95 %"
 for loss in ce halo; do
   files=()
@@ -62,7 +62,7 @@ for loss in ce halo; do
     /^test:/ { for (i = 1; i <= NF; i++) { if ($i == "accuracy") acc = $(i+1); if ($i == "ECE") ece = $(i+1) }
                sub(/,$/, "", acc); add("acc", acc); add("ece", ece) }
     /^(mnist|emoji) / { add($1 "_auroc", $3); add($1 "_fpr", $4) }
-    END { printf "%-5s | %-15s %-15s | %-15s %-15s | %-15s %-15s\n", loss, cell("acc", 100, 2), cell("ece", 1, 4),
+    END { printf "%-5s | %-16s %-16s | %-16s %-16s | %-16s %-16s\n", loss, cell("acc", 100, 2), cell("ece", 1, 4),
             cell("mnist_auroc", 100, 2), cell("mnist_fpr", 100, 2), cell("emoji_auroc", 100, 2), cell("emoji_fpr", 100, 2) }
   ' "${files[@]}"
 done
