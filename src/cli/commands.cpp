@@ -71,6 +71,8 @@ const std::vector<Command>& commands() {
       {"launch", "start worker processes for multi-process training (like torchrun)", run_launch},
       {"prepare", "turn a fetched data set into a manifest (optionally with mismatched pairs)",
        run_prepare},
+      {"classify", "train an image classifier (cross-entropy or HALO); accuracy, ECE, OOD detection",
+       run_classify},
   };
   return table;
 }

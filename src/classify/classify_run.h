@@ -1,0 +1,38 @@
+// `halo-clip classify` end to end: read the manifests, build the ResNet and the head, train,
+// score the test split and each OOD set, and write results.json and results.txt into the
+// output folder (each through a temporary file and a rename).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "classify/classify_eval.h"
+#include "classify/classify_options.h"
+#include "classify/classify_train.h"
+
+namespace halo::classify {
+
+struct OodResult {
+  std::string name, manifest;
+  OodMetrics metrics;
+};
+
+struct ClassifyResult {
+  ClassifyOptions options;
+  int64_t classes = 0, parameters = 0;
+  TrainSummary train;
+  TestMetrics test;
+  std::vector<OodResult> ood;
+  double eval_seconds = 0;
+  double abstain_bias = 0, gamma = 0;  // HALO only
+};
+
+ClassifyResult run_classify(const ClassifyOptions& options);
+
+// The printed table (also results.txt) and results.json.
+std::string format_results(const ClassifyResult& result);
+std::string results_json(const ClassifyResult& result);
+// Writes both into result.options.out_dir (created).
+void write_results(const ClassifyResult& result);
+
+}  // namespace halo::classify
