@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Does filtering pay off? For each share of swapped captions: train HALO (the tiny preset) on the
+# noisy Google-art emoji, keep the KEEP share of pairs with the lowest abstention score, retrain
+# HALO from scratch on the kept pairs, and compare Twitter-art retrieval before and after with a
+# retrain on the pairs kept by the cosine score of an InfoNCE model trained on the same noisy set
+# (the DataComp-style CLIP-score filter). One table; figures in $OUT.
+#
+# Environment (defaults in brackets): OUT [runs/filter-pays-off]  NOISE ["0 20 40"] (percent)
+#   SEEDS ["0"]  EPOCHS [30]  KEEP [0.8]  JOBS [2] runs at a time, THREADS [1] each
+#   SKIP_SETUP=1 skips install/build/fetch; HALO_CLIP [build/halo-clip]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+OUT=${OUT:-runs/filter-pays-off}
+NOISE=${NOISE:-0 20 40}
+SEEDS=${SEEDS:-0}
+EPOCHS=${EPOCHS:-30}
+KEEP=${KEEP:-0.8}
+P=data/prepared
+H=${HALO_CLIP:-build/halo-clip}
+
+if [[ -z "${SKIP_SETUP:-}" ]]; then
+  scripts/setup.sh
+  scripts/build.sh -DHALO_BUILD_TESTS=OFF
+  scripts/fetch_data.sh --only emoji
+fi
+manifest_for() { echo "$P/emoji-google-mm$1/manifest.tsv"; }
+for n in $NOISE; do
+  [[ -f $(manifest_for "$n") ]] ||
+    $H prepare emoji --style google --source data/raw/emoji-google --out "$P/emoji-google-mm$n" \
+      --mismatch-fraction "$(awk -v n="$n" 'BEGIN { print n / 100 }')" --seed 0 > /dev/null
+done
+[[ -f $P/emoji-twitter/manifest.tsv ]] ||
+  $H prepare emoji --style twitter --source data/raw/emoji-twitter --out $P/emoji-twitter > /dev/null
+mkdir -p "$OUT"
+
+train() {  # run_dir manifest seed [--set ...]
+  local run=$1 manifest=$2 seed=$3; shift 3
+  [[ -f $run/checkpoints/final.pt ]] && return 0
+  $H train --config configs/tiny.yaml --set "train.run_dir=$run" --set "data.train_manifest=$manifest" \
+    --set "train.seed=$seed" --set "train.epochs=$EPOCHS" "$@" | grep -E "finished|stopped"
+}
+retrieval() {  # run_dir -> "R@1 R@5" image->text on the Twitter art
+  [[ -f $1/eval-twitter/results.txt ]] ||
+    $H eval --checkpoint "$1" --manifest $P/emoji-twitter/manifest.tsv --out "$1/eval-twitter" > /dev/null
+  awk '/^image -> text/ { print $4, $5; exit }' "$1/eval-twitter/results.txt"
+}
+# Stage one (per noise and seed): the two scoring models, then the two filters.
+stage_one() {
+  local n=$1 seed=$2 d="$OUT/mm$1-seed$2"
+  train "$d/halo" "$(manifest_for "$n")" "$seed"
+  train "$d/infonce" "$(manifest_for "$n")" "$seed" --set loss.name=infonce --set model.center_embeddings=false
+  [[ -f $d/filter-halo/summary.txt ]] || $H filter --checkpoint "$d/halo" --manifest "$(manifest_for "$n")" \
+    --keep-fraction "$KEEP" --out "$d/filter-halo" > /dev/null
+  [[ -f $d/filter-infonce-cosine/summary.txt ]] || $H filter --checkpoint "$d/infonce" --score cosine \
+    --manifest "$(manifest_for "$n")" --keep-fraction "$KEEP" --out "$d/filter-infonce-cosine" > /dev/null
+}
+# Stage two: HALO retrained on each kept set.
+stage_two() {
+  local n=$1 seed=$2 which=$3 d="$OUT/mm$1-seed$2"
+  train "$d/retrain-$which" "$d/filter-$which/kept.tsv" "$seed"
+}
+export -f train retrieval stage_one stage_two manifest_for
+export OUT EPOCHS KEEP P H
+jobs_list() { for n in $NOISE; do for s in $SEEDS; do echo "$n $s $*"; done; done; }
+jobs_list | OMP_NUM_THREADS=${THREADS:-1} xargs -P "${JOBS:-2}" -L 1 bash -c 'set -euo pipefail; stage_one "$@"' _
+{ jobs_list halo; jobs_list infonce-cosine; } |
+  OMP_NUM_THREADS=${THREADS:-1} xargs -P "${JOBS:-2}" -L 1 bash -c 'set -euo pipefail; stage_two "$@"' _
+
+caught() { sed -n 's/.*rejected \([0-9]*\) of them: precision \([0-9.]*\), recall.*/\1 (precision \2)/p' "$1/summary.txt"; }
+{
+  echo "| swapped | seed | HALO on all pairs: R@1 / R@5 | HALO retrained, kept by HALO abstention: R@1 / R@5 | swapped pairs removed | HALO retrained, kept by InfoNCE cosine: R@1 / R@5 | swapped pairs removed |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  for n in $NOISE; do for s in $SEEDS; do
+    d="$OUT/mm$n-seed$s"
+    printf '| %s%% | %s | %s | %s | %s | %s | %s |\n' "$n" "$s" "$(retrieval "$d/halo" | tr ' ' '/')" \
+      "$(retrieval "$d/retrain-halo" | tr ' ' '/')" "$(caught "$d/filter-halo")" \
+      "$(retrieval "$d/retrain-infonce-cosine" | tr ' ' '/')" "$(caught "$d/filter-infonce-cosine")"
+  done; done
+} | tee "$OUT/table.md"
+echo "table: $OUT/table.md   (kept share $KEEP, $EPOCHS epochs)"
