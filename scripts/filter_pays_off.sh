@@ -62,7 +62,7 @@ stage_two() {
 }
 export -f train retrieval stage_one stage_two manifest_for
 export OUT EPOCHS KEEP P H
-jobs_list() { for n in $NOISE; do for s in $SEEDS; do echo "$n $s $*"; done; done; }
+jobs_list() { for n in $NOISE; do for s in $SEEDS; do echo "$n $s${*:+ $*}"; done; done; }  # no trailing blank: xargs -L would join lines
 jobs_list | OMP_NUM_THREADS=${THREADS:-1} xargs -P "${JOBS:-2}" -L 1 bash -c 'set -euo pipefail; stage_one "$@"' _
 { jobs_list halo; jobs_list infonce-cosine; } |
   OMP_NUM_THREADS=${THREADS:-1} xargs -P "${JOBS:-2}" -L 1 bash -c 'set -euo pipefail; stage_two "$@"' _
