@@ -14,6 +14,7 @@ class EmbeddingCenterImpl : public torch::nn::Module {
  public:
   EmbeddingCenterImpl(int64_t dim, double momentum);
   torch::Tensor forward(const torch::Tensor& x);  // n x dim
+  const torch::Tensor& running_mean() const { return running_mean_; }
 
  private:
   double momentum_;

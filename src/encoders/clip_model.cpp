@@ -31,6 +31,11 @@ ClipModelImpl::ClipModelImpl(const train::ModelConfig& c, int64_t vocab_size, in
   }
 }
 
+std::pair<torch::Tensor, torch::Tensor> ClipModelImpl::embedding_offsets() const {
+  if (!image_center_) return {};
+  return {image_center_->running_mean(), text_center_->running_mean()};
+}
+
 torch::Tensor ClipModelImpl::encode_image(const torch::Tensor& images) {
   torch::Tensor e = visual_.forward<torch::Tensor>(images);
   return image_center_ ? image_center_(e) : e;

@@ -2,6 +2,8 @@
 // both ending in unnormalised embed_dim-dimensional embeddings. Built from the model section of
 // the configuration.
 #pragma once
+#include <utility>
+
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/any.h>
 #include <torch/nn/pimpl.h>
@@ -18,6 +20,9 @@ class ClipModelImpl : public torch::nn::Module {
   ClipModelImpl(const train::ModelConfig& config, int64_t vocab_size, int64_t eos_id);
   torch::Tensor encode_image(const torch::Tensor& images);  // B x 3 x H x W -> B x D
   torch::Tensor encode_text(const torch::Tensor& tokens);   // B x L -> B x D
+  // With model.center_embeddings: the running means that centring removes (image, text);
+  // without: undefined tensors.
+  std::pair<torch::Tensor, torch::Tensor> embedding_offsets() const;
 
  private:
   torch::nn::AnyModule visual_;

@@ -43,12 +43,12 @@ class HaloClipLoss : public ContrastiveLoss {
     HALO_CHECK(o.temperature == "softplus" || o.temperature == "log",
                "the HALO temperature must be softplus or log, got '", o.temperature, "'");
     log_temperature_ = o.temperature == "log";
-    const double raw0 = initial_gamma_raw(o.embed_dim);
-    const double gamma0 = raw0 > 20.0 ? raw0 : std::log1p(std::exp(raw0));
     if (log_temperature_) {
-      param_ = register_parameter("log_gamma", torch::full({1}, std::log(gamma0)), o.learn_temperature);
+      param_ = register_parameter("log_gamma", torch::full({1}, std::log(initial_gamma(o.embed_dim))),
+                                  o.learn_temperature);
     } else {
-      param_ = register_parameter("gamma_raw", torch::full({1}, raw0), o.learn_temperature);
+      param_ = register_parameter("gamma_raw", torch::full({1}, initial_gamma_raw(o.embed_dim)),
+                                  o.learn_temperature);
     }
   }
   LossOutput forward(const PairBatch& batch) override {

@@ -15,6 +15,11 @@ double target_r_sq(double D) { return 1.0 - 2.0 / D; }
 double initial_gamma(double D) { return 20.0 / (2.0 - target_r_sq(D)); }
 }  // namespace
 
+double initial_gamma(int64_t embed_dim) {
+  HALO_CHECK(embed_dim >= 2, "HALO needs an embedding size D >= 2, got ", embed_dim);
+  return initial_gamma(static_cast<double>(embed_dim));
+}
+
 double abstain_bias(int64_t embed_dim, int64_t num_candidates, double label_smoothing) {
   HALO_CHECK(embed_dim >= 2, "HALO needs an embedding size D >= 2, got ", embed_dim);
   HALO_CHECK(num_candidates >= 1, "HALO needs at least one candidate class, got ", num_candidates);

@@ -17,6 +17,8 @@ constexpr double kMinRadiusSq = 1e-6;
 double abstain_bias(int64_t embed_dim, int64_t num_candidates, double label_smoothing);
 // gamma_raw at start: softplus(gamma_raw) = 20 / (1 + 2 / D).
 double initial_gamma_raw(int64_t embed_dim);
+// The temperature gamma at start, 20 / (2 - r*^2) (softplus(initial_gamma_raw) to rounding).
+double initial_gamma(int64_t embed_dim);
 // softplus(gamma_raw) in `dtype` (threshold 20, as PyTorch's default).
 torch::Tensor gamma_from_raw(const torch::Tensor& gamma_raw, torch::ScalarType dtype);
 

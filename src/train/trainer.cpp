@@ -251,13 +251,11 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
         m.insert(m.end(), geometry.begin(), geometry.end());
         // With centring the embeddings above have mean ~0 by construction; the offset that
         // centring removes is the running mean.
-        for (const auto& item : model->named_buffers()) {
-          for (const std::string modality : {"image", "text"}) {
-            if (item.key() != modality + "_center.running_mean") continue;
-            const torch::Tensor& offset = item.value();
-            m.emplace_back(modality + "_offset_norm",
-                           offset.norm().item<double>() / std::sqrt(static_cast<double>(offset.numel())));
-          }
+        const auto [image_offset, text_offset] = model->embedding_offsets();
+        if (image_offset.defined()) {
+          const double sqrt_d = std::sqrt(static_cast<double>(image_offset.numel()));
+          m.emplace_back("image_offset_norm", image_offset.norm().item<double>() / sqrt_d);
+          m.emplace_back("text_offset_norm", text_offset.norm().item<double>() / sqrt_d);
         }
         log.step(state.step, state.epoch, batch->images.size(0) * group->size(), data_wait, m, c.train.log_every);
       } else {
