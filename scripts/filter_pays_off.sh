@@ -78,4 +78,14 @@ caught() { sed -n 's/.*rejected \([0-9]*\) of them: precision \([0-9.]*\), recal
       "$(retrieval "$d/retrain-infonce-cosine" | tr ' ' '/')" "$(caught "$d/filter-infonce-cosine")"
   done; done
 } | tee "$OUT/table.md"
-echo "table: $OUT/table.md   (kept share $KEEP, $EPOCHS epochs)"
+# The same figures one per line, for `halo-clip plot bars` (scripts/plots.sh).
+{
+  printf 'swapped\tseed\tmodel\tr1\tr5\n'
+  for n in $NOISE; do for s in $SEEDS; do
+    d="$OUT/mm$n-seed$s"
+    for m in "halo:all pairs" "retrain-halo:kept by HALO abstention" "retrain-infonce-cosine:kept by InfoNCE cosine"; do
+      printf '%s%%\t%s\t%s\t%s\n' "$n" "$s" "${m#*:}" "$(retrieval "$d/${m%%:*}" | tr ' ' '\t')"
+    done
+  done; done
+} > "$OUT/table.tsv.tmp" && mv "$OUT/table.tsv.tmp" "$OUT/table.tsv"
+echo "table: $OUT/table.md, $OUT/table.tsv   (kept share $KEEP, $EPOCHS epochs)"

@@ -1,6 +1,8 @@
 // halo-clip classify: both losses learn a tiny generated labelled set beyond chance and write
 // their results; the OOD and calibration metrics on hand-computed cases; the heads' scores; and
 // bad flags or manifests give errors that name the flag or the file.
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -70,6 +72,23 @@ TEST_P(ClassifyTraining, BeatsChanceAndWritesResults) {
   EXPECT_THAT(json, HasSubstr("\"accuracy\""));
   EXPECT_THAT(json, HasSubstr("\"name\": \"shapes-again\""));
   EXPECT_THAT(slurp(dir + "/out/results.txt"), HasSubstr("shapes-again"));
+  // scores.tsv: a header, then every test image and every OOD image, each with its OOD score.
+  std::istringstream scores(slurp(dir + "/out/scores.tsv"));
+  std::string line;
+  std::getline(scores, line);
+  EXPECT_EQ(line, "set\timage_path\tlabel\tpredicted\tconfidence\tood_score");
+  int test_rows = 0, ood_rows = 0;
+  while (std::getline(scores, line)) {
+    const std::string set = line.substr(0, line.find('\t'));
+    (set == "test" ? test_rows : ood_rows) += 1;
+    if (set == "test" && test_rows == 1) {
+      // The first test image's OOD score, as the result holds it.
+      const double written = std::stod(line.substr(line.rfind('\t') + 1));
+      EXPECT_NEAR(written, r.scored[0].scores.ood_score[0], 1e-5 * std::max(1.0, std::abs(written)));
+    }
+  }
+  EXPECT_EQ(test_rows, 128);
+  EXPECT_EQ(ood_rows, 128);
 }
 
 INSTANTIATE_TEST_SUITE_P(Losses, ClassifyTraining, ::testing::Values("ce", "halo"));

@@ -1,4 +1,4 @@
-// results.txt and results.json of `halo-clip classify` (declared in classify_run.h).
+// results.txt, results.json and scores.tsv of `halo-clip classify` (declared in classify_run.h).
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -80,11 +80,28 @@ std::string results_json(const ClassifyResult& r) {
   return root.dump(2) + "\n";
 }
 
+std::string scores_tsv(const ClassifyResult& r) {
+  std::string out = "set\timage_path\tlabel\tpredicted\tconfidence\tood_score\n";
+  char numbers[96];
+  for (const ScoredSet& set : r.scored) {
+    const data::Manifest& m = *set.manifest;
+    const ScoredImages& s = set.scores;
+    for (size_t i = 0; i < s.ood_score.size(); ++i) {
+      const std::string label = m.labels.empty() ? "-" : std::to_string(m.labels[i]);
+      std::snprintf(numbers, sizeof numbers, "\t%lld\t%.6g\t%.6g\n", static_cast<long long>(s.predicted[i]),
+                    s.confidence[i], s.ood_score[i]);
+      out += set.name + "\t" + m.images[i] + "\t" + label + numbers;
+    }
+  }
+  return out;
+}
+
 void write_results(const ClassifyResult& r) {
   const std::filesystem::path dir(r.options.out_dir);
   std::filesystem::create_directories(dir);
   train::write_file_atomically((dir / "results.json").string(), results_json(r));
   train::write_file_atomically((dir / "results.txt").string(), format_results(r));
+  train::write_file_atomically((dir / "scores.tsv").string(), scores_tsv(r));
 }
 
 }  // namespace halo::classify

@@ -82,9 +82,11 @@ ClassifyResult run_classify(const ClassifyOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   const ScoredImages test_scores = score_images(encoder, head, test_set, o, device);
   r.test = test_metrics(test_scores, test_set->labels);
+  r.scored.push_back({"test", test_set, test_scores});
   for (size_t i = 0; i < o.ood.size(); ++i) {
-    const ScoredImages scored = score_images(encoder, head, ood_sets[i], o, device);
+    ScoredImages scored = score_images(encoder, head, ood_sets[i], o, device);
     r.ood.push_back({o.ood[i].name, o.ood[i].manifest, ood_metrics(test_scores.ood_score, scored.ood_score)});
+    r.scored.push_back({o.ood[i].name, ood_sets[i], std::move(scored)});
   }
   r.eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (head->is_halo()) {

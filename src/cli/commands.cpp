@@ -67,6 +67,7 @@ const std::vector<Command>& commands() {
       {"eval", "zero-shot retrieval, classification and mismatch detection of a checkpoint", run_eval},
       {"filter", "split a manifest into kept and rejected pairs by abstention score", run_filter},
       {"report", "write a self-contained HTML report of a run folder", run_report},
+      {"plot", "write one SVG chart (curves, histogram, bars) from run files", run_plot},
       {"tokenizer", "train a SentencePiece tokenizer, or encode text with one", run_tokenizer},
       {"launch", "start worker processes for multi-process training (like torchrun)", run_launch},
       {"prepare", "turn a fetched data set into a manifest (optionally with mismatched pairs)",

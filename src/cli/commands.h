@@ -22,5 +22,6 @@ int run_filter(const std::vector<std::string>& args);     // filter_command.cpp
 int run_report(const std::vector<std::string>& args);     // report_command.cpp
 int run_launch(const std::vector<std::string>& args);     // launch_command.cpp
 int run_classify(const std::vector<std::string>& args);   // classify_command.cpp
+int run_plot(const std::vector<std::string>& args);       // plot_command.cpp
 
 }  // namespace halo::cli
