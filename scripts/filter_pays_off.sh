@@ -8,14 +8,20 @@
 # Environment (defaults in brackets): OUT [runs/filter-pays-off]  NOISE ["0 20 40"] (percent)
 #   SEEDS ["0"]  EPOCHS [30]  KEEP [0.8]  JOBS [2] runs at a time, THREADS [1] each
 #   SKIP_SETUP=1 skips install/build/fetch; HALO_CLIP [build/halo-clip]
+#   SCORE_STEP [empty: the final models] filter with the scoring models' checkpoint of this step
+#   SCORERS [empty: trained here] an ablation.sh output folder whose runs mm<N>/halo-centred-seed<S>
+#     and mm<N>/infonce-seed<S> (the same preset and data) are the scoring models
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 OUT=${OUT:-runs/filter-pays-off}
 NOISE=${NOISE:-0 20 40}
 SEEDS=${SEEDS:-0}
 EPOCHS=${EPOCHS:-30}
 KEEP=${KEEP:-0.8}
+SCORE_STEP=${SCORE_STEP:-}
+SCORERS=${SCORERS:-}
+TAG=${SCORE_STEP:+-step$SCORE_STEP}  # folder suffix of filters and retrains scored at an early step
 P=data/prepared
 H=${HALO_CLIP:-build/halo-clip}
 
@@ -45,23 +51,39 @@ retrieval() {  # run_dir -> "R@1 R@5" image->text on the Twitter art
     $H eval --checkpoint "$1" --manifest $P/emoji-twitter/manifest.tsv --out "$1/eval-twitter" > /dev/null
   awk '/^image -> text/ { print $4, $5; exit }' "$1/eval-twitter/results.txt"
 }
+scorer() {  # scorer halo|infonce noise seed -> the scoring model's run folder
+  if [[ -n $SCORERS ]]; then
+    [[ $1 == halo ]] && echo "$SCORERS/mm$2/halo-centred-seed$3" || echo "$SCORERS/mm$2/infonce-seed$3"
+  else
+    echo "$OUT/mm$2-seed$3/$1"
+  fi
+}
+scoring_checkpoint() {  # run folder -> what `filter --checkpoint` gets
+  if [[ -n $SCORE_STEP ]]; then printf '%s/checkpoints/step_%08d.pt' "$1" "$SCORE_STEP"; else echo "$1"; fi
+}
 # Stage one (per noise and seed): the two scoring models, then the two filters.
 stage_one() {
-  local n=$1 seed=$2 d="$OUT/mm$1-seed$2"
-  train "$d/halo" "$(manifest_for "$n")" "$seed"
-  train "$d/infonce" "$(manifest_for "$n")" "$seed" --set loss.name=infonce --set model.center_embeddings=false
-  [[ -f $d/filter-halo/summary.txt ]] || $H filter --checkpoint "$d/halo" --manifest "$(manifest_for "$n")" \
-    --keep-fraction "$KEEP" --out "$d/filter-halo" > /dev/null
-  [[ -f $d/filter-infonce-cosine/summary.txt ]] || $H filter --checkpoint "$d/infonce" --score cosine \
-    --manifest "$(manifest_for "$n")" --keep-fraction "$KEEP" --out "$d/filter-infonce-cosine" > /dev/null
+  local n=$1 seed=$2 d="$OUT/mm$1-seed$2" keep=()
+  local halo infonce
+  halo=$(scorer halo "$n" "$seed")
+  infonce=$(scorer infonce "$n" "$seed")
+  [[ -n $SCORE_STEP ]] && keep=(--set "train.checkpoint_every=$SCORE_STEP" --set train.keep_checkpoints=1000)
+  if [[ -z $SCORERS ]]; then
+    train "$halo" "$(manifest_for "$n")" "$seed" "${keep[@]}"
+    train "$infonce" "$(manifest_for "$n")" "$seed" --set loss.name=infonce --set model.center_embeddings=false "${keep[@]}"
+  fi
+  [[ -f $d/filter-halo$TAG/summary.txt ]] || $H filter --checkpoint "$(scoring_checkpoint "$halo")" \
+    --manifest "$(manifest_for "$n")" --keep-fraction "$KEEP" --out "$d/filter-halo$TAG" > /dev/null
+  [[ -f $d/filter-infonce-cosine$TAG/summary.txt ]] || $H filter --checkpoint "$(scoring_checkpoint "$infonce")" \
+    --score cosine --manifest "$(manifest_for "$n")" --keep-fraction "$KEEP" --out "$d/filter-infonce-cosine$TAG" > /dev/null
 }
 # Stage two: HALO retrained on each kept set.
 stage_two() {
   local n=$1 seed=$2 which=$3 d="$OUT/mm$1-seed$2"
-  train "$d/retrain-$which" "$d/filter-$which/kept.tsv" "$seed"
+  train "$d/retrain-$which$TAG" "$d/filter-$which$TAG/kept.tsv" "$seed"
 }
-export -f train retrieval stage_one stage_two manifest_for
-export OUT EPOCHS KEEP P H
+export -f train retrieval stage_one stage_two manifest_for scorer scoring_checkpoint
+export OUT EPOCHS KEEP P H SCORE_STEP SCORERS TAG
 jobs_list() { for n in $NOISE; do for s in $SEEDS; do echo "$n $s${*:+ $*}"; done; done; }  # no trailing blank: xargs -L would join lines
 jobs_list | OMP_NUM_THREADS=${THREADS:-1} xargs -P "${JOBS:-2}" -L 1 bash -c 'set -euo pipefail; stage_one "$@"' _
 { jobs_list halo; jobs_list infonce-cosine; } |
@@ -73,19 +95,20 @@ caught() { sed -n 's/.*rejected \([0-9]*\) of them: precision \([0-9.]*\), recal
   echo "| --- | --- | --- | --- | --- | --- | --- |"
   for n in $NOISE; do for s in $SEEDS; do
     d="$OUT/mm$n-seed$s"
-    printf '| %s%% | %s | %s | %s | %s | %s | %s |\n' "$n" "$s" "$(retrieval "$d/halo" | tr ' ' '/')" \
-      "$(retrieval "$d/retrain-halo" | tr ' ' '/')" "$(caught "$d/filter-halo")" \
-      "$(retrieval "$d/retrain-infonce-cosine" | tr ' ' '/')" "$(caught "$d/filter-infonce-cosine")"
+    printf '| %s%% | %s | %s | %s | %s | %s | %s |\n' "$n" "$s" "$(retrieval "$(scorer halo "$n" "$s")" | tr ' ' '/')" \
+      "$(retrieval "$d/retrain-halo$TAG" | tr ' ' '/')" "$(caught "$d/filter-halo$TAG")" \
+      "$(retrieval "$d/retrain-infonce-cosine$TAG" | tr ' ' '/')" "$(caught "$d/filter-infonce-cosine$TAG")"
   done; done
-} | tee "$OUT/table.md"
+} | tee "$OUT/table$TAG.md"
 # The same figures one per line, for `halo-clip plot bars` (scripts/plots.sh).
 {
   printf 'swapped\tseed\tmodel\tr1\tr5\n'
   for n in $NOISE; do for s in $SEEDS; do
     d="$OUT/mm$n-seed$s"
-    for m in "halo:all pairs" "retrain-halo:kept by HALO abstention" "retrain-infonce-cosine:kept by InfoNCE cosine"; do
+    printf '%s%%\t%s\t%s\t%s\n' "$n" "$s" "all pairs" "$(retrieval "$(scorer halo "$n" "$s")" | tr ' ' '\t')"
+    for m in "retrain-halo$TAG:kept by HALO abstention" "retrain-infonce-cosine$TAG:kept by InfoNCE cosine"; do
       printf '%s%%\t%s\t%s\t%s\n' "$n" "$s" "${m#*:}" "$(retrieval "$d/${m%%:*}" | tr ' ' '\t')"
     done
   done; done
-} > "$OUT/table.tsv.tmp" && mv "$OUT/table.tsv.tmp" "$OUT/table.tsv"
-echo "table: $OUT/table.md, $OUT/table.tsv   (kept share $KEEP, $EPOCHS epochs)"
+} > "$OUT/table$TAG.tsv.tmp" && mv "$OUT/table$TAG.tsv.tmp" "$OUT/table$TAG.tsv"
+echo "table: $OUT/table$TAG.md, $OUT/table$TAG.tsv   (kept share $KEEP, $EPOCHS epochs${SCORE_STEP:+, scored at step $SCORE_STEP})"

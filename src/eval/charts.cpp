@@ -183,7 +183,7 @@ std::string svg_reliability(const std::vector<double>& upper, const std::vector<
 }
 
 const char* const kChartStyle =
-    ".chart{margin:6px;border:1px solid #eee;background:#fff}.title{font-size:13px;font-weight:bold}"
+    ".chart{margin:6px;border:1px solid #eee;background:#fff;vertical-align:top}.title{font-size:13px;font-weight:bold}"
     ".tick{font-size:10px;fill:#444}.axis{stroke:#444}.grid{stroke:#eee}";
 
 std::string chart_color(size_t k) {
