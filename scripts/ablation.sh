@@ -61,7 +61,8 @@ mkdir -p "$OUT"
 
 # field VALUE of the row that starts with NAME in a results.txt table
 field() { awk -v name="$2" -v col="$3" 'index($0, name) == 1 { sub(name, ""); split($0, f); print f[col]; exit }' "$1"; }
-# AUROC and FPR@95 of a training-dynamics score (own_mean, cosine_mean, in_context_mean), or "-	-"
+# AUROC and FPR@95 of a training-dynamics score (own_mean, cosine_mean, in_context_mean,
+# margin_mean), or "-	-"
 dynamics() { awk -v name="$2" '$1 == name { print $2 "\t" $3; f = 1 } END { if (!f) print "-\t-" }' "$1/pair_dynamics.txt" 2>/dev/null ||
                printf -- '-\t-\n'; }
 # AUROC and FPR@95 from a filter summary
@@ -114,12 +115,13 @@ make_row() {
   early_ctx=$(awk '/^in-context / { print $2; exit }' "$te")
   [[ -f $run/xfold-own/summary.txt ]] &&
     xf="$(filter_auroc "$run/xfold-own" | tr ' ' '\t')	$(filter_auroc "$run/xfold-cosine" | cut -d' ' -f1)"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$v" "$seed" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$v" "$seed" \
     "$(field "$tw" "image -> text" 1)" "$(field "$tw" "image -> text" 2)" \
     "$(field "$tw" "text -> image" 1)" "$(field "$tw" "text -> image" 2)" "$zs" \
     "$own" "$(field "$tn" "cosine" 1)" "$(field "$tn" "cosine" 2)" \
     "$early_own" "$(field "$te" "cosine" 1)" "$xf" "${ctx:--}" "${early_ctx:--}" \
-    "$(dynamics "$run" own_mean)" "$(dynamics "$run" cosine_mean)" "$(dynamics "$run" in_context_mean)"
+    "$(dynamics "$run" own_mean)" "$(dynamics "$run" cosine_mean)" "$(dynamics "$run" in_context_mean)" \
+    "$(dynamics "$run" margin_mean)"
 }
 export -f run_one make_row train field dynamics filter_auroc variant_args
 export OUT EPOCHS XFOLD EARLY_STEP P H
@@ -132,7 +134,7 @@ if [[ -z "${ONLY_TABLE:-}" ]]; then
 fi
 
 rows="${TABLE:-$OUT/table.md}"; rows="${rows%.md}.tsv"
-printf 'noise\tvariant\tseed\ti2t_r1\ti2t_r5\tt2i_r1\tt2i_r5\tzeroshot_top1\tzeroshot_ece\town_auroc\town_fpr95\tcos_auroc\tcos_fpr95\tearly_own_auroc\tearly_cos_auroc\txfold_own_auroc\txfold_own_fpr95\txfold_cos_auroc\tcontext_auroc\tearly_context_auroc\tdyn_own_auroc\tdyn_own_fpr95\tdyn_cos_auroc\tdyn_cos_fpr95\tdyn_context_auroc\tdyn_context_fpr95\n' > "$rows"
+printf 'noise\tvariant\tseed\ti2t_r1\ti2t_r5\tt2i_r1\tt2i_r5\tzeroshot_top1\tzeroshot_ece\town_auroc\town_fpr95\tcos_auroc\tcos_fpr95\tearly_own_auroc\tearly_cos_auroc\txfold_own_auroc\txfold_own_fpr95\txfold_cos_auroc\tcontext_auroc\tearly_context_auroc\tdyn_own_auroc\tdyn_own_fpr95\tdyn_cos_auroc\tdyn_cos_fpr95\tdyn_context_auroc\tdyn_context_fpr95\tdyn_margin_auroc\tdyn_margin_fpr95\n' > "$rows"
 for n in $NOISE; do for v in $VARIANTS; do for seed in $SEEDS; do
   [[ -f "$OUT/mm$n/$v-seed$seed/row.tsv" ]] && make_row "$n" "$seed" "$v" >> "$rows"
 done; done; done
@@ -163,10 +165,11 @@ awk -F'\t' '
         cell(key, 10), cell(key, 11), cell(key, 12), cell(key, 19), cell(key, 14), cell(key, 15), cell(key, 20),
         cell(key, 16), cell(key, 18) }
     print "\nRejecting by the training dynamics: AUROC (FPR@95) of each score averaged over every step that trained on the pair\n"
-    printf "| swapped | variant | own | own FPR@95 | cosine | cosine FPR@95 | in-context | in-context FPR@95 |\n"
-    printf "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
+    printf "| swapped | variant | own | own FPR@95 | cosine | cosine FPR@95 | in-context | in-context FPR@95 | margin | margin FPR@95 |\n"
+    printf "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     for (k = 1; k <= nkeys; k++) { key = order[k]; split(key, p, "\t")
-      printf "| %s%% | %s | %s | %s | %s | %s | %s | %s |\n", p[1], p[2],
-        cell(key, 21), cell(key, 22), cell(key, 23), cell(key, 24), cell(key, 25), cell(key, 26) } }
+      printf "| %s%% | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p[1], p[2],
+        cell(key, 21), cell(key, 22), cell(key, 23), cell(key, 24), cell(key, 25), cell(key, 26),
+        cell(key, 27), cell(key, 28) } }
 ' "$rows" | tee "${TABLE:-$OUT/table.md}"
 echo "rows: $rows   table: ${TABLE:-$OUT/table.md}"

@@ -163,10 +163,10 @@ void expect_dynamics_close(const std::string& got_run, const std::string& expect
   ASSERT_FALSE(expected.empty()) << expected_run;
   ASSERT_EQ(got.size(), expected.size()) << got_run;
   for (size_t i = 0; i < got.size(); ++i) {
-    ASSERT_EQ(got[i].size(), 7u);
+    ASSERT_EQ(got[i].size(), 8u);
     EXPECT_EQ(got[i][0], expected[i][0]);  // line
     EXPECT_EQ(got[i][3], expected[i][3]) << "seen, line " << got[i][0];
-    for (size_t c = 4; c < 7; ++c) {
+    for (size_t c = 4; c < 8; ++c) {
       if (expected[i][c] == "-") {
         EXPECT_EQ(got[i][c], "-");
       } else {

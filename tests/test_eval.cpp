@@ -268,7 +268,7 @@ TEST_F(EvalEndToEnd, FilterByAScoreFileJoinsItByManifestLine) {
     std::ifstream in(file);
     std::string line;
     std::getline(in, line);
-    EXPECT_EQ(line, "line\timage_path\tmismatched\tseen\town_mean\tcosine_mean\tin_context_mean");
+    EXPECT_EQ(line, "line\timage_path\tmismatched\tseen\town_mean\tcosine_mean\tin_context_mean\tmargin_mean");
     while (std::getline(in, line)) {
       const auto f = data::split_fields(line, '\t');
       EXPECT_GE(std::stoll(f.at(3)), 7) << "30 steps of 16 over 64 pairs: 7 or 8 each";

@@ -30,7 +30,7 @@ int run_filter(const std::vector<std::string>& argv) {
       .option("keep-fraction", "F", "keep this share of the pairs (the lowest scores)")
       .option("score", "model|cosine", "model (the default): the loss's pair score (HALO: abstention); cosine: 1 - cosine similarity")
       .option("scores-file", "FILE", "filter by precomputed scores (no --checkpoint), joined by manifest line")
-      .option("score-column", "NAME", "the column of --scores-file (pair_dynamics.tsv: own_mean, cosine_mean, in_context_mean)")
+      .option("score-column", "NAME", "the column of --scores-file (pair_dynamics.tsv: own_mean, cosine_mean, in_context_mean, margin_mean)")
       .option("chunk", "N", "pairs read and scored at a time", "8192")
       .option("batch-size", "N", "pairs embedded at a time", "256")
       .option("workers", "N", "image decoding threads", "2")

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <sstream>
 
 #include <torch/torch.h>
@@ -18,23 +19,33 @@ namespace halo::train {
 
 namespace {
 
-constexpr double kUnit = 4294967296.0;  // 2^32: scores are summed in units of 1 / kUnit
-constexpr double kMaxScore = 2.0;       // 1 - cos reaches 2; the others stay in [0, 1]
+constexpr double kUnit = 16777216.0;   // 2^24: scores are summed in units of 1 / kUnit
+constexpr double kLimit = 1048576.0;   // 2^20: scores are clamped to [-kLimit, kLimit]
 
-// The probability of each row's own column (row i's is column offset + i) in the softmax of
-// the row's logits, with the abstain logit as one more column when the loss has one.
-torch::Tensor own_column_probability(loss::ContrastiveLoss& loss, const torch::Tensor& queries,
-                                     const torch::Tensor& candidates, int64_t offset) {
-  const torch::Tensor logits = loss.logits(queries, candidates).to(torch::kFloat64);
-  torch::Tensor lse = torch::logsumexp(logits, 1);
-  if (const auto sink = loss.abstain_logit()) lse = torch::logaddexp(lse, torch::full_like(lse, *sink));
-  return (logits.diagonal(offset) - lse).exp();
+struct RowScores {
+  torch::Tensor own_probability;  // softmax probability of the row's own column
+  torch::Tensor margin;           // own logit minus the best other logit
+};
+
+// For each row (row i's own column is offset + i), from the row's logits with the abstain
+// logit as one more column when the loss has one.
+RowScores row_scores(loss::ContrastiveLoss& loss, const torch::Tensor& queries, const torch::Tensor& candidates,
+                     int64_t offset) {
+  torch::Tensor logits = loss.logits(queries, candidates).to(torch::kFloat64);
+  if (const auto sink = loss.abstain_logit()) {
+    logits = torch::cat({logits, torch::full({logits.size(0), 1}, *sink, logits.options())}, 1);
+  }
+  const torch::Tensor own = logits.diagonal(offset).clone();
+  const torch::Tensor probability = (own - torch::logsumexp(logits, 1)).exp();
+  const torch::Tensor others = logits.clone();
+  others.diagonal(offset).fill_(-std::numeric_limits<double>::infinity());
+  return {probability, own - std::get<0>(others.max(1))};
 }
 
-// Nine significant digits: the sums' resolution is 2^-32, so more would print rounding noise.
+// Seven significant digits: the sums' resolution is 2^-24, so more would print rounding noise.
 std::string format_mean(double v) {
   char text[32];
-  std::snprintf(text, sizeof text, "%.9g", v);
+  std::snprintf(text, sizeof text, "%.7g", v);
   return text;
 }
 
@@ -47,7 +58,7 @@ std::string escape_field(std::string s) {
 }  // namespace
 
 const std::vector<std::string>& pair_dynamics_columns() {
-  static const std::vector<std::string> names{"own_mean", "cosine_mean", "in_context_mean"};
+  static const std::vector<std::string> names{"own_mean", "cosine_mean", "in_context_mean", "margin_mean"};
   return names;
 }
 
@@ -57,10 +68,11 @@ torch::Tensor step_pair_scores(loss::ContrastiveLoss& loss, const loss::PairBatc
   const torch::Tensor image = b.image_rows.detach(), text = b.text_rows.detach();
   const torch::Tensor own = loss.mismatch_score(image, text).to(torch::kFloat64);
   const torch::Tensor cosine = 1.0 - torch::cosine_similarity(image, text, 1).to(torch::kFloat64);
-  const torch::Tensor context =
-      1.0 - 0.5 * (own_column_probability(loss, image, b.text_cols.detach(), b.row_offset) +
-                   own_column_probability(loss, text, b.image_cols.detach(), b.row_offset));
-  return torch::stack({own, cosine, context}, 1).to(torch::kCPU).contiguous();
+  const RowScores i2t = row_scores(loss, image, b.text_cols.detach(), b.row_offset);
+  const RowScores t2i = row_scores(loss, text, b.image_cols.detach(), b.row_offset);
+  const torch::Tensor context = 1.0 - 0.5 * (i2t.own_probability + t2i.own_probability);
+  const torch::Tensor margin = -0.5 * (i2t.margin + t2i.margin);
+  return torch::stack({own, cosine, context, margin}, 1).to(torch::kCPU).contiguous();
 }
 
 PairDynamics::PairDynamics(int64_t pairs) {
@@ -80,8 +92,7 @@ void PairDynamics::add(const torch::Tensor& rows, const torch::Tensor& scores) {
   HALO_CHECK(r.min().item<int64_t>() >= 0 && r.max().item<int64_t>() < pairs(), "pair dynamics: a row outside [0, ",
              pairs(), ")");
   HALO_CHECK(torch::isfinite(s).all().item<bool>(), "pair dynamics: a score is not finite");
-  // Rounding can put 1 - cos a hair below 0; clamping keeps the fixed point in range.
-  sums_.index_add_(0, r, (s.clamp(0.0, kMaxScore) * kUnit).round().to(torch::kInt64));
+  sums_.index_add_(0, r, (s.clamp(-kLimit, kLimit) * kUnit).round().to(torch::kInt64));
   counts_.index_add_(0, r, torch::ones({r.numel()}, torch::kInt64));
 }
 
