@@ -89,7 +89,7 @@ INSTANTIATE_TEST_SUITE_P(Losses, StepScores, ::testing::Values("halo", "infonce"
 // HALO's in-context score and margin include the abstain column: a pair at the origin, whose
 // own column is the best of the batch, still loses most of its mass to the sink, and its
 // margin is measured against b.
-TEST(StepScores, HaloCountsTheAbstainColumn) {
+TEST(HaloStepScores, CountTheAbstainColumn) {
   const int64_t d = 8;
   torch::Tensor image = torch::zeros({2, d}), text = torch::zeros({2, d});
   image[0][0] = 40.0;  // pair 0: far out, and far from pair 1

@@ -21,7 +21,7 @@ struct FilterOptions {
   std::optional<double> keep_fraction;  // or keep this share of pairs, those with the lowest scores
   std::string score = "model";          // model (HALO: abstention probability) | cosine (1 - cos)
   // Or precomputed scores (no model): column `score_column` of this file, joined by manifest
-  // line (e.g. RUN_DIR/pair_dynamics.tsv, column in_context_mean; eval/score_file.h).
+  // line (e.g. RUN_DIR/pair_dynamics.tsv, column cosine_mean; eval/score_file.h).
   std::string scores_file, score_column;
   int64_t chunk_rows = 8192;            // pairs read, decoded and scored at a time
   EmbedOptions embed;
