@@ -16,7 +16,7 @@
 #           halo-centred-bootstrap0.8 halo-centred-smoothing-bootstrap
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 OUT=${OUT:-runs/ablation}
 EPOCHS=${EPOCHS:-30}
 SEEDS=${SEEDS:-0 1}
