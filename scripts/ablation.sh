@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The HALO ablation of docs/results.md: train the tiny preset on the Google-art emoji with a
 # share of swapped captions, evaluate retrieval on the Twitter art, and score the noisy training
-# pairs (own score and cosine; by the final model, by an early checkpoint, and by 2-fold
-# cross-scoring for the variants in XFOLD). One row per run in $OUT/table.tsv, and a table of
-# means and spreads over the seeds in $OUT/table.md (TABLE names another .md).
+# pairs (own score and cosine; by the final model, by an early checkpoint, by 2-fold
+# cross-scoring for the variants in XFOLD, and by the training dynamics: each pair's mean score
+# over every step it was trained on, RUN/pair_dynamics.txt). One row per run in $OUT/table.tsv,
+# and a table of means and spreads over the seeds in $OUT/table.md (TABLE names another .md).
 #
 # Environment (defaults in brackets):
 #   OUT [runs/ablation]  EPOCHS [30]  SEEDS ["0 1"]  NOISE ["20 40"] (percent of swapped captions)
@@ -15,7 +16,7 @@
 #           halo-centred-bootstrap0.8 halo-centred-smoothing-bootstrap
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 OUT=${OUT:-runs/ablation}
 EPOCHS=${EPOCHS:-30}
 SEEDS=${SEEDS:-0 1}
@@ -60,6 +61,10 @@ mkdir -p "$OUT"
 
 # field VALUE of the row that starts with NAME in a results.txt table
 field() { awk -v name="$2" -v col="$3" 'index($0, name) == 1 { sub(name, ""); split($0, f); print f[col]; exit }' "$1"; }
+# AUROC and FPR@95 of a training-dynamics score (own_mean, cosine_mean, in_context_mean,
+# margin_mean), or "-	-"
+dynamics() { awk -v name="$2" '$1 == name { print $2 "\t" $3; f = 1 } END { if (!f) print "-\t-" }' "$1/pair_dynamics.txt" 2>/dev/null ||
+               printf -- '-\t-\n'; }
 # AUROC and FPR@95 from a filter summary
 filter_auroc() { sed -n 's/.*AUROC \([0-9.]*\), FPR at 95% TPR \([0-9.]*\)/\1 \2/p' "$1/summary.txt"; }
 
@@ -110,13 +115,15 @@ make_row() {
   early_ctx=$(awk '/^in-context / { print $2; exit }' "$te")
   [[ -f $run/xfold-own/summary.txt ]] &&
     xf="$(filter_auroc "$run/xfold-own" | tr ' ' '\t')	$(filter_auroc "$run/xfold-cosine" | cut -d' ' -f1)"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$v" "$seed" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$v" "$seed" \
     "$(field "$tw" "image -> text" 1)" "$(field "$tw" "image -> text" 2)" \
     "$(field "$tw" "text -> image" 1)" "$(field "$tw" "text -> image" 2)" "$zs" \
     "$own" "$(field "$tn" "cosine" 1)" "$(field "$tn" "cosine" 2)" \
-    "$early_own" "$(field "$te" "cosine" 1)" "$xf" "${ctx:--}" "${early_ctx:--}"
+    "$early_own" "$(field "$te" "cosine" 1)" "$xf" "${ctx:--}" "${early_ctx:--}" \
+    "$(dynamics "$run" own_mean)" "$(dynamics "$run" cosine_mean)" "$(dynamics "$run" in_context_mean)" \
+    "$(dynamics "$run" margin_mean)"
 }
-export -f run_one make_row train field filter_auroc variant_args
+export -f run_one make_row train field dynamics filter_auroc variant_args
 export OUT EPOCHS XFOLD EARLY_STEP P H
 
 # JOBS runs at a time, each with THREADS threads (two 1-thread runs use 2 cores better than one
@@ -127,7 +134,7 @@ if [[ -z "${ONLY_TABLE:-}" ]]; then
 fi
 
 rows="${TABLE:-$OUT/table.md}"; rows="${rows%.md}.tsv"
-printf 'noise\tvariant\tseed\ti2t_r1\ti2t_r5\tt2i_r1\tt2i_r5\tzeroshot_top1\tzeroshot_ece\town_auroc\town_fpr95\tcos_auroc\tcos_fpr95\tearly_own_auroc\tearly_cos_auroc\txfold_own_auroc\txfold_own_fpr95\txfold_cos_auroc\tcontext_auroc\tearly_context_auroc\n' > "$rows"
+printf 'noise\tvariant\tseed\ti2t_r1\ti2t_r5\tt2i_r1\tt2i_r5\tzeroshot_top1\tzeroshot_ece\town_auroc\town_fpr95\tcos_auroc\tcos_fpr95\tearly_own_auroc\tearly_cos_auroc\txfold_own_auroc\txfold_own_fpr95\txfold_cos_auroc\tcontext_auroc\tearly_context_auroc\tdyn_own_auroc\tdyn_own_fpr95\tdyn_cos_auroc\tdyn_cos_fpr95\tdyn_context_auroc\tdyn_context_fpr95\tdyn_margin_auroc\tdyn_margin_fpr95\n' > "$rows"
 for n in $NOISE; do for v in $VARIANTS; do for seed in $SEEDS; do
   [[ -f "$OUT/mm$n/$v-seed$seed/row.tsv" ]] && make_row "$n" "$seed" "$v" >> "$rows"
 done; done; done
@@ -156,6 +163,13 @@ awk -F'\t' '
     for (k = 1; k <= nkeys; k++) { key = order[k]; split(key, p, "\t")
       printf "| %s%% | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p[1], p[2],
         cell(key, 10), cell(key, 11), cell(key, 12), cell(key, 19), cell(key, 14), cell(key, 15), cell(key, 20),
-        cell(key, 16), cell(key, 18) } }
+        cell(key, 16), cell(key, 18) }
+    print "\nRejecting by the training dynamics: AUROC (FPR@95) of each score averaged over every step that trained on the pair\n"
+    printf "| swapped | variant | own | own FPR@95 | cosine | cosine FPR@95 | in-context | in-context FPR@95 | margin | margin FPR@95 |\n"
+    printf "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+    for (k = 1; k <= nkeys; k++) { key = order[k]; split(key, p, "\t")
+      printf "| %s%% | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p[1], p[2],
+        cell(key, 21), cell(key, 22), cell(key, 23), cell(key, 24), cell(key, 25), cell(key, 26),
+        cell(key, 27), cell(key, 28) } }
 ' "$rows" | tee "${TABLE:-$OUT/table.md}"
 echo "rows: $rows   table: ${TABLE:-$OUT/table.md}"

@@ -1,6 +1,6 @@
 // The halo-clip executable as a user runs it, in a child process: SIGTERM during training writes
 // a checkpoint and exits with 128 + 15; `--resume latest` then finishes the run; and eval, filter
-// and report run from the command line on the result.
+// and report run from the command line on the result. `filter --scores-file` needs no model.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -99,6 +99,38 @@ TEST(CliProcess, SigtermCheckpointsAndResumeFinishes) {
   EXPECT_NE(slurp(dir + "/filter.log").find("kept 32, rejected 32"), std::string::npos) << slurp(dir + "/filter.log");
   EXPECT_EQ(run({cli, "report", "--run", dir + "/run"}, dir + "/report.log"), 0) << slurp(dir + "/report.log");
   EXPECT_TRUE(fs::exists(dir + "/run/report.html"));
+}
+
+TEST(CliProcess, FilterByAScoreFile) {
+  const std::string dir = make_temp_dir("cli_scores_file");
+  const std::string manifest = make_shapes_dataset(dir + "/data", 8, 16, 4);  // rows 3 and 7 swapped
+  std::ofstream(dir + "/scores.tsv") << "line\timage_path\tmy_score\n2\ta\t0.1\n3\tb\t0.2\n4\tc\t0.3\n5\td\t0.9\n"
+                                        "6\te\t0.4\n7\tf\t0.5\n8\tg\t0.6\n9\th\t0.8\n";
+  const std::string cli = HALO_CLI_PATH;
+  ASSERT_EQ(run({cli, "filter", "--help"}, dir + "/help.log"), 0);
+  EXPECT_NE(slurp(dir + "/help.log").find("--scores-file"), std::string::npos) << slurp(dir + "/help.log");
+  EXPECT_EQ(run({cli, "filter", "--scores-file", dir + "/scores.tsv", "--score-column", "my_score", "--manifest", manifest,
+                 "--out", dir + "/out", "--keep-fraction", "0.75"},
+                dir + "/filter.log"),
+            0)
+      << slurp(dir + "/filter.log");
+  // The two highest scores are lines 5 and 9: the swapped rows 3 and 7.
+  EXPECT_NE(slurp(dir + "/filter.log").find("kept 6, rejected 2"), std::string::npos) << slurp(dir + "/filter.log");
+  EXPECT_NE(slurp(dir + "/filter.log").find("precision 1.000, recall 1.000"), std::string::npos) << slurp(dir + "/filter.log");
+  // A file for another manifest stops with an error that names the file and line.
+  std::ofstream(dir + "/short.tsv") << "line\tmy_score\n2\t0.1\n";
+  EXPECT_NE(run({cli, "filter", "--scores-file", dir + "/short.tsv", "--score-column", "my_score", "--manifest", manifest,
+                 "--out", dir + "/out2", "--threshold", "0.5"},
+                dir + "/short.log"),
+            0);
+  EXPECT_NE(slurp(dir + "/short.log").find("short.tsv' has no row for line 3 of manifest"), std::string::npos)
+      << slurp(dir + "/short.log");
+  EXPECT_NE(run({cli, "filter", "--scores-file", dir + "/scores.tsv", "--manifest", manifest, "--out", dir + "/out3",
+                 "--threshold", "0.5"},
+                dir + "/nocolumn.log"),
+            0);
+  EXPECT_NE(slurp(dir + "/nocolumn.log").find("--scores-file needs --score-column"), std::string::npos)
+      << slurp(dir + "/nocolumn.log");
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// `halo-clip launch` end to end on CPU with Gloo: two ranks train to the parameters of one
-// process on the same global batches; two launchers on 127.0.0.1 as two nodes of one process
+// `halo-clip launch` end to end on CPU with Gloo: two ranks train to the parameters (and the
+// pair dynamics, summed over the ranks) of one process on the same global batches; two launchers on 127.0.0.1 as two nodes of one process
 // each train; a killed worker ends the job non-zero within seconds with nothing left running,
 // and with --max-restarts the job restarts from the latest checkpoint and finishes; SIGTERM
 // reaches the workers, and killing the launcher takes its workers along.
@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "data/manifest.h"
 #include "data/tokenizer.h"
 #include "dist/launcher.h"
 #include "encoders/clip_model.h"
@@ -145,6 +146,36 @@ void expect_parameters_close(const std::map<std::string, torch::Tensor>& got,
   }
 }
 
+// The rows of a pair_dynamics.tsv after its header, split into fields.
+std::vector<std::vector<std::string>> dynamics_rows(const std::string& run_dir) {
+  std::ifstream in(run_dir + "/pair_dynamics.tsv");
+  std::vector<std::vector<std::string>> rows;
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) rows.push_back(data::split_fields(line, '\t'));
+  return rows;
+}
+
+// Each rank counted the pairs it trained on; the file holds the sums over the ranks, so it
+// matches one process's: the same counts, the same means to float rounding.
+void expect_dynamics_close(const std::string& got_run, const std::string& expected_run) {
+  const auto got = dynamics_rows(got_run), expected = dynamics_rows(expected_run);
+  ASSERT_FALSE(expected.empty()) << expected_run;
+  ASSERT_EQ(got.size(), expected.size()) << got_run;
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].size(), 8u);
+    EXPECT_EQ(got[i][0], expected[i][0]);  // line
+    EXPECT_EQ(got[i][3], expected[i][3]) << "seen, line " << got[i][0];
+    for (size_t c = 4; c < 8; ++c) {
+      if (expected[i][c] == "-") {
+        EXPECT_EQ(got[i][c], "-");
+      } else {
+        EXPECT_NEAR(std::stod(got[i][c]), std::stod(expected[i][c]), 1e-4) << "column " << c << ", line " << got[i][0];
+      }
+    }
+  }
+}
+
 TEST(DistTrain, TwoRanksAndTwoNodesMatchOneProcess) {
   const std::string dir = make_temp_dir("dist_train");
   const std::string manifest = make_shapes_dataset(dir + "/data", 64);
@@ -163,6 +194,7 @@ TEST(DistTrain, TwoRanksAndTwoNodesMatchOneProcess) {
   EXPECT_THAT(read_text(dir + "/two_logs/rank_0.log"), ::testing::HasSubstr("finished 6 steps"));
   EXPECT_TRUE(fs::exists(dir + "/two_logs/rank_1.log"));
   expect_parameters_close(final_parameters(c, dir + "/two"), single.parameters);
+  expect_dynamics_close(dir + "/two", dir + "/single");
 
   // Two launchers as two nodes of one process each.
   const std::string nodes = write_config(c, dir + "/nodes", dir + "/nodes.yaml");

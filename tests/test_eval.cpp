@@ -3,6 +3,7 @@
 // results, an input that is never modified, and a report that needs no network.
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <gmock/gmock.h>
@@ -13,6 +14,7 @@
 #include "data/manifest.h"
 #include "eval/evaluate.h"
 #include "eval/filter.h"
+#include "eval/metrics.h"
 #include "eval/report.h"
 #include "loss/contrastive_loss.h"
 #include "shapes_dataset.h"
@@ -254,6 +256,90 @@ TEST_F(EvalEndToEnd, FilterReportsACorruptImageAndSkipsIt) {
   EXPECT_THAT(skipped, HasSubstr("5\tunreadable image"));  // row 3 is line 5 of the file
   EXPECT_THAT(skipped, HasSubstr("3.png"));
   EXPECT_THAT(slurp(copy + "/out/kept.tsv") + slurp(copy + "/out/rejected.tsv"), ::testing::Not(HasSubstr("img/3.png")));
+}
+
+// The training run wrote pair_dynamics.tsv; filtering by one of its columns keeps the pairs
+// with the lowest values, copies them into scores.tsv, and grades them against the truth.
+TEST_F(EvalEndToEnd, FilterByAScoreFileJoinsItByManifestLine) {
+  const std::string file = dir_ + "/run/pair_dynamics.tsv";
+  ASSERT_TRUE(fs::exists(file));
+  std::map<int64_t, double> expected;  // manifest line -> in_context_mean
+  {
+    std::ifstream in(file);
+    std::string line;
+    std::getline(in, line);
+    EXPECT_EQ(line, "line\timage_path\tmismatched\tseen\town_mean\tcosine_mean\tin_context_mean\tmargin_mean");
+    while (std::getline(in, line)) {
+      const auto f = data::split_fields(line, '\t');
+      EXPECT_GE(std::stoll(f.at(3)), 7) << "30 steps of 16 over 64 pairs: 7 or 8 each";
+      expected[std::stoll(f.at(0))] = std::stod(f.at(6));
+    }
+  }
+  ASSERT_EQ(expected.size(), 64u);
+  eval::FilterOptions o;
+  o.manifest = manifest_;
+  o.scores_file = file;
+  o.score_column = "in_context_mean";
+  o.keep_fraction = 0.75;
+  o.chunk_rows = 10;
+  o.verbose = false;
+  o.out_dir = dir_ + "/by_dynamics";
+  std::vector<eval::TrainedModel> none;
+  const eval::FilterReport r = eval::filter_manifest(none, o);
+  EXPECT_EQ(r.kept, 48);
+  EXPECT_EQ(r.rejected, 16);
+  EXPECT_EQ(r.mismatched, 12);
+  const auto rows = read_scores(o.out_dir + "/scores.tsv");
+  ASSERT_EQ(rows.size(), 64u);
+  double highest_kept = 0, lowest_rejected = 2;
+  std::vector<double> score;
+  std::vector<int> label;
+  for (const auto& row : rows) {
+    EXPECT_NEAR(row.score, expected.at(row.line), 1e-6) << "line " << row.line;
+    (row.kept ? highest_kept : lowest_rejected) =
+        row.kept ? std::max(highest_kept, row.score) : std::min(lowest_rejected, row.score);
+    score.push_back(expected.at(row.line));
+    label.push_back(row.mismatched ? 1 : 0);
+  }
+  EXPECT_LE(highest_kept, lowest_rejected);
+  EXPECT_NEAR(r.auroc, eval::auroc(score, label), 1e-3);  // the file's values, as floats
+  // A score file and a model together are refused.
+  eval::TrainedModel model = eval::load_trained_model(dir_ + "/run");
+  std::vector<eval::TrainedModel> one{model};
+  EXPECT_THAT(error_message([&] { eval::filter_manifest(one, o); }), HasSubstr("not both"));
+}
+
+// A score file that does not fit the manifest is an error naming the file, column and line.
+TEST_F(EvalEndToEnd, FilterRefusesAScoreFileThatDoesNotFitTheManifest) {
+  const std::string dir = dir_ + "/bad_scores";
+  fs::create_directories(dir);
+  auto attempt = [&](const std::string& text, const std::string& column) {
+    std::ofstream(dir + "/scores.tsv", std::ios::trunc) << text;
+    eval::FilterOptions o;
+    o.manifest = manifest_;
+    o.scores_file = dir + "/scores.tsv";
+    o.score_column = column;
+    o.threshold = 0.5;
+    o.verbose = false;
+    o.out_dir = dir + "/out";
+    std::vector<eval::TrainedModel> none;
+    return error_message([&] { eval::filter_manifest(none, o); });
+  };
+  std::string all = "line\tscore\n";
+  for (int line = 2; line < 66; ++line) all += std::to_string(line) + "\t0.25\n";
+  EXPECT_EQ(attempt(all, "score"), "");  // the well-formed file passes
+  EXPECT_THAT(attempt(all, "nope"), HasSubstr("has no column 'nope' (its columns: line, score)"));
+  std::string missing = "line\tscore\n";
+  for (int line = 2; line < 66; ++line) {
+    if (line != 40) missing += std::to_string(line) + "\t0.25\n";
+  }
+  EXPECT_THAT(attempt(missing, "score"), HasSubstr("has no row for line 40 of manifest"));
+  EXPECT_THAT(attempt(all + "99\t0.5\n", "score"), HasSubstr("scores.tsv:66: manifest line 99 is not a pair of manifest"));
+  EXPECT_THAT(attempt(all + "7\t0.5\n", "score"), HasSubstr("scores.tsv:66: manifest line 7 again (first at line 7)"));
+  std::string dash = all;
+  dash.replace(dash.find("\n10\t0.25"), 8, "\n10\t-");
+  EXPECT_THAT(attempt(dash, "score"), HasSubstr("scores.tsv:10: column 'score' is '-', not a score (manifest line 10)"));
+  EXPECT_THAT(attempt("score\n0.5\n", "score"), HasSubstr("has no 'line' column"));
 }
 
 TEST_F(EvalEndToEnd, ReportIsOneSelfContainedPage) {

@@ -1,6 +1,6 @@
 // The training loop end to end on a tiny generated set: the loss falls; a run stopped and
-// resumed ends with exactly the parameters of an uninterrupted run; checkpoints, metrics and
-// the saved configuration are where the README says.
+// resumed ends with exactly the parameters (and pair dynamics) of an uninterrupted run;
+// checkpoints, metrics, pair dynamics and the saved configuration are where the README says.
 #include <filesystem>
 #include <fstream>
 
@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "data/manifest.h"
 #include "shapes_dataset.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
@@ -29,6 +30,21 @@ train::Config tiny_config(const std::string& manifest, const std::string& run_di
       "optim: {lr: 3.0e-3, warmup_steps: 2, weight_decay: 0.01}\n"
       "train: {batch_size: 16, epochs: 100, log_every: 1, checkpoint_every: 4, seed: 5}\n",
       {"data.train_manifest=" + manifest, "train.run_dir=" + run_dir});
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The `seen` column of a pair_dynamics.tsv, summed.
+int64_t total_seen(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  int64_t total = 0;
+  while (std::getline(in, line)) total += std::stoll(data::split_fields(line, '\t').at(3));
+  return total;
 }
 
 std::vector<double> logged_losses(const std::string& run_dir) {
@@ -57,6 +73,20 @@ TEST(Train, TinyRunLowersTheLossAndWritesItsFiles) {
     EXPECT_TRUE(fs::exists(dir + "/run/" + file)) << file;
   }
   EXPECT_THAT(train::checkpoint_config(dir + "/run/checkpoints/final.pt"), ::testing::HasSubstr("embed_dim: 16"));
+  // Every pair of every step is counted once in the pair dynamics.
+  EXPECT_EQ(total_seen(dir + "/run/pair_dynamics.tsv"), 40 * 16);
+  EXPECT_THAT(slurp(dir + "/run/metrics.jsonl"), ::testing::HasSubstr("\"dynamics_ms\""));
+}
+
+TEST(Train, PairDynamicsCanBeTurnedOff) {
+  const std::string dir = make_temp_dir("train_no_dynamics");
+  const std::string manifest = make_shapes_dataset(dir + "/data", 32);
+  auto c = tiny_config(manifest, dir + "/run");
+  c.train.max_steps = 3;
+  c.train.pair_dynamics = false;
+  ASSERT_EQ(train::run_training(c, {}).exit_code, 0);
+  EXPECT_FALSE(fs::exists(dir + "/run/pair_dynamics.tsv"));
+  EXPECT_EQ(slurp(dir + "/run/metrics.jsonl").find("dynamics_ms"), std::string::npos);
 }
 
 void check_resume_equals_straight_run(const std::string& folder, bool center) {
@@ -90,6 +120,10 @@ void check_resume_equals_straight_run(const std::string& folder, bool center) {
     EXPECT_TRUE(torch::equal(value, resumed.parameters.at(name))) << name << " differs after resume";
   }
   EXPECT_EQ(logged_losses(dir + "/split"), logged_losses(dir + "/straight"));
+  // The pair dynamics went through the checkpoint: the same file, byte for byte.
+  const std::string dynamics = slurp(dir + "/straight/pair_dynamics.tsv");
+  EXPECT_EQ(total_seen(dir + "/straight/pair_dynamics.tsv"), 8 * 16);
+  EXPECT_EQ(slurp(dir + "/split/pair_dynamics.tsv"), dynamics);
   // The offset that centring removes is logged only when there is one.
   std::ifstream metrics(dir + "/straight/metrics.jsonl");
   const std::string text((std::istreambuf_iterator<char>(metrics)), std::istreambuf_iterator<char>());

@@ -19,13 +19,18 @@ int run_filter(const std::vector<std::string>& argv) {
                  "through in chunks; it is never modified. With a mismatched column, prints how\n"
                  "many injected mismatches were caught (precision, recall).\n"
                  "Cross-scoring: give the k checkpoints of models trained with data.folds=k and\n"
-                 "data.holdout_fold=0..k-1; each pair is scored by the model that never saw it.");
+                 "data.holdout_fold=0..k-1; each pair is scored by the model that never saw it.\n"
+                 "Precomputed scores instead of a model: --scores-file RUN_DIR/pair_dynamics.tsv\n"
+                 "--score-column cosine_mean (any tab-separated file with a 'line' column naming\n"
+                 "manifest lines); it must hold a score for exactly the manifest's rows.");
   args.repeated("checkpoint", "FILE|RUN_DIR", "a checkpoint or run folder (its latest checkpoint); k of them to cross-score")
       .required("manifest", "FILE", "image-caption manifest to filter")
       .required("out", "DIR", "output folder")
       .option("threshold", "P", "reject pairs whose score is >= P")
       .option("keep-fraction", "F", "keep this share of the pairs (the lowest scores)")
-      .option("score", "model|cosine", "model: the loss's pair score (HALO: abstention); cosine: 1 - cosine similarity", "model")
+      .option("score", "model|cosine", "model (the default): the loss's pair score (HALO: abstention); cosine: 1 - cosine similarity")
+      .option("scores-file", "FILE", "filter by precomputed scores (no --checkpoint), joined by manifest line")
+      .option("score-column", "NAME", "the column of --scores-file (pair_dynamics.tsv: own_mean, cosine_mean, in_context_mean, margin_mean)")
       .option("chunk", "N", "pairs read and scored at a time", "8192")
       .option("batch-size", "N", "pairs embedded at a time", "256")
       .option("workers", "N", "image decoding threads", "2")
@@ -38,14 +43,24 @@ int run_filter(const std::vector<std::string>& argv) {
   o.out_dir = args.str("out");
   if (args.has("threshold")) o.threshold = args.real("threshold");
   if (args.has("keep-fraction")) o.keep_fraction = args.real("keep-fraction");
-  o.score = args.str("score");
+  o.score = args.has("score") ? args.str("score") : "model";
   o.chunk_rows = args.integer("chunk");
   o.embed.batch_size = args.integer("batch-size");
   o.embed.workers = args.integer("workers");
   HALO_CHECK(o.embed.batch_size >= 1 && o.embed.workers >= 1, "--batch-size and --workers must be >= 1");
   const auto checkpoints = args.all("checkpoint");
-  HALO_CHECK(!checkpoints.empty(), "--checkpoint is required");
   std::vector<eval::TrainedModel> models;
+  if (args.has("scores-file")) {
+    HALO_CHECK(checkpoints.empty() && !args.has("score"), "--scores-file replaces --checkpoint and --score");
+    HALO_CHECK(args.has("score-column"), "--scores-file needs --score-column");
+    o.scores_file = args.str("scores-file");
+    o.score_column = args.str("score-column");
+    const eval::FilterReport r = eval::filter_manifest(models, o);
+    std::cout << eval::format_filter_report(r);
+    return 0;
+  }
+  HALO_CHECK(!args.has("score-column"), "--score-column needs --scores-file");
+  HALO_CHECK(!checkpoints.empty(), "--checkpoint is required (or --scores-file)");
   for (const auto& c : checkpoints) models.push_back(eval::load_trained_model(c, args.has("device") ? args.str("device") : ""));
   const eval::FilterReport r = eval::filter_manifest(models, o);
   std::cout << eval::format_filter_report(r);

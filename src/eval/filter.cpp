@@ -12,6 +12,7 @@
 #include <iostream>
 #include <map>
 #include <numeric>
+#include <set>
 #include <sstream>
 
 #include <torch/torch.h>
@@ -21,6 +22,7 @@
 #include "data/image.h"
 #include "data/manifest.h"
 #include "eval/metrics.h"
+#include "eval/score_file.h"
 #include "train/checkpoint.h"
 #include "train/components.h"
 
@@ -87,6 +89,17 @@ struct Scored {
   int8_t mismatched;  // -1: unknown
 };
 
+// Pass 1's result: a score per readable pair, and the rows left out with the reason.
+struct PassOne {
+  std::vector<Scored> scored;
+  std::map<int64_t, std::string> skipped;  // line -> reason
+  std::map<std::string, int64_t> reasons;  // reason -> count
+  void skip(const data::Manifest::SkippedRow& s) {
+    skipped[s.line] = s.reason;
+    ++reasons[s.reason];
+  }
+};
+
 }  // namespace
 
 std::vector<bool> keep_mask(const std::vector<float>& scores, std::optional<double> threshold,
@@ -134,44 +147,21 @@ std::vector<TrainedModel*> models_by_fold(std::vector<TrainedModel>& models) {
   return by_fold;
 }
 
-}  // namespace
-
-FilterReport filter_manifest(std::vector<TrainedModel>& models, const FilterOptions& o) {
-  torch::NoGradGuard no_grad;
-  const auto start = std::chrono::steady_clock::now();
-  HALO_CHECK(o.score == "model" || o.score == "cosine", "--score must be model or cosine, got '", o.score, "'");
-  HALO_CHECK(o.chunk_rows >= 1, "--chunk must be >= 1");
-  HALO_CHECK(fs::is_regular_file(o.manifest), "manifest '", o.manifest, "' does not exist");
-  fs::create_directories(o.out_dir);
-  const std::string ext = fs::path(o.manifest).extension().string().empty() ? ".tsv" : fs::path(o.manifest).extension().string();
-  FilterReport r;
-  r.kept_path = (fs::path(o.out_dir) / ("kept" + ext)).string();
-  r.rejected_path = (fs::path(o.out_dir) / ("rejected" + ext)).string();
-  r.scores_path = (fs::path(o.out_dir) / "scores.tsv").string();
-  r.skipped_path = (fs::path(o.out_dir) / "skipped.tsv").string();
-  for (const auto& p : {r.kept_path, r.rejected_path, r.scores_path, r.skipped_path}) {
-    HALO_CHECK(!fs::exists(p) || !fs::equivalent(p, o.manifest), "output '", p, "' would overwrite the input manifest");
-  }
-
-  // ---- pass 1: score every readable pair, chunk by chunk ------------------------------------
+// Pass 1 with models: reads, decodes and scores the manifest chunk by chunk.
+PassOne score_with_models(std::vector<TrainedModel>& models, const FilterOptions& o, const data::ManifestOptions& mo,
+                          std::chrono::steady_clock::time_point start) {
   const std::vector<TrainedModel*> scorer = models_by_fold(models);
   const auto folds = static_cast<int64_t>(scorer.size());
-  data::ManifestOptions mo = train::manifest_options(scorer[0]->config.data);
-  mo.skip_bad = true;
   data::ManifestReader reader(o.manifest, mo);
-  std::vector<Scored> scored;
-  std::map<int64_t, std::string> skipped;  // line -> reason
-  std::map<std::string, int64_t> reasons;
+  PassOne one;
+  std::vector<Scored>& scored = one.scored;
   EmbedOptions eo = o.embed;
   eo.skip_bad = true;
   eo.verbose = false;
   while (true) {
     auto chunk = std::make_shared<data::Manifest>();
     if (reader.read(*chunk, o.chunk_rows) == 0 && chunk->skipped.empty()) break;
-    for (const auto& s : chunk->skipped) {
-      skipped[s.line] = s.reason;
-      ++reasons[s.reason];
-    }
+    for (const auto& s : chunk->skipped) one.skip(s);
     if (chunk->size() == 0) continue;
     std::vector<bool> seen(static_cast<size_t>(chunk->size()), false);
     for (int64_t fold = 0; fold < folds; ++fold) {
@@ -195,16 +185,80 @@ FilterReport filter_manifest(std::vector<TrainedModel>& models, const FilterOpti
     }
     for (size_t row = 0; row < seen.size(); ++row) {
       if (seen[row]) continue;
-      const std::string reason = "unreadable image: " + unreadable_reason(chunk->images[row]);
-      skipped[chunk->lines[row]] = reason;
-      ++reasons["unreadable image"];
+      one.skipped[chunk->lines[row]] = "unreadable image: " + unreadable_reason(chunk->images[row]);
+      ++one.reasons["unreadable image"];
     }
     if (o.verbose) {
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::cout << "  scored " << scored.size() << " pairs (" << skipped.size() << " skipped), "
+      std::cout << "  scored " << scored.size() << " pairs (" << one.skipped.size() << " skipped), "
                 << static_cast<int64_t>(static_cast<double>(scored.size()) / std::max(s, 1e-9)) << " pairs/s" << std::endl;
     }
   }
+  return one;
+}
+
+// Pass 1 with a score file: each readable row of the manifest takes the file's score for its
+// line (no image is decoded); the file must hold exactly the manifest's rows.
+PassOne score_from_file(const FilterOptions& o, const data::ManifestOptions& mo) {
+  const ScoreFile file(o.scores_file, o.score_column);
+  data::ManifestReader reader(o.manifest, mo);
+  PassOne one;
+  std::set<int64_t> used, skipped;
+  while (true) {
+    data::Manifest chunk;
+    if (reader.read(chunk, o.chunk_rows) == 0 && chunk.skipped.empty()) break;
+    for (const auto& s : chunk.skipped) {
+      one.skip(s);
+      skipped.insert(s.line);
+    }
+    for (int64_t i = 0; i < chunk.size(); ++i) {
+      const auto row = static_cast<size_t>(i);
+      const int64_t line = chunk.lines[row];
+      one.scored.push_back({line, static_cast<float>(file.score(line, o.manifest)),
+                            chunk.mismatched.empty() ? int8_t{-1} : chunk.mismatched[row]});
+      used.insert(line);
+    }
+  }
+  file.check_all_used(used, skipped, o.manifest);
+  if (o.verbose) {
+    std::cout << "  read " << one.scored.size() << " scores from " << file.path() << " (column " << file.column() << ")"
+              << std::endl;
+  }
+  return one;
+}
+
+}  // namespace
+
+FilterReport filter_manifest(std::vector<TrainedModel>& models, const FilterOptions& o) {
+  torch::NoGradGuard no_grad;
+  const auto start = std::chrono::steady_clock::now();
+  HALO_CHECK(o.score == "model" || o.score == "cosine", "--score must be model or cosine, got '", o.score, "'");
+  HALO_CHECK(o.scores_file.empty() || !o.score_column.empty(), "--scores-file needs --score-column");
+  HALO_CHECK(o.chunk_rows >= 1, "--chunk must be >= 1");
+  HALO_CHECK(fs::is_regular_file(o.manifest), "manifest '", o.manifest, "' does not exist");
+  fs::create_directories(o.out_dir);
+  const std::string ext = fs::path(o.manifest).extension().string().empty() ? ".tsv" : fs::path(o.manifest).extension().string();
+  FilterReport r;
+  r.kept_path = (fs::path(o.out_dir) / ("kept" + ext)).string();
+  r.rejected_path = (fs::path(o.out_dir) / ("rejected" + ext)).string();
+  r.scores_path = (fs::path(o.out_dir) / "scores.tsv").string();
+  r.skipped_path = (fs::path(o.out_dir) / "skipped.tsv").string();
+  for (const auto& p : {r.kept_path, r.rejected_path, r.scores_path, r.skipped_path}) {
+    HALO_CHECK(!fs::exists(p) || !fs::equivalent(p, o.manifest), "output '", p, "' would overwrite the input manifest");
+  }
+
+  // ---- pass 1: score every readable pair ----------------------------------------------------
+  data::ManifestOptions mo = train::manifest_options(train::Config{}.data);  // the default columns
+  if (o.scores_file.empty()) {
+    HALO_CHECK(!models.empty(), "filter: give a checkpoint or a score file");
+    mo = train::manifest_options(models[0].config.data);
+  } else {
+    HALO_CHECK(models.empty(), "filter: give either checkpoints or a score file, not both");
+  }
+  mo.skip_bad = true;
+  PassOne one = o.scores_file.empty() ? score_with_models(models, o, mo, start) : score_from_file(o, mo);
+  std::vector<Scored>& scored = one.scored;
+  const std::map<int64_t, std::string>& skipped = one.skipped;
   HALO_CHECK(!scored.empty(), "no pair of manifest '", o.manifest, "' could be scored");
   std::sort(scored.begin(), scored.end(), [](const Scored& a, const Scored& b) { return a.line < b.line; });
 
@@ -224,7 +278,7 @@ FilterReport filter_manifest(std::vector<TrainedModel>& models, const FilterOpti
   skipped_file.out() << "line\treason\n";
   const fs::path manifest_dir = fs::absolute(o.manifest).parent_path();
   const fs::path out_dir = fs::absolute(o.out_dir);
-  const auto image_col = static_cast<size_t>(reader.image_column());
+  const auto image_col = static_cast<size_t>(data::ManifestReader(o.manifest, mo).image_column());
   size_t next = 0;
   for (int64_t line_no = 2; std::getline(in, line); ++line_no) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -256,7 +310,7 @@ FilterReport filter_manifest(std::vector<TrainedModel>& models, const FilterOpti
 
   r.scored = static_cast<int64_t>(scored.size());
   r.skipped = static_cast<int64_t>(skipped.size());
-  r.skipped_reasons.assign(reasons.begin(), reasons.end());
+  r.skipped_reasons.assign(one.reasons.begin(), one.reasons.end());
   if (r.mismatched >= 0) {
     r.precision = r.rejected ? static_cast<double>(r.mismatched_rejected) / static_cast<double>(r.rejected) : 0.0;
     r.recall = r.mismatched ? static_cast<double>(r.mismatched_rejected) / static_cast<double>(r.mismatched) : 0.0;

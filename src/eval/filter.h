@@ -1,6 +1,6 @@
 // `halo-clip filter`: scores every pair of a manifest with a trained model (HALO: the pair's
-// abstention probability) and splits it into kept and rejected manifests, plus a scores file and
-// a list of skipped rows with the reason. The manifest streams through in chunks: memory holds
+// abstention probability), or takes precomputed scores from a file, and splits it into kept
+// and rejected manifests, plus a scores file and a list of skipped rows with the reason. The manifest streams through in chunks: memory holds
 // the current chunk and 12 bytes per pair. The input is never modified; outputs appear only
 // when complete (written under temporary names, then renamed).
 #pragma once
@@ -20,6 +20,9 @@ struct FilterOptions {
   std::optional<double> threshold;      // reject pairs whose score is >= this
   std::optional<double> keep_fraction;  // or keep this share of pairs, those with the lowest scores
   std::string score = "model";          // model (HALO: abstention probability) | cosine (1 - cos)
+  // Or precomputed scores (no model): column `score_column` of this file, joined by manifest
+  // line (e.g. RUN_DIR/pair_dynamics.tsv, column cosine_mean; eval/score_file.h).
+  std::string scores_file, score_column;
   int64_t chunk_rows = 8192;            // pairs read, decoded and scored at a time
   EmbedOptions embed;
   bool verbose = true;
@@ -38,7 +41,8 @@ struct FilterReport {
 };
 
 // One model scores every pair. Cross-scoring: k models trained with data.folds = k, one per
-// data.holdout_fold, each scoring the pairs of the fold it never saw.
+// data.holdout_fold, each scoring the pairs of the fold it never saw. With
+// options.scores_file, `models` must be empty and the manifest's default columns are read.
 FilterReport filter_manifest(std::vector<TrainedModel>& models, const FilterOptions& options);
 inline FilterReport filter_manifest(TrainedModel& model, const FilterOptions& options) {
   std::vector<TrainedModel> one{model};

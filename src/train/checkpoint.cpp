@@ -60,6 +60,11 @@ std::string save_checkpoint(const std::string& run_dir, const std::string& name,
   archive.write("batch_in_epoch", torch::tensor(state.batch_in_epoch));
   archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
   archive.write("config", c10::IValue(config_yaml));
+  if (!state.tensors.empty()) {
+    torch::serialize::OutputArchive tensors;
+    for (const auto& [key, value] : state.tensors) tensors.write(key, value);
+    archive.write("state_tensors", tensors);
+  }
 
   const fs::path final_path = dir / (name + ".pt");
   const fs::path tmp = dir / (name + ".pt.tmp");
@@ -111,6 +116,14 @@ TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
     state.step = scalar("step");
     state.epoch = scalar("epoch");
     state.batch_in_epoch = scalar("batch_in_epoch");
+    torch::serialize::InputArchive tensors;
+    if (archive.try_read("state_tensors", tensors)) {
+      for (const auto& key : tensors.keys()) {
+        torch::Tensor t;
+        tensors.read(key, t);
+        state.tensors[key] = t;
+      }
+    }
     torch::Tensor rng;
     archive.read("rng", rng);
     at::Generator generator = at::detail::getDefaultCPUGenerator();

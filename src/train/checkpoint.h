@@ -1,9 +1,10 @@
 // Checkpoints: one file holding the model, the loss's learnable scalars, the optimiser state,
-// the position in the data (step, epoch, batch within the epoch), the RNG state and the
-// resolved configuration. Written to a temporary file and renamed, so a crash never leaves a
+// the position in the data (step, epoch, batch within the epoch), the RNG state, the
+// resolved configuration and any named state tensors (TrainingState::tensors). Written to a temporary file and renamed, so a crash never leaves a
 // half-written checkpoint; `latest` names the newest one.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include <torch/nn/module.h>
@@ -15,6 +16,9 @@ struct TrainingState {
   int64_t step = 0;            // optimiser steps done
   int64_t epoch = 0;           // epoch in progress
   int64_t batch_in_epoch = 0;  // next batch of that epoch
+  // Other state that must survive a resume, by name (the pair dynamics' sums and counts);
+  // empty in checkpoints that hold none.
+  std::map<std::string, torch::Tensor> tensors;
 };
 
 // Writes run_dir/checkpoints/<name>.pt and points run_dir/checkpoints/latest at it. Deletes

@@ -132,11 +132,12 @@ struct TrainConfig {
   int64_t checkpoint_every = 200;
   int64_t keep_checkpoints = 2;  // older step checkpoints are deleted
   std::string run_dir = "runs/default";
+  bool pair_dynamics = true;  // record each pair's mean mismatch scores over training (pair_dynamics.tsv)
   template <class V> void visit(V& v) {
     v("batch_size", batch_size), v("epochs", epochs), v("max_steps", max_steps), v("seed", seed);
     v("device", device), v("precision", precision), v("log_every", log_every);
     v("checkpoint_every", checkpoint_every), v("keep_checkpoints", keep_checkpoints);
-    v("run_dir", run_dir);
+    v("run_dir", run_dir), v("pair_dynamics", pair_dynamics);
   }
 };
 

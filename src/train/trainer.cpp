@@ -23,6 +23,7 @@
 #include "loss/contrastive_loss.h"
 #include "train/components.h"
 #include "train/optimizer.h"
+#include "train/pair_dynamics.h"
 #include "train/run_log.h"
 #include "train/stop_signal.h"
 
@@ -109,7 +110,8 @@ std::string step_name(int64_t step) {
 struct StepOutput {
   double loss, grad_norm, step_s, comm_s;
   Metrics parts;
-  torch::Tensor image_embeddings, text_embeddings;
+  torch::Tensor image_embeddings, text_embeddings;  // the global batch (detached)
+  int64_t row_offset, rows;  // this rank's pairs: rows [row_offset, row_offset + rows) of it
 };
 
 // One optimiser step on one batch (this rank's share of the global batch).
@@ -143,9 +145,28 @@ StepOutput train_step(encoders::ClipModel& model, loss::ContrastiveLoss& loss_fn
   values = dist::average(group, values);
   const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   StepOutput s{values[0], grad_norm, step_s, group.take_comm_seconds(), {}, pairs.image_cols.detach(),
-               pairs.text_cols.detach()};
+               pairs.text_cols.detach(), pairs.row_offset, pairs.rows()};
   for (size_t i = 0; i < out.parts.size(); ++i) s.parts.emplace_back(out.parts[i].first, values[i + 1]);
   return s;
+}
+
+// Rank 0 writes RUN_DIR/pair_dynamics.tsv and, when the manifest records which pairs were
+// swapped, pair_dynamics.txt with each score's AUROC and FPR at 95% TPR (also printed).
+void write_dynamics(const std::string& run_dir, const PairDynamics& totals, const data::Manifest& manifest,
+                    bool main_rank) {
+  if (!main_rank) return;
+  const std::string path = (fs::path(run_dir) / "pair_dynamics.tsv").string();
+  const std::vector<DynamicsDetection> detection = write_pair_dynamics(path, totals, manifest);
+  log_message("pair dynamics of " + std::to_string(totals.pairs()) + " pairs: " + path);
+  if (detection.empty()) return;
+  std::string table = "score            AUROC  FPR@95\n";
+  for (const auto& d : detection) {
+    char line[128];
+    std::snprintf(line, sizeof line, "%-16s %6.3f %7.3f\n", d.column.c_str(), d.auroc, d.fpr95);
+    table += line;
+  }
+  write_file_atomically((fs::path(run_dir) / "pair_dynamics.txt").string(), table);
+  log_message("mismatch detection by the mean score over training:\n" + table);
 }
 
 }  // namespace
@@ -200,6 +221,17 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
     state = load_checkpoint(path, *model, *loss_fn, optimizer.get());
     log_message("resumed from " + path + " at step " + std::to_string(state.step));
   }
+  // Each rank sums the scores of the pairs it trains on; checkpoints hold the sums over all
+  // ranks, so on resume rank 0 takes them and the others start from zero.
+  PairDynamics dynamics = c.train.pair_dynamics ? PairDynamics(manifest->size()) : PairDynamics();
+  if (c.train.pair_dynamics && state.step > 0) {
+    if (state.tensors.empty()) {
+      log_message("the checkpoint holds no pair dynamics: pair_dynamics.tsv will count from step " +
+                  std::to_string(state.step));
+    } else if (main_rank) {
+      dynamics.load_state(state.tensors);
+    }
+  }
   RunLog log(c.train.run_dir, state.step, total_steps, main_rank);
   log_message(std::to_string(manifest->size()) + " pairs (" + std::to_string(manifest->skipped_rows) +
               " bad rows skipped), " + std::to_string(steps_per_epoch) + " steps per epoch, " +
@@ -208,6 +240,9 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
   StopSignal stop;
   TrainResult result;
   auto checkpoint = [&](const std::string& name) {
+    // Every rank takes part in the sum; with the dynamics off, none from an earlier run is kept.
+    state.tensors = c.train.pair_dynamics ? dynamics.summed_over_ranks(*group).state()
+                                          : std::map<std::string, torch::Tensor>{};
     if (main_rank) {
       result.checkpoint = save_checkpoint(c.train.run_dir, name, *model, *loss_fn, *optimizer, state,
                                           config_yaml, c.train.keep_checkpoints);
@@ -239,12 +274,23 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
       ++state.step;
       state.batch_in_epoch = batch->index + 1;
       result.last_loss = out.loss;
+      double dynamics_s = 0;
+      if (c.train.pair_dynamics) {  // this rank's pairs against the global batch, no gradient
+        const auto dynamics_start = std::chrono::steady_clock::now();
+        const int64_t end = out.row_offset + out.rows;
+        const loss::PairBatch seen{out.image_embeddings.slice(0, out.row_offset, end),
+                                   out.text_embeddings.slice(0, out.row_offset, end), out.image_embeddings,
+                                   out.text_embeddings, out.row_offset};
+        dynamics.add(batch->rows, step_pair_scores(*loss_fn, seen));
+        dynamics_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - dynamics_start).count();
+      }
 
       // -- every log_every steps: progress line and metrics
       if (state.step % c.train.log_every == 0 || state.step == total_steps) {
         Metrics m{{"loss", out.loss}, {"lr", lr}, {"grad_norm", out.grad_norm},
                   {"skipped_images", static_cast<double>(loader.skipped_images())},
                   {"step_ms", 1000 * out.step_s}, {"comm_ms", 1000 * out.comm_s}};
+        if (c.train.pair_dynamics) m.emplace_back("dynamics_ms", 1000 * dynamics_s);
         m.insert(m.end(), out.parts.begin(), out.parts.end());
         const Metrics geometry = embedding_diagnostics(out.image_embeddings, out.text_embeddings, *loss_fn, batch->rows,
                                                        group->rank() * batch->rows.numel(), *manifest);
@@ -284,6 +330,7 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
   } else {
     checkpoint("final");
     log_message("finished " + std::to_string(state.step) + " steps; checkpoint " + result.checkpoint);
+    if (c.train.pair_dynamics) write_dynamics(c.train.run_dir, dynamics.summed_over_ranks(*group), *manifest, main_rank);
   }
   result.state = state;
   for (const auto& p : model->named_parameters()) result.parameters[p.key()] = p.value().detach().cpu().clone();

@@ -1,0 +1,171 @@
+// Per-pair training dynamics: the step's scores, the exact fixed-point accumulator and the
+// TSV file (see pair_dynamics.h).
+#include "train/pair_dynamics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "dist/process_group.h"
+#include "eval/metrics.h"
+#include "train/checkpoint.h"
+
+namespace halo::train {
+
+namespace {
+
+constexpr double kUnit = 16777216.0;   // 2^24: scores are summed in units of 1 / kUnit
+constexpr double kLimit = 1048576.0;   // 2^20: scores are clamped to [-kLimit, kLimit]
+
+struct RowScores {
+  torch::Tensor own_probability;  // softmax probability of the row's own column
+  torch::Tensor margin;           // own logit minus the best other logit
+};
+
+// For each row (row i's own column is offset + i), from the row's logits with the abstain
+// logit as one more column when the loss has one.
+RowScores row_scores(loss::ContrastiveLoss& loss, const torch::Tensor& queries, const torch::Tensor& candidates,
+                     int64_t offset) {
+  torch::Tensor logits = loss.logits(queries, candidates).to(torch::kFloat64);
+  if (const auto sink = loss.abstain_logit()) {
+    logits = torch::cat({logits, torch::full({logits.size(0), 1}, *sink, logits.options())}, 1);
+  }
+  const torch::Tensor own = logits.diagonal(offset).clone();
+  const torch::Tensor probability = (own - torch::logsumexp(logits, 1)).exp();
+  const torch::Tensor others = logits.clone();
+  others.diagonal(offset).fill_(-std::numeric_limits<double>::infinity());
+  return {probability, own - std::get<0>(others.max(1))};
+}
+
+// Seven significant digits: the sums' resolution is 2^-24, so more would print rounding noise.
+std::string format_mean(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.7g", v);
+  return text;
+}
+
+std::string escape_field(std::string s) {
+  std::replace(s.begin(), s.end(), '\t', ' ');
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  return s;
+}
+
+}  // namespace
+
+const std::vector<std::string>& pair_dynamics_columns() {
+  static const std::vector<std::string> names{"own_mean", "cosine_mean", "in_context_mean", "margin_mean"};
+  return names;
+}
+
+torch::Tensor step_pair_scores(loss::ContrastiveLoss& loss, const loss::PairBatch& batch) {
+  torch::NoGradGuard no_grad;
+  const loss::PairBatch b = loss::to_compute_dtype(batch);
+  const torch::Tensor image = b.image_rows.detach(), text = b.text_rows.detach();
+  const torch::Tensor own = loss.mismatch_score(image, text).to(torch::kFloat64);
+  const torch::Tensor cosine = 1.0 - torch::cosine_similarity(image, text, 1).to(torch::kFloat64);
+  const RowScores i2t = row_scores(loss, image, b.text_cols.detach(), b.row_offset);
+  const RowScores t2i = row_scores(loss, text, b.image_cols.detach(), b.row_offset);
+  const torch::Tensor context = 1.0 - 0.5 * (i2t.own_probability + t2i.own_probability);
+  const torch::Tensor margin = -0.5 * (i2t.margin + t2i.margin);
+  return torch::stack({own, cosine, context, margin}, 1).to(torch::kCPU).contiguous();
+}
+
+PairDynamics::PairDynamics(int64_t pairs) {
+  HALO_CHECK(pairs >= 1, "pair dynamics need at least one pair, got ", pairs);
+  const auto columns = static_cast<int64_t>(pair_dynamics_columns().size());
+  sums_ = torch::zeros({pairs, columns}, torch::kInt64);
+  counts_ = torch::zeros({pairs}, torch::kInt64);
+}
+
+void PairDynamics::add(const torch::Tensor& rows, const torch::Tensor& scores) {
+  HALO_CHECK(pairs() > 0, "internal: pair dynamics were not set up");
+  const torch::Tensor r = rows.to(torch::kCPU, torch::kInt64).reshape({-1});
+  const torch::Tensor s = scores.to(torch::kCPU, torch::kFloat64);
+  HALO_CHECK(s.dim() == 2 && s.size(0) == r.numel() && s.size(1) == sums_.size(1), "pair dynamics: ",
+             r.numel(), " rows but scores of shape ", s.sizes());
+  if (r.numel() == 0) return;
+  HALO_CHECK(r.min().item<int64_t>() >= 0 && r.max().item<int64_t>() < pairs(), "pair dynamics: a row outside [0, ",
+             pairs(), ")");
+  HALO_CHECK(torch::isfinite(s).all().item<bool>(), "pair dynamics: a score is not finite");
+  sums_.index_add_(0, r, (s.clamp(-kLimit, kLimit) * kUnit).round().to(torch::kInt64));
+  counts_.index_add_(0, r, torch::ones({r.numel()}, torch::kInt64));
+}
+
+PairDynamics PairDynamics::summed_over_ranks(dist::ProcessGroup& group) const {
+  PairDynamics total;
+  total.sums_ = sums_.clone();
+  total.counts_ = counts_.clone();
+  std::vector<torch::Tensor> tensors{total.sums_, total.counts_};
+  group.all_reduce_sum(tensors);
+  return total;
+}
+
+torch::Tensor PairDynamics::means() const {
+  const torch::Tensor n = counts_.to(torch::kFloat64).unsqueeze(1);
+  return sums_.to(torch::kFloat64) / kUnit / n;  // 0 / 0 = NaN where never seen
+}
+
+std::map<std::string, torch::Tensor> PairDynamics::state() const {
+  if (pairs() == 0) return {};
+  return {{"pair_dynamics_sums", sums_}, {"pair_dynamics_counts", counts_}};
+}
+
+void PairDynamics::load_state(const std::map<std::string, torch::Tensor>& state) {
+  const auto sums = state.find("pair_dynamics_sums");
+  const auto counts = state.find("pair_dynamics_counts");
+  HALO_CHECK(sums != state.end() && counts != state.end(), "the checkpoint holds no pair dynamics");
+  HALO_CHECK(sums->second.dtype() == torch::kInt64 && counts->second.dtype() == torch::kInt64 &&
+                 sums->second.dim() == 2 && counts->second.dim() == 1 &&
+                 sums->second.size(1) == static_cast<int64_t>(pair_dynamics_columns().size()),
+             "the checkpoint's pair dynamics are malformed");
+  HALO_CHECK(counts->second.size(0) == pairs() && sums->second.size(0) == pairs(), "the checkpoint's pair dynamics are for ",
+             counts->second.size(0), " pairs but the training manifest has ", pairs());
+  sums_ = sums->second.clone();
+  counts_ = counts->second.clone();
+}
+
+std::vector<DynamicsDetection> write_pair_dynamics(const std::string& path, const PairDynamics& totals,
+                                                   const data::Manifest& manifest) {
+  HALO_CHECK(totals.pairs() == manifest.size(), "internal: pair dynamics for ", totals.pairs(), " pairs, manifest has ",
+             manifest.size());
+  const auto& columns = pair_dynamics_columns();
+  const torch::Tensor means = totals.means();
+  const auto* mean = means.data_ptr<double>();
+  const auto* seen = totals.counts().data_ptr<int64_t>();
+  const bool truth = !manifest.mismatched.empty();
+  std::vector<std::vector<double>> scores(columns.size());
+  std::vector<int> labels;
+
+  std::ostringstream out;
+  out << "line\timage_path\tmismatched\tseen";
+  for (const auto& c : columns) out << '\t' << c;
+  out << '\n';
+  for (int64_t i = 0; i < manifest.size(); ++i) {
+    const auto row = static_cast<size_t>(i);
+    out << manifest.lines[row] << '\t' << escape_field(manifest.images[row]) << '\t'
+        << (truth ? std::to_string(manifest.mismatched[row]) : std::string("-")) << '\t' << seen[i];
+    for (size_t c = 0; c < columns.size(); ++c) {
+      const double v = mean[static_cast<size_t>(i) * columns.size() + c];
+      out << '\t' << (seen[i] > 0 ? format_mean(v) : std::string("-"));
+      if (seen[i] > 0) scores[c].push_back(v);
+    }
+    out << '\n';
+    if (seen[i] > 0 && truth) labels.push_back(manifest.mismatched[row]);
+  }
+  write_file_atomically(path, out.str());
+
+  std::vector<DynamicsDetection> result;
+  const auto positives = std::count(labels.begin(), labels.end(), 1);
+  if (!truth || positives == 0 || positives == static_cast<int64_t>(labels.size())) return result;
+  for (size_t c = 0; c < columns.size(); ++c) {
+    result.push_back({columns[c], eval::auroc(scores[c], labels), eval::fpr_at_tpr(scores[c], labels, 0.95)});
+  }
+  return result;
+}
+
+}  // namespace halo::train
