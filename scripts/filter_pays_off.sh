@@ -9,11 +9,13 @@
 #   SEEDS ["0"]  EPOCHS [30]  KEEP [0.8]  JOBS [2] runs at a time, THREADS [1] each
 #   SKIP_SETUP=1 skips install/build/fetch; HALO_CLIP [build/halo-clip]
 #   SCORE_STEP [empty: the final models] filter with the scoring models' checkpoint of this step
+#   DYNAMICS=1 filter by the scoring runs' pair_dynamics.tsv instead (each score averaged over
+#     training: HALO's abstention own_mean, InfoNCE's cosine_mean)
 #   SCORERS [empty: trained here] an ablation.sh output folder whose runs mm<N>/halo-centred-seed<S>
 #     and mm<N>/infonce-seed<S> (the same preset and data) are the scoring models
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 OUT=${OUT:-runs/filter-pays-off}
 NOISE=${NOISE:-0 20 40}
 SEEDS=${SEEDS:-0}
@@ -21,7 +23,9 @@ EPOCHS=${EPOCHS:-30}
 KEEP=${KEEP:-0.8}
 SCORE_STEP=${SCORE_STEP:-}
 SCORERS=${SCORERS:-}
-TAG=${SCORE_STEP:+-step$SCORE_STEP}  # folder suffix of filters and retrains scored at an early step
+DYNAMICS=${DYNAMICS:-}
+[[ -z $SCORE_STEP || -z $DYNAMICS ]] || { echo "filter_pays_off: SCORE_STEP and DYNAMICS exclude each other" >&2; exit 2; }
+TAG=${SCORE_STEP:+-step$SCORE_STEP}${DYNAMICS:+-dynamics}  # folder suffix of filters and retrains not scored by the final model
 P=data/prepared
 H=${HALO_CLIP:-build/halo-clip}
 
@@ -61,6 +65,13 @@ scorer() {  # scorer halo|infonce noise seed -> the scoring model's run folder
 scoring_checkpoint() {  # run folder -> what `filter --checkpoint` gets
   if [[ -n $SCORE_STEP ]]; then printf '%s/checkpoints/step_%08d.pt' "$1" "$SCORE_STEP"; else echo "$1"; fi
 }
+scores_from() {  # run folder, cosine|model -> the filter's flags that choose the score
+  if [[ -n $DYNAMICS ]]; then
+    echo --scores-file "$1/pair_dynamics.tsv" --score-column "$([[ $2 == cosine ]] && echo cosine_mean || echo own_mean)"
+  else
+    echo --checkpoint "$(scoring_checkpoint "$1")" --score "$2"
+  fi
+}
 # Stage one (per noise and seed): the two scoring models, then the two filters.
 stage_one() {
   local n=$1 seed=$2 d="$OUT/mm$1-seed$2" keep=()
@@ -72,18 +83,20 @@ stage_one() {
     train "$halo" "$(manifest_for "$n")" "$seed" "${keep[@]}"
     train "$infonce" "$(manifest_for "$n")" "$seed" --set loss.name=infonce --set model.center_embeddings=false "${keep[@]}"
   fi
-  [[ -f $d/filter-halo$TAG/summary.txt ]] || $H filter --checkpoint "$(scoring_checkpoint "$halo")" \
+  # shellcheck disable=SC2046  # scores_from prints flags; run folders hold no blanks
+  [[ -f $d/filter-halo$TAG/summary.txt ]] || $H filter $(scores_from "$halo" model) \
     --manifest "$(manifest_for "$n")" --keep-fraction "$KEEP" --out "$d/filter-halo$TAG" > /dev/null
-  [[ -f $d/filter-infonce-cosine$TAG/summary.txt ]] || $H filter --checkpoint "$(scoring_checkpoint "$infonce")" \
-    --score cosine --manifest "$(manifest_for "$n")" --keep-fraction "$KEEP" --out "$d/filter-infonce-cosine$TAG" > /dev/null
+  # shellcheck disable=SC2046
+  [[ -f $d/filter-infonce-cosine$TAG/summary.txt ]] || $H filter $(scores_from "$infonce" cosine) \
+    --manifest "$(manifest_for "$n")" --keep-fraction "$KEEP" --out "$d/filter-infonce-cosine$TAG" > /dev/null
 }
 # Stage two: HALO retrained on each kept set.
 stage_two() {
   local n=$1 seed=$2 which=$3 d="$OUT/mm$1-seed$2"
   train "$d/retrain-$which$TAG" "$d/filter-$which$TAG/kept.tsv" "$seed"
 }
-export -f train retrieval stage_one stage_two manifest_for scorer scoring_checkpoint
-export OUT EPOCHS KEEP P H SCORE_STEP SCORERS TAG
+export -f train retrieval stage_one stage_two manifest_for scorer scoring_checkpoint scores_from
+export OUT EPOCHS KEEP P H SCORE_STEP SCORERS DYNAMICS TAG
 jobs_list() { for n in $NOISE; do for s in $SEEDS; do echo "$n $s${*:+ $*}"; done; done; }  # no trailing blank: xargs -L would join lines
 jobs_list | OMP_NUM_THREADS=${THREADS:-1} xargs -P "${JOBS:-2}" -L 1 bash -c 'set -euo pipefail; stage_one "$@"' _
 { jobs_list halo; jobs_list infonce-cosine; } |
@@ -111,4 +124,4 @@ caught() { sed -n 's/.*rejected \([0-9]*\) of them: precision \([0-9.]*\), recal
     done
   done; done
 } > "$OUT/table$TAG.tsv.tmp" && mv "$OUT/table$TAG.tsv.tmp" "$OUT/table$TAG.tsv"
-echo "table: $OUT/table$TAG.md, $OUT/table$TAG.tsv   (kept share $KEEP, $EPOCHS epochs${SCORE_STEP:+, scored at step $SCORE_STEP})"
+echo "table: $OUT/table$TAG.md, $OUT/table$TAG.tsv   (kept share $KEEP, $EPOCHS epochs${SCORE_STEP:+, scored at step $SCORE_STEP}${DYNAMICS:+, scored by the training dynamics})"

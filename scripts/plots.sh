@@ -4,8 +4,8 @@
 # command that makes them.
 #
 #   ablation   runs/ablation            scripts/ablation.sh (NOISE="20 40")
-#   filtering  runs/filter-pays-off     SEEDS="0 1" scripts/filter_pays_off.sh (and, for the step-100
-#              figure, SCORERS=runs/ablation SCORE_STEP=100 NOISE="20 40" SEEDS="0 1" with it)
+#   filtering  runs/filter-pays-off     SEEDS="0 1" scripts/filter_pays_off.sh (and with NOISE="20 40":
+#              SCORERS=runs/ablation SCORE_STEP=100, SCORERS=runs/dynamics DYNAMICS=1)
 #   classify   runs/classify-plots      scripts/classify_table.sh with OUT=runs/classify-plots SEEDS=0
 #   speed      runs/bench-vs-pytorch    scripts/bench_vs_pytorch.sh
 #
@@ -63,11 +63,13 @@ fi
 
 if have "$FILTERING/table.tsv" "the filtering figures"; then
   F=$FILTERING/mm20-seed0
-  if [[ -f $FILTERING/table-step100.tsv ]]; then
-    plot bars --out "$OUT/filtering-retrieval-step100.svg" --table "$FILTERING/table-step100.tsv" --label swapped \
-      --value r1 --series model --title "Scored at step 100, retrained on the kept 80%: Twitter-art R@1 (2 seeds)" \
+  for scored in "step100:at step 100" "dynamics:by the training dynamics"; do
+    tag=${scored%%:*}
+    [[ -f $FILTERING/table-$tag.tsv ]] || continue
+    plot bars --out "$OUT/filtering-retrieval-$tag.svg" --table "$FILTERING/table-$tag.tsv" --label swapped \
+      --value r1 --series model --title "Scored ${scored#*:}, retrained on the kept 80%: R@1 (2 seeds)" \
       --x-label "R@1"
-  fi
+  done
   plot bars --out "$OUT/filtering-retrieval.svg" --table "$FILTERING/table.tsv" --label swapped --value r1 --series model \
     --title "Retrained on the kept 80%: Twitter-art R@1 (2 seeds; whiskers: range)" --x-label "R@1"
   plot histogram --out "$OUT/filtering-scores-halo.svg" --table "$F/filter-halo/scores.tsv" --value score \

@@ -293,7 +293,7 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
         if (c.train.pair_dynamics) m.emplace_back("dynamics_ms", 1000 * dynamics_s);
         m.insert(m.end(), out.parts.begin(), out.parts.end());
         const Metrics geometry = embedding_diagnostics(out.image_embeddings, out.text_embeddings, *loss_fn, batch->rows,
-                                                       group->rank() * batch->rows.numel(), *manifest);
+                                                       out.row_offset, *manifest);
         m.insert(m.end(), geometry.begin(), geometry.end());
         // With centring the embeddings above have mean ~0 by construction; the offset that
         // centring removes is the running mean.
