@@ -56,6 +56,10 @@ grep -E '^zero-shot' "$RUN/eval-twitter/results.txt" | sed 's/^/  /' || true
 echo
 echo "telling the injected mismatches from clean pairs (noisy training set):"
 grep -E '^(mismatch score|abstain|cosine)' "$RUN/eval-train-noisy/results.txt" | sed 's/^/  /'
+if [[ -f $RUN/pair_dynamics.txt ]]; then
+  echo "the same, each pair's score averaged over every step that trained on it ($RUN/pair_dynamics.tsv):"
+  sed 's/^/  /' "$RUN/pair_dynamics.txt"
+fi
 echo
 echo "filter (keep $KEEP):"
 grep -E '^(scored|injected)' "$RUN/filter/summary.txt" | sed 's/^/  /'
