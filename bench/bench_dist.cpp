@@ -12,6 +12,7 @@
 
 #include "common/args.h"
 #include "common/error.h"
+#include "common/allocator.h"
 #include "common/threads.h"
 #include "dist/gather_with_grad.h"
 #include "dist/grad_allreduce.h"
@@ -111,6 +112,7 @@ int run_rank(const halo::train::Config& c, int64_t steps, int64_t warmup, int64_
 }  // namespace
 
 int main(int argc, char** argv) {
+  halo::keep_freed_memory();  // as halo-clip does (src/common/allocator.h)
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   halo::ArgParser args(
       "bench_dist",

@@ -12,6 +12,7 @@
 
 #include "common/args.h"
 #include "common/error.h"
+#include "common/allocator.h"
 #include "common/threads.h"
 #include "common/torch_compat.h"
 #include "data/image.h"
@@ -31,6 +32,7 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 }  // namespace
 
 int main(int argc, char** argv) {
+  halo::keep_freed_memory();  // as halo-clip does (src/common/allocator.h)
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   halo::ArgParser args("bench_pipeline",
                        "Images per second of the data pipeline alone and of the training step alone.");

@@ -7,6 +7,7 @@
 #include <c10/util/Exception.h>
 
 #include "cli/commands.h"
+#include "common/allocator.h"
 #include "common/error.h"
 #include "common/threads.h"
 
@@ -24,6 +25,7 @@ void print_usage(std::ostream& out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  halo::keep_freed_memory();  // before any tensor is allocated
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     print_usage(args.empty() ? std::cerr : std::cout);

@@ -1,0 +1,26 @@
+// Host-memory allocator settings for the step loop. glibc's malloc gives large freed blocks
+// back to the system (mmap'd chunks above a threshold, the top of the heap above another) and
+// the next step faults them in again, page by page. A training step frees and reallocates the
+// same activations every iteration, so on CPU this costs about a quarter of the step
+// (docs/results.md, "Speed"). keep_freed_memory() tells malloc to keep such blocks for reuse:
+// the process's peak memory stays the same, it is just not returned between steps.
+#pragma once
+#include <string>
+
+namespace halo {
+
+struct AllocatorChoice {
+  bool apply = false;
+  std::string reason;  // why (not), for `halo-clip info`
+};
+
+// The decision from the environment: HALO_KEEP_FREED_MEMORY=0 turns it off, and a
+// GLIBC_TUNABLES that sets malloc parameters is the user's own choice and is left alone.
+// Either argument may be null (unset).
+AllocatorChoice keep_freed_memory_choice(const char* halo_keep_freed_memory, const char* glibc_tunables);
+
+// Applies the choice to this process (glibc only; elsewhere nothing). Call it once, first
+// thing in main(). Returns what was decided and done.
+AllocatorChoice keep_freed_memory();
+
+}  // namespace halo
