@@ -63,8 +63,10 @@ mkdir -p "$OUT"
 field() { awk -v name="$2" -v col="$3" 'index($0, name) == 1 { sub(name, ""); split($0, f); print f[col]; exit }' "$1"; }
 # AUROC and FPR@95 of a training-dynamics score (own_mean, cosine_mean, in_context_mean,
 # margin_mean), or "-	-"
-dynamics() { awk -v name="$2" '$1 == name { print $2 "\t" $3; f = 1 } END { if (!f) print "-\t-" }' "$1/pair_dynamics.txt" 2>/dev/null ||
-               printf -- '-\t-\n'; }
+dynamics() {
+  [[ -f $1/pair_dynamics.txt ]] || { printf -- '-\t-\n'; return 0; }
+  awk -v name="$2" '$1 == name { print $2 "\t" $3; f = 1 } END { if (!f) print "-\t-" }' "$1/pair_dynamics.txt"
+}
 # AUROC and FPR@95 from a filter summary
 filter_auroc() { sed -n 's/.*AUROC \([0-9.]*\), FPR at 95% TPR \([0-9.]*\)/\1 \2/p' "$1/summary.txt"; }
 

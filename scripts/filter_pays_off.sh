@@ -25,6 +25,8 @@ SCORE_STEP=${SCORE_STEP:-}
 SCORERS=${SCORERS:-}
 DYNAMICS=${DYNAMICS:-}
 [[ -z $SCORE_STEP || -z $DYNAMICS ]] || { echo "filter_pays_off: SCORE_STEP and DYNAMICS exclude each other" >&2; exit 2; }
+# Folders are named by how the filters score; SCORERS alone would reuse the final-model folders.
+[[ -z $SCORERS || -n $SCORE_STEP$DYNAMICS ]] || { echo "filter_pays_off: SCORERS needs SCORE_STEP or DYNAMICS" >&2; exit 2; }
 TAG=${SCORE_STEP:+-step$SCORE_STEP}${DYNAMICS:+-dynamics}  # folder suffix of filters and retrains not scored by the final model
 P=data/prepared
 H=${HALO_CLIP:-build/halo-clip}

@@ -34,6 +34,8 @@ TEST(Allocator, AppliesUnderGlibc) {
   }
   const AllocatorChoice done = keep_freed_memory();
   EXPECT_TRUE(done.apply) << done.reason;
+  EXPECT_TRUE(applied_allocator_choice().apply);
+  EXPECT_EQ(applied_allocator_choice().reason, done.reason);
 }
 #endif
 

@@ -2,7 +2,6 @@
 #include "cli/commands.h"
 
 #include <cstdio>
-#include <cstdlib>
 #include <iostream>
 
 #include <torch/torch.h>
@@ -22,8 +21,7 @@ int run_info(const std::vector<std::string>& argv) {
   std::cout << "halo-clip " << HALO_VERSION << "\n"
             << "LibTorch " << TORCH_VERSION << "\n"
             << "CPU threads: " << torch::get_num_threads() << "\n"
-            << "host allocator: " << halo::keep_freed_memory_choice(std::getenv("HALO_KEEP_FREED_MEMORY"),
-                                                                    std::getenv("GLIBC_TUNABLES")).reason << "\n"
+            << "host allocator: " << halo::applied_allocator_choice().reason << "\n"
             << "CUDA available: " << (torch::cuda::is_available() ? "yes" : "no");
   if (torch::cuda::is_available()) std::cout << " (" << torch::cuda::device_count() << " devices)";
   std::cout << "\nmulti-process backends:";

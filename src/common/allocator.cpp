@@ -25,6 +25,15 @@ AllocatorChoice keep_freed_memory_choice(const char* halo_keep_freed_memory, con
 #endif
 }
 
+namespace {
+AllocatorChoice& last_choice() {
+  static AllocatorChoice choice{false, "not set"};
+  return choice;
+}
+}  // namespace
+
+AllocatorChoice applied_allocator_choice() { return last_choice(); }
+
 AllocatorChoice keep_freed_memory() {
   AllocatorChoice choice =
       keep_freed_memory_choice(std::getenv("HALO_KEEP_FREED_MEMORY"), std::getenv("GLIBC_TUNABLES"));
@@ -36,6 +45,7 @@ AllocatorChoice keep_freed_memory() {
     if (!ok) choice = {false, "mallopt refused the settings: the allocator's defaults"};
   }
 #endif
+  last_choice() = choice;
   return choice;
 }
 

@@ -1,7 +1,7 @@
 // Host-memory allocator settings for the step loop. glibc's malloc gives large freed blocks
 // back to the system (mmap'd chunks above a threshold, the top of the heap above another) and
 // the next step faults them in again, page by page. A training step frees and reallocates the
-// same activations every iteration, so on CPU this costs about a quarter of the step
+// same activations every iteration, so on CPU this costs about a fifth of the step
 // (docs/results.md, "Speed"). keep_freed_memory() tells malloc to keep such blocks for reuse:
 // the process's peak memory stays the same, it is just not returned between steps.
 #pragma once
@@ -22,5 +22,8 @@ AllocatorChoice keep_freed_memory_choice(const char* halo_keep_freed_memory, con
 // Applies the choice to this process (glibc only; elsewhere nothing). Call it once, first
 // thing in main(). Returns what was decided and done.
 AllocatorChoice keep_freed_memory();
+
+// What the last keep_freed_memory() call did (apply false, "not set" before any call).
+AllocatorChoice applied_allocator_choice();
 
 }  // namespace halo

@@ -1,8 +1,10 @@
 // `halo-clip filter`: scores every pair of a manifest with a trained model (HALO: the pair's
 // abstention probability), or takes precomputed scores from a file, and splits it into kept
-// and rejected manifests, plus a scores file and a list of skipped rows with the reason. The manifest streams through in chunks: memory holds
-// the current chunk and 12 bytes per pair. The input is never modified; outputs appear only
-// when complete (written under temporary names, then renamed).
+// and rejected manifests, plus a scores file and a list of skipped rows with the reason. The
+// manifest streams through in chunks: memory holds the current chunk and 12 bytes per pair
+// (with a score file, also that file's rows, held in a map by manifest line). The input is
+// never modified; outputs appear only when complete (written under temporary names, then
+// renamed).
 #pragma once
 #include <cstdint>
 #include <optional>

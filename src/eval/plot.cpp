@@ -39,8 +39,13 @@ Table read_table(const std::string& path) {
   t.path = path;
   std::string line;
   HALO_CHECK(std::getline(in, line), "'", path, "' is empty (a header row is needed)");
+  auto strip_cr = [](std::string& l) {  // files written on Windows
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+  };
+  strip_cr(line);
   t.header = data::split_fields(line, '\t');
   while (std::getline(in, line)) {
+    strip_cr(line);
     if (!line.empty()) t.rows.push_back(data::split_fields(line, '\t'));
   }
   return t;
@@ -59,7 +64,8 @@ std::string field(const std::vector<std::string>& row, int column) {
   return column >= 0 && static_cast<size_t>(column) < row.size() ? row[static_cast<size_t>(column)] : "";
 }
 
-// Numbers of one metrics.jsonl line ({"key": number, ...}); strings and nested values are skipped.
+// Numbers of one metrics.jsonl line ({"key": number, ...}); metrics.jsonl holds numbers only
+// (a string value would be misread as a key).
 std::map<std::string, double> parse_flat_json(const std::string& line) {
   std::map<std::string, double> out;
   size_t i = 0;
@@ -203,7 +209,8 @@ std::string plot_bars(const BarsPlot& p) {
       per_series[s].push_back(v);
     }
   }
-  HALO_CHECK(!chart.categories.empty(), "plot bars: no row of '", p.table, "' passes the --where filters");
+  HALO_CHECK(!chart.categories.empty(), "plot bars: '", p.table, "' has no rows",
+             p.where.empty() ? "" : " that pass the --where filters");
   for (const auto& key : series_keys) {
     const auto named = p.series_names.find(key);
     chart.series.push_back(named != p.series_names.end() ? named->second : key);

@@ -1,6 +1,7 @@
 // Training dynamics of each pair, in the spirit of "area under the margin" (Pleiss et al.
 // 2020) for mislabelled data: every time a pair is in a training batch, its mismatch scores
-// are taken from the embeddings that step already computed (no gradient, no extra forward),
+// are taken from the embeddings that step already computed (no gradient, no extra forward;
+// the loss's scalars are read after the step's update),
 // and the run keeps their sum and count per manifest row. The mean over training (all
 // epochs) says how hard the model found the pair throughout, not only at the end, when it
 // may have memorised it. Written at the end of a run as RUN_DIR/pair_dynamics.tsv

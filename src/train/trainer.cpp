@@ -222,14 +222,17 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
     log_message("resumed from " + path + " at step " + std::to_string(state.step));
   }
   // Each rank sums the scores of the pairs it trains on; checkpoints hold the sums over all
-  // ranks, so on resume rank 0 takes them and the others start from zero.
+  // ranks, so on resume rank 0 keeps them and the others start from zero. Every rank loads them
+  // first, so that a checkpoint for another manifest fails on all ranks alike (no rank is left
+  // waiting in a collective).
   PairDynamics dynamics = c.train.pair_dynamics ? PairDynamics(manifest->size()) : PairDynamics();
   if (c.train.pair_dynamics && state.step > 0) {
     if (state.tensors.empty()) {
       log_message("the checkpoint holds no pair dynamics: pair_dynamics.tsv will count from step " +
                   std::to_string(state.step));
-    } else if (main_rank) {
+    } else {
       dynamics.load_state(state.tensors);
+      if (!main_rank) dynamics = PairDynamics(manifest->size());
     }
   }
   RunLog log(c.train.run_dir, state.step, total_steps, main_rank);
