@@ -336,9 +336,19 @@ TEST_F(EvalEndToEnd, FilterRefusesAScoreFileThatDoesNotFitTheManifest) {
   EXPECT_THAT(attempt(missing, "score"), HasSubstr("has no row for line 40 of manifest"));
   EXPECT_THAT(attempt(all + "99\t0.5\n", "score"), HasSubstr("scores.tsv:66: manifest line 99 is not a pair of manifest"));
   EXPECT_THAT(attempt(all + "7\t0.5\n", "score"), HasSubstr("scores.tsv:66: manifest line 7 again (first at line 7)"));
+  std::string word = all;
+  word.replace(word.find("\n10\t0.25"), 8, "\n10\tx");
+  EXPECT_THAT(attempt(word, "score"), HasSubstr("scores.tsv:10: column 'score' is 'x', not a score (manifest line 10)"));
+  // "-" (a pair the scoring run never trained on) skips the pair, with the reason.
   std::string dash = all;
   dash.replace(dash.find("\n10\t0.25"), 8, "\n10\t-");
-  EXPECT_THAT(attempt(dash, "score"), HasSubstr("scores.tsv:10: column 'score' is '-', not a score (manifest line 10)"));
+  EXPECT_EQ(attempt(dash, "score"), "");
+  std::ifstream skipped(dir + "/out/skipped.tsv");
+  std::string header, row, more;
+  std::getline(skipped, header);
+  std::getline(skipped, row);
+  EXPECT_EQ(row, "10\tno score in " + dir + "/scores.tsv (never trained on)");
+  EXPECT_FALSE(std::getline(skipped, more)) << "only line 10 is skipped";
   EXPECT_THAT(attempt("score\n0.5\n", "score"), HasSubstr("has no 'line' column"));
 }
 

@@ -22,7 +22,8 @@ int run_filter(const std::vector<std::string>& argv) {
                  "data.holdout_fold=0..k-1; each pair is scored by the model that never saw it.\n"
                  "Precomputed scores instead of a model: --scores-file RUN_DIR/pair_dynamics.tsv\n"
                  "--score-column cosine_mean (any tab-separated file with a 'line' column naming\n"
-                 "manifest lines); it must hold a score for exactly the manifest's rows.");
+                 "manifest lines); it must hold a row for exactly the manifest's rows ('-': no score,\n"
+                 "the pair is skipped).");
   args.repeated("checkpoint", "FILE|RUN_DIR", "a checkpoint or run folder (its latest checkpoint); k of them to cross-score")
       .required("manifest", "FILE", "image-caption manifest to filter")
       .required("out", "DIR", "output folder")

@@ -214,9 +214,15 @@ PassOne score_from_file(const FilterOptions& o, const data::ManifestOptions& mo)
     for (int64_t i = 0; i < chunk.size(); ++i) {
       const auto row = static_cast<size_t>(i);
       const int64_t line = chunk.lines[row];
+      used.insert(line);
+      if (file.has_no_score(line)) {  // e.g. a pair the scoring run never trained on
+        const std::string reason = "no score in " + file.path() + " (never trained on)";
+        one.skipped[line] = reason;
+        ++one.reasons[reason];
+        continue;
+      }
       one.scored.push_back({line, static_cast<float>(file.score(line, o.manifest)),
                             chunk.mismatched.empty() ? int8_t{-1} : chunk.mismatched[row]});
-      used.insert(line);
     }
   }
   file.check_all_used(used, skipped, o.manifest);

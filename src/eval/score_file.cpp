@@ -59,6 +59,11 @@ ScoreFile::ScoreFile(const std::string& path, const std::string& column) : path_
   HALO_CHECK(!by_line_.empty(), "score file '", path, "' has no rows");
 }
 
+bool ScoreFile::has_no_score(int64_t line) const {
+  const auto it = by_line_.find(line);
+  return it != by_line_.end() && it->second.value == "-";
+}
+
 double ScoreFile::score(int64_t line, const std::string& manifest) const {
   const auto it = by_line_.find(line);
   HALO_CHECK(it != by_line_.end(), "score file '", path_, "' has no row for line ", line, " of manifest '", manifest,

@@ -19,9 +19,12 @@ class ScoreFile {
   // same manifest line.
   ScoreFile(const std::string& path, const std::string& column);
 
+  // True when the file's row for `line` holds "-": no score (a pair_dynamics.tsv row of a pair
+  // never trained on, e.g. an unreadable image). Such a pair is skipped, not an error.
+  bool has_no_score(int64_t line) const;
+
   // The score of manifest line `line`. Throws halo::Error naming `manifest` and the line when
-  // the file has no row for it, or the file row when its value is not a finite number (a
-  // pair_dynamics.tsv row of a pair never trained on holds "-").
+  // the file has no row for it, or the file row when its value is not a finite number.
   double score(int64_t line, const std::string& manifest) const;
 
   // Throws halo::Error naming the first row of the file whose manifest line is neither in
