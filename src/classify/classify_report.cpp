@@ -90,7 +90,7 @@ std::string scores_tsv(const ClassifyResult& r) {
       const std::string label = m.labels.empty() ? "-" : std::to_string(m.labels[i]);
       std::snprintf(numbers, sizeof numbers, "\t%lld\t%.6g\t%.6g\n", static_cast<long long>(s.predicted[i]),
                     s.confidence[i], s.ood_score[i]);
-      out += set.name + "\t" + m.images[i] + "\t" + label + numbers;
+      out += data::tsv_field(set.name) + "\t" + data::tsv_field(m.images[i]) + "\t" + label + numbers;
     }
   }
   return out;

@@ -1,6 +1,7 @@
 // Manifest reader (see manifest.h).
 #include "data/manifest.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <cstdlib>
 #include <fstream>
@@ -151,6 +152,12 @@ Manifest read_manifest(const std::string& path, const ManifestOptions& options) 
   reader.read(m, std::numeric_limits<int64_t>::max());
   HALO_CHECK(m.size() > 0, "manifest '", path, "' has no usable rows");
   return m;
+}
+
+std::string tsv_field(std::string value) {
+  std::replace(value.begin(), value.end(), '\t', ' ');
+  std::replace(value.begin(), value.end(), '\n', ' ');
+  return value;
 }
 
 }  // namespace halo::data

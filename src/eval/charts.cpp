@@ -11,11 +11,6 @@ namespace {
 
 constexpr int kWidth = 460, kHeight = 260, kLeft = 56, kRight = 24, kTop = 28, kBottom = 36;
 
-std::string fmt(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
-}
 // A tick label with enough digits to tell ticks `step` apart (19.375 and 19.38, not 19.38 twice).
 std::string fmt_tick(double v, double step) {
   const double scale = std::max(std::abs(v), std::abs(step));
@@ -59,7 +54,7 @@ std::string axes(const Frame& f, const std::string& x_label, bool log_y) {
     s += "<text x=\"" + px(f.X(x)) + "\" y=\"" + px(kHeight - kBottom + 14) + "\" class=\"tick\" text-anchor=\"middle\">" +
          fmt_tick(x, (f.x1 - f.x0) / 4) + "</text>";
     const std::string y_label =
-        log_y ? fmt(std::pow(10.0, y)) : fmt_tick(y, (f.y1 - f.y0) / 4);
+        log_y ? format_number(std::pow(10.0, y)) : fmt_tick(y, (f.y1 - f.y0) / 4);
     s += "<text x=\"" + px(kLeft - 4) + "\" y=\"" + px(f.Y(y) + 4) + "\" class=\"tick\" text-anchor=\"end\">" +
          y_label + "</text>";
     s += "<line x1=\"" + px(kLeft) + "\" y1=\"" + px(f.Y(y)) + "\" x2=\"" + px(kWidth - kRight) + "\" y2=\"" + px(f.Y(y)) +
@@ -175,11 +170,17 @@ std::string svg_reliability(const std::vector<double>& upper, const std::vector<
     const double x0 = upper[b] - width;
     svg += "<rect x=\"" + px(f.X(x0)) + "\" y=\"" + px(f.Y(accuracy[b])) + "\" width=\"" + px(f.X(upper[b]) - f.X(x0) - 1) +
            "\" height=\"" + px(f.Y(0) - f.Y(accuracy[b])) + "\" fill=\"#1f77b4\" fill-opacity=\"0.7\"><title>" +
-           fmt(count[b]) + " images, mean confidence " + fmt(confidence[b]) + ", accuracy " + fmt(accuracy[b]) + "</title></rect>";
+           format_number(count[b]) + " images, mean confidence " + format_number(confidence[b]) + ", accuracy " + format_number(accuracy[b]) + "</title></rect>";
   }
   svg += "<line x1=\"" + px(f.X(0)) + "\" y1=\"" + px(f.Y(0)) + "\" x2=\"" + px(f.X(1)) + "\" y2=\"" + px(f.Y(1)) +
          "\" stroke=\"#d62728\" stroke-dasharray=\"4 3\"/>";
   return svg + "</svg>";
+}
+
+std::string format_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
 }
 
 const char* const kChartStyle =

@@ -45,5 +45,7 @@ std::string svg_bars(const BarChart& chart);
 std::string standalone_svg(const std::string& svg);
 
 std::string html_escape(const std::string& text);
+// A number in at most four significant digits (%.4g), as the charts write values.
+std::string format_number(double v);
 
 }  // namespace halo::eval

@@ -151,12 +151,6 @@ ClassificationResult classify(TrainedModel& m, const torch::Tensor& image, const
   return r;
 }
 
-std::string tsv_escape(std::string s) {
-  std::replace(s.begin(), s.end(), '\t', ' ');
-  std::replace(s.begin(), s.end(), '\n', ' ');
-  return s;
-}
-
 void write_outputs(const EvalResult& r, const data::Manifest& manifest, const PairEmbeddings& emb,
                    const std::vector<double>& model_score, const std::vector<double>& cosine_score,
                    const std::string& out_dir) {
@@ -168,7 +162,7 @@ void write_outputs(const EvalResult& r, const data::Manifest& manifest, const Pa
   scores << "line\timage_path\tmismatched\tscore\tcosine_score\n";
   for (size_t i = 0; i < emb.rows.size(); ++i) {
     const auto row = static_cast<size_t>(emb.rows[i]);
-    scores << manifest.lines[row] << '\t' << tsv_escape(manifest.images[row]) << '\t'
+    scores << manifest.lines[row] << '\t' << data::tsv_field(manifest.images[row]) << '\t'
            << (manifest.mismatched.empty() ? std::string("-") : std::to_string(manifest.mismatched[row])) << '\t'
            << json_number(model_score[i]) << '\t' << json_number(cosine_score[i]) << '\n';
   }
@@ -187,8 +181,8 @@ void write_outputs(const EvalResult& r, const data::Manifest& manifest, const Pa
   ex << "image_path\tcaption\trank\ttop_captions_and_logits...\n";
   for (const auto& e : r.examples) {
     // Absolute, so that the report finds the thumbnail from any working directory.
-    ex << tsv_escape(fs::absolute(e.image).lexically_normal().string()) << '\t' << tsv_escape(e.caption) << '\t' << e.rank;
-    for (const auto& [caption, logit] : e.top) ex << '\t' << tsv_escape(caption) << '\t' << json_number(logit);
+    ex << data::tsv_field(fs::absolute(e.image).lexically_normal().string()) << '\t' << data::tsv_field(e.caption) << '\t' << e.rank;
+    for (const auto& [caption, logit] : e.top) ex << '\t' << data::tsv_field(caption) << '\t' << json_number(logit);
     ex << '\n';
   }
   train::write_file_atomically((fs::path(out_dir) / "examples.tsv").string(), ex.str());

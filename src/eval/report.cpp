@@ -27,12 +27,6 @@ namespace halo::eval {
 
 namespace {
 
-std::string fmt(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
-}
-
 std::vector<std::vector<std::string>> read_tsv(const std::string& path) {
   std::ifstream in(path);
   std::vector<std::vector<std::string>> rows;
@@ -165,7 +159,7 @@ std::string examples_table(const std::string& path, int size) {
     html += "<tr><td>" + thumbnail(r[0], size) + "</td><td>" + html_escape(r[1]) + " (" + html_escape(r[2]) + ")</td><td><ol>";
     for (size_t k = 3; k + 1 < r.size(); k += 2) {
       const bool hit = r[k] == r[1];
-      html += std::string("<li") + (hit ? " class=\"hit\"" : "") + ">" + html_escape(r[k]) + " <small>(" + fmt(std::strtod(r[k + 1].c_str(), nullptr)) + ")</small></li>";
+      html += std::string("<li") + (hit ? " class=\"hit\"" : "") + ">" + html_escape(r[k]) + " <small>(" + format_number(std::strtod(r[k + 1].c_str(), nullptr)) + ")</small></li>";
     }
     html += "</ol></td></tr>";
   }

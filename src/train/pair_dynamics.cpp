@@ -49,12 +49,6 @@ std::string format_mean(double v) {
   return text;
 }
 
-std::string escape_field(std::string s) {
-  std::replace(s.begin(), s.end(), '\t', ' ');
-  std::replace(s.begin(), s.end(), '\n', ' ');
-  return s;
-}
-
 }  // namespace
 
 const std::vector<std::string>& pair_dynamics_columns() {
@@ -147,7 +141,7 @@ std::vector<DynamicsDetection> write_pair_dynamics(const std::string& path, cons
   out << '\n';
   for (int64_t i = 0; i < manifest.size(); ++i) {
     const auto row = static_cast<size_t>(i);
-    out << manifest.lines[row] << '\t' << escape_field(manifest.images[row]) << '\t'
+    out << manifest.lines[row] << '\t' << data::tsv_field(manifest.images[row]) << '\t'
         << (truth ? std::to_string(manifest.mismatched[row]) : std::string("-")) << '\t' << seen[i];
     for (size_t c = 0; c < columns.size(); ++c) {
       const double v = mean[static_cast<size_t>(i) * columns.size() + c];

@@ -242,15 +242,17 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
   if (env.distributed()) log_message(env.describe() + ", backend " + group->backend());
   StopSignal stop;
   TrainResult result;
+  // Returns the pair dynamics summed over the ranks, as saved (empty when they are off).
   auto checkpoint = [&](const std::string& name) {
     // Every rank takes part in the sum; with the dynamics off, none from an earlier run is kept.
-    state.tensors = c.train.pair_dynamics ? dynamics.summed_over_ranks(*group).state()
-                                          : std::map<std::string, torch::Tensor>{};
+    PairDynamics totals = c.train.pair_dynamics ? dynamics.summed_over_ranks(*group) : PairDynamics();
+    state.tensors = c.train.pair_dynamics ? totals.state() : std::map<std::string, torch::Tensor>{};
     if (main_rank) {
       result.checkpoint = save_checkpoint(c.train.run_dir, name, *model, *loss_fn, *optimizer, state,
                                           config_yaml, c.train.keep_checkpoints);
     }
     group->barrier();  // the other ranks wait for rank 0's checkpoint
+    return totals;
   };
 
   // ---- the step loop --------------------------------------------------------------------------
@@ -331,9 +333,9 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
                 " (continue with --resume latest)");
     result.exit_code = 128 + sig;
   } else {
-    checkpoint("final");
+    const PairDynamics totals = checkpoint("final");
     log_message("finished " + std::to_string(state.step) + " steps; checkpoint " + result.checkpoint);
-    if (c.train.pair_dynamics) write_dynamics(c.train.run_dir, dynamics.summed_over_ranks(*group), *manifest, main_rank);
+    if (c.train.pair_dynamics) write_dynamics(c.train.run_dir, totals, *manifest, main_rank);
   }
   result.state = state;
   for (const auto& p : model->named_parameters()) result.parameters[p.key()] = p.value().detach().cpu().clone();
