@@ -13,10 +13,13 @@
 #   HALO_CLIP [build/halo-clip] the binary to run; ONLY_TABLE=1 only tabulates finished runs
 # Variants: halo-reference halo-centred halo-centred-logtemp halo-centred-radial0.1
 #           halo-centred-bootstrap halo-centred-smoothing infonce siglip (the default list), and
-#           halo-centred-bootstrap0.8 halo-centred-smoothing-bootstrap
+#           halo-centred-bootstrap0.8 halo-centred-smoothing-bootstrap, and bootstrapping from the
+#           pair's history: halo-centred-history (beta 0.5, fraction 0.25; halo-centred-history-b0.9-f0.4
+#           sets both), halo-centred-smoothing-history, and InfoNCE with the same selection
+#           (weight 1 - beta on the selected pairs): infonce-history (same suffixes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 OUT=${OUT:-runs/ablation}
 EPOCHS=${EPOCHS:-30}
 SEEDS=${SEEDS:-0 1}
@@ -27,7 +30,17 @@ EARLY_STEP=${EARLY_STEP:-100}
 P=data/prepared
 H=${HALO_CLIP:-build/halo-clip}
 
+# Bootstrapping from the history: "" or suffixes -bBETA -fFRACTION (defaults 0.5 and 0.25).
+history_args() {
+  local beta=0.5 fraction=0.25
+  [[ $1 =~ ^(-b([0-9.]+))?(-f([0-9.]+))?$ ]] || { echo "ablation.sh: unknown history suffix '$1'" >&2; return 1; }
+  [[ -n ${BASH_REMATCH[2]} ]] && beta=${BASH_REMATCH[2]}
+  [[ -n ${BASH_REMATCH[4]} ]] && fraction=${BASH_REMATCH[4]}
+  echo "--set loss.sink_bootstrap=$beta --set loss.sink_bootstrap_from=history --set loss.sink_history_fraction=$fraction"
+}
+
 variant_args() {
+  local h
   case "$1" in
     halo-reference) echo "--set model.center_embeddings=false" ;;
     halo-centred) echo "--set model.center_embeddings=true" ;;
@@ -38,7 +51,13 @@ variant_args() {
     halo-centred-smoothing) echo "--set model.center_embeddings=true --set loss.distill=false" ;;
     halo-centred-smoothing-bootstrap)
       echo "--set model.center_embeddings=true --set loss.distill=false --set loss.sink_bootstrap=0.5" ;;
+    halo-centred-history | halo-centred-history-*)  # optional suffixes -bBETA -fFRACTION
+      h=$(history_args "${1#halo-centred-history}") && echo "--set model.center_embeddings=true $h" ;;
+    halo-centred-smoothing-history)
+      echo "--set model.center_embeddings=true --set loss.distill=false --set loss.sink_bootstrap=0.5 --set loss.sink_bootstrap_from=history" ;;
     infonce) echo "--set loss.name=infonce --set model.center_embeddings=false" ;;
+    infonce-history | infonce-history-*)
+      h=$(history_args "${1#infonce-history}") && echo "--set loss.name=infonce --set model.center_embeddings=false $h" ;;
     siglip) echo "--set loss.name=siglip --set model.center_embeddings=false" ;;
     *) echo "ablation.sh: unknown variant '$1'" >&2; return 1 ;;
   esac
@@ -125,7 +144,7 @@ make_row() {
     "$(dynamics "$run" own_mean)" "$(dynamics "$run" cosine_mean)" "$(dynamics "$run" in_context_mean)" \
     "$(dynamics "$run" margin_mean)"
 }
-export -f run_one make_row train field dynamics filter_auroc variant_args
+export -f run_one make_row train field dynamics filter_auroc variant_args history_args
 export OUT EPOCHS XFOLD EARLY_STEP P H
 
 # JOBS runs at a time, each with THREADS threads (two 1-thread runs use 2 cores better than one

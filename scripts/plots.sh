@@ -4,19 +4,21 @@
 # command that makes them.
 #
 #   ablation   runs/ablation            scripts/ablation.sh (NOISE="20 40")
+#   history    runs/history             the commands of docs/results.md, "Bootstrapping from the pair's history"
 #   filtering  runs/filter-pays-off     SEEDS="0 1" scripts/filter_pays_off.sh (and with NOISE="20 40":
 #              SCORERS=runs/ablation SCORE_STEP=100, SCORERS=runs/dynamics DYNAMICS=1)
 #   classify   runs/classify-plots      scripts/classify_table.sh with OUT=runs/classify-plots SEEDS=0
 #   speed      runs/bench-vs-pytorch    scripts/bench_vs_pytorch.sh
 #
-# Environment: OUT [docs/plots]  HALO_CLIP [build/halo-clip]  and the four folders above as
-#   ABLATION, FILTERING, CLASSIFY, SPEED.
+# Environment: OUT [docs/plots]  HALO_CLIP [build/halo-clip]  and the five folders above as
+#   ABLATION, HISTORY, FILTERING, CLASSIFY, SPEED.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 OUT=${OUT:-docs/plots}
 H=${HALO_CLIP:-build/halo-clip}
 ABLATION=${ABLATION:-runs/ablation}
+HISTORY=${HISTORY:-runs/history}
 FILTERING=${FILTERING:-runs/filter-pays-off}
 CLASSIFY=${CLASSIFY:-runs/classify-plots}
 SPEED=${SPEED:-runs/bench-vs-pytorch}
@@ -59,6 +61,23 @@ if have "$ABLATION/table.tsv" "the ablation figures"; then
     --table "$A/halo-centred-smoothing-bootstrap-seed0/eval-train-noisy-early/pair_scores.tsv" \
     --value score "${MISMATCH[@]}" --x-label "abstention probability (share of pairs per bin)" \
     --title "Centred HALO + smoothing + bootstrap, step 100: abstention"
+fi
+
+if have "$HISTORY/table.tsv" "the history figures"; then
+  for n in 20 40; do
+    plot bars --out "$OUT/history-rejection-$n.svg" --table "$HISTORY/table.tsv" --label variant --where noise=$n \
+      --value own_auroc --value cos_auroc --value dyn_own_auroc --value dyn_cos_auroc --from 0.5 \
+      --name own_auroc="own score, final model" --name cos_auroc="cosine, final model" \
+      --name dyn_own_auroc="own score, training dynamics" --name dyn_cos_auroc="cosine, training dynamics" \
+      --title "Rejecting $n% swapped pairs: AUROC (mean of 2 seeds; whiskers: range)" --x-label "AUROC"
+  done
+  plot curves --out "$OUT/history-abstention-by-step.svg" --key mismatch_score_clean --key mismatch_score_mismatched \
+    --run "centred=$HISTORY/mm20/halo-centred-seed0" --run "history=$HISTORY/mm20/halo-centred-history-seed0" \
+    --title "Mean abstention in training batches (20% swapped, seed 0)"
+  plot histogram --out "$OUT/history-scores-halo.svg" \
+    --table "$HISTORY/mm20/halo-centred-history-seed0/eval-train-noisy/pair_scores.tsv" \
+    --value score "${MISMATCH[@]}" --log10 --x-label "log10 abstention probability (share of pairs per bin)" \
+    --title "Centred HALO, bootstrapped from the history, final model: abstention by pair"
 fi
 
 if have "$FILTERING/table.tsv" "the filtering figures"; then

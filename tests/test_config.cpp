@@ -71,6 +71,28 @@ TEST(Config, ValidationNamesTheKey) {
               HasSubstr("loss.sink_bootstrap must be in [0, 1)"));
   EXPECT_THAT(error_message([] { train::parse_config("loss: {sink_bootstrap: 0.5, implementation: tiled}"); }),
               HasSubstr("loss.sink_bootstrap needs loss.implementation: dense"));
+  EXPECT_THAT(error_message([] { train::parse_config("loss: {sink_bootstrap: 0.5, sink_bootstrap_from: past}"); }),
+              HasSubstr("loss.sink_bootstrap_from must be model or history"));
+  EXPECT_THAT(error_message([] { train::parse_config("loss: {sink_bootstrap_from: history}"); }),
+              HasSubstr("history needs loss.name: halo or infonce and loss.sink_bootstrap > 0"));
+  EXPECT_THAT(error_message([] {
+                train::parse_config("loss: {name: siglip, sink_bootstrap: 0.5, sink_bootstrap_from: history}");
+              }),
+              HasSubstr("history needs loss.name: halo or infonce"));
+  EXPECT_THAT(error_message([] { train::parse_config("loss: {name: infonce, sink_bootstrap: 0.5}"); }),
+              HasSubstr("needs loss.sink_bootstrap_from: history"));
+  EXPECT_EQ(train::parse_config("loss: {name: infonce, sink_bootstrap: 0.5, sink_bootstrap_from: history}")
+                .loss.sink_bootstrap_from,
+            "history");
+  EXPECT_THAT(error_message([] {
+                train::parse_config("loss: {sink_bootstrap: 0.5, sink_bootstrap_from: history}\n"
+                                    "train: {pair_dynamics: false}");
+              }),
+              HasSubstr("it needs train.pair_dynamics: true"));
+  EXPECT_EQ(train::parse_config("loss: {sink_bootstrap: 0.5, sink_bootstrap_from: history}").loss.sink_bootstrap_from,
+            "history");
+  EXPECT_THAT(error_message([] { train::parse_config("loss: {sink_history_fraction: 1.0}"); }),
+              HasSubstr("loss.sink_history_fraction must be in (0, 1)"));
   EXPECT_THAT(error_message([] { train::parse_config("model: {text: {width: 10, heads: 4}}"); }),
               HasSubstr("model.text.heads (4) must divide model.text.width (10)"));
 }

@@ -1,17 +1,22 @@
 // The HALO options against memorisation (docs/loss.md): the radial weight, bootstrapping onto
-// the sink and the log-space temperature, each checked against an independent formulation.
+// the sink (from the model or from a given per-row share) and the log-space temperature, each checked against an independent formulation.
 #include <cmath>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "loss/baselines.h"
 #include "loss/contrastive_loss.h"
 #include "loss/halo_clip_loss.h"
 #include "loss/halo_terms.h"
 #include "loss/shifted_distance.h"
+#include "test_util.h"
 
 namespace halo::test {
 namespace {
+
+using ::testing::HasSubstr;
 
 constexpr int64_t kN = 12, kD = 16;
 
@@ -92,6 +97,96 @@ TEST(HaloOptions, RadialWeightAndSinkBootstrapMatchAnExplicitCrossEntropy) {
       }
     }
   }
+}
+
+// The trainer's share from the pairs' history (batch.sink_share) replaces beta * a_i, whatever
+// beta is. Checked against the explicit cross-entropy with the share as the sink's target mass.
+TEST(HaloOptions, AGivenSinkShareReplacesTheModelsShare) {
+  for (const bool distill : {true, false}) {
+    for (const double beta : {0.0, 0.5}) {
+      SCOPED_TRACE("distill " + std::to_string(distill) + " sink_bootstrap " + std::to_string(beta));
+      const Inputs in = make_inputs(0.3);
+      const torch::Tensor gamma = torch::softplus(in.gamma_raw).reshape({});
+      const torch::Tensor share = torch::linspace(0.0, 0.9, kN, torch::kDouble);
+      auto direction = [&](const torch::Tensor& q, const torch::Tensor& c) {
+        const torch::Tensor S = loss::shifted_distance(q, c, gamma);
+        const torch::Tensor eye = torch::arange(kN);
+        const torch::Tensor t = distill ? loss::distill_targets(S, gamma, q, eye, 0.1)
+                                        : loss::smoothing_targets(S, eye, 0.1);
+        const torch::Tensor m = share.unsqueeze(1);
+        const torch::Tensor targets = torch::cat({(1.0 - m) * t, m}, 1);
+        const torch::Tensor logits = torch::cat({S, torch::full({kN, 1}, in.b, S.options())}, 1);
+        return -(targets * torch::log_softmax(logits, 1)).sum(1).mean();
+      };
+      const torch::Tensor ce = 0.5 * (direction(in.image, in.text) + direction(in.text, in.image));
+      const torch::Tensor r_sq = (in.image - in.text).pow(2).mean(1);
+      const torch::Tensor nll = -((0.5 - 1.0 / kD) * torch::log(r_sq) - 0.5 * r_sq);
+      const torch::Tensor want = ce + ((1.0 - share) * nll).mean();
+
+      loss::PairBatch batch = loss::PairBatch::local(in.image, in.text);
+      batch.sink_share = share;
+      const torch::Tensor got = loss::halo_clip_loss(batch, in.gamma_raw, in.b, options(1.0, beta, distill)).total;
+      EXPECT_NEAR(got.item<double>(), want.item<double>(), 1e-10);
+      const auto g_got = grads(got, in), g_want = grads(want, in);
+      for (size_t k = 0; k < g_got.size(); ++k) {
+        EXPECT_TRUE(torch::allclose(g_got[k], g_want[k], 1e-9, 1e-11)) << "gradient " << k;
+      }
+      // And the share differs from the model's: the loss is not the plain bootstrap's.
+      const torch::Tensor plain = loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text), in.gamma_raw,
+                                                       in.b, options(1.0, beta, distill))
+                                      .total;
+      EXPECT_GT(std::abs(plain.item<double>() - got.item<double>()), 1e-3);
+    }
+  }
+}
+
+TEST(HaloOptions, ABadSinkShareIsAClearError) {
+  const Inputs in = make_inputs(0.3);
+  auto run = [&](const torch::Tensor& share, loss::LossImplementation implementation) {
+    loss::PairBatch batch = loss::PairBatch::local(in.image, in.text);
+    batch.sink_share = share;
+    loss::HaloClipOptions o = options(1.0, 0.0, true);
+    o.implementation = implementation;
+    loss::halo_clip_loss(batch, in.gamma_raw, in.b, o);
+  };
+  const auto dense = loss::LossImplementation::kDense;
+  EXPECT_THAT(error_message([&] { run(torch::zeros({kN - 1}, torch::kDouble), dense); }),
+              HasSubstr("one value per row (12)"));
+  EXPECT_THAT(error_message([&] { run(torch::full({kN}, 1.0, torch::kDouble), dense); }), HasSubstr("in [0, 1)"));
+  EXPECT_THAT(error_message([&] { run(torch::full({kN}, -0.1, torch::kDouble), dense); }), HasSubstr("in [0, 1)"));
+  EXPECT_THAT(error_message([&] { run(torch::zeros({kN}, torch::kDouble), loss::LossImplementation::kTiled); }),
+              HasSubstr("dense loss only"));
+}
+
+// InfoNCE has no sink: a given share weights the row's cross-entropies by 1 - share.
+TEST(SinkShare, InfoNceWeightsEachRowByOneMinusItsShare) {
+  const Inputs in = make_inputs(0.3);
+  const torch::Tensor logit_scale = torch::full({1}, 2.0, torch::kDouble);
+  const torch::Tensor share = torch::linspace(0.0, 0.9, kN, torch::kDouble);
+  auto unit = [](const torch::Tensor& e) { return e / e.norm(2, 1, true); };
+  const torch::Tensor logits = std::exp(2.0) * unit(in.image).matmul(unit(in.text).t());
+  const torch::Tensor ce_i2t = -torch::log_softmax(logits, 1).diagonal();
+  const torch::Tensor ce_t2i = -torch::log_softmax(logits.t(), 1).diagonal();
+  const torch::Tensor want = 0.5 * (((1.0 - share) * ce_i2t).mean() + ((1.0 - share) * ce_t2i).mean());
+  loss::PairBatch batch = loss::PairBatch::local(in.image, in.text);
+  batch.sink_share = share;
+  const torch::Tensor got = loss::infonce_loss(batch, logit_scale).total;
+  EXPECT_NEAR(got.item<double>(), want.item<double>(), 1e-10);
+  const auto g_got = torch::autograd::grad({got}, {in.image, in.text});
+  const auto g_want = torch::autograd::grad({want}, {in.image, in.text});
+  for (size_t k = 0; k < g_got.size(); ++k) EXPECT_TRUE(torch::allclose(g_got[k], g_want[k], 1e-9, 1e-11));
+  // A zero share is the plain loss.
+  batch.sink_share = torch::zeros({kN}, torch::kDouble);
+  EXPECT_NEAR(loss::infonce_loss(batch, logit_scale).total.item<double>(),
+              loss::infonce_loss(loss::PairBatch::local(in.image, in.text), logit_scale).total.item<double>(), 1e-12);
+}
+
+TEST(SinkShare, SigLipRefusesIt) {
+  const Inputs in = make_inputs(0.3);
+  loss::PairBatch batch = loss::PairBatch::local(in.image, in.text);
+  batch.sink_share = torch::zeros({kN}, torch::kDouble);
+  const torch::Tensor scalar = torch::zeros({1}, torch::kDouble);
+  EXPECT_THAT(error_message([&] { loss::siglip_loss(batch, scalar, scalar); }), HasSubstr("takes no sink share"));
 }
 
 TEST(HaloOptions, SinkBootstrapWeakensThePullOnRejectedPairsOnly) {

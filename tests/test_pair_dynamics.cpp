@@ -80,7 +80,7 @@ TEST_P(StepScores, ARanksRowsGiveItsSliceOfTheGlobalBatch) {
   auto loss = make_loss(GetParam(), d, n);
   const torch::Tensor whole = train::step_pair_scores(*loss, loss::PairBatch::local(image, text));
   const loss::PairBatch slice{image.slice(0, offset, offset + rows), text.slice(0, offset, offset + rows), image, text,
-                              offset};
+                              offset, {}};
   EXPECT_TRUE(all_close(train::step_pair_scores(*loss, slice), whole.slice(0, offset, offset + rows), 1e-5, 1e-7));
 }
 
@@ -155,6 +155,42 @@ TEST(PairDynamicsAccumulator, SumsDoNotDependOnOrderOrSplit) {
     if (!mask.any().item<bool>()) continue;
     EXPECT_TRUE(all_close(forward.means()[r], scores.index({mask}).mean(0), 0, 1e-7)) << "row " << r;
   }
+}
+
+// The history the trainer reads: the totals at the last checkpoint plus this rank's additions
+// since, for the batch's rows in their order.
+TEST(PairDynamicsAccumulator, HistoryMeansCombineTheSyncedTotalsAndTheAdditionsSince) {
+  train::PairDynamics synced(4), since(4);
+  synced.add(torch::tensor({0, 1}, torch::kInt64), torch::tensor({{0.0, 0.0, 0.0, 1.0}, {0.0, 0.0, 0.0, -2.0}}, torch::kFloat64));
+  since.add(torch::tensor({1, 2}, torch::kInt64), torch::tensor({{0.0, 0.0, 0.0, 5.0}, {0.0, 0.0, 0.0, 0.25}}, torch::kFloat64));
+  const torch::Tensor m = train::history_means(synced, since, torch::tensor({2, 3, 1, 0}, torch::kInt64), "margin_mean");
+  EXPECT_DOUBLE_EQ(m[0].item<double>(), 0.25);
+  EXPECT_TRUE(std::isnan(m[1].item<double>()));  // never seen
+  EXPECT_DOUBLE_EQ(m[2].item<double>(), 1.5);    // (-2 + 5) / 2
+  EXPECT_DOUBLE_EQ(m[3].item<double>(), 1.0);
+  // Folding the additions into the totals keeps the means.
+  train::PairDynamics folded = synced;
+  folded.add_totals(since);
+  EXPECT_TRUE(torch::equal(train::history_means(folded, train::PairDynamics(4), torch::arange(4), "margin_mean")
+                               .nan_to_num(-1),
+                           train::history_means(synced, since, torch::arange(4), "margin_mean").nan_to_num(-1)));
+  EXPECT_THAT(error_message([&] { train::history_means(synced, since, torch::arange(4), "nope"); }),
+              HasSubstr("no pair dynamics column 'nope'"));
+}
+
+TEST(PairDynamicsAccumulator, HistorySinkShareGoesToTheHardestRowsWithAHistory) {
+  // Rows 1 and 4 have no history; of the other five, round(0.4 * 5) = 2 get the share: the two
+  // highest means (7.0 at row 2; 3.0 at rows 0 and 5, the earlier row wins the tie).
+  const double none = std::nan("");
+  const torch::Tensor history = torch::tensor({3.0, none, 7.0, -1.0, none, 3.0, 0.5}, torch::kFloat64);
+  EXPECT_TRUE(torch::equal(train::history_sink_share(history, 0.8, 0.4),
+                           torch::tensor({0.8, 0.0, 0.8, 0.0, 0.0, 0.0, 0.0}, torch::kFloat64)));
+  EXPECT_TRUE(torch::equal(train::history_sink_share(history, 0.8, 0.99),  // 5 of 5
+                           torch::tensor({0.8, 0.0, 0.8, 0.8, 0.0, 0.8, 0.8}, torch::kFloat64)));
+  // No history at all (the first epoch): no share.
+  EXPECT_TRUE(torch::equal(train::history_sink_share(torch::full({3}, NAN, torch::kFloat64), 0.8, 0.5),
+                           torch::zeros({3}, torch::kFloat64)));
+  EXPECT_TRUE(torch::equal(train::history_sink_share(history, 0.8, 0.05), torch::zeros({7}, torch::kFloat64)));
 }
 
 TEST(PairDynamicsAccumulator, StateRoundTripsAndRefusesAnotherManifest) {

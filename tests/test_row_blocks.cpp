@@ -24,7 +24,7 @@ Grads run(loss::ContrastiveLoss& fn, const torch::Tensor& image0, const torch::T
   torch::Tensor total = torch::zeros({}, torch::kDouble);
   int64_t offset = 0;
   for (int64_t n : blocks) {
-    loss::PairBatch block{image.narrow(0, offset, n), text.narrow(0, offset, n), image, text, offset};
+    loss::PairBatch block{image.narrow(0, offset, n), text.narrow(0, offset, n), image, text, offset, {}};
     total = total + fn.forward(block).total * (static_cast<double>(n) / N);
     offset += n;
   }

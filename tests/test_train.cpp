@@ -89,18 +89,24 @@ TEST(Train, PairDynamicsCanBeTurnedOff) {
   EXPECT_EQ(slurp(dir + "/run/metrics.jsonl").find("dynamics_ms"), std::string::npos);
 }
 
-void check_resume_equals_straight_run(const std::string& folder, bool center) {
+// history: bootstrapping onto the sink from the pairs' history, which the checkpoint carries.
+void check_resume_equals_straight_run(const std::string& folder, bool center, bool history = false) {
   const std::string dir = make_temp_dir(folder);
   const std::string manifest = make_shapes_dataset(dir + "/data", 48);  // 3 steps per epoch
   auto straight = tiny_config(manifest, dir + "/straight");
   straight.train.max_steps = 8;
   straight.model.center_embeddings = center;
+  if (history) {
+    straight.loss.sink_bootstrap = 0.5;
+    straight.loss.sink_bootstrap_from = "history";
+  }
   const auto a = train::run_training(straight, {});
   ASSERT_EQ(a.exit_code, 0);
 
   auto split = tiny_config(manifest, dir + "/split");
   split.train.max_steps = 8;
   split.model.center_embeddings = center;
+  split.loss = straight.loss;
   split.tokenizer.model = dir + "/straight/tokenizer.model";  // the same tokenizer
   train::TrainOptions first;
   first.stop_after_steps = 5;  // as if SIGTERM arrived after step 5 (mid-epoch)
@@ -136,6 +142,33 @@ TEST(Train, StoppedAndResumedRunEqualsUninterruptedRun) { check_resume_equals_st
 // With centring the running means (buffers) must survive the checkpoint too.
 TEST(Train, StoppedAndResumedRunWithCentringEqualsUninterruptedRun) {
   check_resume_equals_straight_run("train_resume_center", true);
+}
+
+// The history (sums at the last checkpoint plus the additions since) must come back on resume,
+// or the shares, hence the parameters, would differ after step 5.
+TEST(Train, StoppedAndResumedRunWithSinkSharesFromTheHistoryEqualsUninterruptedRun) {
+  check_resume_equals_straight_run("train_resume_history", true, true);
+}
+
+// In the first epoch no pair has a history, so no share: the loss of plain HALO. From the
+// second epoch on the batch's hardest pairs get one, and the runs part.
+TEST(Train, SinkSharesFromTheHistoryStartInTheSecondEpoch) {
+  const std::string dir = make_temp_dir("train_history_vs_model");
+  const std::string manifest = make_shapes_dataset(dir + "/data", 32);  // 2 steps per epoch
+  for (const int from_history : {0, 1}) {
+    auto c = tiny_config(manifest, dir + "/run" + std::to_string(from_history));
+    c.train.max_steps = 4;
+    c.loss.sink_bootstrap = from_history ? 0.5 : 0.0;
+    if (from_history) c.loss.sink_bootstrap_from = "history";
+    if (from_history) c.tokenizer.model = dir + "/run0/tokenizer.model";
+    ASSERT_EQ(train::run_training(c, {}).exit_code, 0);
+  }
+  const auto losses_plain = logged_losses(dir + "/run0"), losses_history = logged_losses(dir + "/run1");
+  ASSERT_EQ(losses_plain.size(), 4u);
+  ASSERT_EQ(losses_history.size(), 4u);
+  EXPECT_NEAR(losses_plain[0], losses_history[0], 1e-5);
+  EXPECT_NEAR(losses_plain[1], losses_history[1], 1e-5);
+  EXPECT_GT(std::abs(losses_plain[2] - losses_history[2]), 1e-3);
 }
 
 TEST(Train, LossScalarsGetTheirOwnLearningRate) {

@@ -34,7 +34,7 @@ int curves(const std::vector<std::string>& argv) {
   ArgParser args("plot curves", "Line chart of metrics.jsonl keys by step, one line per run and key.");
   args.required("out", "FILE.svg", "output file")
       .repeated("run", "[LABEL=]PATH", "a run folder or its metrics.jsonl (repeat for several runs)")
-      .repeated("key", "KEY", "a metrics.jsonl key, e.g. loss, gamma, mismatch_score_clean (repeatable)")
+      .repeated("key", "KEY", "a metrics.jsonl key, e.g. loss, gamma, mismatch_score_clean")
       .option("title", "TEXT", "chart title", "")
       .toggle("log-y", "logarithmic y axis");
   if (!args.parse(argv)) return 0;
@@ -55,11 +55,11 @@ int histogram(const std::vector<std::string>& argv) {
                  "mismatched pairs of an eval's pair_scores.tsv or a filter's scores.tsv; test and OOD\n"
                  "images of a classify run's scores.tsv). Each group is normalised to shares.");
   args.required("out", "FILE.svg", "output file")
-      .repeated("table", "[LABEL=]FILE", "a TSV file with a header row (repeatable)")
+      .repeated("table", "[LABEL=]FILE", "a TSV file with a header row")
       .required("value", "COLUMN", "the column to histogram")
       .option("group", "COLUMN", "split each table's rows by this column")
-      .repeated("name", "VALUE=NAME", "legend name of a group value, e.g. 1=mismatched (repeatable)")
-      .repeated("only", "VALUE", "draw only these group values, in this order (repeatable)")
+      .repeated("name", "VALUE=NAME", "legend name of a group value, e.g. 1=mismatched")
+      .repeated("only", "VALUE", "draw only these group values, in this order")
       .option("title", "TEXT", "chart title", "")
       .option("x-label", "TEXT", "x-axis label (default: the column)")
       .option("bins", "N", "number of bins", "30")
@@ -88,10 +88,10 @@ int bars(const std::vector<std::string>& argv) {
   args.required("out", "FILE.svg", "output file")
       .required("table", "FILE", "a TSV file with a header row")
       .required("label", "COLUMN", "the column that names each row of bars")
-      .repeated("value", "COLUMN", "a numeric column, one bar each (repeatable)")
+      .repeated("value", "COLUMN", "a numeric column, one bar each")
       .option("series", "COLUMN", "with one --value: one bar per value of this column")
-      .repeated("where", "COLUMN=VALUE", "keep only rows where COLUMN equals VALUE (repeatable)")
-      .repeated("name", "KEY=NAME", "legend name of a value column or series value (repeatable)")
+      .repeated("where", "COLUMN=VALUE", "keep only rows where COLUMN equals VALUE")
+      .repeated("name", "KEY=NAME", "legend name of a value column or series value")
       .option("from", "X", "where the bars start (e.g. 0.5 for AUROC)", "0")
       .option("title", "TEXT", "chart title", "")
       .option("x-label", "TEXT", "x-axis label", "");

@@ -38,7 +38,7 @@ loss::PairBatch global_pair_batch(const torch::Tensor& image, const torch::Tenso
                                   ProcessGroup& group) {
   if (group.size() == 1) return loss::PairBatch::local(image, text);
   return loss::PairBatch{image, text, gather_with_grad(image, group), gather_with_grad(text, group),
-                         group.rank() * image.size(0)};
+                         group.rank() * image.size(0), {}};
 }
 
 }  // namespace halo::dist

@@ -41,8 +41,16 @@ InfoNceParts infonce_loss(const PairBatch& input, const torch::Tensor& logit_sca
   const torch::Tensor i2t = scale * torch::mm(unit(b.image_rows), unit(b.text_cols).t());
   const torch::Tensor t2i = scale * torch::mm(unit(b.text_rows), unit(b.image_cols).t());
   InfoNceParts out;
-  out.ce_image_to_text = torch::nn::functional::cross_entropy(i2t, labels);
-  out.ce_text_to_image = torch::nn::functional::cross_entropy(t2i, labels);
+  namespace F = torch::nn::functional;
+  if (b.sink_share.defined()) {  // rows weighted by 1 - share, still a mean over the n rows
+    const auto none = F::CrossEntropyFuncOptions().reduction(torch::kNone);
+    const torch::Tensor weight = 1.0 - b.sink_share.to(i2t.options());
+    out.ce_image_to_text = (weight * F::cross_entropy(i2t, labels, none)).mean();
+    out.ce_text_to_image = (weight * F::cross_entropy(t2i, labels, none)).mean();
+  } else {
+    out.ce_image_to_text = F::cross_entropy(i2t, labels);
+    out.ce_text_to_image = F::cross_entropy(t2i, labels);
+  }
   out.total = 0.5 * (out.ce_image_to_text + out.ce_text_to_image);
   return out;
 }
@@ -51,6 +59,7 @@ SigLipParts siglip_loss(const PairBatch& input, const torch::Tensor& log_tempera
                         const torch::Tensor& bias) {
   HALO_CHECK(log_temperature.numel() == 1 && bias.numel() == 1,
              "SigLIP temperature and bias must have one element each");
+  HALO_CHECK(!input.sink_share.defined(), "the SigLIP loss takes no sink share (loss.sink_bootstrap_from)");
   const PairBatch b = prepared(input);
   const auto dtype = b.image_rows.scalar_type();
   const torch::Tensor logits =

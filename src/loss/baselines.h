@@ -18,6 +18,7 @@ constexpr double kSigLipInitBias = -10.0;
 struct InfoNceParts {
   torch::Tensor total, ce_image_to_text, ce_text_to_image;  // means over the rows
 };
+// With batch.sink_share, row i's cross-entropies are weighted by 1 - share_i.
 InfoNceParts infonce_loss(const PairBatch& batch, const torch::Tensor& logit_scale);
 
 struct SigLipParts {

@@ -33,13 +33,20 @@ void check_pair_batch(const PairBatch& batch, bool check_finite) {
   HALO_CHECK(batch.row_offset >= 0 && batch.row_offset + batch.rows() <= batch.cols(),
              "row_offset ", batch.row_offset, " with ", batch.rows(),
              " rows points past the last of ", batch.cols(), " columns");
+  if (batch.sink_share.defined()) {
+    HALO_CHECK(batch.sink_share.dim() == 1 && batch.sink_share.size(0) == batch.rows(),
+               "the sink share must have one value per row (", batch.rows(), "), got shape ",
+               batch.sink_share.sizes());
+    HALO_CHECK(batch.sink_share.min().item<double>() >= 0 && batch.sink_share.max().item<double>() < 1,
+               "the sink share must be in [0, 1)");
+  }
 }
 
 PairBatch to_compute_dtype(const PairBatch& batch) {
   // Convert a tensor used as both rows and columns once, so that its gradient is summed in the
   // compute dtype and rounded once on the way back.
   PairBatch out{to_compute_dtype(batch.image_rows), to_compute_dtype(batch.text_rows), {}, {},
-                batch.row_offset};
+                batch.row_offset, batch.sink_share};
   out.image_cols = batch.image_cols.is_same(batch.image_rows) ? out.image_rows
                                                                : to_compute_dtype(batch.image_cols);
   out.text_cols = batch.text_cols.is_same(batch.text_rows) ? out.text_rows
@@ -51,24 +58,29 @@ namespace {
 
 struct DirectionResult {
   torch::Tensor cross_entropy;  // mean over the rows
-  torch::Tensor pair_abstain;   // per row, detached: sigmoid(b - S_i,true) (set with bootstrap)
+  torch::Tensor sink_share;     // per row, detached: the target share on the sink (bootstrap only)
 };
 
-// One direction: queries q (n x D) against candidates c (M x D) plus the sink.
+// One direction: queries q (n x D) against candidates c (M x D) plus the sink. given_share:
+// the batch's sink_share or undefined.
 DirectionResult direction_cross_entropy(const torch::Tensor& q, const torch::Tensor& c,
                                         const torch::Tensor& true_col, const torch::Tensor& gamma,
-                                        double b, const HaloClipOptions& options) {
+                                        double b, const HaloClipOptions& options,
+                                        const torch::Tensor& given_share) {
   torch::Tensor S = shifted_distance(q, c, gamma);
   const double eps = options.label_smoothing;
   torch::Tensor targets = options.distill ? distill_targets(S, gamma, q, true_col, eps)
                                           : smoothing_targets(S, true_col, eps);
-  if (options.sink_bootstrap == 0.0) return {sink_cross_entropy(S, b, targets), {}};
-  // Share m_i = beta * a_i of the target on the sink: loss_i = lse_i - (1 - m_i) t_i.S_i - m_i b.
-  const torch::Tensor a = torch::sigmoid(b - S.gather(1, true_col.unsqueeze(1)).squeeze(1)).detach();
-  const torch::Tensor m = options.sink_bootstrap * a;
-  const torch::Tensor lse_with_sink = torch::logaddexp(torch::logsumexp(S, 1), torch::full_like(a, b));
+  if (options.sink_bootstrap == 0.0 && !given_share.defined()) return {sink_cross_entropy(S, b, targets), {}};
+  // Share m_i of the target on the sink: loss_i = lse_i - (1 - m_i) t_i.S_i - m_i b, with
+  // m_i = beta * a_i from the model, or the given share.
+  const torch::Tensor m =
+      given_share.defined()
+          ? given_share.to(S.options())
+          : options.sink_bootstrap * torch::sigmoid(b - S.gather(1, true_col.unsqueeze(1)).squeeze(1)).detach();
+  const torch::Tensor lse_with_sink = torch::logaddexp(torch::logsumexp(S, 1), torch::full_like(m, b));
   const torch::Tensor rows = lse_with_sink - (1.0 - m) * (targets * S).sum(1) - m * b;
-  return {rows.mean(), a};
+  return {rows.mean(), m};
 }
 
 bool use_tiled(const HaloClipOptions& options, const PairBatch& batch) {
@@ -124,7 +136,7 @@ HaloClipParts halo_clip_loss(const PairBatch& input, const torch::Tensor& gamma_
   HALO_CHECK(options.sink_bootstrap >= 0 && options.sink_bootstrap < 1,
              "sink_bootstrap must be in [0, 1), got ", options.sink_bootstrap);
   if (use_tiled(options, input)) {
-    HALO_CHECK(options.sink_bootstrap == 0.0,
+    HALO_CHECK(options.sink_bootstrap == 0.0 && !input.sink_share.defined(),
                "sink_bootstrap is implemented by the dense loss only (loss.implementation: dense)");
     return tiled_clip_loss(input, gamma_raw, b, options);
   }
@@ -138,13 +150,12 @@ HaloClipParts halo_clip_loss(const PairBatch& input, const torch::Tensor& gamma_
   const torch::Tensor text_rows = batch.text_rows.to(dtype);
 
   const DirectionResult i2t =
-      direction_cross_entropy(batch.image_rows, text_cols, true_col, gamma, b, options);
-  const DirectionResult t2i = direction_cross_entropy(text_rows, image_cols, true_col, gamma, b, options);
+      direction_cross_entropy(batch.image_rows, text_cols, true_col, gamma, b, options, input.sink_share);
+  const DirectionResult t2i =
+      direction_cross_entropy(text_rows, image_cols, true_col, gamma, b, options, input.sink_share);
   torch::Tensor radial_rows =
       radial_nll_per_row((batch.image_rows - text_rows).pow(2).mean(1), options.embed_dim);
-  if (options.sink_bootstrap > 0.0) {
-    radial_rows = radial_rows * (1.0 - options.sink_bootstrap * 0.5 * (i2t.pair_abstain + t2i.pair_abstain));
-  }
+  if (i2t.sink_share.defined()) radial_rows = radial_rows * (1.0 - 0.5 * (i2t.sink_share + t2i.sink_share));
   HaloClipParts out;
   out.ce_image_to_text = i2t.cross_entropy;
   out.ce_text_to_image = t2i.cross_entropy;

@@ -29,9 +29,10 @@ struct HaloClipOptions {
   int64_t tile_size = 1024;  // tiled on CPU: rows and columns per tile
   double radial_weight = 1.0;  // total = mean of the two cross-entropies + radial_weight * radial
   // Bootstrapping onto the sink, beta in [0, 1) (dense only; 0 is the reference): with a_i the
-  // detached two-way abstain probability of row i's own pair, beta * a_i of the row's target
-  // mass moves to the sink and the pair's radial term is weighted by 1 - beta * a_i, so a pair
-  // the model rejects is no longer pulled together (docs/loss.md).
+  // detached two-way abstain probability of row i's own pair, m_i = beta * a_i of the row's
+  // target mass moves to the sink and the pair's radial term is weighted by 1 - m_i, so a pair
+  // the model rejects is no longer pulled together (docs/loss.md). When the batch carries a
+  // sink_share (set by the trainer from the pairs' history), m_i is that share instead.
   double sink_bootstrap = 0.0;
 };
 

@@ -229,6 +229,15 @@ void Config::validate() const {
              loss.sink_bootstrap);
   HALO_CHECK(loss.sink_bootstrap == 0 || loss.implementation == "dense" || loss.name != "halo",
              "loss.sink_bootstrap needs loss.implementation: dense (the tiled loss does not implement it)");
+  HALO_CHECK(loss.sink_bootstrap_from == "model" || loss.sink_bootstrap_from == "history",
+             "loss.sink_bootstrap_from must be model or history, got '", loss.sink_bootstrap_from, "'");
+  HALO_CHECK(loss.sink_bootstrap_from == "model" || (loss.name != "siglip" && loss.sink_bootstrap > 0),
+             "loss.sink_bootstrap_from: history needs loss.name: halo or infonce and loss.sink_bootstrap > 0");
+  HALO_CHECK(loss.sink_bootstrap == 0 || loss.name == "halo" || loss.sink_bootstrap_from == "history",
+             "loss.sink_bootstrap with loss.name: ", loss.name, " needs loss.sink_bootstrap_from: history "
+             "(only HALO has a sink to bootstrap onto from the model)");
+  HALO_CHECK(loss.sink_history_fraction > 0 && loss.sink_history_fraction < 1,
+             "loss.sink_history_fraction must be in (0, 1), got ", loss.sink_history_fraction);
 
   HALO_CHECK(optim.lr > 0 && optim.weight_decay >= 0 && optim.eps > 0, "optim.lr and optim.eps must be > 0, "
              "optim.weight_decay >= 0");
@@ -238,6 +247,8 @@ void Config::validate() const {
 
   HALO_CHECK(train.batch_size >= 2, "train.batch_size must be >= 2, got ", train.batch_size);
   HALO_CHECK(train.epochs >= 1 && train.max_steps >= 0, "train.epochs must be >= 1 and train.max_steps >= 0");
+  HALO_CHECK(loss.sink_bootstrap_from == "model" || train.pair_dynamics,
+             "loss.sink_bootstrap_from: history reads the pair dynamics: it needs train.pair_dynamics: true");
   HALO_CHECK(one_of(train.precision, {"fp32", "bf16"}), "train.precision must be fp32 or bf16, got '",
              train.precision, "'");
   HALO_CHECK(train.log_every >= 1 && train.checkpoint_every >= 1 && train.keep_checkpoints >= 1,

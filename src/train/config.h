@@ -99,11 +99,18 @@ struct LossConfig {
   std::string temperature = "softplus";  // halo: gamma = softplus(raw) | log: gamma = exp(raw)
   double radial_weight = 1.0;            // halo: weight of the radial term
   double sink_bootstrap = 0.0;           // halo, dense: share of a rejected pair's target on the sink
+  // What decides a pair's share: model (beta * its current abstention) | history (beta for
+  // the hardest sink_history_fraction of the batch by their mean margin over the earlier steps
+  // that trained on them, 0 for the others and in a pair's first epoch; needs the pair
+  // dynamics; halo or infonce, which weights those rows' cross-entropy by 1 - beta)
+  std::string sink_bootstrap_from = "model";
+  double sink_history_fraction = 0.25;
   template <class V> void visit(V& v) {
     v("name", name), v("label_smoothing", label_smoothing), v("distill", distill);
     v("learn_temperature", learn_temperature), v("implementation", implementation);
     v("temperature", temperature), v("radial_weight", radial_weight);
-    v("sink_bootstrap", sink_bootstrap);
+    v("sink_bootstrap", sink_bootstrap), v("sink_bootstrap_from", sink_bootstrap_from);
+    v("sink_history_fraction", sink_history_fraction);
   }
 };
 

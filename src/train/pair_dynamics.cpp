@@ -99,6 +99,37 @@ PairDynamics PairDynamics::summed_over_ranks(dist::ProcessGroup& group) const {
   return total;
 }
 
+void PairDynamics::add_totals(const PairDynamics& other) {
+  HALO_CHECK(other.pairs() == pairs() && pairs() > 0, "internal: adding pair dynamics of ", other.pairs(),
+             " pairs to ", pairs());
+  sums_ = sums_ + other.sums_;  // new tensors: a copy of this accumulator shares them
+  counts_ = counts_ + other.counts_;
+}
+
+torch::Tensor history_means(const PairDynamics& synced, const PairDynamics& since, const torch::Tensor& rows,
+                            const std::string& column) {
+  const auto& names = pair_dynamics_columns();
+  const auto c = std::find(names.begin(), names.end(), column) - names.begin();
+  HALO_CHECK(c < static_cast<int64_t>(names.size()), "internal: no pair dynamics column '", column, "'");
+  HALO_CHECK(synced.pairs() == since.pairs() && synced.pairs() > 0, "internal: pair dynamics were not set up");
+  const torch::Tensor r = rows.to(torch::kCPU, torch::kInt64).reshape({-1});
+  const torch::Tensor sums = synced.sums().index_select(0, r).select(1, c) + since.sums().index_select(0, r).select(1, c);
+  const torch::Tensor counts = synced.counts().index_select(0, r) + since.counts().index_select(0, r);
+  return sums.to(torch::kFloat64) / kUnit / counts.to(torch::kFloat64);  // 0 / 0 = NaN where never seen
+}
+
+torch::Tensor history_sink_share(const torch::Tensor& history, double beta, double fraction) {
+  const torch::Tensor h = history.to(torch::kCPU, torch::kFloat64).reshape({-1});
+  torch::Tensor share = torch::zeros_like(h);
+  const torch::Tensor known = torch::nonzero(~torch::isnan(h)).reshape({-1});
+  const auto hardest = static_cast<int64_t>(std::llround(fraction * static_cast<double>(known.numel())));
+  if (hardest == 0) return share;
+  // A stable sort, descending, so that ties keep the batch order.
+  const torch::Tensor order = std::get<1>(h.index_select(0, known).sort(/*stable=*/true, 0, /*descending=*/true));
+  share.index_fill_(0, known.index_select(0, order.slice(0, 0, hardest)), beta);
+  return share;
+}
+
 torch::Tensor PairDynamics::means() const {
   const torch::Tensor n = counts_.to(torch::kFloat64).unsqueeze(1);
   return sums_.to(torch::kFloat64) / kUnit / n;  // 0 / 0 = NaN where never seen

@@ -55,7 +55,11 @@ class PairDynamics {
   // The sums and counts over every rank (a collective: every rank must call it).
   PairDynamics summed_over_ranks(dist::ProcessGroup& group) const;
 
+  // Adds another accumulator's sums and counts (same number of pairs).
+  void add_totals(const PairDynamics& other);
+
   const torch::Tensor& counts() const { return counts_; }  // pairs, int64
+  const torch::Tensor& sums() const { return sums_; }      // pairs x columns, int64 in units of 2^-24
   torch::Tensor means() const;  // pairs x columns float64; NaN for a row never scored
 
   // For the checkpoint: named tensors, and back. load_state throws halo::Error when the
@@ -67,6 +71,18 @@ class PairDynamics {
   torch::Tensor sums_;    // pairs x columns int64, in units of 2^-24
   torch::Tensor counts_;  // pairs int64
 };
+
+// The mean of one column for the given manifest rows over both accumulators together (the
+// run's history: the totals at the last checkpoint plus this rank's additions since); float64,
+// NaN for a row never scored.
+torch::Tensor history_means(const PairDynamics& synced, const PairDynamics& since, const torch::Tensor& rows,
+                            const std::string& column);
+
+// HALO's bootstrapping from the history (loss.sink_bootstrap_from: history): given the
+// batch's rows' history means (NaN: no history yet), the round(fraction * k) of the k rows
+// with a history that have the highest mean get share `beta`, every other row 0. Ties go to
+// the earlier row. float64, on the CPU.
+torch::Tensor history_sink_share(const torch::Tensor& history, double beta, double fraction);
 
 struct DynamicsDetection {
   std::string column;

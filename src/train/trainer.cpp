@@ -114,10 +114,12 @@ struct StepOutput {
   int64_t row_offset, rows;  // this rank's pairs: rows [row_offset, row_offset + rows) of it
 };
 
-// One optimiser step on one batch (this rank's share of the global batch).
+// One optimiser step on one batch (this rank's share of the global batch). sink_share: per
+// row, the share of the pair's target taken off it (loss.sink_bootstrap_from: history), or
+// undefined.
 StepOutput train_step(encoders::ClipModel& model, loss::ContrastiveLoss& loss_fn, torch::optim::Optimizer& optimizer,
-                      const data::Batch& batch, const torch::Device& device, const Config& c,
-                      dist::ProcessGroup& group, dist::GradientAverager& grads) {
+                      const data::Batch& batch, const torch::Tensor& sink_share, const torch::Device& device,
+                      const Config& c, dist::ProcessGroup& group, dist::GradientAverager& grads) {
   const auto start = std::chrono::steady_clock::now();
   const torch::Tensor images = batch.images.to(device, /*non_blocking=*/true);
   const torch::Tensor tokens = batch.tokens.to(device, /*non_blocking=*/true);
@@ -129,7 +131,8 @@ StepOutput train_step(encoders::ClipModel& model, loss::ContrastiveLoss& loss_fn
   }
   // The loss always runs in fp32 (it converts half-precision inputs itself). This rank's pairs
   // are the rows, every rank's pairs the columns (docs/distributed.md).
-  const loss::PairBatch pairs = dist::global_pair_batch(image_emb, text_emb, group);
+  loss::PairBatch pairs = dist::global_pair_batch(image_emb, text_emb, group);
+  if (sink_share.defined()) pairs.sink_share = sink_share.to(device, torch::kFloat);
   loss::LossOutput out = loss_fn.forward(pairs);
   optimizer.zero_grad();
   out.total.backward();
@@ -221,20 +224,22 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
     state = load_checkpoint(path, *model, *loss_fn, optimizer.get());
     log_message("resumed from " + path + " at step " + std::to_string(state.step));
   }
-  // Each rank sums the scores of the pairs it trains on; checkpoints hold the sums over all
-  // ranks, so on resume rank 0 keeps them and the others start from zero. Every rank loads them
-  // first, so that a checkpoint for another manifest fails on all ranks alike (no rank is left
-  // waiting in a collective).
-  PairDynamics dynamics = c.train.pair_dynamics ? PairDynamics(manifest->size()) : PairDynamics();
-  if (c.train.pair_dynamics && state.step > 0) {
+  // Pair dynamics: `synced` holds the sums over all ranks at the last checkpoint (or the
+  // resumed one), on every rank; `dynamics` this rank's additions since. Each checkpoint folds
+  // the additions of every rank into `synced`, so a resumed run sees the same history as an
+  // uninterrupted one. A checkpoint for another manifest fails on every rank alike.
+  const bool record = c.train.pair_dynamics;
+  PairDynamics synced = record ? PairDynamics(manifest->size()) : PairDynamics();
+  PairDynamics dynamics = record ? PairDynamics(manifest->size()) : PairDynamics();
+  if (record && state.step > 0) {
     if (state.tensors.empty()) {
       log_message("the checkpoint holds no pair dynamics: pair_dynamics.tsv will count from step " +
                   std::to_string(state.step));
     } else {
-      dynamics.load_state(state.tensors);
-      if (!main_rank) dynamics = PairDynamics(manifest->size());
+      synced.load_state(state.tensors);
     }
   }
+  const bool share_from_history = c.loss.sink_bootstrap_from == "history";
   RunLog log(c.train.run_dir, state.step, total_steps, main_rank);
   log_message(std::to_string(manifest->size()) + " pairs (" + std::to_string(manifest->skipped_rows) +
               " bad rows skipped), " + std::to_string(steps_per_epoch) + " steps per epoch, " +
@@ -245,8 +250,14 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
   // Returns the pair dynamics summed over the ranks, as saved (empty when they are off).
   auto checkpoint = [&](const std::string& name) {
     // Every rank takes part in the sum; with the dynamics off, none from an earlier run is kept.
-    PairDynamics totals = c.train.pair_dynamics ? dynamics.summed_over_ranks(*group) : PairDynamics();
-    state.tensors = c.train.pair_dynamics ? totals.state() : std::map<std::string, torch::Tensor>{};
+    PairDynamics totals;
+    if (record) {
+      totals = dynamics.summed_over_ranks(*group);
+      totals.add_totals(synced);
+      synced = totals;
+      dynamics = PairDynamics(manifest->size());
+    }
+    state.tensors = record ? totals.state() : std::map<std::string, torch::Tensor>{};
     if (main_rank) {
       result.checkpoint = save_checkpoint(c.train.run_dir, name, *model, *loss_fn, *optimizer, state,
                                           config_yaml, c.train.keep_checkpoints);
@@ -273,19 +284,25 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
 
       const double lr = learning_rate(state.step, total_steps, c.optim);
       set_learning_rate(*optimizer, lr, c.optim);
-      const StepOutput out = train_step(model, *loss_fn, *optimizer, *batch, device, c, *group, grads);
+      // Bootstrapping from the history: share beta for the batch's hardest pairs by their mean
+      // margin so far, on HALO's sink or, for InfoNCE, as a weight 1 - beta (docs/loss.md).
+      const torch::Tensor sink_share =
+          share_from_history ? history_sink_share(history_means(synced, dynamics, batch->rows, "margin_mean"),
+                                                  c.loss.sink_bootstrap, c.loss.sink_history_fraction)
+                             : torch::Tensor();
+      const StepOutput out = train_step(model, *loss_fn, *optimizer, *batch, sink_share, device, c, *group, grads);
       HALO_CHECK(std::isfinite(out.loss), "the loss became ", out.loss, " at step ", state.step + 1,
                  "; the last checkpoint is in ", c.train.run_dir, "/checkpoints");
       ++state.step;
       state.batch_in_epoch = batch->index + 1;
       result.last_loss = out.loss;
       double dynamics_s = 0;
-      if (c.train.pair_dynamics) {  // this rank's pairs against the global batch, no gradient
+      if (record) {  // this rank's pairs against the global batch, no gradient
         const auto dynamics_start = std::chrono::steady_clock::now();
         const int64_t end = out.row_offset + out.rows;
         const loss::PairBatch seen{out.image_embeddings.slice(0, out.row_offset, end),
                                    out.text_embeddings.slice(0, out.row_offset, end), out.image_embeddings,
-                                   out.text_embeddings, out.row_offset};
+                                   out.text_embeddings, out.row_offset, {}};
         dynamics.add(batch->rows, step_pair_scores(*loss_fn, seen));
         dynamics_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - dynamics_start).count();
       }
@@ -295,7 +312,7 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
         Metrics m{{"loss", out.loss}, {"lr", lr}, {"grad_norm", out.grad_norm},
                   {"skipped_images", static_cast<double>(loader.skipped_images())},
                   {"step_ms", 1000 * out.step_s}, {"comm_ms", 1000 * out.comm_s}};
-        if (c.train.pair_dynamics) m.emplace_back("dynamics_ms", 1000 * dynamics_s);
+        if (record) m.emplace_back("dynamics_ms", 1000 * dynamics_s);
         m.insert(m.end(), out.parts.begin(), out.parts.end());
         const Metrics geometry = embedding_diagnostics(out.image_embeddings, out.text_embeddings, *loss_fn, batch->rows,
                                                        out.row_offset, *manifest);
@@ -335,7 +352,7 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
   } else {
     const PairDynamics totals = checkpoint("final");
     log_message("finished " + std::to_string(state.step) + " steps; checkpoint " + result.checkpoint);
-    if (c.train.pair_dynamics) write_dynamics(c.train.run_dir, totals, *manifest, main_rank);
+    if (record) write_dynamics(c.train.run_dir, totals, *manifest, main_rank);
   }
   result.state = state;
   for (const auto& p : model->named_parameters()) result.parameters[p.key()] = p.value().detach().cpu().clone();
