@@ -12,10 +12,12 @@
 #   DYNAMICS=1 filter by the scoring runs' pair_dynamics.tsv instead (each score averaged over
 #     training: HALO's abstention own_mean, InfoNCE's cosine_mean)
 #   SCORERS [empty: trained here] an ablation.sh output folder whose runs mm<N>/halo-centred-seed<S>
-#     and mm<N>/infonce-seed<S> (the same preset and data) are the scoring models
+#     and mm<N>/infonce-seed<S> (the same preset and data) are the scoring models; with it,
+#     HALO_SCORER [halo-centred] and INFONCE_SCORER [infonce] name other ablation variants to
+#     score with (e.g. halo-centred-history-b0.7); "HALO on all pairs" stays halo-centred
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 OUT=${OUT:-runs/filter-pays-off}
 NOISE=${NOISE:-0 20 40}
 SEEDS=${SEEDS:-0}
@@ -24,10 +26,15 @@ KEEP=${KEEP:-0.8}
 SCORE_STEP=${SCORE_STEP:-}
 SCORERS=${SCORERS:-}
 DYNAMICS=${DYNAMICS:-}
+HALO_SCORER=${HALO_SCORER:-halo-centred}
+INFONCE_SCORER=${INFONCE_SCORER:-infonce}
+[[ -n $SCORERS || ( $HALO_SCORER == halo-centred && $INFONCE_SCORER == infonce ) ]] ||
+  { echo "filter_pays_off: HALO_SCORER and INFONCE_SCORER need SCORERS" >&2; exit 2; }
 [[ -z $SCORE_STEP || -z $DYNAMICS ]] || { echo "filter_pays_off: SCORE_STEP and DYNAMICS exclude each other" >&2; exit 2; }
 # Folders are named by how the filters score; SCORERS alone would reuse the final-model folders.
 [[ -z $SCORERS || -n $SCORE_STEP$DYNAMICS ]] || { echo "filter_pays_off: SCORERS needs SCORE_STEP or DYNAMICS" >&2; exit 2; }
 TAG=${SCORE_STEP:+-step$SCORE_STEP}${DYNAMICS:+-dynamics}  # folder suffix of filters and retrains not scored by the final model
+[[ $HALO_SCORER == halo-centred && $INFONCE_SCORER == infonce ]] || TAG="$TAG-by-$HALO_SCORER-$INFONCE_SCORER"
 P=data/prepared
 H=${HALO_CLIP:-build/halo-clip}
 
@@ -59,10 +66,13 @@ retrieval() {  # run_dir -> "R@1 R@5" image->text on the Twitter art
 }
 scorer() {  # scorer halo|infonce noise seed -> the scoring model's run folder
   if [[ -n $SCORERS ]]; then
-    [[ $1 == halo ]] && echo "$SCORERS/mm$2/halo-centred-seed$3" || echo "$SCORERS/mm$2/infonce-seed$3"
+    [[ $1 == halo ]] && echo "$SCORERS/mm$2/$HALO_SCORER-seed$3" || echo "$SCORERS/mm$2/$INFONCE_SCORER-seed$3"
   else
     echo "$OUT/mm$2-seed$3/$1"
   fi
+}
+baseline() {  # noise seed -> the run of the retrains' preset (centred HALO) on all pairs
+  if [[ -n $SCORERS ]]; then echo "$SCORERS/mm$1/halo-centred-seed$2"; else scorer halo "$1" "$2"; fi
 }
 scoring_checkpoint() {  # run folder -> what `filter --checkpoint` gets
   if [[ -n $SCORE_STEP ]]; then printf '%s/checkpoints/step_%08d.pt' "$1" "$SCORE_STEP"; else echo "$1"; fi
@@ -98,7 +108,7 @@ stage_two() {
   train "$d/retrain-$which$TAG" "$d/filter-$which$TAG/kept.tsv" "$seed"
 }
 export -f train retrieval stage_one stage_two manifest_for scorer scoring_checkpoint scores_from
-export OUT EPOCHS KEEP P H SCORE_STEP SCORERS DYNAMICS TAG
+export OUT EPOCHS KEEP P H SCORE_STEP SCORERS DYNAMICS TAG HALO_SCORER INFONCE_SCORER
 jobs_list() { for n in $NOISE; do for s in $SEEDS; do echo "$n $s${*:+ $*}"; done; done; }  # no trailing blank: xargs -L would join lines
 jobs_list | OMP_NUM_THREADS=${THREADS:-1} xargs -P "${JOBS:-2}" -L 1 bash -c 'set -euo pipefail; stage_one "$@"' _
 { jobs_list halo; jobs_list infonce-cosine; } |
@@ -110,7 +120,7 @@ caught() { sed -n 's/.*rejected \([0-9]*\) of them: precision \([0-9.]*\), recal
   echo "| --- | --- | --- | --- | --- | --- | --- |"
   for n in $NOISE; do for s in $SEEDS; do
     d="$OUT/mm$n-seed$s"
-    printf '| %s%% | %s | %s | %s | %s | %s | %s |\n' "$n" "$s" "$(retrieval "$(scorer halo "$n" "$s")" | tr ' ' '/')" \
+    printf '| %s%% | %s | %s | %s | %s | %s | %s |\n' "$n" "$s" "$(retrieval "$(baseline "$n" "$s")" | tr ' ' '/')" \
       "$(retrieval "$d/retrain-halo$TAG" | tr ' ' '/')" "$(caught "$d/filter-halo$TAG")" \
       "$(retrieval "$d/retrain-infonce-cosine$TAG" | tr ' ' '/')" "$(caught "$d/filter-infonce-cosine$TAG")"
   done; done
@@ -120,10 +130,10 @@ caught() { sed -n 's/.*rejected \([0-9]*\) of them: precision \([0-9.]*\), recal
   printf 'swapped\tseed\tmodel\tr1\tr5\n'
   for n in $NOISE; do for s in $SEEDS; do
     d="$OUT/mm$n-seed$s"
-    printf '%s%%\t%s\t%s\t%s\n' "$n" "$s" "all pairs" "$(retrieval "$(scorer halo "$n" "$s")" | tr ' ' '\t')"
+    printf '%s%%\t%s\t%s\t%s\n' "$n" "$s" "all pairs" "$(retrieval "$(baseline "$n" "$s")" | tr ' ' '\t')"
     for m in "retrain-halo$TAG:kept by HALO abstention" "retrain-infonce-cosine$TAG:kept by InfoNCE cosine"; do
       printf '%s%%\t%s\t%s\t%s\n' "$n" "$s" "${m#*:}" "$(retrieval "$d/${m%%:*}" | tr ' ' '\t')"
     done
   done; done
 } > "$OUT/table$TAG.tsv.tmp" && mv "$OUT/table$TAG.tsv.tmp" "$OUT/table$TAG.tsv"
-echo "table: $OUT/table$TAG.md, $OUT/table$TAG.tsv   (kept share $KEEP, $EPOCHS epochs${SCORE_STEP:+, scored at step $SCORE_STEP}${DYNAMICS:+, scored by the training dynamics})"
+echo "table: $OUT/table$TAG.md, $OUT/table$TAG.tsv   (kept share $KEEP, $EPOCHS epochs${SCORE_STEP:+, scored at step $SCORE_STEP}${DYNAMICS:+, scored by the training dynamics}; scorers $HALO_SCORER, $INFONCE_SCORER)"

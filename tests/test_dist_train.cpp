@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "common/atomic_file.h"
 #include "data/manifest.h"
 #include "data/tokenizer.h"
 #include "dist/launcher.h"
@@ -119,7 +120,7 @@ train::Config tiny_config(const std::string& manifest, const std::string& run_di
 
 std::string write_config(train::Config c, const std::string& run_dir, const std::string& path) {
   c.train.run_dir = run_dir;
-  train::write_file_atomically(path, train::to_yaml(c));
+  halo::write_file_atomically(path, train::to_yaml(c));
   return path;
 }
 

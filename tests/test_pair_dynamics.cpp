@@ -246,7 +246,7 @@ TEST(PairDynamicsFile, ColumnsUnseenRowsAndAuroc) {
   EXPECT_DOUBLE_EQ(detection[2].auroc, 1.0);
   EXPECT_DOUBLE_EQ(detection[3].auroc, 0.0);
   EXPECT_DOUBLE_EQ(detection[1].fpr95, eval::fpr_at_tpr({0.2, 0.8, 0.3, 0.1}, {0, 1, 0, 1}, 0.95));
-  EXPECT_FALSE(std::ifstream(dir + "/pair_dynamics.tsv.tmp").good());
+  EXPECT_TRUE(temporary_files_in(dir).empty());
 
   // Without the truth: "-" in the mismatched column and no detection figures.
   EXPECT_TRUE(train::write_pair_dynamics(dir + "/unknown.tsv", d, manifest_of(5, false)).empty());

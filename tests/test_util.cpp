@@ -1,6 +1,7 @@
 // Implementation of the shared test helpers (see test_util.h).
 #include "test_util.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
@@ -97,6 +98,16 @@ std::string make_temp_dir(const std::string& name) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();
+}
+
+std::vector<std::string> temporary_files_in(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find(".tmp") != std::string::npos) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 std::string error_message(const std::function<void()>& f) {

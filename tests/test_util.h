@@ -32,6 +32,10 @@ std::vector<torch::Tensor> autograd_grads(
 // names are unique per process and test).
 std::string make_temp_dir(const std::string& name);
 
+// The names of the entries of `dir` that look like temporary files (containing ".tmp"), sorted:
+// what a crash or a failed write could leave behind.
+std::vector<std::string> temporary_files_in(const std::string& dir);
+
 // A message that a halo::Error thrown by `f` carries, or "" when nothing was thrown.
 std::string error_message(const std::function<void()>& f);
 

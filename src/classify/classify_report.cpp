@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "common/atomic_file.h"
 #include "classify/classify_run.h"
 #include "common/json.h"
 #include "train/checkpoint.h"
@@ -99,9 +100,9 @@ std::string scores_tsv(const ClassifyResult& r) {
 void write_results(const ClassifyResult& r) {
   const std::filesystem::path dir(r.options.out_dir);
   std::filesystem::create_directories(dir);
-  train::write_file_atomically((dir / "results.json").string(), results_json(r));
-  train::write_file_atomically((dir / "results.txt").string(), format_results(r));
-  train::write_file_atomically((dir / "scores.tsv").string(), scores_tsv(r));
+  halo::write_file_atomically((dir / "results.json").string(), results_json(r));
+  halo::write_file_atomically((dir / "results.txt").string(), format_results(r));
+  halo::write_file_atomically((dir / "scores.tsv").string(), scores_tsv(r));
 }
 
 }  // namespace halo::classify

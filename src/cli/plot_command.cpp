@@ -2,6 +2,7 @@
 // written through a temporary file and a rename.
 #include <iostream>
 
+#include "common/atomic_file.h"
 #include "cli/commands.h"
 #include "common/args.h"
 #include "common/error.h"
@@ -26,7 +27,7 @@ std::map<std::string, std::string> names(const ArgParser& args, const std::strin
 }
 
 void write(const std::string& out, const std::string& svg) {
-  train::write_file_atomically(out, eval::standalone_svg(svg));
+  halo::write_file_atomically(out, eval::standalone_svg(svg));
   std::cout << "plot: " << out << "\n";
 }
 

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "common/atomic_file.h"
 #include "cli/commands.h"
 #include "common/args.h"
 #include "common/error.h"
@@ -47,7 +48,7 @@ int tokenizer_train(const std::vector<std::string>& argv) {
     std::string text;
     for (const auto& c : manifest.captions) text += c + "\n";
     o.input = o.model_prefix + ".captions.txt";
-    train::write_file_atomically(o.input, text);
+    halo::write_file_atomically(o.input, text);
     std::cout << "training on " << manifest.size() << " captions of " << args.str("manifest") << "\n";
   } else {
     o.input = args.str("input");

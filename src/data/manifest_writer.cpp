@@ -1,5 +1,5 @@
 // Implementation of the manifest writer (see manifest_writer.h): caption sanitising, UTF-8
-// validation and atomic file writes (temporary file, fsync, rename).
+// validation and the manifest's atomic write.
 #include "data/manifest_writer.h"
 
 #include <unistd.h>
@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 
 namespace halo::data {
@@ -61,32 +62,6 @@ bool is_valid_utf8(const std::string& text) {
   return true;
 }
 
-void write_file_atomic(const std::string& path, const std::string& content) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  HALO_CHECK(fs::is_directory(folder), "cannot write '", path, "': folder '", folder.string(),
-             "' does not exist");
-  const std::string tmp =
-      (folder / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()))).string();
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  HALO_CHECK(f != nullptr, "cannot write '", tmp, "': ", std::strerror(errno));
-  const bool written = std::fwrite(content.data(), 1, content.size(), f) == content.size() &&
-                       std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  const int saved_errno = errno;
-  const bool closed = std::fclose(f) == 0;
-  if (!written || !closed) {
-    std::remove(tmp.c_str());
-    HALO_FAIL("cannot write '", tmp, "': ", std::strerror(written ? errno : saved_errno));
-  }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    HALO_FAIL("cannot rename '", tmp, "' to '", path, "': ", ec.message());
-  }
-}
-
 void write_manifest(const std::string& path, const std::vector<ManifestRow>& rows) {
   bool with_label = false;
   for (const auto& row : rows) with_label = with_label || row.label >= 0;
@@ -110,7 +85,7 @@ void write_manifest(const std::string& path, const std::vector<ManifestRow>& row
     if (with_label) out += "\t" + std::to_string(row.label);
     out += '\n';
   }
-  write_file_atomic(path, out);
+  write_file_atomically(path, out);
 }
 
 }  // namespace halo::data

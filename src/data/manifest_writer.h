@@ -28,7 +28,4 @@ bool is_valid_utf8(const std::string& text);
 // `label` column is written only when some row has a label >= 0.
 void write_manifest(const std::string& path, const std::vector<ManifestRow>& rows);
 
-// Writes `content` to `path` through a temporary file in the same folder and a rename.
-void write_file_atomic(const std::string& path, const std::string& content);
-
 }  // namespace halo::data

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <random>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 
 namespace halo::data {
@@ -134,7 +135,7 @@ PrepareReport prepare_dataset(const std::string& set, const PrepareOptions& opti
   if (!collected.classes.empty()) {
     std::string text;
     for (const auto& name : collected.classes) text += name + "\n";
-    write_file_atomic((fs::path(options.out) / "classes.txt").string(), text);
+    write_file_atomically((fs::path(options.out) / "classes.txt").string(), text);
   }
   report.written = static_cast<int64_t>(collected.rows.size());
   report.skipped = collected.skipped;

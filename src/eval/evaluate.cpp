@@ -11,6 +11,7 @@
 
 #include <torch/torch.h>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/json.h"
 #include "train/checkpoint.h"
@@ -155,8 +156,8 @@ void write_outputs(const EvalResult& r, const data::Manifest& manifest, const Pa
                    const std::vector<double>& model_score, const std::vector<double>& cosine_score,
                    const std::string& out_dir) {
   fs::create_directories(out_dir);
-  train::write_file_atomically((fs::path(out_dir) / "results.json").string(), eval_json(r) + "\n");
-  train::write_file_atomically((fs::path(out_dir) / "results.txt").string(), format_eval_table(r));
+  halo::write_file_atomically((fs::path(out_dir) / "results.json").string(), eval_json(r) + "\n");
+  halo::write_file_atomically((fs::path(out_dir) / "results.txt").string(), format_eval_table(r));
 
   std::ostringstream scores;
   scores << "line\timage_path\tmismatched\tscore\tcosine_score\n";
@@ -166,7 +167,7 @@ void write_outputs(const EvalResult& r, const data::Manifest& manifest, const Pa
            << (manifest.mismatched.empty() ? std::string("-") : std::to_string(manifest.mismatched[row])) << '\t'
            << json_number(model_score[i]) << '\t' << json_number(cosine_score[i]) << '\n';
   }
-  train::write_file_atomically((fs::path(out_dir) / "pair_scores.tsv").string(), scores.str());
+  halo::write_file_atomically((fs::path(out_dir) / "pair_scores.tsv").string(), scores.str());
 
   if (r.classification) {
     std::ostringstream bins;
@@ -174,7 +175,7 @@ void write_outputs(const EvalResult& r, const data::Manifest& manifest, const Pa
     for (const auto& b : r.classification->calibration.bins) {
       bins << b.lower << '\t' << b.upper << '\t' << b.count << '\t' << b.mean_confidence << '\t' << b.accuracy << '\n';
     }
-    train::write_file_atomically((fs::path(out_dir) / "reliability.tsv").string(), bins.str());
+    halo::write_file_atomically((fs::path(out_dir) / "reliability.tsv").string(), bins.str());
   }
 
   std::ostringstream ex;
@@ -185,7 +186,7 @@ void write_outputs(const EvalResult& r, const data::Manifest& manifest, const Pa
     for (const auto& [caption, logit] : e.top) ex << '\t' << data::tsv_field(caption) << '\t' << json_number(logit);
     ex << '\n';
   }
-  train::write_file_atomically((fs::path(out_dir) / "examples.tsv").string(), ex.str());
+  halo::write_file_atomically((fs::path(out_dir) / "examples.tsv").string(), ex.str());
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 
 #include <torch/torch.h>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/json.h"
 #include "data/image.h"
@@ -333,7 +334,7 @@ FilterReport filter_manifest(std::vector<TrainedModel>& models, const FilterOpti
     }
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  train::write_file_atomically((fs::path(o.out_dir) / "summary.txt").string(), format_filter_report(r));
+  halo::write_file_atomically((fs::path(o.out_dir) / "summary.txt").string(), format_filter_report(r));
   return r;
 }
 

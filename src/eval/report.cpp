@@ -13,6 +13,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/json.h"
 #include "data/image.h"
@@ -213,7 +214,7 @@ std::string write_report(const ReportOptions& o) {
   }
   if (!config.empty()) html += "<h2>Configuration</h2><pre>" + html_escape(config) + "</pre>";
   html += "</body></html>\n";
-  train::write_file_atomically(out, html);
+  halo::write_file_atomically(out, html);
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 
 namespace fs = std::filesystem;
@@ -30,18 +31,6 @@ void rotate(const fs::path& dir, int64_t keep) {
 }
 
 }  // namespace
-
-void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    HALO_CHECK(out.good(), "cannot write '", tmp, "'");
-    out << text;
-    out.flush();
-    HALO_CHECK(out.good(), "writing '", tmp, "' failed (disk full?)");
-  }
-  fs::rename(tmp, path);
-}
 
 std::string save_checkpoint(const std::string& run_dir, const std::string& name, torch::nn::Module& model,
                             torch::nn::Module& loss, torch::optim::Optimizer& optimizer,

@@ -38,7 +38,4 @@ TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
 // The configuration YAML stored in a checkpoint.
 std::string checkpoint_config(const std::string& path);
 
-// Writes `text` to `path` through a temporary file and a rename.
-void write_file_atomically(const std::string& path, const std::string& text);
-
 }  // namespace halo::train

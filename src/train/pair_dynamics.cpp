@@ -10,6 +10,7 @@
 
 #include <torch/torch.h>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "dist/process_group.h"
 #include "eval/metrics.h"

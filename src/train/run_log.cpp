@@ -7,6 +7,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "train/checkpoint.h"
 

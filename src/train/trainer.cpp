@@ -12,6 +12,7 @@
 
 #include <torch/torch.h>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/torch_compat.h"
 #include "data/loader.h"
