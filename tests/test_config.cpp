@@ -79,8 +79,8 @@ TEST(Config, ValidationNamesTheKey) {
                 train::parse_config("loss: {name: siglip, sink_bootstrap: 0.5, sink_bootstrap_from: history}");
               }),
               HasSubstr("history needs loss.name: halo or infonce"));
-  EXPECT_THAT(error_message([] { train::parse_config("loss: {name: infonce, sink_bootstrap: 0.5}"); }),
-              HasSubstr("needs loss.sink_bootstrap_from: history"));
+  EXPECT_THAT(error_message([] { train::parse_config("loss: {sink_history_fraction: 0}"); }),
+              HasSubstr("loss.sink_history_fraction must be in (0, 1)"));
   EXPECT_EQ(train::parse_config("loss: {name: infonce, sink_bootstrap: 0.5, sink_bootstrap_from: history}")
                 .loss.sink_bootstrap_from,
             "history");

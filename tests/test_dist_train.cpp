@@ -213,6 +213,30 @@ TEST(DistTrain, TwoRanksAndTwoNodesMatchOneProcess) {
   expect_parameters_close(final_parameters(c, dir + "/nodes"), single.parameters);
 }
 
+// Bootstrapping from the history with two ranks: the scores of the pairs the other rank trained
+// on are folded in at each epoch's end, and the hardest fraction is taken over the global batch,
+// so the shares, hence the parameters, are those of one process.
+TEST(DistTrain, SinkSharesFromTheHistoryWithTwoRanksMatchOneProcess) {
+  const std::string dir = make_temp_dir("dist_train_history");
+  const std::string manifest = make_shapes_dataset(dir + "/data", 64);  // 4 steps per epoch
+  train::Config c = tiny_config(manifest, dir + "/single");
+  c.train.max_steps = 8;
+  c.train.checkpoint_every = 100;  // no checkpoint before the end: only the epoch folds share scores
+  c.loss.sink_bootstrap = 0.5;
+  c.loss.sink_bootstrap_from = "history";
+  c.loss.sink_history_fraction = 0.5;
+  const auto single = train::run_training(c, {});
+  ASSERT_EQ(single.exit_code, 0);
+  c.tokenizer.model = dir + "/single/tokenizer.model";
+  const std::string two = write_config(c, dir + "/two", dir + "/two.yaml");
+  const pid_t launcher = start({"launch", "--nproc-per-node", "2", "--standalone", "--log-dir",
+                                dir + "/two_logs", "--", "train", "--config", two},
+                               dir + "/two.out");
+  ASSERT_EQ(wait_for(launcher, 60), 0) << read_text(dir + "/two.out");
+  expect_parameters_close(final_parameters(c, dir + "/two"), single.parameters);
+  expect_dynamics_close(dir + "/two", dir + "/single");
+}
+
 // Waits until rank 0's log shows `step`, then kills the worker of rank `rank` with SIGKILL.
 // Returns its pid and all worker pids.
 std::pair<pid_t, std::vector<pid_t>> kill_rank_after(pid_t launcher, const std::string& log,

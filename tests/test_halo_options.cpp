@@ -1,5 +1,6 @@
 // The HALO options against memorisation (docs/loss.md): the radial weight, bootstrapping onto
-// the sink (from the model or from a given per-row share) and the log-space temperature, each checked against an independent formulation.
+// the sink (from the model or a given per-row share; InfoNCE's row weights from a share) and
+// the log-space temperature, each checked against an independent formulation.
 #include <cmath>
 
 #include <gmock/gmock.h>
@@ -151,9 +152,15 @@ TEST(HaloOptions, ABadSinkShareIsAClearError) {
   };
   const auto dense = loss::LossImplementation::kDense;
   EXPECT_THAT(error_message([&] { run(torch::zeros({kN - 1}, torch::kDouble), dense); }),
-              HasSubstr("one value per row (12)"));
+              HasSubstr("one floating-point value per row (12)"));
   EXPECT_THAT(error_message([&] { run(torch::full({kN}, 1.0, torch::kDouble), dense); }), HasSubstr("in [0, 1)"));
   EXPECT_THAT(error_message([&] { run(torch::full({kN}, -0.1, torch::kDouble), dense); }), HasSubstr("in [0, 1)"));
+  EXPECT_THAT(error_message([&] { run(torch::full({kN}, std::nan(""), torch::kDouble), dense); }),
+              HasSubstr("in [0, 1)"));
+  EXPECT_THAT(error_message([&] { run(torch::zeros({kN, 1}, torch::kDouble), dense); }),
+              HasSubstr("one floating-point value per row"));
+  EXPECT_THAT(error_message([&] { run(torch::zeros({kN}, torch::kLong), dense); }),
+              HasSubstr("one floating-point value per row"));
   EXPECT_THAT(error_message([&] { run(torch::zeros({kN}, torch::kDouble), loss::LossImplementation::kTiled); }),
               HasSubstr("dense loss only"));
 }

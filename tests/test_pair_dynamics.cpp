@@ -18,6 +18,8 @@
 #include "eval/metrics.h"
 #include "loss/contrastive_loss.h"
 #include "test_util.h"
+#include "dist/env.h"
+#include "dist/process_group.h"
 #include "train/pair_dynamics.h"
 
 namespace halo::test {
@@ -157,25 +159,46 @@ TEST(PairDynamicsAccumulator, SumsDoNotDependOnOrderOrSplit) {
   }
 }
 
-// The history the trainer reads: the totals at the last checkpoint plus this rank's additions
-// since, for the batch's rows in their order.
-TEST(PairDynamicsAccumulator, HistoryMeansCombineTheSyncedTotalsAndTheAdditionsSince) {
-  train::PairDynamics synced(4), since(4);
-  synced.add(torch::tensor({0, 1}, torch::kInt64), torch::tensor({{0.0, 0.0, 0.0, 1.0}, {0.0, 0.0, 0.0, -2.0}}, torch::kFloat64));
-  since.add(torch::tensor({1, 2}, torch::kInt64), torch::tensor({{0.0, 0.0, 0.0, 5.0}, {0.0, 0.0, 0.0, 0.25}}, torch::kFloat64));
-  const torch::Tensor m = train::history_means(synced, since, torch::tensor({2, 3, 1, 0}, torch::kInt64), "margin_mean");
+// The history the trainer reads: the sums at the last fold plus this rank's additions since, for
+// the batch's rows in their order; folding keeps every sum.
+TEST(RunPairDynamics, HistoryIsTheFoldedSumsPlusTheAdditionsSince) {
+  const auto group = dist::make_process_group(dist::DistEnv{}, {}, torch::kCPU);
+  auto margins = [](std::vector<double> m) {
+    torch::Tensor s = torch::zeros({static_cast<int64_t>(m.size()), 4}, torch::kFloat64);
+    s.select(1, 3).copy_(torch::tensor(m, torch::kFloat64));
+    return s;
+  };
+  train::RunPairDynamics d(4, /*keep_history=*/true, /*main_rank=*/true);
+  d.add(torch::tensor({0, 1}, torch::kInt64), margins({1.0, -2.0}));
+  d.fold(*group);
+  d.add(torch::tensor({1, 2}, torch::kInt64), margins({5.0, 0.25}));
+  const torch::Tensor m = d.history_means(torch::tensor({2, 3, 1, 0}, torch::kInt64), "margin_mean");
   EXPECT_DOUBLE_EQ(m[0].item<double>(), 0.25);
   EXPECT_TRUE(std::isnan(m[1].item<double>()));  // never seen
-  EXPECT_DOUBLE_EQ(m[2].item<double>(), 1.5);    // (-2 + 5) / 2
+  EXPECT_DOUBLE_EQ(m[2].item<double>(), 1.5);    // (-2 + 5) / 2: one before the fold, one after
   EXPECT_DOUBLE_EQ(m[3].item<double>(), 1.0);
-  // Folding the additions into the totals keeps the means.
-  train::PairDynamics folded = synced;
-  folded.add_totals(since);
-  EXPECT_TRUE(torch::equal(train::history_means(folded, train::PairDynamics(4), torch::arange(4), "margin_mean")
-                               .nan_to_num(-1),
-                           train::history_means(synced, since, torch::arange(4), "margin_mean").nan_to_num(-1)));
-  EXPECT_THAT(error_message([&] { train::history_means(synced, since, torch::arange(4), "nope"); }),
+  const train::PairDynamics totals = d.fold(*group);
+  EXPECT_TRUE(torch::equal(totals.counts(), torch::tensor({1, 2, 1, 0}, torch::kInt64)));
+  EXPECT_DOUBLE_EQ(totals.means()[1][3].item<double>(), 1.5);
+  // Resumed from those sums, the history is the same.
+  train::RunPairDynamics resumed(4, true, true);
+  resumed.load_state(totals.state());
+  EXPECT_TRUE(torch::equal(resumed.history_means(torch::arange(4), "margin_mean").nan_to_num(-7),
+                           d.history_means(torch::arange(4), "margin_mean").nan_to_num(-7)));
+  EXPECT_THAT(error_message([&] { d.history_means(torch::arange(4), "nope"); }),
               HasSubstr("no pair dynamics column 'nope'"));
+  // The shares go to the highest mean margin (not another column): rows 1 and 2 of rows 0-3.
+  d.add(torch::tensor({0, 3}, torch::kInt64),
+        torch::tensor({{9.0, 9.0, 9.0, -3.0}, {9.0, 9.0, 9.0, -1.0}}, torch::kFloat64));
+  EXPECT_TRUE(torch::equal(d.sink_shares(torch::arange(4), 0.5, 0.5, *group),
+                           torch::tensor({0.0, 0.5, 0.5, 0.0}, torch::kFloat64)));
+  // Without the history: only the additions, and the loaded sums only on rank 0.
+  train::RunPairDynamics plain(4, false, true), other_rank(4, false, false);
+  EXPECT_THAT(error_message([&] { plain.history_means(torch::arange(4), "margin_mean"); }), HasSubstr("no history"));
+  plain.load_state(totals.state());
+  other_rank.load_state(totals.state());
+  EXPECT_TRUE(torch::equal(plain.fold(*group).counts(), totals.counts()));
+  EXPECT_EQ(other_rank.fold(*group).counts().sum().item<int64_t>(), 0);
 }
 
 TEST(PairDynamicsAccumulator, HistorySinkShareGoesToTheHardestRowsWithAHistory) {

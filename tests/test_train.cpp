@@ -150,14 +150,18 @@ TEST(Train, StoppedAndResumedRunWithSinkSharesFromTheHistoryEqualsUninterruptedR
   check_resume_equals_straight_run("train_resume_history", true, true);
 }
 
-// In the first epoch no pair has a history, so no share: the loss of plain HALO. From the
-// second epoch on the batch's hardest pairs get one, and the runs part.
-TEST(Train, SinkSharesFromTheHistoryStartInTheSecondEpoch) {
-  const std::string dir = make_temp_dir("train_history_vs_model");
+// In the first epoch no pair has a history, so no share: the plain loss. From the second epoch
+// on the batch's hardest pairs get one (HALO: on the sink; InfoNCE: as a row weight), and the
+// runs part.
+class SinkSharesFromTheHistory : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(SinkSharesFromTheHistory, StartInTheSecondEpoch) {
+  const std::string dir = make_temp_dir(std::string("train_history_") + GetParam());
   const std::string manifest = make_shapes_dataset(dir + "/data", 32);  // 2 steps per epoch
   for (const int from_history : {0, 1}) {
     auto c = tiny_config(manifest, dir + "/run" + std::to_string(from_history));
     c.train.max_steps = 4;
+    c.loss.name = GetParam();
     c.loss.sink_bootstrap = from_history ? 0.5 : 0.0;
     if (from_history) c.loss.sink_bootstrap_from = "history";
     if (from_history) c.tokenizer.model = dir + "/run0/tokenizer.model";
@@ -170,6 +174,8 @@ TEST(Train, SinkSharesFromTheHistoryStartInTheSecondEpoch) {
   EXPECT_NEAR(losses_plain[1], losses_history[1], 1e-5);
   EXPECT_GT(std::abs(losses_plain[2] - losses_history[2]), 1e-3);
 }
+
+INSTANTIATE_TEST_SUITE_P(Losses, SinkSharesFromTheHistory, ::testing::Values("halo", "infonce"));
 
 TEST(Train, LossScalarsGetTheirOwnLearningRate) {
   torch::nn::Linear model(4, 2);

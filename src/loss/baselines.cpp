@@ -44,7 +44,7 @@ InfoNceParts infonce_loss(const PairBatch& input, const torch::Tensor& logit_sca
   namespace F = torch::nn::functional;
   if (b.sink_share.defined()) {  // rows weighted by 1 - share, still a mean over the n rows
     const auto none = F::CrossEntropyFuncOptions().reduction(torch::kNone);
-    const torch::Tensor weight = 1.0 - b.sink_share.to(i2t.options());
+    const torch::Tensor weight = 1.0 - b.sink_share.detach().to(i2t.options());
     out.ce_image_to_text = (weight * F::cross_entropy(i2t, labels, none)).mean();
     out.ce_text_to_image = (weight * F::cross_entropy(t2i, labels, none)).mean();
   } else {

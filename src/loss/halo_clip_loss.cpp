@@ -34,11 +34,11 @@ void check_pair_batch(const PairBatch& batch, bool check_finite) {
              "row_offset ", batch.row_offset, " with ", batch.rows(),
              " rows points past the last of ", batch.cols(), " columns");
   if (batch.sink_share.defined()) {
-    HALO_CHECK(batch.sink_share.dim() == 1 && batch.sink_share.size(0) == batch.rows(),
-               "the sink share must have one value per row (", batch.rows(), "), got shape ",
-               batch.sink_share.sizes());
-    HALO_CHECK(batch.sink_share.min().item<double>() >= 0 && batch.sink_share.max().item<double>() < 1,
-               "the sink share must be in [0, 1)");
+    const torch::Tensor& s = batch.sink_share;
+    HALO_CHECK(s.dim() == 1 && s.size(0) == batch.rows() && s.is_floating_point(),
+               "the sink share must hold one floating-point value per row (", batch.rows(), "), got shape ",
+               s.sizes());
+    HALO_CHECK(!((s < 0) | (s >= 1) | torch::isnan(s)).any().item<bool>(), "the sink share must be in [0, 1)");
   }
 }
 
@@ -58,7 +58,7 @@ namespace {
 
 struct DirectionResult {
   torch::Tensor cross_entropy;  // mean over the rows
-  torch::Tensor sink_share;     // per row, detached: the target share on the sink (bootstrap only)
+  torch::Tensor pair_abstain;   // per row, detached: sigmoid(b - S_i,true) (bootstrapping from the model only)
 };
 
 // One direction: queries q (n x D) against candidates c (M x D) plus the sink. given_share:
@@ -73,14 +73,17 @@ DirectionResult direction_cross_entropy(const torch::Tensor& q, const torch::Ten
                                           : smoothing_targets(S, true_col, eps);
   if (options.sink_bootstrap == 0.0 && !given_share.defined()) return {sink_cross_entropy(S, b, targets), {}};
   // Share m_i of the target on the sink: loss_i = lse_i - (1 - m_i) t_i.S_i - m_i b, with
-  // m_i = beta * a_i from the model, or the given share.
-  const torch::Tensor m =
-      given_share.defined()
-          ? given_share.to(S.options())
-          : options.sink_bootstrap * torch::sigmoid(b - S.gather(1, true_col.unsqueeze(1)).squeeze(1)).detach();
+  // m_i = beta * a_i from the model, or the given share (a constant either way).
+  torch::Tensor a, m;
+  if (given_share.defined()) {
+    m = given_share.detach().to(S.options());
+  } else {
+    a = torch::sigmoid(b - S.gather(1, true_col.unsqueeze(1)).squeeze(1)).detach();
+    m = options.sink_bootstrap * a;
+  }
   const torch::Tensor lse_with_sink = torch::logaddexp(torch::logsumexp(S, 1), torch::full_like(m, b));
   const torch::Tensor rows = lse_with_sink - (1.0 - m) * (targets * S).sum(1) - m * b;
-  return {rows.mean(), m};
+  return {rows.mean(), a};
 }
 
 bool use_tiled(const HaloClipOptions& options, const PairBatch& batch) {
@@ -137,7 +140,8 @@ HaloClipParts halo_clip_loss(const PairBatch& input, const torch::Tensor& gamma_
              "sink_bootstrap must be in [0, 1), got ", options.sink_bootstrap);
   if (use_tiled(options, input)) {
     HALO_CHECK(options.sink_bootstrap == 0.0 && !input.sink_share.defined(),
-               "sink_bootstrap is implemented by the dense loss only (loss.implementation: dense)");
+               "sink_bootstrap and a given sink share are implemented by the dense loss only "
+               "(loss.implementation: dense)");
     return tiled_clip_loss(input, gamma_raw, b, options);
   }
   const PairBatch batch = to_compute_dtype(input);
@@ -155,7 +159,11 @@ HaloClipParts halo_clip_loss(const PairBatch& input, const torch::Tensor& gamma_
       direction_cross_entropy(text_rows, image_cols, true_col, gamma, b, options, input.sink_share);
   torch::Tensor radial_rows =
       radial_nll_per_row((batch.image_rows - text_rows).pow(2).mean(1), options.embed_dim);
-  if (i2t.sink_share.defined()) radial_rows = radial_rows * (1.0 - 0.5 * (i2t.sink_share + t2i.sink_share));
+  if (input.sink_share.defined()) {
+    radial_rows = radial_rows * (1.0 - input.sink_share.detach().to(radial_rows.options()));
+  } else if (options.sink_bootstrap > 0.0) {
+    radial_rows = radial_rows * (1.0 - options.sink_bootstrap * 0.5 * (i2t.pair_abstain + t2i.pair_abstain));
+  }
   HaloClipParts out;
   out.ce_image_to_text = i2t.cross_entropy;
   out.ce_text_to_image = t2i.cross_entropy;

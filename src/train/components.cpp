@@ -46,7 +46,9 @@ loss::ContrastiveLossOptions loss_options(const Config& c) {
   o.implementation = c.loss.implementation;
   o.temperature = c.loss.temperature;
   o.radial_weight = c.loss.radial_weight;
-  o.sink_bootstrap = c.loss.sink_bootstrap;
+  // From the history, the trainer gives the shares with each batch; the loss's own bootstrapping
+  // (from the model) stays off.
+  o.sink_bootstrap = c.loss.sink_bootstrap_from == "model" ? c.loss.sink_bootstrap : 0.0;
   return o;
 }
 

@@ -233,9 +233,6 @@ void Config::validate() const {
              "loss.sink_bootstrap_from must be model or history, got '", loss.sink_bootstrap_from, "'");
   HALO_CHECK(loss.sink_bootstrap_from == "model" || (loss.name != "siglip" && loss.sink_bootstrap > 0),
              "loss.sink_bootstrap_from: history needs loss.name: halo or infonce and loss.sink_bootstrap > 0");
-  HALO_CHECK(loss.sink_bootstrap == 0 || loss.name == "halo" || loss.sink_bootstrap_from == "history",
-             "loss.sink_bootstrap with loss.name: ", loss.name, " needs loss.sink_bootstrap_from: history "
-             "(only HALO has a sink to bootstrap onto from the model)");
   HALO_CHECK(loss.sink_history_fraction > 0 && loss.sink_history_fraction < 1,
              "loss.sink_history_fraction must be in (0, 1), got ", loss.sink_history_fraction);
 

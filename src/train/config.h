@@ -98,7 +98,9 @@ struct LossConfig {
   // HALO options of docs/loss.md "Options against memorisation"; the defaults are the reference.
   std::string temperature = "softplus";  // halo: gamma = softplus(raw) | log: gamma = exp(raw)
   double radial_weight = 1.0;            // halo: weight of the radial term
-  double sink_bootstrap = 0.0;           // halo, dense: share of a rejected pair's target on the sink
+  // Share of a rejected pair's target put on the sink (halo, dense loss); with
+  // sink_bootstrap_from: history also infonce (a weight 1 - share); ignored otherwise
+  double sink_bootstrap = 0.0;
   // What decides a pair's share: model (beta * its current abstention) | history (beta for
   // the hardest sink_history_fraction of the batch by their mean margin over the earlier steps
   // that trained on them, 0 for the others and in a pair's first epoch; needs the pair

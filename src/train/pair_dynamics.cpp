@@ -43,6 +43,18 @@ RowScores row_scores(loss::ContrastiveLoss& loss, const torch::Tensor& queries, 
   return {probability, own - std::get<0>(others.max(1))};
 }
 
+// Fixed-point sums and counts (broadcastable) to float64 means; 0 / 0 = NaN where never seen.
+torch::Tensor to_means(const torch::Tensor& sums, const torch::Tensor& counts) {
+  return sums.to(torch::kFloat64) / kUnit / counts.to(torch::kFloat64);
+}
+
+int64_t column_index(const std::string& column) {
+  const auto& names = pair_dynamics_columns();
+  const auto c = std::find(names.begin(), names.end(), column) - names.begin();
+  HALO_CHECK(c < static_cast<int64_t>(names.size()), "internal: no pair dynamics column '", column, "'");
+  return c;
+}
+
 // Seven significant digits: the sums' resolution is 2^-24, so more would print rounding noise.
 std::string format_mean(double v) {
   char text[32];
@@ -107,16 +119,52 @@ void PairDynamics::add_totals(const PairDynamics& other) {
   counts_ = counts_ + other.counts_;
 }
 
-torch::Tensor history_means(const PairDynamics& synced, const PairDynamics& since, const torch::Tensor& rows,
-                            const std::string& column) {
-  const auto& names = pair_dynamics_columns();
-  const auto c = std::find(names.begin(), names.end(), column) - names.begin();
-  HALO_CHECK(c < static_cast<int64_t>(names.size()), "internal: no pair dynamics column '", column, "'");
-  HALO_CHECK(synced.pairs() == since.pairs() && synced.pairs() > 0, "internal: pair dynamics were not set up");
+torch::Tensor PairDynamics::row_means(const torch::Tensor& rows, const std::string& column) const {
+  HALO_CHECK(pairs() > 0, "internal: pair dynamics were not set up");
+  const int64_t c = column_index(column);
   const torch::Tensor r = rows.to(torch::kCPU, torch::kInt64).reshape({-1});
-  const torch::Tensor sums = synced.sums().index_select(0, r).select(1, c) + since.sums().index_select(0, r).select(1, c);
-  const torch::Tensor counts = synced.counts().index_select(0, r) + since.counts().index_select(0, r);
-  return sums.to(torch::kFloat64) / kUnit / counts.to(torch::kFloat64);  // 0 / 0 = NaN where never seen
+  return to_means(sums_.index_select(0, r).select(1, c), counts_.index_select(0, r));
+}
+
+RunPairDynamics::RunPairDynamics(int64_t pairs, bool keep_history, bool main_rank)
+    : keep_history_(keep_history), main_rank_(main_rank), since_(pairs) {
+  if (keep_history_) synced_ = PairDynamics(pairs);
+}
+
+void RunPairDynamics::load_state(const std::map<std::string, torch::Tensor>& state) {
+  PairDynamics loaded(since_.pairs());
+  loaded.load_state(state);
+  if (keep_history_) {
+    synced_ = loaded;
+  } else if (main_rank_) {
+    since_ = loaded;  // the other ranks start from zero: the sums are added once, in fold()
+  }
+}
+
+PairDynamics RunPairDynamics::fold(dist::ProcessGroup& group) {
+  PairDynamics totals = since_.summed_over_ranks(group);
+  if (!keep_history_) return totals;
+  totals.add_totals(synced_);
+  synced_ = totals;
+  since_ = PairDynamics(since_.pairs());
+  return totals;
+}
+
+torch::Tensor RunPairDynamics::history_means(const torch::Tensor& rows, const std::string& column) const {
+  HALO_CHECK(keep_history_, "internal: the pair dynamics keep no history");
+  const int64_t c = column_index(column);
+  const torch::Tensor r = rows.to(torch::kCPU, torch::kInt64).reshape({-1});
+  auto sums = [&](const PairDynamics& d) { return d.sums_.index_select(0, r).select(1, c); };
+  auto counts = [&](const PairDynamics& d) { return d.counts_.index_select(0, r); };
+  return to_means(sums(synced_) + sums(since_), counts(synced_) + counts(since_));
+}
+
+torch::Tensor RunPairDynamics::sink_shares(const torch::Tensor& rows, double beta, double fraction,
+                                           dist::ProcessGroup& group) const {
+  const torch::Tensor mine = history_means(rows, "margin_mean");
+  const torch::Tensor batch = group.size() > 1 ? group.all_gather(mine) : mine;
+  const torch::Tensor share = history_sink_share(batch, beta, fraction);
+  return share.slice(0, group.rank() * mine.size(0), (group.rank() + 1) * mine.size(0));
 }
 
 torch::Tensor history_sink_share(const torch::Tensor& history, double beta, double fraction) {
@@ -131,10 +179,7 @@ torch::Tensor history_sink_share(const torch::Tensor& history, double beta, doub
   return share;
 }
 
-torch::Tensor PairDynamics::means() const {
-  const torch::Tensor n = counts_.to(torch::kFloat64).unsqueeze(1);
-  return sums_.to(torch::kFloat64) / kUnit / n;  // 0 / 0 = NaN where never seen
-}
+torch::Tensor PairDynamics::means() const { return to_means(sums_, counts_.unsqueeze(1)); }
 
 std::map<std::string, torch::Tensor> PairDynamics::state() const {
   if (pairs() == 0) return {};

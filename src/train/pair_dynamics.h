@@ -59,8 +59,9 @@ class PairDynamics {
   void add_totals(const PairDynamics& other);
 
   const torch::Tensor& counts() const { return counts_; }  // pairs, int64
-  const torch::Tensor& sums() const { return sums_; }      // pairs x columns, int64 in units of 2^-24
   torch::Tensor means() const;  // pairs x columns float64; NaN for a row never scored
+  // The mean of one column for the given manifest rows, float64; NaN for a row never scored.
+  torch::Tensor row_means(const torch::Tensor& rows, const std::string& column) const;
 
   // For the checkpoint: named tensors, and back. load_state throws halo::Error when the
   // saved state is for another number of pairs or is malformed.
@@ -68,20 +69,46 @@ class PairDynamics {
   void load_state(const std::map<std::string, torch::Tensor>& state);
 
  private:
+  friend class RunPairDynamics;
   torch::Tensor sums_;    // pairs x columns int64, in units of 2^-24
   torch::Tensor counts_;  // pairs int64
 };
 
-// The mean of one column for the given manifest rows over both accumulators together (the
-// run's history: the totals at the last checkpoint plus this rank's additions since); float64,
-// NaN for a row never scored.
-torch::Tensor history_means(const PairDynamics& synced, const PairDynamics& since, const torch::Tensor& rows,
-                            const std::string& column);
+// A run's pair dynamics on one rank. Each rank adds the scores of the pairs it trains on;
+// fold(), a collective, gives the sums over all ranks and the whole run (what checkpoints and
+// pair_dynamics.tsv hold). With the history kept (the trainer reads it during training:
+// loss.sink_bootstrap_from: history), every rank also holds the sums as of the last fold; the
+// trainer folds at the end of every epoch and at every checkpoint, and since a pair is trained
+// on at most once per epoch, the history of every pair in a batch is then complete, whatever
+// the number of ranks and wherever the run was stopped and resumed. Without it a rank holds
+// only its own additions (rank 0 also the sums it resumed from).
+class RunPairDynamics {
+ public:
+  RunPairDynamics() = default;  // records nothing
+  RunPairDynamics(int64_t pairs, bool keep_history, bool main_rank);
 
-// HALO's bootstrapping from the history (loss.sink_bootstrap_from: history): given the
-// batch's rows' history means (NaN: no history yet), the round(fraction * k) of the k rows
-// with a history that have the highest mean get share `beta`, every other row 0. Ties go to
-// the earlier row. float64, on the CPU.
+  bool on() const { return since_.pairs() > 0; }
+  // From a checkpoint's state; every rank validates it (throws halo::Error on a mismatch).
+  void load_state(const std::map<std::string, torch::Tensor>& state);
+  void add(const torch::Tensor& rows, const torch::Tensor& scores) { since_.add(rows, scores); }
+  PairDynamics fold(dist::ProcessGroup& group);
+  // Means of one column over every earlier step that trained on each row (needs the history).
+  torch::Tensor history_means(const torch::Tensor& rows, const std::string& column) const;
+  // Bootstrapping from the history for this rank's rows of a batch: history_sink_share() of
+  // the global batch's margin_mean history (a collective: every rank gathers the batch's
+  // history), this rank's slice. float64, on the CPU.
+  torch::Tensor sink_shares(const torch::Tensor& rows, double beta, double fraction, dist::ProcessGroup& group) const;
+
+ private:
+  bool keep_history_ = false, main_rank_ = true;
+  PairDynamics since_;   // this rank's additions since the last fold (see above)
+  PairDynamics synced_;  // with the history: the sums over all ranks at the last fold
+};
+
+// Bootstrapping from the history (loss.sink_bootstrap_from: history): given the batch's rows'
+// history means (NaN: no history yet), the round(fraction * k) of the k rows with a history
+// that have the highest mean get share `beta`, every other row 0. Ties go to the earlier row.
+// float64, on the CPU.
 torch::Tensor history_sink_share(const torch::Tensor& history, double beta, double fraction);
 
 struct DynamicsDetection {

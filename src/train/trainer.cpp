@@ -225,22 +225,20 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
     state = load_checkpoint(path, *model, *loss_fn, optimizer.get());
     log_message("resumed from " + path + " at step " + std::to_string(state.step));
   }
-  // Pair dynamics: `synced` holds the sums over all ranks at the last checkpoint (or the
-  // resumed one), on every rank; `dynamics` this rank's additions since. Each checkpoint folds
-  // the additions of every rank into `synced`, so a resumed run sees the same history as an
-  // uninterrupted one. A checkpoint for another manifest fails on every rank alike.
-  const bool record = c.train.pair_dynamics;
-  PairDynamics synced = record ? PairDynamics(manifest->size()) : PairDynamics();
-  PairDynamics dynamics = record ? PairDynamics(manifest->size()) : PairDynamics();
-  if (record && state.step > 0) {
+  // Each rank records the pairs it trains on; checkpoints hold the sums over all ranks
+  // (RunPairDynamics says how). Every rank loads them, so that a checkpoint for another
+  // manifest fails on all ranks alike (no rank is left waiting in a collective).
+  const bool share_from_history = c.loss.sink_bootstrap_from == "history";
+  RunPairDynamics dynamics =
+      c.train.pair_dynamics ? RunPairDynamics(manifest->size(), share_from_history, main_rank) : RunPairDynamics();
+  if (dynamics.on() && state.step > 0) {
     if (state.tensors.empty()) {
       log_message("the checkpoint holds no pair dynamics: pair_dynamics.tsv will count from step " +
                   std::to_string(state.step));
     } else {
-      synced.load_state(state.tensors);
+      dynamics.load_state(state.tensors);
     }
   }
-  const bool share_from_history = c.loss.sink_bootstrap_from == "history";
   RunLog log(c.train.run_dir, state.step, total_steps, main_rank);
   log_message(std::to_string(manifest->size()) + " pairs (" + std::to_string(manifest->skipped_rows) +
               " bad rows skipped), " + std::to_string(steps_per_epoch) + " steps per epoch, " +
@@ -251,14 +249,8 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
   // Returns the pair dynamics summed over the ranks, as saved (empty when they are off).
   auto checkpoint = [&](const std::string& name) {
     // Every rank takes part in the sum; with the dynamics off, none from an earlier run is kept.
-    PairDynamics totals;
-    if (record) {
-      totals = dynamics.summed_over_ranks(*group);
-      totals.add_totals(synced);
-      synced = totals;
-      dynamics = PairDynamics(manifest->size());
-    }
-    state.tensors = record ? totals.state() : std::map<std::string, torch::Tensor>{};
+    const PairDynamics totals = dynamics.on() ? dynamics.fold(*group) : PairDynamics();
+    state.tensors = totals.state();
     if (main_rank) {
       result.checkpoint = save_checkpoint(c.train.run_dir, name, *model, *loss_fn, *optimizer, state,
                                           config_yaml, c.train.keep_checkpoints);
@@ -285,12 +277,12 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
 
       const double lr = learning_rate(state.step, total_steps, c.optim);
       set_learning_rate(*optimizer, lr, c.optim);
-      // Bootstrapping from the history: share beta for the batch's hardest pairs by their mean
-      // margin so far, on HALO's sink or, for InfoNCE, as a weight 1 - beta (docs/loss.md).
+      // Bootstrapping from the history: the share beta for the global batch's hardest pairs by
+      // their mean margin so far, on HALO's sink or, for InfoNCE, a weight 1 - beta (docs/loss.md).
       const torch::Tensor sink_share =
-          share_from_history ? history_sink_share(history_means(synced, dynamics, batch->rows, "margin_mean"),
-                                                  c.loss.sink_bootstrap, c.loss.sink_history_fraction)
-                             : torch::Tensor();
+          share_from_history
+              ? dynamics.sink_shares(batch->rows, c.loss.sink_bootstrap, c.loss.sink_history_fraction, *group)
+              : torch::Tensor();
       const StepOutput out = train_step(model, *loss_fn, *optimizer, *batch, sink_share, device, c, *group, grads);
       HALO_CHECK(std::isfinite(out.loss), "the loss became ", out.loss, " at step ", state.step + 1,
                  "; the last checkpoint is in ", c.train.run_dir, "/checkpoints");
@@ -298,7 +290,7 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
       state.batch_in_epoch = batch->index + 1;
       result.last_loss = out.loss;
       double dynamics_s = 0;
-      if (record) {  // this rank's pairs against the global batch, no gradient
+      if (dynamics.on()) {  // this rank's pairs against the global batch, no gradient
         const auto dynamics_start = std::chrono::steady_clock::now();
         const int64_t end = out.row_offset + out.rows;
         const loss::PairBatch seen{out.image_embeddings.slice(0, out.row_offset, end),
@@ -313,7 +305,7 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
         Metrics m{{"loss", out.loss}, {"lr", lr}, {"grad_norm", out.grad_norm},
                   {"skipped_images", static_cast<double>(loader.skipped_images())},
                   {"step_ms", 1000 * out.step_s}, {"comm_ms", 1000 * out.comm_s}};
-        if (record) m.emplace_back("dynamics_ms", 1000 * dynamics_s);
+        if (dynamics.on()) m.emplace_back("dynamics_ms", 1000 * dynamics_s);
         m.insert(m.end(), out.parts.begin(), out.parts.end());
         const Metrics geometry = embedding_diagnostics(out.image_embeddings, out.text_embeddings, *loss_fn, batch->rows,
                                                        out.row_offset, *manifest);
@@ -339,6 +331,7 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
     if (state.batch_in_epoch >= steps_per_epoch) {
       ++state.epoch;
       state.batch_in_epoch = 0;
+      if (share_from_history) dynamics.fold(*group);  // the next epoch sees every rank's scores
     }
   }
 
@@ -353,7 +346,7 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
   } else {
     const PairDynamics totals = checkpoint("final");
     log_message("finished " + std::to_string(state.step) + " steps; checkpoint " + result.checkpoint);
-    if (record) write_dynamics(c.train.run_dir, totals, *manifest, main_rank);
+    if (dynamics.on()) write_dynamics(c.train.run_dir, totals, *manifest, main_rank);
   }
   result.state = state;
   for (const auto& p : model->named_parameters()) result.parameters[p.key()] = p.value().detach().cpu().clone();
