@@ -144,7 +144,7 @@ TEST(Train, StoppedAndResumedRunWithCentringEqualsUninterruptedRun) {
   check_resume_equals_straight_run("train_resume_center", true);
 }
 
-// The history (sums at the last checkpoint plus the additions since) must come back on resume,
+// The history (the sums at the last fold plus the additions since) must come back on resume,
 // or the shares, hence the parameters, would differ after step 5.
 TEST(Train, StoppedAndResumedRunWithSinkSharesFromTheHistoryEqualsUninterruptedRun) {
   check_resume_equals_straight_run("train_resume_history", true, true);

@@ -1,5 +1,6 @@
-// Writing a whole file so that it appears complete or not at all: every result, manifest and
-// pointer file halo-clip writes goes through here (checkpoints use the same pattern).
+// Writing a whole file so that it appears complete or not at all: results, reports, manifests,
+// pair dynamics and the checkpoint pointer go through here. Files written piece by piece
+// (the filter's kept and rejected manifests, checkpoints) follow the same pattern on their own.
 #pragma once
 #include <string>
 

@@ -2,13 +2,6 @@
 // validation and the manifest's atomic write.
 #include "data/manifest_writer.h"
 
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <filesystem>
-
 #include "common/atomic_file.h"
 #include "common/error.h"
 

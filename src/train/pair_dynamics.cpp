@@ -14,7 +14,6 @@
 #include "common/error.h"
 #include "dist/process_group.h"
 #include "eval/metrics.h"
-#include "train/checkpoint.h"
 
 namespace halo::train {
 
@@ -117,13 +116,6 @@ void PairDynamics::add_totals(const PairDynamics& other) {
              " pairs to ", pairs());
   sums_ = sums_ + other.sums_;  // new tensors: a copy of this accumulator shares them
   counts_ = counts_ + other.counts_;
-}
-
-torch::Tensor PairDynamics::row_means(const torch::Tensor& rows, const std::string& column) const {
-  HALO_CHECK(pairs() > 0, "internal: pair dynamics were not set up");
-  const int64_t c = column_index(column);
-  const torch::Tensor r = rows.to(torch::kCPU, torch::kInt64).reshape({-1});
-  return to_means(sums_.index_select(0, r).select(1, c), counts_.index_select(0, r));
 }
 
 RunPairDynamics::RunPairDynamics(int64_t pairs, bool keep_history, bool main_rank)

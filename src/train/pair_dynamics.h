@@ -60,8 +60,6 @@ class PairDynamics {
 
   const torch::Tensor& counts() const { return counts_; }  // pairs, int64
   torch::Tensor means() const;  // pairs x columns float64; NaN for a row never scored
-  // The mean of one column for the given manifest rows, float64; NaN for a row never scored.
-  torch::Tensor row_means(const torch::Tensor& rows, const std::string& column) const;
 
   // For the checkpoint: named tensors, and back. load_state throws halo::Error when the
   // saved state is for another number of pairs or is malformed.

@@ -9,7 +9,6 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
-#include "train/checkpoint.h"
 
 namespace halo::train {
 

@@ -234,7 +234,8 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
   if (dynamics.on() && state.step > 0) {
     if (state.tensors.empty()) {
       log_message("the checkpoint holds no pair dynamics: pair_dynamics.tsv will count from step " +
-                  std::to_string(state.step));
+                  std::to_string(state.step) +
+                  (share_from_history ? ", and the history that picks the sink shares starts there too" : ""));
     } else {
       dynamics.load_state(state.tensors);
     }
