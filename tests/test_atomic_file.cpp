@@ -14,20 +14,15 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 TEST(AtomicFile, WritesAndReplacesTheWholeContent) {
   const std::string dir = make_temp_dir("atomic_file");
   const std::string path = dir + "/result.txt";
   write_file_atomically(path, std::string("first\0binary", 12));
-  EXPECT_EQ(slurp(path), std::string("first\0binary", 12));
+  EXPECT_EQ(read_file(path), std::string("first\0binary", 12));
   write_file_atomically(path, "second");
-  EXPECT_EQ(slurp(path), "second");
+  EXPECT_EQ(read_file(path), "second");
   write_file_atomically(path, "");
-  EXPECT_EQ(slurp(path), "");
+  EXPECT_EQ(read_file(path), "");
   EXPECT_TRUE(temporary_files_in(dir).empty());
 }
 

@@ -24,13 +24,6 @@ namespace {
 using ::testing::HasSubstr;
 using classify::ClassifyOptions;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // The shapes set (4 classes: the shape) once per process, shared by the tests below.
 const std::string& shapes_manifest() {
   static const std::string path = make_shapes_dataset(make_temp_dir("classify_shapes"), 128, 16);
@@ -67,13 +60,13 @@ TEST_P(ClassifyTraining, BeatsChanceAndWritesResults) {
   // The "OOD" set is the test set itself: its scores are the same, so nothing separates them.
   EXPECT_DOUBLE_EQ(r.ood[0].metrics.auroc, 0.5);
   classify::write_results(r);
-  const std::string json = slurp(dir + "/out/results.json");
+  const std::string json = read_file(dir + "/out/results.json");
   EXPECT_THAT(json, HasSubstr("\"loss\": \"" + GetParam() + "\""));
   EXPECT_THAT(json, HasSubstr("\"accuracy\""));
   EXPECT_THAT(json, HasSubstr("\"name\": \"shapes-again\""));
-  EXPECT_THAT(slurp(dir + "/out/results.txt"), HasSubstr("shapes-again"));
+  EXPECT_THAT(read_file(dir + "/out/results.txt"), HasSubstr("shapes-again"));
   // scores.tsv: a header, then every test image and every OOD image, each with its OOD score.
-  std::istringstream scores(slurp(dir + "/out/scores.tsv"));
+  std::istringstream scores(read_file(dir + "/out/scores.tsv"));
   std::string line;
   std::getline(scores, line);
   EXPECT_EQ(line, "set\timage_path\tlabel\tpredicted\tconfidence\tood_score");

@@ -47,11 +47,6 @@ int wait_exit(pid_t pid) {
 
 int run(const std::vector<std::string>& args, const std::string& log) { return wait_exit(spawn(args, log)); }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 TEST(CliProcess, SigtermCheckpointsAndResumeFinishes) {
   const std::string dir = make_temp_dir("cli_sigterm");
   const std::string manifest = make_shapes_dataset(dir + "/data", 64, 16, 5);
@@ -66,13 +61,13 @@ TEST(CliProcess, SigtermCheckpointsAndResumeFinishes) {
   const pid_t pid = spawn({cli, "train", "--config", dir + "/config.yaml"}, dir + "/train.log");
   // Wait for a few logged steps, then stop it the way a scheduler would.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (slurp(dir + "/run/metrics.jsonl").find("\"step\": 3,") == std::string::npos &&
+  while (read_file(dir + "/run/metrics.jsonl").find("\"step\": 3,") == std::string::npos &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ASSERT_EQ(kill(pid, SIGTERM), 0);
-  EXPECT_EQ(wait_exit(pid), 128 + SIGTERM) << slurp(dir + "/train.log");
-  EXPECT_NE(slurp(dir + "/train.log").find("stopped by SIGTERM"), std::string::npos) << slurp(dir + "/train.log");
+  EXPECT_EQ(wait_exit(pid), 128 + SIGTERM) << read_file(dir + "/train.log");
+  EXPECT_NE(read_file(dir + "/train.log").find("stopped by SIGTERM"), std::string::npos) << read_file(dir + "/train.log");
   ASSERT_TRUE(fs::exists(dir + "/run/checkpoints/latest"));
   for (const auto& entry : fs::directory_iterator(dir + "/run/checkpoints")) {
     EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
@@ -82,22 +77,22 @@ TEST(CliProcess, SigtermCheckpointsAndResumeFinishes) {
   EXPECT_EQ(run({cli, "train", "--config", dir + "/config.yaml", "--set", "train.max_steps=40", "--resume", "latest"},
                 dir + "/resume.log"),
             0)
-      << slurp(dir + "/resume.log");
-  EXPECT_NE(slurp(dir + "/resume.log").find("resumed from"), std::string::npos);
+      << read_file(dir + "/resume.log");
+  EXPECT_NE(read_file(dir + "/resume.log").find("resumed from"), std::string::npos);
   ASSERT_TRUE(fs::exists(dir + "/run/checkpoints/final.pt"));
 
   // The user-facing commands on the result.
   EXPECT_EQ(run({cli, "eval", "--checkpoint", dir + "/run", "--manifest", manifest}, dir + "/eval.log"), 0)
-      << slurp(dir + "/eval.log");
-  EXPECT_NE(slurp(dir + "/eval.log").find("image -> text"), std::string::npos);
+      << read_file(dir + "/eval.log");
+  EXPECT_NE(read_file(dir + "/eval.log").find("image -> text"), std::string::npos);
   EXPECT_TRUE(fs::exists(dir + "/run/eval-data/results.json"));  // default: RUN/eval-<manifest folder>
   EXPECT_EQ(run({cli, "filter", "--checkpoint", dir + "/run", "--manifest", manifest, "--out", dir + "/run/filter",
                  "--keep-fraction", "0.5"},
                 dir + "/filter.log"),
             0)
-      << slurp(dir + "/filter.log");
-  EXPECT_NE(slurp(dir + "/filter.log").find("kept 32, rejected 32"), std::string::npos) << slurp(dir + "/filter.log");
-  EXPECT_EQ(run({cli, "report", "--run", dir + "/run"}, dir + "/report.log"), 0) << slurp(dir + "/report.log");
+      << read_file(dir + "/filter.log");
+  EXPECT_NE(read_file(dir + "/filter.log").find("kept 32, rejected 32"), std::string::npos) << read_file(dir + "/filter.log");
+  EXPECT_EQ(run({cli, "report", "--run", dir + "/run"}, dir + "/report.log"), 0) << read_file(dir + "/report.log");
   EXPECT_TRUE(fs::exists(dir + "/run/report.html"));
 }
 
@@ -108,29 +103,29 @@ TEST(CliProcess, FilterByAScoreFile) {
                                         "6\te\t0.4\n7\tf\t0.5\n8\tg\t0.6\n9\th\t0.8\n";
   const std::string cli = HALO_CLI_PATH;
   ASSERT_EQ(run({cli, "filter", "--help"}, dir + "/help.log"), 0);
-  EXPECT_NE(slurp(dir + "/help.log").find("--scores-file"), std::string::npos) << slurp(dir + "/help.log");
+  EXPECT_NE(read_file(dir + "/help.log").find("--scores-file"), std::string::npos) << read_file(dir + "/help.log");
   EXPECT_EQ(run({cli, "filter", "--scores-file", dir + "/scores.tsv", "--score-column", "my_score", "--manifest", manifest,
                  "--out", dir + "/out", "--keep-fraction", "0.75"},
                 dir + "/filter.log"),
             0)
-      << slurp(dir + "/filter.log");
+      << read_file(dir + "/filter.log");
   // The two highest scores are lines 5 and 9: the swapped rows 3 and 7.
-  EXPECT_NE(slurp(dir + "/filter.log").find("kept 6, rejected 2"), std::string::npos) << slurp(dir + "/filter.log");
-  EXPECT_NE(slurp(dir + "/filter.log").find("precision 1.000, recall 1.000"), std::string::npos) << slurp(dir + "/filter.log");
+  EXPECT_NE(read_file(dir + "/filter.log").find("kept 6, rejected 2"), std::string::npos) << read_file(dir + "/filter.log");
+  EXPECT_NE(read_file(dir + "/filter.log").find("precision 1.000, recall 1.000"), std::string::npos) << read_file(dir + "/filter.log");
   // A file for another manifest stops with an error that names the file and line.
   std::ofstream(dir + "/short.tsv") << "line\tmy_score\n2\t0.1\n";
   EXPECT_NE(run({cli, "filter", "--scores-file", dir + "/short.tsv", "--score-column", "my_score", "--manifest", manifest,
                  "--out", dir + "/out2", "--threshold", "0.5"},
                 dir + "/short.log"),
             0);
-  EXPECT_NE(slurp(dir + "/short.log").find("short.tsv' has no row for line 3 of manifest"), std::string::npos)
-      << slurp(dir + "/short.log");
+  EXPECT_NE(read_file(dir + "/short.log").find("short.tsv' has no row for line 3 of manifest"), std::string::npos)
+      << read_file(dir + "/short.log");
   EXPECT_NE(run({cli, "filter", "--scores-file", dir + "/scores.tsv", "--manifest", manifest, "--out", dir + "/out3",
                  "--threshold", "0.5"},
                 dir + "/nocolumn.log"),
             0);
-  EXPECT_NE(slurp(dir + "/nocolumn.log").find("--scores-file needs --score-column"), std::string::npos)
-      << slurp(dir + "/nocolumn.log");
+  EXPECT_NE(read_file(dir + "/nocolumn.log").find("--scores-file needs --score-column"), std::string::npos)
+      << read_file(dir + "/nocolumn.log");
 }
 
 }  // namespace

@@ -68,13 +68,6 @@ int wait_for(pid_t pid, double timeout_s) {
   return -1;
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // The processes whose parent is `parent` (from /proc).
 std::vector<pid_t> children_of(pid_t parent) {
   std::vector<pid_t> out;
@@ -82,7 +75,7 @@ std::vector<pid_t> children_of(pid_t parent) {
   while (dirent* e = readdir(dir)) {
     const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
     if (pid <= 0) continue;
-    const std::string stat = read_text("/proc/" + std::string(e->d_name) + "/stat");
+    const std::string stat = read_file("/proc/" + std::string(e->d_name) + "/stat");
     const auto close_paren = stat.rfind(')');
     if (close_paren == std::string::npos) continue;
     std::istringstream fields(stat.substr(close_paren + 2));
@@ -96,7 +89,7 @@ std::vector<pid_t> children_of(pid_t parent) {
 }
 
 bool environ_has(pid_t pid, const std::string& entry) {
-  const std::string env = read_text("/proc/" + std::to_string(pid) + "/environ");
+  const std::string env = read_file("/proc/" + std::to_string(pid) + "/environ");
   std::istringstream in(env);
   for (std::string item; std::getline(in, item, '\0');) {
     if (item == entry) return true;
@@ -190,9 +183,9 @@ TEST(DistTrain, TwoRanksAndTwoNodesMatchOneProcess) {
   const pid_t launcher = start({"launch", "--nproc-per-node", "2", "--standalone", "--log-dir",
                                 dir + "/two_logs", "--", "train", "--config", two},
                                dir + "/two.out");
-  ASSERT_EQ(wait_for(launcher, 60), 0) << read_text(dir + "/two.out");
-  EXPECT_THAT(read_text(dir + "/two.out"), ::testing::HasSubstr("[rank 0] step 6/6"));
-  EXPECT_THAT(read_text(dir + "/two_logs/rank_0.log"), ::testing::HasSubstr("finished 6 steps"));
+  ASSERT_EQ(wait_for(launcher, 60), 0) << read_file(dir + "/two.out");
+  EXPECT_THAT(read_file(dir + "/two.out"), ::testing::HasSubstr("[rank 0] step 6/6"));
+  EXPECT_THAT(read_file(dir + "/two_logs/rank_0.log"), ::testing::HasSubstr("finished 6 steps"));
   EXPECT_TRUE(fs::exists(dir + "/two_logs/rank_1.log"));
   expect_parameters_close(final_parameters(c, dir + "/two"), single.parameters);
   expect_dynamics_close(dir + "/two", dir + "/single");
@@ -207,9 +200,9 @@ TEST(DistTrain, TwoRanksAndTwoNodesMatchOneProcess) {
          "127.0.0.1", "--master-port", port, "--", "train", "--config", nodes},
         dir + "/node" + node + ".out"));
   }
-  EXPECT_EQ(wait_for(launchers[0], 60), 0) << read_text(dir + "/node0.out");
-  EXPECT_EQ(wait_for(launchers[1], 60), 0) << read_text(dir + "/node1.out");
-  EXPECT_THAT(read_text(dir + "/node0.out"), ::testing::HasSubstr("node 0 of 2"));
+  EXPECT_EQ(wait_for(launchers[0], 60), 0) << read_file(dir + "/node0.out");
+  EXPECT_EQ(wait_for(launchers[1], 60), 0) << read_file(dir + "/node1.out");
+  EXPECT_THAT(read_file(dir + "/node0.out"), ::testing::HasSubstr("node 0 of 2"));
   expect_parameters_close(final_parameters(c, dir + "/nodes"), single.parameters);
 }
 
@@ -232,7 +225,7 @@ TEST(DistTrain, SinkSharesFromTheHistoryWithTwoRanksMatchOneProcess) {
   const pid_t launcher = start({"launch", "--nproc-per-node", "2", "--standalone", "--log-dir",
                                 dir + "/two_logs", "--", "train", "--config", two},
                                dir + "/two.out");
-  ASSERT_EQ(wait_for(launcher, 60), 0) << read_text(dir + "/two.out");
+  ASSERT_EQ(wait_for(launcher, 60), 0) << read_file(dir + "/two.out");
   expect_parameters_close(final_parameters(c, dir + "/two"), single.parameters);
   expect_dynamics_close(dir + "/two", dir + "/single");
 }
@@ -242,7 +235,7 @@ TEST(DistTrain, SinkSharesFromTheHistoryWithTwoRanksMatchOneProcess) {
 std::pair<pid_t, std::vector<pid_t>> kill_rank_after(pid_t launcher, const std::string& log,
                                                      const std::string& step, int rank) {
   const auto deadline = Clock::now() + std::chrono::seconds(30);
-  while (read_text(log).find(step) == std::string::npos && Clock::now() < deadline) {
+  while (read_file(log).find(step) == std::string::npos && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   const std::vector<pid_t> workers = children_of(launcher);
@@ -269,7 +262,7 @@ TEST(DistTrain, KilledWorkerStopsTheJob) {
             dir + "/launch.out");
   const auto [rank1, workers] = kill_rank_after(launcher, dir + "/logs/rank_0.log", "step 3/", 1);
   const auto killed_at = Clock::now();
-  ASSERT_NE(rank1, -1) << read_text(dir + "/launch.out");
+  ASSERT_NE(rank1, -1) << read_file(dir + "/launch.out");
   ASSERT_EQ(workers.size(), 2u);
   const pid_t group = getpgid(workers[0]);
 
@@ -278,7 +271,7 @@ TEST(DistTrain, KilledWorkerStopsTheJob) {
   ASSERT_NE(status, -1) << "the launcher did not end within 30 s";
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << "status " << status;
   EXPECT_LT(seconds, 30);
-  const std::string out = read_text(dir + "/launch.out");
+  const std::string out = read_file(dir + "/launch.out");
   EXPECT_THAT(out, ::testing::HasSubstr("rank 1 (pid " + std::to_string(rank1) +
                                         ") failed first: killed by signal 9"));
   for (pid_t w : workers) EXPECT_NE(kill(w, 0), 0) << "worker " << w << " is still running";
@@ -287,7 +280,7 @@ TEST(DistTrain, KilledWorkerStopsTheJob) {
 
 // True while `pid` runs (a zombie, killed but not yet reaped by init, counts as ended).
 bool running(pid_t pid) {
-  const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
   const auto close_paren = stat.rfind(')');
   return close_paren != std::string::npos && stat.size() > close_paren + 2 &&
          stat[close_paren + 2] != 'Z';
@@ -307,7 +300,7 @@ TEST(DistTrain, SigtermReachesTheWorkersAndAKilledLauncherTakesThemAlong) {
   };
   auto wait_for_step = [&](const std::string& name) {
     const auto deadline = Clock::now() + std::chrono::seconds(30);
-    while (read_text(dir + "/" + name + "/rank_0.log").find("step 3/") == std::string::npos &&
+    while (read_file(dir + "/" + name + "/rank_0.log").find("step 3/") == std::string::npos &&
            Clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -319,15 +312,15 @@ TEST(DistTrain, SigtermReachesTheWorkersAndAKilledLauncherTakesThemAlong) {
   kill(first, SIGTERM);
   const int status = wait_for(first, 30);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGTERM)
-      << read_text(dir + "/term.out");
-  EXPECT_THAT(read_text(dir + "/term/rank_0.log"), ::testing::HasSubstr("stopped by SIGTERM"));
+      << read_file(dir + "/term.out");
+  EXPECT_THAT(read_file(dir + "/term/rank_0.log"), ::testing::HasSubstr("stopped by SIGTERM"));
   EXPECT_TRUE(fs::exists(dir + "/run/checkpoints/latest"));
 
   // SIGKILL to the launcher: its workers die with it (PR_SET_PDEATHSIG).
   const pid_t second = launch("kill");
   wait_for_step("kill");
   const std::vector<pid_t> workers = children_of(second);
-  ASSERT_EQ(workers.size(), 2u) << read_text(dir + "/kill.out");
+  ASSERT_EQ(workers.size(), 2u) << read_file(dir + "/kill.out");
   kill(second, SIGKILL);
   ASSERT_NE(wait_for(second, 10), -1);
   const auto deadline = Clock::now() + std::chrono::seconds(10);
@@ -350,12 +343,12 @@ TEST(DistTrain, RestartResumesFromTheLatestCheckpoint) {
              "--grace-period", "2", "--max-restarts", "1", "--", "train", "--config", config},
             dir + "/launch.out");
   const pid_t rank1 = kill_rank_after(launcher, dir + "/logs/rank_0.log", "step 30/", 1).first;
-  ASSERT_NE(rank1, -1) << read_text(dir + "/launch.out");
-  ASSERT_EQ(wait_for(launcher, 60), 0) << read_text(dir + "/launch.out");
-  const std::string out = read_text(dir + "/launch.out");
+  ASSERT_NE(rank1, -1) << read_file(dir + "/launch.out");
+  ASSERT_EQ(wait_for(launcher, 60), 0) << read_file(dir + "/launch.out");
+  const std::string out = read_file(dir + "/launch.out");
   EXPECT_THAT(out, ::testing::HasSubstr("restarting the workers (1 of 1 restarts)"));
   EXPECT_THAT(out, ::testing::ContainsRegex("resumed from .*step_[0-9]+\\.pt"));
-  EXPECT_THAT(read_text(dir + "/logs/rank_0.log"), ::testing::HasSubstr("finished 300 steps"));
+  EXPECT_THAT(read_file(dir + "/logs/rank_0.log"), ::testing::HasSubstr("finished 300 steps"));
 }
 
 }  // namespace

@@ -28,13 +28,6 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 struct ScoreRow {
   int64_t line;
   double score;
@@ -94,7 +87,7 @@ TEST_F(EvalEndToEnd, EvalReportsRetrievalClassificationAndDetection) {
   EXPECT_EQ(r.detection[2].name, "in-context");
 
   // Training logged the score diagnostics, split by the ground truth of the manifest.
-  const std::string metrics = slurp(dir_ + "/run/metrics.jsonl");
+  const std::string metrics = read_file(dir_ + "/run/metrics.jsonl");
   for (const char* key : {"\"mismatch_score_clean\"", "\"mismatch_score_mismatched\"", "\"mismatch_score_median\"",
                           "\"image_mean_norm\"", "\"pair_r2\"", "\"gamma\""}) {
     EXPECT_NE(metrics.find(key), std::string::npos) << key;
@@ -103,7 +96,7 @@ TEST_F(EvalEndToEnd, EvalReportsRetrievalClassificationAndDetection) {
   for (const char* f : {"results.json", "results.txt", "pair_scores.tsv", "reliability.tsv", "examples.tsv"}) {
     EXPECT_TRUE(fs::exists(dir_ + "/run/eval-shapes/" + f)) << f;
   }
-  EXPECT_THAT(slurp(dir_ + "/run/eval-shapes/results.json"), HasSubstr("\"mismatch_detection\""));
+  EXPECT_THAT(read_file(dir_ + "/run/eval-shapes/results.json"), HasSubstr("\"mismatch_detection\""));
   std::ifstream scores(dir_ + "/run/eval-shapes/pair_scores.tsv");
   int lines = 0;
   for (std::string l; std::getline(scores, l);) ++lines;
@@ -135,7 +128,7 @@ TEST(InContextScore, IsOneMinusTheOwnCandidatesSoftmaxProbabilityWithTheSink) {
 
 TEST_F(EvalEndToEnd, FilterStreamsWithoutChangingResultsAndNeverTouchesItsInput) {
   eval::TrainedModel model = eval::load_trained_model(dir_ + "/run/checkpoints/final.pt");
-  const std::string before = slurp(manifest_);
+  const std::string before = read_file(manifest_);
   eval::FilterOptions o;
   o.manifest = manifest_;
   o.keep_fraction = 0.75;
@@ -147,7 +140,7 @@ TEST_F(EvalEndToEnd, FilterStreamsWithoutChangingResultsAndNeverTouchesItsInput)
   o.out_dir = dir_ + "/run/filter";
   const eval::FilterReport streamed = eval::filter_manifest(model, o);
 
-  EXPECT_EQ(slurp(manifest_), before);
+  EXPECT_EQ(read_file(manifest_), before);
   EXPECT_EQ(streamed.kept, 48);  // round(0.75 * 64)
   EXPECT_EQ(streamed.rejected, 16);
   EXPECT_EQ(streamed.mismatched, 12);
@@ -252,10 +245,10 @@ TEST_F(EvalEndToEnd, FilterReportsACorruptImageAndSkipsIt) {
   const eval::FilterReport r = eval::filter_manifest(model, o);
   EXPECT_EQ(r.skipped, 1);
   EXPECT_EQ(r.kept + r.rejected, 63);
-  const std::string skipped = slurp(copy + "/out/skipped.tsv");
+  const std::string skipped = read_file(copy + "/out/skipped.tsv");
   EXPECT_THAT(skipped, HasSubstr("5\tunreadable image"));  // row 3 is line 5 of the file
   EXPECT_THAT(skipped, HasSubstr("3.png"));
-  EXPECT_THAT(slurp(copy + "/out/kept.tsv") + slurp(copy + "/out/rejected.tsv"), ::testing::Not(HasSubstr("img/3.png")));
+  EXPECT_THAT(read_file(copy + "/out/kept.tsv") + read_file(copy + "/out/rejected.tsv"), ::testing::Not(HasSubstr("img/3.png")));
 }
 
 // The training run wrote pair_dynamics.tsv; filtering by one of its columns keeps the pairs
@@ -366,7 +359,7 @@ TEST_F(EvalEndToEnd, ReportIsOneSelfContainedPage) {
   eval::filter_manifest(model, fo);
 
   const std::string path = eval::write_report({dir_ + "/run", "", 64});
-  const std::string html = slurp(path);
+  const std::string html = read_file(path);
   EXPECT_NE(html.find("<!DOCTYPE html>"), std::string::npos) << "<!DOCTYPE html>";
   EXPECT_NE(html.find("</html>"), std::string::npos) << "</html>";
   EXPECT_NE(html.find("ce_text_to_image by step"), std::string::npos) << "curves";

@@ -32,11 +32,6 @@ train::Config tiny_config(const std::string& manifest, const std::string& run_di
       {"data.train_manifest=" + manifest, "train.run_dir=" + run_dir});
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 // The `seen` column of a pair_dynamics.tsv, summed.
 int64_t total_seen(const std::string& path) {
   std::ifstream in(path);
@@ -75,7 +70,7 @@ TEST(Train, TinyRunLowersTheLossAndWritesItsFiles) {
   EXPECT_THAT(train::checkpoint_config(dir + "/run/checkpoints/final.pt"), ::testing::HasSubstr("embed_dim: 16"));
   // Every pair of every step is counted once in the pair dynamics.
   EXPECT_EQ(total_seen(dir + "/run/pair_dynamics.tsv"), 40 * 16);
-  EXPECT_THAT(slurp(dir + "/run/metrics.jsonl"), ::testing::HasSubstr("\"dynamics_ms\""));
+  EXPECT_THAT(read_file(dir + "/run/metrics.jsonl"), ::testing::HasSubstr("\"dynamics_ms\""));
 }
 
 TEST(Train, PairDynamicsCanBeTurnedOff) {
@@ -86,7 +81,7 @@ TEST(Train, PairDynamicsCanBeTurnedOff) {
   c.train.pair_dynamics = false;
   ASSERT_EQ(train::run_training(c, {}).exit_code, 0);
   EXPECT_FALSE(fs::exists(dir + "/run/pair_dynamics.tsv"));
-  EXPECT_EQ(slurp(dir + "/run/metrics.jsonl").find("dynamics_ms"), std::string::npos);
+  EXPECT_EQ(read_file(dir + "/run/metrics.jsonl").find("dynamics_ms"), std::string::npos);
 }
 
 // history: bootstrapping onto the sink from the pairs' history, which the checkpoint carries.
@@ -127,12 +122,11 @@ void check_resume_equals_straight_run(const std::string& folder, bool center, bo
   }
   EXPECT_EQ(logged_losses(dir + "/split"), logged_losses(dir + "/straight"));
   // The pair dynamics went through the checkpoint: the same file, byte for byte.
-  const std::string dynamics = slurp(dir + "/straight/pair_dynamics.tsv");
+  const std::string dynamics = read_file(dir + "/straight/pair_dynamics.tsv");
   EXPECT_EQ(total_seen(dir + "/straight/pair_dynamics.tsv"), 8 * 16);
-  EXPECT_EQ(slurp(dir + "/split/pair_dynamics.tsv"), dynamics);
+  EXPECT_EQ(read_file(dir + "/split/pair_dynamics.tsv"), dynamics);
   // The offset that centring removes is logged only when there is one.
-  std::ifstream metrics(dir + "/straight/metrics.jsonl");
-  const std::string text((std::istreambuf_iterator<char>(metrics)), std::istreambuf_iterator<char>());
+  const std::string text = read_file(dir + "/straight/metrics.jsonl");
   const bool offset_logged = text.find("\"image_offset_norm\"") != std::string::npos;
   EXPECT_EQ(offset_logged, center);
 }

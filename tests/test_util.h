@@ -32,6 +32,9 @@ std::vector<torch::Tensor> autograd_grads(
 // names are unique per process and test).
 std::string make_temp_dir(const std::string& name);
 
+// The whole content of a file ("" when it cannot be read).
+std::string read_file(const std::string& path);
+
 // The names of the entries of `dir` that look like temporary files (containing ".tmp"), sorted:
 // what a crash or a failed write could leave behind.
 std::vector<std::string> temporary_files_in(const std::string& dir);

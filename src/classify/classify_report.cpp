@@ -3,10 +3,9 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "common/atomic_file.h"
 #include "classify/classify_run.h"
+#include "common/atomic_file.h"
 #include "common/json.h"
-#include "train/checkpoint.h"
 
 namespace halo::classify {
 

@@ -8,6 +8,7 @@
 
 #include "common/allocator.h"
 #include "common/args.h"
+#include "common/error.h"
 #include "loss/contrastive_loss.h"
 #include "loss/halo_terms.h"
 
@@ -78,6 +79,21 @@ const std::vector<Command>& commands() {
        run_classify},
   };
   return table;
+}
+
+int run_action(const std::vector<std::string>& argv, const std::string& usage,
+               const std::vector<Action>& actions, const std::string& unknown) {
+  if (argv.empty() || argv[0] == "--help" || argv[0] == "-h") {
+    std::cout << usage;
+    return argv.empty() ? 2 : 0;
+  }
+  const std::vector<std::string> rest(argv.begin() + 1, argv.end());
+  std::string names;
+  for (size_t i = 0; i < actions.size(); ++i) {
+    if (actions[i].name == argv[0]) return actions[i].run(rest);
+    names += (i == 0 ? "" : i + 1 == actions.size() ? " or " : ", ") + actions[i].name;
+  }
+  HALO_FAIL(unknown, " '", argv[0], "' (", names, ")");
 }
 
 }  // namespace halo::cli

@@ -13,6 +13,16 @@ struct Command {
 
 const std::vector<Command>& commands();
 
+// A subcommand with actions (`halo-clip plot curves ...`): no arguments print `usage` and
+// return 2, --help prints it and returns 0; otherwise the action named by the first argument
+// runs on the rest, and an unknown name throws halo::Error: "<unknown> 'NAME' (a, b or c)".
+struct Action {
+  std::string name;
+  int (*run)(const std::vector<std::string>& args);
+};
+int run_action(const std::vector<std::string>& args, const std::string& usage,
+               const std::vector<Action>& actions, const std::string& unknown);
+
 // Entry points, one file each in src/cli/.
 int run_tokenizer(const std::vector<std::string>& args);  // tokenizer_command.cpp
 int run_prepare(const std::vector<std::string>& args);    // prepare_command.cpp

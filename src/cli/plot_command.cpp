@@ -2,12 +2,11 @@
 // written through a temporary file and a rename.
 #include <iostream>
 
-#include "common/atomic_file.h"
 #include "cli/commands.h"
 #include "common/args.h"
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "eval/plot.h"
-#include "train/checkpoint.h"
 
 namespace halo::cli {
 
@@ -121,15 +120,8 @@ int run_plot(const std::vector<std::string>& argv) {
       "  curves     metrics.jsonl keys by step across runs (loss, gamma, abstention, norms)\n"
       "  histogram  a score column of a TSV split by a group column (clean / mismatched, test / OOD)\n"
       "  bars       a table's columns, mean and range over the rows sharing a label (e.g. seeds)\n";
-  if (argv.empty() || argv[0] == "--help" || argv[0] == "-h") {
-    std::cout << usage;
-    return argv.empty() ? 2 : 0;
-  }
-  const std::vector<std::string> rest(argv.begin() + 1, argv.end());
-  if (argv[0] == "curves") return curves(rest);
-  if (argv[0] == "histogram") return histogram(rest);
-  if (argv[0] == "bars") return bars(rest);
-  HALO_FAIL("plot: unknown kind '", argv[0], "' (curves, histogram or bars)");
+  return run_action(argv, usage, {{"curves", curves}, {"histogram", histogram}, {"bars", bars}},
+                    "plot: unknown kind");
 }
 
 }  // namespace halo::cli

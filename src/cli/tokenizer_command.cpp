@@ -5,13 +5,12 @@
 #include <fstream>
 #include <iostream>
 
-#include "common/atomic_file.h"
 #include "cli/commands.h"
 #include "common/args.h"
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "data/manifest.h"
 #include "data/tokenizer.h"
-#include "train/checkpoint.h"
 
 namespace halo::cli {
 
@@ -86,14 +85,8 @@ int run_tokenizer(const std::vector<std::string>& argv) {
       "usage: halo-clip tokenizer <action> [flags]\n\nactions:\n"
       "  train    train a SentencePiece model from text or a manifest's captions\n"
       "  encode   encode text with a model and decode it back\n";
-  if (argv.empty() || argv[0] == "--help" || argv[0] == "-h") {
-    std::cout << usage;
-    return argv.empty() ? 2 : 0;
-  }
-  const std::vector<std::string> rest(argv.begin() + 1, argv.end());
-  if (argv[0] == "train") return tokenizer_train(rest);
-  if (argv[0] == "encode") return tokenizer_encode(rest);
-  HALO_FAIL("unknown tokenizer action '", argv[0], "' (train or encode)");
+  return run_action(argv, usage, {{"train", tokenizer_train}, {"encode", tokenizer_encode}},
+                    "unknown tokenizer action");
 }
 
 }  // namespace halo::cli
