@@ -71,7 +71,7 @@ Result run_case(const Case& c, const torch::Device& device, int warmup, int repe
   opt.embed_dim = c.d;
   opt.num_candidates = c.n;
   opt.check_finite = false;
-  opt.implementation = c.impl;
+  opt.implementation = halo::loss::loss_implementation_name(c.impl);
   opt.tile_size = c.tile;
   const double b = halo::loss::abstain_bias(c.d, c.n, opt.label_smoothing);
   torch::manual_seed(0);

@@ -57,7 +57,9 @@ int main(int argc, char** argv) {
     // The model and loss of the training step, built first so that --count-params needs no data.
     torch::manual_seed(0);
     halo::encoders::ClipModel model(c.model, tokenizer.vocab_size(), tokenizer.eos_id());
-    auto loss = halo::loss::make_contrastive_loss(halo::train::loss_options(c));  // as halo-clip train
+    halo::loss::ContrastiveLossOptions loss_options = halo::train::loss_options(c);
+    loss_options.check_finite = false;  // as halo-clip train, which watches the loss on the device
+    auto loss = halo::loss::make_contrastive_loss(loss_options);
     auto count = [](const std::vector<torch::Tensor>& params) {
       int64_t n = 0;
       for (const auto& p : params) n += p.requires_grad() ? p.numel() : 0;
@@ -146,7 +148,6 @@ int main(int argc, char** argv) {
     const bool bf16 = device.is_cuda() && c.train.precision == "bf16";
     std::vector<torch::Tensor> params = model->parameters();
     for (const auto& p : loss->parameters()) params.push_back(p);
-    const double max_norm = c.optim.grad_clip > 0 ? c.optim.grad_clip : std::numeric_limits<double>::infinity();
     auto step = [&] {  // as train/trainer.cpp's train_step on one process
       torch::Tensor image_emb, text_emb;
       {
@@ -157,7 +158,7 @@ int main(int argc, char** argv) {
       auto out = loss->forward(halo::loss::PairBatch::local(image_emb, text_emb));
       optimizer->zero_grad();
       out.total.backward();
-      torch::nn::utils::clip_grad_norm_(params, max_norm);
+      halo::train::clip_gradients(params, c.optim.grad_clip);
       optimizer->step();
     };
     for (int64_t i = 0; i < warmup; ++i) step();
@@ -184,7 +185,7 @@ int main(int argc, char** argv) {
         wait(params.front().grad());
         backward_s += seconds_since(t0);
         t0 = Clock::now();
-        torch::nn::utils::clip_grad_norm_(params, max_norm);
+        halo::train::clip_gradients(params, c.optim.grad_clip);
         clip_s += seconds_since(t0);
         t0 = Clock::now();
         optimizer->step();

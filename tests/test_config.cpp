@@ -1,11 +1,16 @@
 // The typed configuration: defaults, YAML reading, unknown keys rejected with their path,
-// type errors naming the key, --set overrides, validation, and a dump that reads back equal.
+// type errors naming the key, --set overrides, each section's validation and the combinations
+// across sections, options reaching the loss unchanged, a dump that reads back equal, and the
+// configuration of an earlier version reading back unchanged.
+#include <cmath>
 #include <fstream>
+#include <sstream>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "test_util.h"
+#include "train/components.h"
 #include "train/config.h"
 
 namespace halo::test {
@@ -95,6 +100,66 @@ TEST(Config, ValidationNamesTheKey) {
               HasSubstr("loss.sink_history_fraction must be in (0, 1)"));
   EXPECT_THAT(error_message([] { train::parse_config("model: {text: {width: 10, heads: 4}}"); }),
               HasSubstr("model.text.heads (4) must divide model.text.width (10)"));
+}
+
+TEST(Config, EachSectionValidatesItsOwnKeys) {
+  encoders::ModelConfig model;
+  model.text.heads = 3;
+  EXPECT_THAT(error_message([&] { model.validate(); }), HasSubstr("model.text.heads (3) must divide"));
+  loss::LossConfig loss;
+  loss.radial_weight = std::nan("");
+  EXPECT_THAT(error_message([&] { loss.validate(); }), HasSubstr("loss.radial_weight must be >= 0"));
+  data::DataConfig data;
+  data.std = {0.2, 0.0, 0.2};
+  EXPECT_THAT(error_message([&] { data.validate(); }), HasSubstr("data.std values must be > 0"));
+  dist::DistConfig dist;
+  dist.backend = "mpi";
+  EXPECT_THAT(error_message([&] { dist.validate(); }), HasSubstr("dist.backend must be auto, gloo or nccl"));
+  // The loss module checks the same options, in the same words, when built directly.
+  loss::ContrastiveLossOptions direct;
+  direct.sink_history_fraction = 0;
+  EXPECT_THAT(error_message([&] { loss::make_contrastive_loss(direct); }),
+              HasSubstr("loss.sink_history_fraction must be in (0, 1)"));
+}
+
+TEST(Config, CombinationsAcrossSectionsNameBothKeys) {
+  const std::string message = error_message([] {
+    train::parse_config("loss: {sink_bootstrap: 0.5, sink_bootstrap_from: history}\ntrain: {pair_dynamics: false}");
+  });
+  EXPECT_THAT(message, HasSubstr("loss.sink_bootstrap_from"));
+  EXPECT_THAT(message, HasSubstr("train.pair_dynamics"));
+}
+
+TEST(Config, NoOptionIsRewrittenOnTheWayToTheLoss) {
+  const auto c = train::parse_config("loss: {sink_bootstrap: 0.7, sink_bootstrap_from: history}");
+  const loss::ContrastiveLossOptions o = train::loss_options(c);
+  EXPECT_DOUBLE_EQ(o.sink_bootstrap, 0.7);
+  EXPECT_EQ(o.sink_bootstrap_from, "history");
+  EXPECT_DOUBLE_EQ(o.model_bootstrap(), 0.0);  // the loss itself takes no share from the model
+  EXPECT_EQ(o.embed_dim, c.model.embed_dim);
+  EXPECT_EQ(o.num_candidates, c.train.batch_size);
+  const auto from_model = train::loss_options(train::parse_config("loss: {sink_bootstrap: 0.3}"));
+  EXPECT_DOUBLE_EQ(from_model.model_bootstrap(), 0.3);
+}
+
+TEST(Config, InfiniteAndNanValuesAreRejected) {
+  EXPECT_THAT(error_message([] { train::parse_config("optim: {lr: .inf}"); }), HasSubstr("optim.lr"));
+  EXPECT_THAT(error_message([] { train::parse_config("optim: {lr: .nan}"); }), HasSubstr("optim.lr"));
+  EXPECT_THAT(error_message([] { train::parse_config("loss: {sink_bootstrap: .nan}"); }),
+              HasSubstr("loss.sink_bootstrap must be in [0, 1)"));
+  EXPECT_THAT(error_message([] { train::parse_config("dist: {bucket_mb: .inf}"); }), HasSubstr("dist.bucket_mb"));
+}
+
+// A run folder written before the options moved into their modules (tests/fixtures/legacy_run):
+// its config reads back with every key and value it had, and its checkpoint loads and scores
+// pairs exactly as the build that wrote it did.
+TEST(Config, ConfigOfAnEarlierVersionReadsBackUnchanged) {
+  const std::string dir = std::string(HALO_SOURCE_DIR) + "/tests/fixtures/legacy_run";
+  const std::string old_yaml = read_file(dir + "/config.yaml");
+  ASSERT_FALSE(old_yaml.empty());
+  const std::string now = train::to_yaml(train::parse_config(old_yaml, {}, dir + "/config.yaml"));
+  std::istringstream lines(old_yaml);
+  for (std::string line; std::getline(lines, line);) EXPECT_THAT(now, HasSubstr(line + "\n"));
 }
 
 TEST(Config, DumpReadsBackEqual) {

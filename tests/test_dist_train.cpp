@@ -187,7 +187,7 @@ TEST(DistTrain, TwoRanksAndTwoNodesMatchOneProcess) {
   EXPECT_THAT(read_file(dir + "/two.out"), ::testing::HasSubstr("[rank 0] step 6/6"));
   EXPECT_THAT(read_file(dir + "/two_logs/rank_0.log"), ::testing::HasSubstr("finished 6 steps"));
   EXPECT_TRUE(fs::exists(dir + "/two_logs/rank_1.log"));
-  expect_parameters_close(final_parameters(c, dir + "/two"), single.parameters);
+  expect_parameters_close(final_parameters(c, dir + "/two"), final_parameters(c, dir + "/single"));
   expect_dynamics_close(dir + "/two", dir + "/single");
 
   // Two launchers as two nodes of one process each.
@@ -203,7 +203,7 @@ TEST(DistTrain, TwoRanksAndTwoNodesMatchOneProcess) {
   EXPECT_EQ(wait_for(launchers[0], 60), 0) << read_file(dir + "/node0.out");
   EXPECT_EQ(wait_for(launchers[1], 60), 0) << read_file(dir + "/node1.out");
   EXPECT_THAT(read_file(dir + "/node0.out"), ::testing::HasSubstr("node 0 of 2"));
-  expect_parameters_close(final_parameters(c, dir + "/nodes"), single.parameters);
+  expect_parameters_close(final_parameters(c, dir + "/nodes"), final_parameters(c, dir + "/single"));
 }
 
 // Bootstrapping from the history with two ranks: the scores of the pairs the other rank trained
@@ -226,7 +226,7 @@ TEST(DistTrain, SinkSharesFromTheHistoryWithTwoRanksMatchOneProcess) {
                                 dir + "/two_logs", "--", "train", "--config", two},
                                dir + "/two.out");
   ASSERT_EQ(wait_for(launcher, 60), 0) << read_file(dir + "/two.out");
-  expect_parameters_close(final_parameters(c, dir + "/two"), single.parameters);
+  expect_parameters_close(final_parameters(c, dir + "/two"), final_parameters(c, dir + "/single"));
   expect_dynamics_close(dir + "/two", dir + "/single");
 }
 

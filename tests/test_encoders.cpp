@@ -78,7 +78,7 @@ TEST(Encoders, TextRejectsBadTokens) {
 }
 
 TEST(Encoders, ClipModelFromConfig) {
-  train::ModelConfig c;
+  encoders::ModelConfig c;
   c.embed_dim = 16;
   c.image.image_size = 16, c.image.patch_size = 8, c.image.width = 32, c.image.layers = 1;
   c.text.context_length = 8, c.text.width = 32, c.text.layers = 1;
@@ -106,7 +106,7 @@ TEST(Encoders, CentringRemovesTheBatchMeanAndUsesTheRunningMeanAtInference) {
   center(x).sum().backward();
   EXPECT_TRUE(all_close(x.grad(), torch::zeros({5, 4}), 0, 1e-6));
 
-  train::ModelConfig c;
+  encoders::ModelConfig c;
   c.embed_dim = 8;
   c.image.image_size = 16, c.image.patch_size = 8, c.image.width = 16, c.image.layers = 1;
   c.text.context_length = 8, c.text.width = 16, c.text.layers = 1;

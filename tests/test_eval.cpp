@@ -14,7 +14,7 @@
 #include "data/manifest.h"
 #include "eval/evaluate.h"
 #include "eval/filter.h"
-#include "eval/metrics.h"
+#include "common/metrics.h"
 #include "eval/report.h"
 #include "loss/contrastive_loss.h"
 #include "shapes_dataset.h"
@@ -65,7 +65,7 @@ class EvalEndToEnd : public ::testing::Test {
 std::string EvalEndToEnd::dir_, EvalEndToEnd::manifest_;
 
 TEST_F(EvalEndToEnd, EvalReportsRetrievalClassificationAndDetection) {
-  eval::TrainedModel model = eval::load_trained_model(dir_ + "/run");  // a run folder: its latest
+  train::TrainedModel model = train::load_trained_model(dir_ + "/run");  // a run folder: its latest
   EXPECT_EQ(model.step, 30);
   eval::EvalOptions o;
   o.manifest = manifest_;
@@ -127,7 +127,7 @@ TEST(InContextScore, IsOneMinusTheOwnCandidatesSoftmaxProbabilityWithTheSink) {
 }
 
 TEST_F(EvalEndToEnd, FilterStreamsWithoutChangingResultsAndNeverTouchesItsInput) {
-  eval::TrainedModel model = eval::load_trained_model(dir_ + "/run/checkpoints/final.pt");
+  train::TrainedModel model = train::load_trained_model(dir_ + "/run/checkpoints/final.pt");
   const std::string before = read_file(manifest_);
   eval::FilterOptions o;
   o.manifest = manifest_;
@@ -194,14 +194,14 @@ TEST_F(EvalEndToEnd, FilterStreamsWithoutChangingResultsAndNeverTouchesItsInput)
 }
 
 TEST_F(EvalEndToEnd, CrossScoringUsesTheModelThatDidNotSeeThePair) {
-  std::vector<eval::TrainedModel> folds;
+  std::vector<train::TrainedModel> folds;
   for (int k = 0; k < 2; ++k) {
     auto c = train::parse_config(train::checkpoint_config(dir_ + "/run/checkpoints/final.pt"),
                                  {"data.folds=2", "data.holdout_fold=" + std::to_string(k), "train.max_steps=6",
                                   "train.run_dir=" + dir_ + "/fold" + std::to_string(k)});
     const auto result = train::run_training(c, {});
     ASSERT_EQ(result.exit_code, 0);
-    folds.push_back(eval::load_trained_model(dir_ + "/fold" + std::to_string(k)));
+    folds.push_back(train::load_trained_model(dir_ + "/fold" + std::to_string(k)));
   }
   // The data rows of fold 1 (odd positions) are scored by the model that left fold 1 out.
   eval::FilterOptions o;
@@ -210,7 +210,7 @@ TEST_F(EvalEndToEnd, CrossScoringUsesTheModelThatDidNotSeeThePair) {
   o.verbose = false;
   o.chunk_rows = 9;
   o.out_dir = dir_ + "/cross";
-  std::vector<eval::TrainedModel> reversed{folds[1], folds[0]};  // order does not matter
+  std::vector<train::TrainedModel> reversed{folds[1], folds[0]};  // order does not matter
   const eval::FilterReport cross = eval::filter_manifest(reversed, o);
   EXPECT_EQ(cross.scored, 64);
   std::vector<std::vector<ScoreRow>> single;
@@ -226,7 +226,7 @@ TEST_F(EvalEndToEnd, CrossScoringUsesTheModelThatDidNotSeeThePair) {
     EXPECT_NEAR(crossed[i].score, single[fold][i].score, 1e-5) << "line " << crossed[i].line;
   }
   // Models from different fold settings do not mix.
-  std::vector<eval::TrainedModel> mixed{folds[0], eval::load_trained_model(dir_ + "/run")};
+  std::vector<train::TrainedModel> mixed{folds[0], train::load_trained_model(dir_ + "/run")};
   EXPECT_THROW(eval::filter_manifest(mixed, o), halo::Error);
 }
 
@@ -235,7 +235,7 @@ TEST_F(EvalEndToEnd, FilterReportsACorruptImageAndSkipsIt) {
   fs::create_directories(copy);
   fs::copy(dir_ + "/data", copy, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
   std::ofstream(copy + "/img/3.png", std::ios::trunc) << "not a png";
-  eval::TrainedModel model = eval::load_trained_model(dir_ + "/run");
+  train::TrainedModel model = train::load_trained_model(dir_ + "/run");
   eval::FilterOptions o;
   o.manifest = copy + "/manifest.tsv";
   o.out_dir = copy + "/out";
@@ -277,7 +277,7 @@ TEST_F(EvalEndToEnd, FilterByAScoreFileJoinsItByManifestLine) {
   o.chunk_rows = 10;
   o.verbose = false;
   o.out_dir = dir_ + "/by_dynamics";
-  std::vector<eval::TrainedModel> none;
+  std::vector<train::TrainedModel> none;
   const eval::FilterReport r = eval::filter_manifest(none, o);
   EXPECT_EQ(r.kept, 48);
   EXPECT_EQ(r.rejected, 16);
@@ -295,10 +295,10 @@ TEST_F(EvalEndToEnd, FilterByAScoreFileJoinsItByManifestLine) {
     label.push_back(row.mismatched ? 1 : 0);
   }
   EXPECT_LE(highest_kept, lowest_rejected);
-  EXPECT_NEAR(r.auroc, eval::auroc(score, label), 1e-3);  // the file's values, as floats
+  EXPECT_NEAR(r.auroc, halo::auroc(score, label), 1e-3);  // the file's values, as floats
   // A score file and a model together are refused.
-  eval::TrainedModel model = eval::load_trained_model(dir_ + "/run");
-  std::vector<eval::TrainedModel> one{model};
+  train::TrainedModel model = train::load_trained_model(dir_ + "/run");
+  std::vector<train::TrainedModel> one{model};
   EXPECT_THAT(error_message([&] { eval::filter_manifest(one, o); }), HasSubstr("not both"));
 }
 
@@ -315,7 +315,7 @@ TEST_F(EvalEndToEnd, FilterRefusesAScoreFileThatDoesNotFitTheManifest) {
     o.threshold = 0.5;
     o.verbose = false;
     o.out_dir = dir + "/out";
-    std::vector<eval::TrainedModel> none;
+    std::vector<train::TrainedModel> none;
     return error_message([&] { eval::filter_manifest(none, o); });
   };
   std::string all = "line\tscore\n";
@@ -346,7 +346,7 @@ TEST_F(EvalEndToEnd, FilterRefusesAScoreFileThatDoesNotFitTheManifest) {
 }
 
 TEST_F(EvalEndToEnd, ReportIsOneSelfContainedPage) {
-  eval::TrainedModel model = eval::load_trained_model(dir_ + "/run");
+  train::TrainedModel model = train::load_trained_model(dir_ + "/run");
   eval::EvalOptions eo;
   eo.manifest = manifest_;
   eo.out_dir = dir_ + "/run/eval-report";

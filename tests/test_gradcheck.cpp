@@ -38,7 +38,8 @@ TEST(GradCheck, ShiftedDistance) {
 
 TEST(GradCheck, BatchHaloLabelSmoothing) {
   torch::manual_seed(2);
-  loss::HaloClipOptions opt{4, 6, 0.1, /*distill=*/false, true};
+  loss::HaloClipOptions opt;
+  opt.embed_dim = 4, opt.num_candidates = 6, opt.label_smoothing = 0.1, opt.distill = false;
   const double b = loss::abstain_bias(4, 6, 0.1);
   Fn f = [&](const Inputs& in) {
     return loss::halo_clip_loss(loss::PairBatch::local(in[0], in[1]), in[2], b, opt).total;
@@ -51,7 +52,8 @@ TEST(GradCheck, BatchHaloDistillWithTargetsHeldFixed) {
   torch::manual_seed(3);
   const int64_t N = 5, D = 4;
   const double eps = 0.2, b = loss::abstain_bias(D, N, eps);
-  loss::HaloClipOptions opt{D, N, eps, /*distill=*/true, true};
+  loss::HaloClipOptions opt;
+  opt.embed_dim = D, opt.num_candidates = N, opt.label_smoothing = eps, opt.distill = true;
   const torch::Tensor image = rand64({N, D}), text = 0.5 * image + rand64({N, D});
   const torch::Tensor gamma_raw = torch::tensor({0.8}, torch::kDouble);
   Fn f = [&](const Inputs& in) {

@@ -147,7 +147,7 @@ TEST(HaloOptions, ABadSinkShareIsAClearError) {
     loss::PairBatch batch = loss::PairBatch::local(in.image, in.text);
     batch.sink_share = share;
     loss::HaloClipOptions o = options(1.0, 0.0, true);
-    o.implementation = implementation;
+    o.implementation = loss::loss_implementation_name(implementation);
     loss::halo_clip_loss(batch, in.gamma_raw, in.b, o);
   };
   const auto dense = loss::LossImplementation::kDense;
@@ -224,14 +224,14 @@ TEST(HaloOptions, SinkBootstrapWeakensThePullOnRejectedPairsOnly) {
 TEST(HaloOptions, TiledLossRefusesSinkBootstrap) {
   const Inputs in = make_inputs(0.3);
   loss::HaloClipOptions o = options(1.0, 0.5, true);
-  o.implementation = loss::LossImplementation::kTiled;
+  o.implementation = loss::loss_implementation_name(loss::LossImplementation::kTiled);
   EXPECT_THROW(loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text), in.gamma_raw, in.b, o),
                std::exception);
   o.sink_bootstrap = 0.0;
   o.radial_weight = 0.25;
   const auto tiled =
       loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text), in.gamma_raw, in.b, o);
-  o.implementation = loss::LossImplementation::kDense;
+  o.implementation = loss::loss_implementation_name(loss::LossImplementation::kDense);
   const auto dense =
       loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text), in.gamma_raw, in.b, o);
   EXPECT_NEAR(tiled.total.item<double>(), dense.total.item<double>(), 1e-9);

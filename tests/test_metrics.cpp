@@ -3,13 +3,13 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "common/metrics.h"
 #include "eval/filter.h"
-#include "eval/metrics.h"
 
 namespace halo::test {
 namespace {
 
-using namespace halo::eval;
+using eval::keep_mask;
 
 TEST(Metrics, RanksCountTiesAgainstTheTrueCandidate) {
   const torch::Tensor s = torch::tensor({{0.5, 0.5, 0.1}, {0.2, 0.9, 0.3}, {0.7, 0.7, 0.7}}, torch::kFloat64);

@@ -15,12 +15,12 @@
 #include "common/error.h"
 #include "data/manifest.h"
 #include "eval/evaluate.h"
-#include "eval/metrics.h"
+#include "common/metrics.h"
 #include "loss/contrastive_loss.h"
 #include "test_util.h"
 #include "dist/env.h"
 #include "dist/process_group.h"
-#include "train/pair_dynamics.h"
+#include "hooks/pair_dynamics.h"
 
 namespace halo::test {
 namespace {
@@ -58,7 +58,7 @@ TEST_P(StepScores, MatchTheirDefinitionsOnAWholeBatch) {
   const int64_t n = 12, d = 8;
   const torch::Tensor image = torch::randn({n, d}), text = image + 0.8 * torch::randn({n, d});
   auto loss = make_loss(GetParam(), d, n);
-  const torch::Tensor s = train::step_pair_scores(*loss, loss::PairBatch::local(image, text));
+  const torch::Tensor s = hooks::step_pair_scores(*loss, loss::PairBatch::local(image, text));
   ASSERT_EQ(s.sizes(), (std::vector<int64_t>{n, 4}));
   EXPECT_EQ(s.dtype(), torch::kFloat64);
   EXPECT_TRUE(all_close(s.select(1, 0), loss->mismatch_score(image, text).to(torch::kFloat64), 1e-6, 1e-7));
@@ -80,10 +80,10 @@ TEST_P(StepScores, ARanksRowsGiveItsSliceOfTheGlobalBatch) {
   const int64_t n = 12, d = 8, offset = 4, rows = 4;
   const torch::Tensor image = torch::randn({n, d}), text = image + torch::randn({n, d});
   auto loss = make_loss(GetParam(), d, n);
-  const torch::Tensor whole = train::step_pair_scores(*loss, loss::PairBatch::local(image, text));
+  const torch::Tensor whole = hooks::step_pair_scores(*loss, loss::PairBatch::local(image, text));
   const loss::PairBatch slice{image.slice(0, offset, offset + rows), text.slice(0, offset, offset + rows), image, text,
                               offset, {}};
-  EXPECT_TRUE(all_close(train::step_pair_scores(*loss, slice), whole.slice(0, offset, offset + rows), 1e-5, 1e-7));
+  EXPECT_TRUE(all_close(hooks::step_pair_scores(*loss, slice), whole.slice(0, offset, offset + rows), 1e-5, 1e-7));
 }
 
 INSTANTIATE_TEST_SUITE_P(Losses, StepScores, ::testing::Values("halo", "infonce", "siglip"));
@@ -99,7 +99,7 @@ TEST(HaloStepScores, CountTheAbstainColumn) {
   image[1][1] = 1e-3;  // pair 1: at the origin, where the sink wins
   text[1][1] = 1e-3;
   auto loss = make_loss("halo", d, 2);
-  const torch::Tensor s = train::step_pair_scores(*loss, loss::PairBatch::local(image, text));
+  const torch::Tensor s = hooks::step_pair_scores(*loss, loss::PairBatch::local(image, text));
   EXPECT_LT(s[0][2].item<double>(), 0.01);
   EXPECT_GT(s[1][2].item<double>(), 0.5);  // two columns at distance ~0, but the sink's logit b
   EXPECT_NEAR(s[1][3].item<double>(), *loss->abstain_logit(), 1e-3);  // b - own logit (~0)
@@ -107,7 +107,7 @@ TEST(HaloStepScores, CountTheAbstainColumn) {
 }
 
 TEST(PairDynamicsAccumulator, MeansAndCountsPerRow) {
-  train::PairDynamics d(4);
+  hooks::PairDynamics d(4);
   d.add(torch::tensor({2, 0}, torch::kInt64),
         torch::tensor({{0.25, 1.5, 0.5, -3.0}, {0.0, 2.0, 1.0, 7.5}}, torch::kFloat64));
   d.add(torch::tensor({2}, torch::kInt64), torch::tensor({{0.75, 0.5, 0.0, -2.0}}, torch::kFloat64));
@@ -139,7 +139,7 @@ TEST(PairDynamicsAccumulator, SumsDoNotDependOnOrderOrSplit) {
   const torch::Tensor scores =
       (torch::rand({200, 4}, torch::kFloat64) - torch::tensor({0.0, 0.0, 0.0, 0.5}, torch::kFloat64)) *
       torch::tensor({1.0, 2.0, 1.0, 40.0}, torch::kFloat64);
-  train::PairDynamics forward(5), backward(5), first(5), second(5);
+  hooks::PairDynamics forward(5), backward(5), first(5), second(5);
   forward.add(rows, scores);
   for (int64_t i = 199; i >= 0; --i) backward.add(rows.slice(0, i, i + 1), scores.slice(0, i, i + 1));
   first.add(rows.slice(0, 0, 77), scores.slice(0, 0, 77));
@@ -147,7 +147,7 @@ TEST(PairDynamicsAccumulator, SumsDoNotDependOnOrderOrSplit) {
   EXPECT_TRUE(torch::equal(forward.means(), backward.means()));
   std::map<std::string, torch::Tensor> merged = first.state();
   for (auto& [key, value] : merged) value = value + second.state().at(key);
-  train::PairDynamics joined(5);
+  hooks::PairDynamics joined(5);
   joined.load_state(merged);
   EXPECT_TRUE(torch::equal(joined.means(), forward.means()));
   EXPECT_TRUE(torch::equal(joined.counts(), forward.counts()));
@@ -168,7 +168,7 @@ TEST(RunPairDynamics, HistoryIsTheFoldedSumsPlusTheAdditionsSince) {
     s.select(1, 3).copy_(torch::tensor(m, torch::kFloat64));
     return s;
   };
-  train::RunPairDynamics d(4, /*keep_history=*/true, /*main_rank=*/true);
+  hooks::RunPairDynamics d(4, /*keep_history=*/true, /*main_rank=*/true);
   d.add(torch::tensor({0, 1}, torch::kInt64), margins({1.0, -2.0}));
   d.fold(*group);
   d.add(torch::tensor({1, 2}, torch::kInt64), margins({5.0, 0.25}));
@@ -177,11 +177,11 @@ TEST(RunPairDynamics, HistoryIsTheFoldedSumsPlusTheAdditionsSince) {
   EXPECT_TRUE(std::isnan(m[1].item<double>()));  // never seen
   EXPECT_DOUBLE_EQ(m[2].item<double>(), 1.5);    // (-2 + 5) / 2: one before the fold, one after
   EXPECT_DOUBLE_EQ(m[3].item<double>(), 1.0);
-  const train::PairDynamics totals = d.fold(*group);
+  const hooks::PairDynamics totals = d.fold(*group);
   EXPECT_TRUE(torch::equal(totals.counts(), torch::tensor({1, 2, 1, 0}, torch::kInt64)));
   EXPECT_DOUBLE_EQ(totals.means()[1][3].item<double>(), 1.5);
   // Resumed from those sums, the history is the same.
-  train::RunPairDynamics resumed(4, true, true);
+  hooks::RunPairDynamics resumed(4, true, true);
   resumed.load_state(totals.state());
   EXPECT_TRUE(torch::equal(resumed.history_means(torch::arange(4), "margin_mean").nan_to_num(-7),
                            d.history_means(torch::arange(4), "margin_mean").nan_to_num(-7)));
@@ -193,7 +193,7 @@ TEST(RunPairDynamics, HistoryIsTheFoldedSumsPlusTheAdditionsSince) {
   EXPECT_TRUE(torch::equal(d.sink_shares(torch::arange(4), 0.5, 0.5, *group),
                            torch::tensor({0.0, 0.5, 0.5, 0.0}, torch::kFloat64)));
   // Without the history: only the additions, and the loaded sums only on rank 0.
-  train::RunPairDynamics plain(4, false, true), other_rank(4, false, false);
+  hooks::RunPairDynamics plain(4, false, true), other_rank(4, false, false);
   EXPECT_THAT(error_message([&] { plain.history_means(torch::arange(4), "margin_mean"); }), HasSubstr("no history"));
   plain.load_state(totals.state());
   other_rank.load_state(totals.state());
@@ -206,26 +206,26 @@ TEST(PairDynamicsAccumulator, HistorySinkShareGoesToTheHardestRowsWithAHistory) 
   // highest means (7.0 at row 2; 3.0 at rows 0 and 5, the earlier row wins the tie).
   const double none = std::nan("");
   const torch::Tensor history = torch::tensor({3.0, none, 7.0, -1.0, none, 3.0, 0.5}, torch::kFloat64);
-  EXPECT_TRUE(torch::equal(train::history_sink_share(history, 0.8, 0.4),
+  EXPECT_TRUE(torch::equal(hooks::history_sink_share(history, 0.8, 0.4),
                            torch::tensor({0.8, 0.0, 0.8, 0.0, 0.0, 0.0, 0.0}, torch::kFloat64)));
-  EXPECT_TRUE(torch::equal(train::history_sink_share(history, 0.8, 0.99),  // 5 of 5
+  EXPECT_TRUE(torch::equal(hooks::history_sink_share(history, 0.8, 0.99),  // 5 of 5
                            torch::tensor({0.8, 0.0, 0.8, 0.8, 0.0, 0.8, 0.8}, torch::kFloat64)));
   // No history at all (the first epoch): no share.
-  EXPECT_TRUE(torch::equal(train::history_sink_share(torch::full({3}, NAN, torch::kFloat64), 0.8, 0.5),
+  EXPECT_TRUE(torch::equal(hooks::history_sink_share(torch::full({3}, NAN, torch::kFloat64), 0.8, 0.5),
                            torch::zeros({3}, torch::kFloat64)));
-  EXPECT_TRUE(torch::equal(train::history_sink_share(history, 0.8, 0.05), torch::zeros({7}, torch::kFloat64)));
+  EXPECT_TRUE(torch::equal(hooks::history_sink_share(history, 0.8, 0.05), torch::zeros({7}, torch::kFloat64)));
 }
 
 TEST(PairDynamicsAccumulator, StateRoundTripsAndRefusesAnotherManifest) {
-  train::PairDynamics a(3);
+  hooks::PairDynamics a(3);
   a.add(torch::tensor({1}, torch::kInt64), torch::tensor({{0.5, 0.5, 0.5, 0.5}}, torch::kFloat64));
-  train::PairDynamics b(3);
+  hooks::PairDynamics b(3);
   b.load_state(a.state());
   EXPECT_TRUE(torch::equal(a.counts(), b.counts()));
-  train::PairDynamics other(4);
+  hooks::PairDynamics other(4);
   EXPECT_THAT(error_message([&] { other.load_state(a.state()); }), HasSubstr("for 3 pairs but the training manifest has 4"));
   EXPECT_THAT(error_message([&] { other.load_state({}); }), HasSubstr("holds no pair dynamics"));
-  EXPECT_TRUE(train::PairDynamics().state().empty());
+  EXPECT_TRUE(hooks::PairDynamics().state().empty());
 }
 
 data::Manifest manifest_of(int n, bool truth) {
@@ -248,14 +248,14 @@ std::vector<std::vector<std::string>> read_tsv(const std::string& path) {
 
 TEST(PairDynamicsFile, ColumnsUnseenRowsAndAuroc) {
   const std::string dir = make_temp_dir("pair_dynamics_file");
-  train::PairDynamics d(5);
+  hooks::PairDynamics d(5);
   // Rows 1 and 3 are mismatched; row 4 is never seen. The own score ranks 1 and 3 on top
   // (AUROC 1), the cosine puts row 3 below both clean ones seen (AUROC 0.5), the margin
   // ranks them last (AUROC 0).
   d.add(torch::tensor({0, 1, 2, 3}, torch::kInt64),
         torch::tensor({{0.1, 0.2, 0.3, 4.0}, {0.9, 0.8, 0.7, -2.25}, {0.2, 0.3, 0.4, 3.0}, {0.8, 0.1, 0.5, -1.0}},
                       torch::kFloat64));
-  const auto detection = train::write_pair_dynamics(dir + "/pair_dynamics.tsv", d, manifest_of(5, true));
+  const auto detection = hooks::write_pair_dynamics(dir + "/pair_dynamics.tsv", d, manifest_of(5, true));
   const auto rows = read_tsv(dir + "/pair_dynamics.tsv");
   ASSERT_EQ(rows.size(), 6u);
   EXPECT_EQ(rows[0], (std::vector<std::string>{"line", "image_path", "mismatched", "seen", "own_mean", "cosine_mean",
@@ -268,11 +268,11 @@ TEST(PairDynamicsFile, ColumnsUnseenRowsAndAuroc) {
   EXPECT_DOUBLE_EQ(detection[1].auroc, 0.5);
   EXPECT_DOUBLE_EQ(detection[2].auroc, 1.0);
   EXPECT_DOUBLE_EQ(detection[3].auroc, 0.0);
-  EXPECT_DOUBLE_EQ(detection[1].fpr95, eval::fpr_at_tpr({0.2, 0.8, 0.3, 0.1}, {0, 1, 0, 1}, 0.95));
+  EXPECT_DOUBLE_EQ(detection[1].fpr95, halo::fpr_at_tpr({0.2, 0.8, 0.3, 0.1}, {0, 1, 0, 1}, 0.95));
   EXPECT_TRUE(temporary_files_in(dir).empty());
 
   // Without the truth: "-" in the mismatched column and no detection figures.
-  EXPECT_TRUE(train::write_pair_dynamics(dir + "/unknown.tsv", d, manifest_of(5, false)).empty());
+  EXPECT_TRUE(hooks::write_pair_dynamics(dir + "/unknown.tsv", d, manifest_of(5, false)).empty());
   EXPECT_EQ(read_tsv(dir + "/unknown.tsv")[1][2], "-");
 }
 

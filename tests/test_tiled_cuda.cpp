@@ -44,7 +44,7 @@ std::vector<torch::Tensor> run(const Shape& s, bool distill, loss::LossImplement
   opt.num_candidates = s.cols;
   opt.label_smoothing = 0.2;
   opt.distill = distill;
-  opt.implementation = impl;
+  opt.implementation = loss::loss_implementation_name(impl);
   const double b = loss::abstain_bias(s.dim, s.cols, 0.2);
   const auto p = loss::halo_clip_loss(loss::PairBatch{ir, tr, ic, tc, local ? 0 : s.offset, {}},
                                       gamma_raw, b, opt);

@@ -41,7 +41,7 @@ Result run(const Shape& s, bool distill, bool local, loss::LossImplementation im
   opt.num_candidates = s.cols;
   opt.label_smoothing = 0.2;
   opt.distill = distill;
-  opt.implementation = impl;
+  opt.implementation = loss::loss_implementation_name(impl);
   opt.tile_size = s.tile;
   const double b = loss::abstain_bias(s.dim, s.cols, 0.2);
   const loss::HaloClipParts p = loss::halo_clip_loss(
@@ -131,7 +131,7 @@ TEST(TiledLoss, AutoPicksByBatchSizeAndRejectsBadTiles) {
   opt.embed_dim = 4;
   opt.num_candidates = 3;
   opt.tile_size = 0;
-  opt.implementation = loss::LossImplementation::kTiled;
+  opt.implementation = loss::loss_implementation_name(loss::LossImplementation::kTiled);
   const torch::Tensor x = torch::randn({3, 4});
   const std::string message = error_message([&] {
     loss::halo_clip_loss(loss::PairBatch::local(x, x + 1), torch::tensor({1.0}), 0.0, opt);

@@ -3,6 +3,8 @@
 // checkpoints, metrics, pair dynamics and the saved configuration are where the README says.
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -14,6 +16,7 @@
 #include "train/checkpoint.h"
 #include "loss/contrastive_loss.h"
 #include "train/optimizer.h"
+#include "train/trained_model.h"
 #include "train/trainer.h"
 
 namespace halo::test {
@@ -40,6 +43,27 @@ int64_t total_seen(const std::string& path) {
   int64_t total = 0;
   while (std::getline(in, line)) total += std::stoll(data::split_fields(line, '\t').at(3));
   return total;
+}
+
+// A step hook that stops the run after `steps` steps, through the same path as a signal.
+class StopAfterSteps : public hooks::StepHook {
+ public:
+  explicit StopAfterSteps(int64_t steps) : steps_(steps) {}
+  std::string name() const override { return "stop_after_steps"; }
+  void after_step(const hooks::StepContext& step, Metrics&) override { done_ = step.step; }
+  std::string stop_reason() const override { return done_ >= steps_ ? "the test after step " + std::to_string(steps_) : ""; }
+
+ private:
+  int64_t steps_, done_ = 0;
+};
+
+// The model's parameters and buffers in a run's final checkpoint.
+std::map<std::string, torch::Tensor> final_parameters(const std::string& run_dir) {
+  train::TrainedModel m = train::load_trained_model(run_dir + "/checkpoints/final.pt", "cpu");
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : m.model->named_parameters()) out[p.key()] = p.value().detach().clone();
+  for (const auto& b : m.model->named_buffers()) out[b.key()] = b.value().detach().clone();
+  return out;
 }
 
 std::vector<double> logged_losses(const std::string& run_dir) {
@@ -104,9 +128,9 @@ void check_resume_equals_straight_run(const std::string& folder, bool center, bo
   split.loss = straight.loss;
   split.tokenizer.model = dir + "/straight/tokenizer.model";  // the same tokenizer
   train::TrainOptions first;
-  first.stop_after_steps = 5;  // as if SIGTERM arrived after step 5 (mid-epoch)
+  first.hooks.push_back(std::make_shared<StopAfterSteps>(5));  // as a signal after step 5 (mid-epoch)
   const auto stopped = train::run_training(split, first);
-  EXPECT_NE(stopped.exit_code, 0);
+  EXPECT_FALSE(stopped.finished);
   EXPECT_EQ(stopped.state.step, 5);
   train::TrainOptions resume;
   resume.resume = "latest";
@@ -114,11 +138,13 @@ void check_resume_equals_straight_run(const std::string& folder, bool center, bo
   ASSERT_EQ(resumed.exit_code, 0);
   EXPECT_EQ(resumed.state.step, 8);
 
-  ASSERT_EQ(a.parameters.size(), resumed.parameters.size());
-  ASSERT_FALSE(a.parameters.empty());
-  for (const auto& [name, value] : a.parameters) {
-    ASSERT_TRUE(resumed.parameters.count(name)) << name;
-    EXPECT_TRUE(torch::equal(value, resumed.parameters.at(name))) << name << " differs after resume";
+  const auto straight_parameters = final_parameters(dir + "/straight");
+  const auto resumed_parameters = final_parameters(dir + "/split");
+  ASSERT_EQ(straight_parameters.size(), resumed_parameters.size());
+  ASSERT_FALSE(straight_parameters.empty());
+  for (const auto& [name, value] : straight_parameters) {
+    ASSERT_TRUE(resumed_parameters.count(name)) << name;
+    EXPECT_TRUE(torch::equal(value, resumed_parameters.at(name))) << name << " differs after resume";
   }
   EXPECT_EQ(logged_losses(dir + "/split"), logged_losses(dir + "/straight"));
   // The pair dynamics went through the checkpoint: the same file, byte for byte.
@@ -184,6 +210,75 @@ TEST(Train, LossScalarsGetTheirOwnLearningRate) {
   EXPECT_DOUBLE_EQ(lr(1), 0.01);
   EXPECT_DOUBLE_EQ(lr(2), 0.1);
   EXPECT_EQ(optimizer->param_groups()[2].params().size(), 1u);  // HALO's gamma_raw
+}
+
+// The val_* values of a run's metrics.jsonl, by step.
+std::map<int64_t, std::string> validation_lines(const std::string& run_dir) {
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  std::map<int64_t, std::string> out;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("\"val_i2t_r1\"") == std::string::npos) continue;
+    std::string values;  // the "val_*": value pairs, in order
+    for (size_t at = line.find("\"val_"); at != std::string::npos; at = line.find("\"val_", at + 1)) {
+      values += line.substr(at, line.find_first_of(",}", at) - at) + ";";
+    }
+    out[std::stoll(line.substr(line.find("\"step\": ") + 8))] = values;
+  }
+  return out;
+}
+
+TEST(Train, ValidationIsRecordedResumesExactlyAndLeavesTrainingAlone) {
+  const std::string dir = make_temp_dir("train_validation");
+  const std::string manifest = make_shapes_dataset(dir + "/data", 48);  // 3 steps per epoch
+  const std::string held_out = make_shapes_dataset(dir + "/held_out", 24, 16, /*mismatch_every=*/4);
+  auto plain = tiny_config(manifest, dir + "/plain");
+  plain.train.max_steps = 7;
+  plain.train.log_every = 2;
+  ASSERT_EQ(train::run_training(plain, {}).exit_code, 0);
+
+  auto validated = plain;
+  validated.train.run_dir = dir + "/validated";
+  validated.tokenizer.model = dir + "/plain/tokenizer.model";
+  validated.train.eval_manifest = held_out;
+  validated.train.eval_every = 3;
+  ASSERT_EQ(train::run_training(validated, {}).exit_code, 0);
+  // Every eval_every steps and after the last; between logging steps on a line of their own.
+  const auto lines = validation_lines(dir + "/validated");
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_TRUE(lines.count(3) && lines.count(6) && lines.count(7));
+  EXPECT_THAT(lines.at(7), ::testing::HasSubstr("\"val_mismatch_auroc\""));
+  EXPECT_THAT(lines.at(7), ::testing::HasSubstr("\"val_t2i_r5\""));
+  // Training is bit-identical with and without validation.
+  const auto a = final_parameters(dir + "/plain"), b = final_parameters(dir + "/validated");
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, value] : a) EXPECT_TRUE(torch::equal(value, b.at(name))) << name;
+  EXPECT_EQ(logged_losses(dir + "/plain"), logged_losses(dir + "/validated"));
+
+  // Stopped after step 4 and resumed: the same validation figures.
+  auto split = validated;
+  split.train.run_dir = dir + "/split";
+  train::TrainOptions first;
+  first.hooks.push_back(std::make_shared<StopAfterSteps>(4));
+  ASSERT_FALSE(train::run_training(split, first).finished);
+  train::TrainOptions resume;
+  resume.resume = "latest";
+  ASSERT_EQ(train::run_training(split, resume).exit_code, 0);
+  EXPECT_EQ(validation_lines(dir + "/split"), lines);
+}
+
+TEST(Train, NonFiniteLossStopsTheRunNamingTheStepWhereItWentBad) {
+  const std::string dir = make_temp_dir("train_nonfinite");
+  const std::string manifest = make_shapes_dataset(dir + "/data", 64);
+  auto c = tiny_config(manifest, dir + "/run");
+  c.optim.lr = 1e30;  // the first update throws every weight far beyond float range
+  c.optim.warmup_steps = 0;
+  c.train.log_every = 6;  // the loss is read back only at logging steps and checkpoints
+  c.train.checkpoint_every = 5;
+  c.train.pair_dynamics = false;
+  const std::string message = error_message([&] { train::run_training(c, {}); });
+  EXPECT_THAT(message, ::testing::HasSubstr("the loss became NaN or infinite at step 2"));
+  EXPECT_THAT(message, ::testing::HasSubstr(dir + "/run/checkpoints"));
+  EXPECT_FALSE(fs::exists(dir + "/run/checkpoints/step_00000005.pt"));  // no checkpoint after it went bad
 }
 
 TEST(Train, ResumeWithoutCheckpointIsAClearError) {

@@ -8,7 +8,7 @@
 #include "classify/classify_train.h"
 #include "common/error.h"
 #include "data/loader.h"
-#include "eval/metrics.h"
+#include "common/metrics.h"
 
 namespace halo::classify {
 
@@ -52,7 +52,7 @@ TestMetrics test_metrics(const ScoredImages& scored, const std::vector<int64_t>&
   m.images = static_cast<int64_t>(labels.size());
   m.accuracy = static_cast<double>(std::accumulate(correct.begin(), correct.end(), int64_t{0})) /
                static_cast<double>(labels.size());
-  m.ece = eval::calibration(scored.confidence, correct, 15).ece;
+  m.ece = halo::calibration(scored.confidence, correct, 15).ece;
   m.mean_confidence = mean(scored.confidence);
   m.mean_ood_score = mean(scored.ood_score);
   return m;
@@ -67,7 +67,7 @@ OodMetrics ood_metrics(const std::vector<double>& test_scores, const std::vector
   std::fill(is_ood.begin() + static_cast<std::ptrdiff_t>(test_scores.size()), is_ood.end(), 1);
   OodMetrics m;
   m.images = static_cast<int64_t>(ood_scores.size());
-  m.auroc = eval::auroc(score, is_ood);
+  m.auroc = halo::auroc(score, is_ood);
   // FPR@95 with the test images as the positives, ranked by -score: the threshold accepts 95%
   // of them, and the rate counts OOD images accepted with them.
   std::vector<int> is_test(is_ood.size());
@@ -75,7 +75,7 @@ OodMetrics ood_metrics(const std::vector<double>& test_scores, const std::vector
     confidence.push_back(-score[i]);
     is_test[i] = 1 - is_ood[i];
   }
-  m.fpr95 = eval::fpr_at_tpr(confidence, is_test, 0.95);
+  m.fpr95 = halo::fpr_at_tpr(confidence, is_test, 0.95);
   m.mean_ood_score = mean(ood_scores);
   return m;
 }

@@ -8,8 +8,8 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "data/manifest.h"
-#include "train/run_log.h"
 
 namespace halo::classify {
 
@@ -72,7 +72,7 @@ ClassifyResult run_classify(const ClassifyOptions& o) {
   head->to(device);
   for (const auto& p : encoder->parameters()) r.parameters += p.numel();
   for (const auto& p : head->parameters()) r.parameters += p.numel();
-  train::log_message(o.loss + " classifier: ResNet width " + std::to_string(o.model.width) + ", " +
+  log_message(o.loss + " classifier: ResNet width " + std::to_string(o.model.width) + ", " +
                      std::to_string(o.model.stages) + " stages of " + std::to_string(o.model.blocks_per_stage) +
                      " blocks, D = " + std::to_string(o.model.embed_dim) + ", " + std::to_string(r.classes) +
                      " classes, " + std::to_string(r.parameters) + " parameters");

@@ -4,12 +4,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <limits>
+#include <filesystem>
 
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "train/optimizer.h"
 #include "train/run_log.h"
 
@@ -54,18 +54,18 @@ TrainSummary train_classifier(encoders::ResNet& encoder, ClassifierHead& head,
   auto optimizer = train::make_optimizer(*encoder, *head, o.optim);
   std::vector<torch::Tensor> parameters = encoder->parameters();
   for (const auto& p : head->parameters()) parameters.push_back(p);
-  const double max_norm = o.optim.grad_clip > 0 ? o.optim.grad_clip : std::numeric_limits<double>::infinity();
 
   const int64_t total_steps = o.epochs * loader.batches_per_epoch();
-  train::log_message("training " + o.loss + " on " + std::to_string(manifest->size()) + " images: " +
-                     std::to_string(loader.batches_per_epoch()) + " steps per epoch, " + std::to_string(total_steps) +
-                     " steps, device " + device.str());
+  log_message("training " + o.loss + " on " + std::to_string(manifest->size()) + " images: " +
+              std::to_string(loader.batches_per_epoch()) + " steps per epoch, " + std::to_string(total_steps) +
+              " steps, device " + device.str());
+  std::filesystem::create_directories(o.out_dir);
+  train::RunLog log(o.out_dir, /*resume_step=*/0, total_steps);  // OUT/metrics.jsonl and the progress line
   encoder->train();
   head->train();
   TrainSummary s;
   const auto start = std::chrono::steady_clock::now();
-  auto window_start = start;
-  int64_t window_images = 0;
+  torch::Tensor loss;
   for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
     loader.start_epoch(epoch);
     while (std::optional<data::Batch> batch = loader.next()) {
@@ -73,34 +73,24 @@ TrainSummary train_classifier(encoders::ResNet& encoder, ClassifierHead& head,
       train::set_learning_rate(*optimizer, lr, o.optim);
       const torch::Tensor images = batch->images.to(device);
       const torch::Tensor labels = batch_labels(*batch, *manifest).to(device);
-      const torch::Tensor loss = head->loss(encoder->forward(images), labels);
+      loss = head->loss(encoder->forward(images), labels);
       optimizer->zero_grad();
       loss.backward();
-      torch::nn::utils::clip_grad_norm_(parameters, max_norm);
+      train::clip_gradients(parameters, o.optim.grad_clip);
       optimizer->step();
-
-      s.final_loss = loss.item<double>();
-      HALO_CHECK(std::isfinite(s.final_loss), "the loss became ", s.final_loss, " at step ", s.steps + 1);
       ++s.steps;
       s.images += images.size(0);
-      window_images += images.size(0);
-      // -- every log_every steps: a progress line
+      // -- every log_every steps: the loss read back, checked and logged
+      Metrics metrics;
       if (s.steps % o.log_every == 0 || s.steps == total_steps) {
-        const auto now = std::chrono::steady_clock::now();
-        const double window_s = std::chrono::duration<double>(now - window_start).count();
-        const double elapsed = std::chrono::duration<double>(now - start).count();
-        const double eta = elapsed / static_cast<double>(s.steps) * static_cast<double>(total_steps - s.steps);
-        char line[200];
-        std::snprintf(line, sizeof line, "step %lld/%lld | epoch %lld | loss %.4f | lr %.2e | %.0f img/s | ETA %s",
-                      static_cast<long long>(s.steps), static_cast<long long>(total_steps),
-                      static_cast<long long>(epoch + 1), s.final_loss, lr,
-                      static_cast<double>(window_images) / std::max(window_s, 1e-9), train::format_duration(eta).c_str());
-        train::log_message(line);
-        window_start = now;
-        window_images = 0;
+        s.final_loss = loss.item<double>();
+        HALO_CHECK(std::isfinite(s.final_loss), "the loss became ", s.final_loss, " by step ", s.steps);
+        metrics = {{"loss", s.final_loss}, {"lr", lr}};
       }
+      log.step(s.steps, epoch + 1, images.size(0), 0.0, metrics, o.log_every);
     }
   }
+  if (loss.defined()) s.final_loss = loss.item<double>();
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return s;
 }

@@ -6,7 +6,6 @@
 #include "common/args.h"
 #include "common/error.h"
 #include "eval/evaluate.h"
-#include "train/checkpoint.h"
 
 namespace halo::cli {
 
@@ -29,7 +28,7 @@ int run_eval(const std::vector<std::string>& argv) {
       .toggle("skip-bad", "skip and count unreadable images instead of stopping");
   if (!args.parse(argv)) return 0;
 
-  eval::TrainedModel model = eval::load_trained_model(args.str("checkpoint"), args.has("device") ? args.str("device") : "");
+  train::TrainedModel model = train::load_trained_model(args.str("checkpoint"), args.has("device") ? args.str("device") : "");
   eval::EvalOptions o;
   o.manifest = args.str("manifest");
   if (args.has("classes")) o.classes = args.str("classes");

@@ -50,7 +50,7 @@ int run_filter(const std::vector<std::string>& argv) {
   o.embed.workers = args.integer("workers");
   HALO_CHECK(o.embed.batch_size >= 1 && o.embed.workers >= 1, "--batch-size and --workers must be >= 1");
   const auto checkpoints = args.all("checkpoint");
-  std::vector<eval::TrainedModel> models;
+  std::vector<train::TrainedModel> models;
   if (args.has("scores-file")) {
     HALO_CHECK(checkpoints.empty() && !args.has("score"), "--scores-file replaces --checkpoint and --score");
     HALO_CHECK(args.has("score-column"), "--scores-file needs --score-column");
@@ -62,7 +62,7 @@ int run_filter(const std::vector<std::string>& argv) {
   }
   HALO_CHECK(!args.has("score-column"), "--score-column needs --scores-file");
   HALO_CHECK(!checkpoints.empty(), "--checkpoint is required (or --scores-file)");
-  for (const auto& c : checkpoints) models.push_back(eval::load_trained_model(c, args.has("device") ? args.str("device") : ""));
+  for (const auto& c : checkpoints) models.push_back(train::load_trained_model(c, args.has("device") ? args.str("device") : ""));
   const eval::FilterReport r = eval::filter_manifest(models, o);
   std::cout << eval::format_filter_report(r);
   return 0;

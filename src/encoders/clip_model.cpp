@@ -8,7 +8,7 @@
 
 namespace halo::encoders {
 
-ClipModelImpl::ClipModelImpl(const train::ModelConfig& c, int64_t vocab_size, int64_t eos_id) {
+ClipModelImpl::ClipModelImpl(const ModelConfig& c, int64_t vocab_size, int64_t eos_id) {
   const auto& im = c.image;
   if (im.type == "resnet") {
     ResNet net(ResNetOptions{im.width, im.layers, im.blocks_per_stage, c.embed_dim});

@@ -10,14 +10,14 @@
 
 #include "encoders/centering.h"
 #include "encoders/text_transformer.h"
-#include "train/config.h"
+#include "encoders/model_config.h"
 
 namespace halo::encoders {
 
 class ClipModelImpl : public torch::nn::Module {
  public:
   // vocab_size and eos_id come from the tokenizer.
-  ClipModelImpl(const train::ModelConfig& config, int64_t vocab_size, int64_t eos_id);
+  ClipModelImpl(const ModelConfig& config, int64_t vocab_size, int64_t eos_id);
   torch::Tensor encode_image(const torch::Tensor& images);  // B x 3 x H x W -> B x D
   torch::Tensor encode_text(const torch::Tensor& tokens);   // B x L -> B x D
   // With model.center_embeddings: the running means that centring removes (image, text);

@@ -14,8 +14,6 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/json.h"
-#include "train/checkpoint.h"
-#include "train/components.h"
 
 namespace fs = std::filesystem;
 
@@ -33,21 +31,6 @@ std::vector<std::string> read_lines(const std::string& path, const char* what) {
   }
   HALO_CHECK(!lines.empty(), what, " file '", path, "' has no lines");
   return lines;
-}
-
-// Ranks of the true candidate (the same index) for queries against candidates, in row chunks.
-std::vector<int64_t> chunked_ranks(loss::ContrastiveLoss& loss, const torch::Tensor& queries,
-                                   const torch::Tensor& candidates, int64_t chunk) {
-  std::vector<int64_t> ranks;
-  ranks.reserve(static_cast<size_t>(queries.size(0)));
-  for (int64_t start = 0; start < queries.size(0); start += chunk) {
-    const int64_t end = std::min(queries.size(0), start + chunk);
-    std::vector<int64_t> truth(static_cast<size_t>(end - start));
-    for (int64_t i = start; i < end; ++i) truth[static_cast<size_t>(i - start)] = i;
-    const auto r = true_ranks(loss.logits(queries.slice(0, start, end), candidates), truth);
-    ranks.insert(ranks.end(), r.begin(), r.end());
-  }
-  return ranks;
 }
 
 // Log-probability of each query's own candidate (query i <-> candidate i) in its row's softmax.
@@ -97,7 +80,7 @@ std::vector<double> to_vector(const torch::Tensor& t) {
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
-ClassificationResult classify(TrainedModel& m, const torch::Tensor& image, const std::vector<int64_t>& labels,
+ClassificationResult classify(train::TrainedModel& m, const torch::Tensor& image, const std::vector<int64_t>& labels,
                               const std::vector<std::string>& classes, const std::vector<std::string>& templates,
                               int64_t chunk) {
   torch::NoGradGuard no_grad;
@@ -201,10 +184,10 @@ std::vector<double> in_context_mismatch_score(loss::ContrastiveLoss& loss, const
   return to_vector(1.0 - p);
 }
 
-EvalResult evaluate(TrainedModel& m, const EvalOptions& options) {
+EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
   torch::NoGradGuard no_grad;
   const auto start_time = std::chrono::steady_clock::now();
-  data::ManifestOptions mo = train::manifest_options(m.config.data);
+  data::ManifestOptions mo = m.config.data.manifest_options();
   mo.skip_bad = options.embed.skip_bad;
   auto manifest = std::make_shared<data::Manifest>(data::read_manifest(options.manifest, mo));
 
@@ -227,9 +210,9 @@ EvalResult evaluate(TrainedModel& m, const EvalOptions& options) {
   const torch::Tensor image = emb.image.index_select(0, index).to(m.device);
   const torch::Tensor text = emb.text.index_select(0, index).to(m.device);
   r.retrieval_pairs = static_cast<int64_t>(keep.size());
-  const auto i2t = chunked_ranks(*m.loss, image, text, options.chunk_rows);
+  const auto i2t = loss::retrieval_ranks(*m.loss, image, text, options.chunk_rows);
   r.image_to_text = summarize_ranks(i2t);
-  r.text_to_image = summarize_ranks(chunked_ranks(*m.loss, text, image, options.chunk_rows));
+  r.text_to_image = summarize_ranks(loss::retrieval_ranks(*m.loss, text, image, options.chunk_rows));
 
   // A few image -> text examples spread over the set, for the report.
   const int64_t n_examples = std::min<int64_t>(options.examples, r.retrieval_pairs);

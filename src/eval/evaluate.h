@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "eval/metrics.h"
-#include "eval/trained_model.h"
+#include "common/metrics.h"
+#include "eval/embed.h"
 
 namespace halo::eval {
 
@@ -53,7 +53,7 @@ struct EvalResult {
   double seconds = 0;
 };
 
-EvalResult evaluate(TrainedModel& model, const EvalOptions& options);
+EvalResult evaluate(train::TrainedModel& model, const EvalOptions& options);
 
 // A pair score in the context of the whole set: 1 - (p_i2t + p_t2i) / 2, with p_i2t the
 // probability of pair i's own caption in the softmax of its image over every caption of the set

@@ -22,41 +22,14 @@
 #include "common/json.h"
 #include "data/image.h"
 #include "data/manifest.h"
-#include "eval/metrics.h"
+#include "common/metrics.h"
 #include "eval/score_file.h"
-#include "train/checkpoint.h"
-#include "train/components.h"
 
 namespace fs = std::filesystem;
 
 namespace halo::eval {
 
 namespace {
-
-// A file written under PATH.tmp and renamed to PATH by commit().
-class PendingFile {
- public:
-  explicit PendingFile(std::string path) : path_(std::move(path)), out_(path_ + ".tmp") {
-    HALO_CHECK(out_.good(), "cannot write '", path_, ".tmp'");
-  }
-  std::ofstream& out() { return out_; }
-  void commit() {
-    out_.close();
-    HALO_CHECK(!out_.fail(), "writing '", path_, "' failed (disk full?)");
-    fs::rename(path_ + ".tmp", path_);
-  }
-  ~PendingFile() {
-    if (out_.is_open()) {
-      out_.close();
-      std::error_code ignored;
-      fs::remove(path_ + ".tmp", ignored);
-    }
-  }
-
- private:
-  std::string path_;
-  std::ofstream out_;
-};
 
 std::string join_fields(const std::vector<std::string>& fields, char separator) {
   std::string out;
@@ -125,7 +98,7 @@ std::vector<bool> keep_mask(const std::vector<float>& scores, std::optional<doub
 namespace {
 
 // For each fold, the model that did not train on it (one model: fold 0 of 1).
-std::vector<TrainedModel*> models_by_fold(std::vector<TrainedModel>& models) {
+std::vector<train::TrainedModel*> models_by_fold(std::vector<train::TrainedModel>& models) {
   HALO_CHECK(!models.empty(), "filter: no model");
   const auto k = static_cast<int64_t>(models.size());
   if (k == 1) {
@@ -136,7 +109,7 @@ std::vector<TrainedModel*> models_by_fold(std::vector<TrainedModel>& models) {
     }
     return {&models[0]};
   }
-  std::vector<TrainedModel*> by_fold(static_cast<size_t>(k), nullptr);
+  std::vector<train::TrainedModel*> by_fold(static_cast<size_t>(k), nullptr);
   for (auto& m : models) {
     const auto& d = m.config.data;
     HALO_CHECK(d.folds == k, "cross-scoring with ", k, " checkpoints needs models trained with data.folds=", k,
@@ -149,9 +122,9 @@ std::vector<TrainedModel*> models_by_fold(std::vector<TrainedModel>& models) {
 }
 
 // Pass 1 with models: reads, decodes and scores the manifest chunk by chunk.
-PassOne score_with_models(std::vector<TrainedModel>& models, const FilterOptions& o, const data::ManifestOptions& mo,
+PassOne score_with_models(std::vector<train::TrainedModel>& models, const FilterOptions& o, const data::ManifestOptions& mo,
                           std::chrono::steady_clock::time_point start) {
-  const std::vector<TrainedModel*> scorer = models_by_fold(models);
+  const std::vector<train::TrainedModel*> scorer = models_by_fold(models);
   const auto folds = static_cast<int64_t>(scorer.size());
   data::ManifestReader reader(o.manifest, mo);
   PassOne one;
@@ -171,7 +144,7 @@ PassOne score_with_models(std::vector<TrainedModel>& models, const FilterOptions
         if (data::fold_of_line(chunk->lines[static_cast<size_t>(i)], folds) == fold) in_fold.push_back(i);
       }
       if (in_fold.empty()) continue;
-      TrainedModel& m = *scorer[static_cast<size_t>(fold)];
+      train::TrainedModel& m = *scorer[static_cast<size_t>(fold)];
       const PairEmbeddings e = embed_pairs(m, std::make_shared<data::Manifest>(data::subset(*chunk, in_fold)), eo);
       if (e.rows.empty()) continue;
       torch::Tensor scores = o.score == "cosine" ? 1.0 - torch::cosine_similarity(e.image, e.text, 1)
@@ -236,7 +209,7 @@ PassOne score_from_file(const FilterOptions& o, const data::ManifestOptions& mo)
 
 }  // namespace
 
-FilterReport filter_manifest(std::vector<TrainedModel>& models, const FilterOptions& o) {
+FilterReport filter_manifest(std::vector<train::TrainedModel>& models, const FilterOptions& o) {
   torch::NoGradGuard no_grad;
   const auto start = std::chrono::steady_clock::now();
   HALO_CHECK(o.score == "model" || o.score == "cosine", "--score must be model or cosine, got '", o.score, "'");
@@ -255,10 +228,10 @@ FilterReport filter_manifest(std::vector<TrainedModel>& models, const FilterOpti
   }
 
   // ---- pass 1: score every readable pair ----------------------------------------------------
-  data::ManifestOptions mo = train::manifest_options(train::Config{}.data);  // the default columns
+  data::ManifestOptions mo = data::DataConfig{}.manifest_options();  // the default columns
   if (o.scores_file.empty()) {
     HALO_CHECK(!models.empty(), "filter: give a checkpoint or a score file");
-    mo = train::manifest_options(models[0].config.data);
+    mo = models[0].config.data.manifest_options();
   } else {
     HALO_CHECK(models.empty(), "filter: give either checkpoints or a score file, not both");
   }
@@ -274,7 +247,7 @@ FilterReport filter_manifest(std::vector<TrainedModel>& models, const FilterOpti
   const std::vector<bool> keep = keep_mask(values, o.threshold, o.keep_fraction, &r.threshold);
 
   // ---- pass 2: copy each row to kept or rejected, image paths relative to the output folder --
-  PendingFile kept(r.kept_path), rejected(r.rejected_path), scores_file(r.scores_path), skipped_file(r.skipped_path);
+  AtomicFile kept(r.kept_path), rejected(r.rejected_path), scores_file(r.scores_path), skipped_file(r.skipped_path);
   std::ifstream in(o.manifest);
   std::string line;
   std::getline(in, line);

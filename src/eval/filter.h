@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "eval/trained_model.h"
+#include "eval/embed.h"
 
 namespace halo::eval {
 
@@ -45,9 +45,9 @@ struct FilterReport {
 // One model scores every pair. Cross-scoring: k models trained with data.folds = k, one per
 // data.holdout_fold, each scoring the pairs of the fold it never saw. With
 // options.scores_file, `models` must be empty and the manifest's default columns are read.
-FilterReport filter_manifest(std::vector<TrainedModel>& models, const FilterOptions& options);
-inline FilterReport filter_manifest(TrainedModel& model, const FilterOptions& options) {
-  std::vector<TrainedModel> one{model};
+FilterReport filter_manifest(std::vector<train::TrainedModel>& models, const FilterOptions& options);
+inline FilterReport filter_manifest(train::TrainedModel& model, const FilterOptions& options) {
+  std::vector<train::TrainedModel> one{model};
   return filter_manifest(one, options);
 }
 std::string format_filter_report(const FilterReport& report);

@@ -20,7 +20,6 @@
 #include "eval/charts.h"
 #include "eval/plot.h"
 #include "data/manifest.h"
-#include "train/checkpoint.h"
 
 namespace fs = std::filesystem;
 
@@ -95,7 +94,7 @@ std::string curves_section(const std::string& run_dir) {
   const std::vector<std::vector<std::string>> charts = {
       {"loss", "ce_image_to_text", "ce_text_to_image"}, {"radial"}, {"lr"}, {"gamma", "logit_scale", "temperature"},
       {"mismatch_score_mean", "mismatch_score_clean", "mismatch_score_mismatched"}, {"image_mean_norm", "text_mean_norm", "image_offset_norm", "text_offset_norm"}, {"image_sq_norm", "text_sq_norm", "pair_r2"},
-      {"images_per_s"}};
+      {"images_per_s"}, {"val_i2t_r1", "val_t2i_r1", "val_i2t_r5", "val_t2i_r5"}, {"val_mismatch_auroc"}};
   for (const auto& keys : charts) {
     std::vector<Series> series;
     for (size_t i = 0; i < keys.size(); ++i) {

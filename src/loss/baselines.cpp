@@ -19,8 +19,8 @@ torch::Tensor true_columns(const PairBatch& b) {
 }
 
 // The batch in its compute dtype, checked, with every tensor in the rows' dtype.
-PairBatch prepared(const PairBatch& input) {
-  check_pair_batch(input, /*check_finite=*/true);
+PairBatch prepared(const PairBatch& input, bool check_finite) {
+  check_pair_batch(input, check_finite);
   PairBatch b = to_compute_dtype(input);
   const auto dtype = b.image_rows.scalar_type();
   b.text_rows = b.text_rows.to(dtype);
@@ -31,9 +31,9 @@ PairBatch prepared(const PairBatch& input) {
 
 }  // namespace
 
-InfoNceParts infonce_loss(const PairBatch& input, const torch::Tensor& logit_scale) {
+InfoNceParts infonce_loss(const PairBatch& input, const torch::Tensor& logit_scale, bool check_finite) {
   HALO_CHECK(logit_scale.numel() == 1, "InfoNCE logit_scale must have one element");
-  const PairBatch b = prepared(input);
+  const PairBatch b = prepared(input, check_finite);
   const torch::Tensor scale =
       torch::exp(torch::clamp_max(logit_scale.to(b.image_rows.scalar_type()).reshape({}),
                                   kInfoNceMaxLogitScale));
@@ -56,11 +56,11 @@ InfoNceParts infonce_loss(const PairBatch& input, const torch::Tensor& logit_sca
 }
 
 SigLipParts siglip_loss(const PairBatch& input, const torch::Tensor& log_temperature,
-                        const torch::Tensor& bias) {
+                        const torch::Tensor& bias, bool check_finite) {
   HALO_CHECK(log_temperature.numel() == 1 && bias.numel() == 1,
              "SigLIP temperature and bias must have one element each");
   HALO_CHECK(!input.sink_share.defined(), "the SigLIP loss takes no sink share (loss.sink_bootstrap_from)");
-  const PairBatch b = prepared(input);
+  const PairBatch b = prepared(input, check_finite);
   const auto dtype = b.image_rows.scalar_type();
   const torch::Tensor logits =
       torch::exp(log_temperature.to(dtype).reshape({})) *

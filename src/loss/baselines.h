@@ -19,12 +19,13 @@ struct InfoNceParts {
   torch::Tensor total, ce_image_to_text, ce_text_to_image;  // means over the rows
 };
 // With batch.sink_share, row i's cross-entropies are weighted by 1 - share_i.
-InfoNceParts infonce_loss(const PairBatch& batch, const torch::Tensor& logit_scale);
+// check_finite: reject NaN or infinite embeddings first (check_pair_batch).
+InfoNceParts infonce_loss(const PairBatch& batch, const torch::Tensor& logit_scale, bool check_finite = true);
 
 struct SigLipParts {
   torch::Tensor total;  // sum over columns, mean over rows
 };
 SigLipParts siglip_loss(const PairBatch& batch, const torch::Tensor& log_temperature,
-                        const torch::Tensor& bias);
+                        const torch::Tensor& bias, bool check_finite = true);
 
 }  // namespace halo::loss

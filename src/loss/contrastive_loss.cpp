@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "common/metrics.h"
 #include "loss/baselines.h"
 #include "loss/halo_clip_loss.h"
 #include "loss/halo_terms.h"
@@ -33,15 +34,7 @@ torch::Tensor cosine_matrix(const torch::Tensor& queries, const torch::Tensor& c
 class HaloClipLoss : public ContrastiveLoss {
  public:
   explicit HaloClipLoss(const ContrastiveLossOptions& o)
-      : options_{o.embed_dim, o.num_candidates, o.label_smoothing, o.distill, true},
-        b_(abstain_bias(o.embed_dim, o.num_candidates, o.label_smoothing)) {
-    check_label_smoothing(o.label_smoothing, o.distill);
-    options_.implementation = parse_loss_implementation(o.implementation, "loss implementation");
-    options_.tile_size = o.tile_size;
-    options_.radial_weight = o.radial_weight;
-    options_.sink_bootstrap = o.sink_bootstrap;
-    HALO_CHECK(o.temperature == "softplus" || o.temperature == "log",
-               "the HALO temperature must be softplus or log, got '", o.temperature, "'");
+      : options_(o), b_(abstain_bias(o.embed_dim, o.num_candidates, o.label_smoothing)) {
     log_temperature_ = o.temperature == "log";
     if (log_temperature_) {
       param_ = register_parameter("log_gamma", torch::full({1}, std::log(initial_gamma(o.embed_dim))),
@@ -87,12 +80,12 @@ class HaloClipLoss : public ContrastiveLoss {
 
 class InfoNceLoss : public ContrastiveLoss {
  public:
-  explicit InfoNceLoss(const ContrastiveLossOptions& o) {
+  explicit InfoNceLoss(const ContrastiveLossOptions& o) : check_finite_(o.check_finite) {
     logit_scale_ = register_parameter("logit_scale", torch::full({1}, kInfoNceInitLogitScale),
                                       o.learn_temperature);
   }
   LossOutput forward(const PairBatch& batch) override {
-    InfoNceParts p = infonce_loss(batch, logit_scale_);
+    InfoNceParts p = infonce_loss(batch, logit_scale_, check_finite_);
     return {p.total,
             {{"ce_image_to_text", p.ce_image_to_text},
              {"ce_text_to_image", p.ce_text_to_image},
@@ -107,18 +100,19 @@ class InfoNceLoss : public ContrastiveLoss {
   std::string kind() const override { return "infonce"; }
 
  private:
+  bool check_finite_;
   torch::Tensor logit_scale_;
 };
 
 class SigLipLoss : public ContrastiveLoss {
  public:
-  explicit SigLipLoss(const ContrastiveLossOptions& o) {
+  explicit SigLipLoss(const ContrastiveLossOptions& o) : check_finite_(o.check_finite) {
     log_temperature_ = register_parameter(
         "log_temperature", torch::full({1}, kSigLipInitLogTemperature), o.learn_temperature);
     bias_ = register_parameter("bias", torch::full({1}, kSigLipInitBias), o.learn_temperature);
   }
   LossOutput forward(const PairBatch& batch) override {
-    SigLipParts p = siglip_loss(batch, log_temperature_, bias_);
+    SigLipParts p = siglip_loss(batch, log_temperature_, bias_, check_finite_);
     return {p.total,
             {{"temperature", log_temperature_.exp().detach()}, {"bias", bias_.detach()}}};
   }
@@ -132,10 +126,26 @@ class SigLipLoss : public ContrastiveLoss {
   std::string kind() const override { return "siglip"; }
 
  private:
+  bool check_finite_;
   torch::Tensor log_temperature_, bias_;
 };
 
 }  // namespace
+
+std::vector<int64_t> retrieval_ranks(ContrastiveLoss& loss, const torch::Tensor& queries,
+                                     const torch::Tensor& candidates, int64_t chunk_rows) {
+  torch::NoGradGuard no_grad;
+  std::vector<int64_t> ranks;
+  ranks.reserve(static_cast<size_t>(queries.size(0)));
+  for (int64_t start = 0; start < queries.size(0); start += chunk_rows) {
+    const int64_t end = std::min(queries.size(0), start + chunk_rows);
+    std::vector<int64_t> truth(static_cast<size_t>(end - start));
+    for (int64_t i = start; i < end; ++i) truth[static_cast<size_t>(i - start)] = i;
+    const auto r = true_ranks(loss.logits(queries.slice(0, start, end), candidates), truth);
+    ranks.insert(ranks.end(), r.begin(), r.end());
+  }
+  return ranks;
+}
 
 const std::vector<std::string>& contrastive_loss_names() {
   static const std::vector<std::string> names{"halo", "infonce", "siglip"};
@@ -143,6 +153,7 @@ const std::vector<std::string>& contrastive_loss_names() {
 }
 
 std::shared_ptr<ContrastiveLoss> make_contrastive_loss(const ContrastiveLossOptions& options) {
+  options.validate();
   if (options.name == "halo") return std::make_shared<HaloClipLoss>(options);
   if (options.name == "infonce") return std::make_shared<InfoNceLoss>(options);
   if (options.name == "siglip") return std::make_shared<SigLipLoss>(options);

@@ -11,23 +11,10 @@
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
+#include "loss/loss_config.h"
 #include "loss/pair_batch.h"
 
 namespace halo::loss {
-
-struct ContrastiveLossOptions {
-  std::string name = "halo";     // halo | infonce | siglip
-  int64_t embed_dim = 512;
-  int64_t num_candidates = 256;  // HALO's K for the abstain bias: the global batch size
-  double label_smoothing = 0.1;  // HALO only
-  bool distill = true;           // HALO only: self-distillation (else label smoothing)
-  bool learn_temperature = true;
-  std::string implementation = "dense";  // HALO only: dense | tiled | auto (halo_clip_loss.h)
-  int64_t tile_size = 1024;              // HALO only, tiled on CPU
-  std::string temperature = "softplus";  // HALO only: softplus | log (gamma = exp(log_gamma))
-  double radial_weight = 1.0;            // HALO only
-  double sink_bootstrap = 0.0;           // HALO only (HaloClipOptions)
-};
 
 struct LossOutput {
   torch::Tensor total;  // the scalar to minimise (a mean over the rows)
@@ -50,6 +37,13 @@ class ContrastiveLoss : public torch::nn::Module {
   virtual std::string kind() const = 0;
 };
 
+// Retrieval by a loss's logits: for each query i (n x D), the 1-based rank of candidate i among
+// `candidates` (m x D, m >= n), ties counted against it (common/metrics.h). Row chunks of
+// `chunk_rows` keep memory at chunk_rows x m.
+std::vector<int64_t> retrieval_ranks(ContrastiveLoss& loss, const torch::Tensor& queries,
+                                     const torch::Tensor& candidates, int64_t chunk_rows);
+
+// Validates the options (throws halo::Error naming the key) and builds the named loss.
 std::shared_ptr<ContrastiveLoss> make_contrastive_loss(const ContrastiveLossOptions& options);
 const std::vector<std::string>& contrastive_loss_names();
 

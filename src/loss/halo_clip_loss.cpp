@@ -38,7 +38,8 @@ void check_pair_batch(const PairBatch& batch, bool check_finite) {
     HALO_CHECK(s.dim() == 1 && s.size(0) == batch.rows() && s.is_floating_point(),
                "the sink share must hold one floating-point value per row (", batch.rows(), "), got shape ",
                s.sizes());
-    HALO_CHECK(!((s < 0) | (s >= 1) | torch::isnan(s)).any().item<bool>(), "the sink share must be in [0, 1)");
+    HALO_CHECK(!check_finite || !((s < 0) | (s >= 1) | torch::isnan(s)).any().item<bool>(),
+               "the sink share must be in [0, 1)");
   }
 }
 
@@ -71,7 +72,8 @@ DirectionResult direction_cross_entropy(const torch::Tensor& q, const torch::Ten
   const double eps = options.label_smoothing;
   torch::Tensor targets = options.distill ? distill_targets(S, gamma, q, true_col, eps)
                                           : smoothing_targets(S, true_col, eps);
-  if (options.sink_bootstrap == 0.0 && !given_share.defined()) return {sink_cross_entropy(S, b, targets), {}};
+  const double beta = options.model_bootstrap();
+  if (beta == 0.0 && !given_share.defined()) return {sink_cross_entropy(S, b, targets), {}};
   // Share m_i of the target on the sink: loss_i = lse_i - (1 - m_i) t_i.S_i - m_i b, with
   // m_i = beta * a_i from the model, or the given share (a constant either way).
   torch::Tensor a, m;
@@ -79,7 +81,7 @@ DirectionResult direction_cross_entropy(const torch::Tensor& q, const torch::Ten
     m = given_share.detach().to(S.options());
   } else {
     a = torch::sigmoid(b - S.gather(1, true_col.unsqueeze(1)).squeeze(1)).detach();
-    m = options.sink_bootstrap * a;
+    m = beta * a;
   }
   const torch::Tensor lse_with_sink = torch::logaddexp(torch::logsumexp(S, 1), torch::full_like(m, b));
   const torch::Tensor rows = lse_with_sink - (1.0 - m) * (targets * S).sum(1) - m * b;
@@ -87,7 +89,7 @@ DirectionResult direction_cross_entropy(const torch::Tensor& q, const torch::Ten
 }
 
 bool use_tiled(const HaloClipOptions& options, const PairBatch& batch) {
-  switch (options.implementation) {
+  switch (parse_loss_implementation(options.implementation, "loss.implementation")) {
     case LossImplementation::kDense: return false;
     case LossImplementation::kTiled: return true;
     case LossImplementation::kAuto:
@@ -128,18 +130,23 @@ LossImplementation parse_loss_implementation(const std::string& name, const std:
   HALO_FAIL(what, " must be dense, tiled or auto, got '", name, "'");
 }
 
+std::string loss_implementation_name(LossImplementation implementation) {
+  switch (implementation) {
+    case LossImplementation::kDense: return "dense";
+    case LossImplementation::kTiled: return "tiled";
+    case LossImplementation::kAuto: return "auto";
+  }
+  HALO_FAIL("internal: unknown loss implementation");
+}
+
 HaloClipParts halo_clip_loss(const PairBatch& input, const torch::Tensor& gamma_raw, double b,
                              const HaloClipOptions& options) {
-  check_label_smoothing(options.label_smoothing, options.distill);
+  options.validate();
   check_pair_batch(input, options.check_finite);
   HALO_CHECK(input.image_rows.size(1) == options.embed_dim, "HALO loss was built for D = ",
              options.embed_dim, " but the embeddings have D = ", input.image_rows.size(1));
-  HALO_CHECK(options.tile_size >= 1, "the loss tile size must be >= 1, got ", options.tile_size);
-  HALO_CHECK(options.radial_weight >= 0, "the radial weight must be >= 0, got ", options.radial_weight);
-  HALO_CHECK(options.sink_bootstrap >= 0 && options.sink_bootstrap < 1,
-             "sink_bootstrap must be in [0, 1), got ", options.sink_bootstrap);
   if (use_tiled(options, input)) {
-    HALO_CHECK(options.sink_bootstrap == 0.0 && !input.sink_share.defined(),
+    HALO_CHECK(options.model_bootstrap() == 0.0 && !input.sink_share.defined(),
                "sink_bootstrap and a given sink share are implemented by the dense loss only "
                "(loss.implementation: dense)");
     return tiled_clip_loss(input, gamma_raw, b, options);
@@ -161,8 +168,8 @@ HaloClipParts halo_clip_loss(const PairBatch& input, const torch::Tensor& gamma_
       radial_nll_per_row((batch.image_rows - text_rows).pow(2).mean(1), options.embed_dim);
   if (input.sink_share.defined()) {
     radial_rows = radial_rows * (1.0 - input.sink_share.detach().to(radial_rows.options()));
-  } else if (options.sink_bootstrap > 0.0) {
-    radial_rows = radial_rows * (1.0 - options.sink_bootstrap * 0.5 * (i2t.pair_abstain + t2i.pair_abstain));
+  } else if (options.model_bootstrap() > 0.0) {
+    radial_rows = radial_rows * (1.0 - options.model_bootstrap() * 0.5 * (i2t.pair_abstain + t2i.pair_abstain));
   }
   HaloClipParts out;
   out.ce_image_to_text = i2t.cross_entropy;

@@ -7,6 +7,7 @@
 
 #include <torch/types.h>
 
+#include "loss/loss_config.h"
 #include "loss/pair_batch.h"
 
 namespace halo::loss {
@@ -18,29 +19,20 @@ enum class LossImplementation { kDense, kTiled, kAuto };
 constexpr int64_t kAutoTiledEntries = int64_t{4096} * 4096;
 // "dense" | "tiled" | "auto"; anything else throws halo::Error naming `what`.
 LossImplementation parse_loss_implementation(const std::string& name, const std::string& what);
-
-struct HaloClipOptions {
-  int64_t embed_dim = 512;
-  int64_t num_candidates = 256;  // K in the abstain bias: the global batch size
-  double label_smoothing = 0.1;
-  bool distill = true;  // self-distillation targets (else label smoothing)
-  bool check_finite = true;
-  LossImplementation implementation = LossImplementation::kDense;
-  int64_t tile_size = 1024;  // tiled on CPU: rows and columns per tile
-  double radial_weight = 1.0;  // total = mean of the two cross-entropies + radial_weight * radial
-  // Bootstrapping onto the sink, beta in [0, 1) (dense only; 0 is the reference): with a_i the
-  // detached two-way abstain probability of row i's own pair, m_i = beta * a_i of the row's
-  // target mass moves to the sink and the pair's radial term is weighted by 1 - m_i, so a pair
-  // the model rejects is no longer pulled together (docs/loss.md). When the batch carries a
-  // sink_share (set by the trainer from the pairs' history), m_i is that share instead.
-  double sink_bootstrap = 0.0;
-};
+// The name parse_loss_implementation() reads (for the loss.implementation option).
+std::string loss_implementation_name(LossImplementation implementation);
 
 struct HaloClipParts {
   torch::Tensor total, ce_image_to_text, ce_text_to_image, radial;  // means over the rows
 };
 
-// Loss of the batch's rows against its columns. Every part is a mean over the n rows, so R row
+// Loss of the batch's rows against its columns (options: loss_config.h; validated on entry).
+// Bootstrapping onto the sink, beta = sink_bootstrap in [0, 1) with sink_bootstrap_from: model
+// (dense only; 0 is the reference): with a_i the detached two-way abstain probability of row
+// i's own pair, m_i = beta * a_i of the row's target mass moves to the sink and the pair's radial
+// term is weighted by 1 - m_i, so a pair the model rejects is no longer pulled together
+// (docs/loss.md). When the batch carries a sink_share (set by the trainer from the pairs'
+// history), m_i is that share instead. Every part is a mean over the n rows, so R row
 // blocks of sizes n_k combine as sum_k (n_k / N) * part_k into the full-batch value (gradients
 // too). gamma_raw has one element; b is the abstain logit (abstain_bias()).
 HaloClipParts halo_clip_loss(const PairBatch& batch, const torch::Tensor& gamma_raw, double b,

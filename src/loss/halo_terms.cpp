@@ -23,8 +23,7 @@ double initial_gamma(int64_t embed_dim) {
 double abstain_bias(int64_t embed_dim, int64_t num_candidates, double label_smoothing) {
   HALO_CHECK(embed_dim >= 2, "HALO needs an embedding size D >= 2, got ", embed_dim);
   HALO_CHECK(num_candidates >= 1, "HALO needs at least one candidate class, got ", num_candidates);
-  HALO_CHECK(label_smoothing >= 0.0 && label_smoothing < 1.0,
-             "label_smoothing must be in [0, 1), got ", label_smoothing);
+  check_label_smoothing(label_smoothing, /*distill=*/false);
   const double D = static_cast<double>(embed_dim), K = static_cast<double>(num_candidates);
   double max_prob = 0.99, min_prob = 0.01 / K;
   if (label_smoothing > 0) {
@@ -62,11 +61,11 @@ void check_embeddings(const std::string& what, const torch::Tensor& t, bool chec
   }
 }
 
-void check_label_smoothing(double eps, bool distill) {
-  HALO_CHECK(eps >= 0.0 && eps < 1.0, "label_smoothing must be in [0, 1), got ", eps);
-  HALO_CHECK(!distill || eps > 0.0,
-             "self-distillation divides the true logits by label_smoothing: it needs "
-             "label_smoothing > 0 (or set distill to false)");
+void check_label_smoothing(double eps, bool distill, const std::string& key_prefix) {
+  HALO_CHECK(eps >= 0.0 && eps < 1.0, key_prefix, "label_smoothing must be in [0, 1), got ", eps);
+  HALO_CHECK(!distill || eps > 0.0, "self-distillation (", key_prefix,
+             "distill) divides the true logits by label_smoothing: it needs ", key_prefix,
+             "label_smoothing > 0 (or set ", key_prefix, "distill to false)");
 }
 
 torch::Tensor true_logits(const torch::Tensor& S, const torch::Tensor& gamma,

@@ -27,7 +27,9 @@ torch::Tensor to_compute_dtype(const torch::Tensor& t);
 // Throws halo::Error naming `what` unless t is a non-empty 2-D floating tensor of finite values
 // (the finiteness check is skipped when check_finite is false).
 void check_embeddings(const std::string& what, const torch::Tensor& t, bool check_finite);
-void check_label_smoothing(double eps, bool distill);
+// The label smoothing's range and, with distill, eps > 0; `key_prefix` (e.g. "loss.") goes
+// before the option names in the message.
+void check_label_smoothing(double eps, bool distill, const std::string& key_prefix = "");
 
 // Soft targets over the m candidate columns of S (n x m); row i's true column is true_col[i].
 // Self-distillation: softmax over j of (0 at the true column, else min(S_ij - gamma mean(q_i^2), 0) / eps).

@@ -28,8 +28,8 @@ struct PairBatch {
 
 // Throws halo::Error naming the problem unless the batch is well formed: 2-D floating tensors,
 // same D >= 2 everywhere, n > 0 rows matching across modalities, M > 0 columns matching, and
-// row_offset + n <= M, and a sink_share, if any, of n values in [0, 1). With check_finite also
-// rejects NaN or infinite values.
+// row_offset + n <= M, and a sink_share, if any, of n values. With check_finite also rejects
+// NaN or infinite embeddings and shares outside [0, 1) (these value checks wait for the device).
 void check_pair_batch(const PairBatch& batch, bool check_finite);
 
 // The same batch with fp16/bf16 tensors converted to fp32 (the losses compute in fp32 or fp64).

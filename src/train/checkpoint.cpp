@@ -56,9 +56,7 @@ std::string save_checkpoint(const std::string& run_dir, const std::string& name,
   }
 
   const fs::path final_path = dir / (name + ".pt");
-  const fs::path tmp = dir / (name + ".pt.tmp");
-  archive.save_to(tmp.string());
-  fs::rename(tmp, final_path);
+  write_file_atomically(final_path.string(), [&](const std::string& temporary) { archive.save_to(temporary); });
   write_file_atomically((dir / "latest").string(), final_path.filename().string() + "\n");
   rotate(dir, keep);
   return final_path.string();

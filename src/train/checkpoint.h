@@ -1,7 +1,8 @@
 // Checkpoints: one file holding the model, the loss's learnable scalars, the optimiser state,
 // the position in the data (step, epoch, batch within the epoch), the RNG state, the
-// resolved configuration and any named state tensors (TrainingState::tensors). Written to a temporary file and renamed, so a crash never leaves a
-// half-written checkpoint; `latest` names the newest one.
+// resolved configuration and any named state tensors (TrainingState::tensors). Written
+// through common/atomic_file.h, so a crash never leaves a half-written checkpoint; `latest`
+// names the newest one.
 #pragma once
 #include <cstdint>
 #include <map>

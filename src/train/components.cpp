@@ -5,10 +5,6 @@
 
 namespace halo::train {
 
-data::ManifestOptions manifest_options(const DataConfig& d) {
-  return data::ManifestOptions{d.separator[0], d.image_key, d.caption_key, d.skip_bad};
-}
-
 data::LoaderOptions loader_options(const Config& c, int64_t rank, int64_t world_size) {
   data::LoaderOptions o;
   // train.batch_size is the global batch; each rank loads its disjoint share of it.
@@ -37,18 +33,9 @@ data::LoaderOptions loader_options(const Config& c, int64_t rank, int64_t world_
 
 loss::ContrastiveLossOptions loss_options(const Config& c) {
   loss::ContrastiveLossOptions o;
-  o.name = c.loss.name;
+  static_cast<loss::LossConfig&>(o) = c.loss;
   o.embed_dim = c.model.embed_dim;
   o.num_candidates = c.train.batch_size;
-  o.label_smoothing = c.loss.label_smoothing;
-  o.distill = c.loss.distill;
-  o.learn_temperature = c.loss.learn_temperature;
-  o.implementation = c.loss.implementation;
-  o.temperature = c.loss.temperature;
-  o.radial_weight = c.loss.radial_weight;
-  // From the history, the trainer gives the shares with each batch; the loss's own bootstrapping
-  // (from the model) stays off.
-  o.sink_bootstrap = c.loss.sink_bootstrap_from == "model" ? c.loss.sink_bootstrap : 0.0;
   return o;
 }
 

@@ -1,5 +1,5 @@
-// The options of the pieces a run is made of (manifest reading, the loader, the loss), derived
-// from the configuration in one place so that training and evaluation build them the same way.
+// The options of the pieces a run is made of (the loader, the loss), derived from the
+// configuration in one place so that training and evaluation build them the same way.
 #pragma once
 #include "data/loader.h"
 #include "data/manifest.h"
@@ -8,7 +8,6 @@
 
 namespace halo::train {
 
-data::ManifestOptions manifest_options(const DataConfig& data);
 // Training loader: shuffled, augmented, full batches only; this rank's share of the global batch.
 data::LoaderOptions loader_options(const Config& config, int64_t rank = 0, int64_t world_size = 1);
 // Evaluation loader: manifest order, no augmentation, the last partial batch kept.

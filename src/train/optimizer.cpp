@@ -43,4 +43,19 @@ void set_learning_rate(torch::optim::Optimizer& optimizer, double lr, const Opti
   }
 }
 
+torch::Tensor clip_gradients(const std::vector<torch::Tensor>& parameters, double max_norm) {
+  std::vector<torch::Tensor> grads, norms;
+  for (const auto& p : parameters) {
+    if (p.grad().defined()) grads.push_back(p.grad());
+  }
+  if (grads.empty()) return torch::zeros({}, torch::kFloat64);
+  for (const auto& g : grads) norms.push_back(g.norm(2));
+  const torch::Tensor total = norms.size() == 1 ? norms[0] : torch::stack(norms).norm(2);
+  const double limit = max_norm > 0 ? max_norm : std::numeric_limits<double>::infinity();
+  const torch::Tensor scale = torch::clamp(limit / (total + 1e-6), c10::nullopt, 1.0);
+  torch::NoGradGuard no_grad;
+  for (auto& g : grads) g.mul_(scale);
+  return total;
+}
+
 }  // namespace halo::train

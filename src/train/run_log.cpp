@@ -36,16 +36,6 @@ std::string json_number(double v) {
 
 }  // namespace
 
-std::string format_duration(double seconds) {
-  const auto s = static_cast<int64_t>(std::max(0.0, seconds));
-  char buf[32];
-  if (s >= 3600) {
-    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(s / 3600), static_cast<long long>(s % 3600 / 60));
-  } else {
-    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
-  }
-  return buf;
-}
 
 RunLog::RunLog(const std::string& run_dir, int64_t resume_step, int64_t total_steps, bool enabled)
     : enabled_(enabled), total_steps_(total_steps), window_start_(std::chrono::steady_clock::now()),
@@ -99,17 +89,14 @@ void RunLog::step(int64_t step, int64_t epoch, int64_t images, double data_wait_
   window_start_ = now;
 }
 
-namespace {
-bool g_log_quiet = false;
-}  // namespace
-
-void set_log_quiet(bool quiet) { g_log_quiet = quiet; }
-
-void log_message(const std::string& text) {
-  if (g_log_quiet) return;
-  static const auto start = std::chrono::steady_clock::now();
-  const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << "[" << format_duration(t) << "] " << text << std::endl;
+void RunLog::record(int64_t step, const Metrics& metrics) {
+  if (!enabled_ || metrics.empty()) return;
+  std::ostringstream json;
+  json << "{\"step\": " << step;
+  for (const auto& [name, value] : metrics) json << ", \"" << name << "\": " << json_number(value);
+  json << "}\n";
+  jsonl_ << json.str();
+  jsonl_.flush();
 }
 
 }  // namespace halo::train

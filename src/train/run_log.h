@@ -9,9 +9,10 @@
 #include <utility>
 #include <vector>
 
-namespace halo::train {
+#include "common/log.h"
+#include "common/named_values.h"
 
-using Metrics = std::vector<std::pair<std::string, double>>;
+namespace halo::train {
 
 class RunLog {
  public:
@@ -21,6 +22,9 @@ class RunLog {
   // for data. Prints and writes a line every `every` steps.
   void step(int64_t step, int64_t epoch, int64_t images, double data_wait_s, const Metrics& metrics,
             int64_t every);
+  // Writes a line of metrics.jsonl for `step` holding only `metrics` (results that arrive
+  // between logging steps, such as validation).
+  void record(int64_t step, const Metrics& metrics);
 
  private:
   bool enabled_;
@@ -29,11 +33,5 @@ class RunLog {
   double data_wait_ = 0;
   std::chrono::steady_clock::time_point window_start_, run_start_;
 };
-
-std::string format_duration(double seconds);
-// A line on stdout, prefixed with the time since the process started.
-void log_message(const std::string& text);
-// Silences log_message (ranks other than 0 of a multi-process run).
-void set_log_quiet(bool quiet);
 
 }  // namespace halo::train

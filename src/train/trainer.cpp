@@ -1,106 +1,31 @@
-// The training loop, top to bottom: set-up (run folder, data, tokenizer, model, loss,
-// optimiser, resume), then one pass per step (load, encode, loss, backward, clip, step) with
-// clearly marked "every N steps" blocks for logging and checkpoints, and a clean stop on signals.
+// The training loop, top to bottom: set-up (run_setup.h), then one pass per step (load, encode,
+// gather, loss, backward, all-reduce, clip, optimiser step), the step hooks, and the marked
+// "every N steps" blocks for logging and checkpoints, with a clean stop on signals. The loop
+// waits for the device only at logging steps and checkpoints.
 #include "train/trainer.h"
 
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <limits>
-#include <cmath>
-#include <filesystem>
 
 #include <torch/torch.h>
 
-#include "common/atomic_file.h"
 #include "common/error.h"
+#include "common/log.h"
 #include "common/torch_compat.h"
-#include "data/loader.h"
-#include "data/tokenizer.h"
 #include "dist/gather_with_grad.h"
-#include "dist/grad_allreduce.h"
-#include "dist/process_group.h"
-#include "encoders/clip_model.h"
-#include "loss/contrastive_loss.h"
-#include "train/components.h"
 #include "train/optimizer.h"
-#include "train/pair_dynamics.h"
 #include "train/run_log.h"
+#include "train/run_setup.h"
 #include "train/stop_signal.h"
-
-namespace fs = std::filesystem;
 
 namespace halo::train {
 
 namespace {
 
-// The run's tokenizer: the configured model, else the one this run trained before (resume),
-// else a new one trained on the training captions. It is kept in the run folder.
-data::Tokenizer prepare_tokenizer(const Config& c, const data::Manifest& manifest) {
-  const fs::path run_model = fs::path(c.train.run_dir) / "tokenizer.model";
-  if (!c.tokenizer.model.empty()) {
-    data::Tokenizer tokenizer = data::Tokenizer::load(c.tokenizer.model);
-    if (fs::absolute(c.tokenizer.model) != fs::absolute(run_model)) {
-      fs::copy_file(c.tokenizer.model, run_model, fs::copy_options::overwrite_existing);
-    }
-    return tokenizer;
-  }
-  if (!fs::exists(run_model)) {
-    std::string corpus;
-    for (const auto& caption : manifest.captions) corpus += caption + "\n";
-    const std::string corpus_path = (fs::path(c.train.run_dir) / "tokenizer_corpus.txt").string();
-    write_file_atomically(corpus_path, corpus);
-    data::TokenizerTrainOptions o;
-    o.input = corpus_path;
-    o.model_prefix = (fs::path(c.train.run_dir) / "tokenizer").string();
-    o.vocab_size = c.tokenizer.vocab_size;
-    data::Tokenizer::train(o);
-    log_message("trained a tokenizer on " + std::to_string(manifest.size()) + " captions: " + run_model.string());
-  }
-  return data::Tokenizer::load(run_model.string());
-}
+using Clock = std::chrono::steady_clock;
 
-// Rank 0 prepares the tokenizer (training it if needed); the others load what it wrote.
-data::Tokenizer shared_tokenizer(const Config& c, const data::Manifest& manifest, dist::ProcessGroup& group) {
-  if (group.rank() == 0) {
-    data::Tokenizer tokenizer = prepare_tokenizer(c, manifest);
-    group.barrier();
-    return tokenizer;
-  }
-  group.barrier();
-  return data::Tokenizer::load(!c.tokenizer.model.empty() ? c.tokenizer.model
-                                                          : (fs::path(c.train.run_dir) / "tokenizer.model").string());
-}
-
-// Geometry of the embeddings and the pair scores, logged every logging step (docs/loss.md on
-// the common offset): the norm of each modality's mean embedding and mean ||x||^2 (both per
-// dimension), the pairs' r^2, and the mean and median mismatch score, split into clean and
-// mismatched pairs when the manifest records which is which.
-// image and text hold the global batch; this rank's pairs (manifest rows `rows`) start at
-// row_offset in it.
-Metrics embedding_diagnostics(const torch::Tensor& image, const torch::Tensor& text, loss::ContrastiveLoss& loss,
-                              const torch::Tensor& rows, int64_t row_offset, const data::Manifest& manifest) {
-  torch::NoGradGuard no_grad;
-  const double sqrt_d = std::sqrt(static_cast<double>(image.size(1)));
-  auto mean_norm = [&](const torch::Tensor& e) { return e.mean(0).norm().item<double>() / sqrt_d; };
-  const torch::Tensor score = loss.mismatch_score(image, text).to(torch::kCPU, torch::kFloat64);
-  Metrics m{{"image_mean_norm", mean_norm(image)},
-            {"text_mean_norm", mean_norm(text)},
-            {"image_sq_norm", image.pow(2).mean().item<double>()},
-            {"text_sq_norm", text.pow(2).mean().item<double>()},
-            {"pair_r2", (image - text).pow(2).mean().item<double>()},
-            {"mismatch_score_mean", score.mean().item<double>()},
-            {"mismatch_score_median", score.median().item<double>()}};
-  if (!manifest.mismatched.empty()) {
-    std::vector<uint8_t> flags;
-    for (int64_t i = 0; i < rows.numel(); ++i) flags.push_back(static_cast<uint8_t>(manifest.mismatched[static_cast<size_t>(rows[i].item<int64_t>())]));
-    const torch::Tensor bad = torch::tensor(flags, torch::kBool);
-    const torch::Tensor local = score.slice(0, row_offset, row_offset + rows.numel());
-    if (bad.any().item<bool>()) m.emplace_back("mismatch_score_mismatched", local.index({bad}).mean().item<double>());
-    if (!bad.all().item<bool>()) m.emplace_back("mismatch_score_clean", local.index({~bad}).mean().item<double>());
-  }
-  return m;
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 std::string step_name(int64_t step) {
   char name[32];
@@ -108,250 +33,185 @@ std::string step_name(int64_t step) {
   return name;
 }
 
-struct StepOutput {
-  double loss, grad_norm, step_s, comm_s;
-  Metrics parts;
-  torch::Tensor image_embeddings, text_embeddings;  // the global batch (detached)
-  int64_t row_offset, rows;  // this rank's pairs: rows [row_offset, row_offset + rows) of it
+// The first step whose loss was NaN or infinite, kept on the device (0: none so far), so that
+// the loop need not wait for the loss every step; read at logging steps and checkpoints.
+class FiniteWatch {
+ public:
+  explicit FiniteWatch(const torch::Device& device) : first_bad_(torch::zeros({}, torch::dtype(torch::kLong).device(device))) {}
+  void watch(const torch::Tensor& loss, int64_t step) {
+    first_bad_.masked_fill_(first_bad_.eq(0).logical_and(loss.isfinite().logical_not()), step);
+  }
+  // Throws on every rank when the loss went bad on any rank (a collective).
+  void check(dist::ProcessGroup& group, const std::string& run_dir) const {
+    const int64_t bad = first_bad_.item<int64_t>();
+    if (dist::any(group, bad != 0)) fail(bad, run_dir);
+  }
+  // Throws when the loss went bad on this rank (no collective: for errors that already stop it).
+  void check_local(const std::string& run_dir) const {
+    if (const int64_t bad = first_bad_.item<int64_t>()) fail(bad, run_dir);
+  }
+
+ private:
+  [[noreturn]] static void fail(int64_t bad, const std::string& run_dir) {
+    HALO_FAIL("the loss became NaN or infinite", bad != 0 ? " at step " + std::to_string(bad) : " on another rank",
+              "; the last checkpoint is in ", run_dir, "/checkpoints");
+  }
+  torch::Tensor first_bad_;
 };
 
-// One optimiser step on one batch (this rank's share of the global batch). sink_share: per
-// row, the share of the pair's target taken off it (loss.sink_bootstrap_from: history), or
-// undefined.
-StepOutput train_step(encoders::ClipModel& model, loss::ContrastiveLoss& loss_fn, torch::optim::Optimizer& optimizer,
-                      const data::Batch& batch, const torch::Tensor& sink_share, const torch::Device& device,
-                      const Config& c, dist::ProcessGroup& group, dist::GradientAverager& grads) {
-  const auto start = std::chrono::steady_clock::now();
-  const torch::Tensor images = batch.images.to(device, /*non_blocking=*/true);
-  const torch::Tensor tokens = batch.tokens.to(device, /*non_blocking=*/true);
+// One optimiser step on this rank's share of the global batch: load, encode (bf16 under
+// autocast when configured), gather the other ranks' embeddings as columns, the loss (always
+// fp32), backward, gradient all-reduce, clipping and the optimiser step.
+struct StepResult {
+  loss::LossOutput loss;
+  loss::PairBatch pairs;     // the embeddings, detached: this rank's rows, every rank's columns
+  torch::Tensor grad_norm;   // before clipping, on the device
+};
+StepResult train_step(Run& run, const Config& c, const data::Batch& batch, const torch::Tensor& sink_share) {
+  const torch::Tensor images = batch.images.to(run.device, /*non_blocking=*/true);
+  const torch::Tensor tokens = batch.tokens.to(run.device, /*non_blocking=*/true);
   torch::Tensor image_emb, text_emb;
   {
-    AutocastScope autocast(device.is_cuda() && c.train.precision == "bf16");
-    image_emb = model->encode_image(images);
-    text_emb = model->encode_text(tokens);
+    AutocastScope autocast(run.device.is_cuda() && c.train.precision == "bf16");
+    image_emb = run.model->encode_image(images);
+    text_emb = run.model->encode_text(tokens);
   }
-  // The loss always runs in fp32 (it converts half-precision inputs itself). This rank's pairs
-  // are the rows, every rank's pairs the columns (docs/distributed.md).
-  loss::PairBatch pairs = dist::global_pair_batch(image_emb, text_emb, group);
-  if (sink_share.defined()) pairs.sink_share = sink_share.to(device, torch::kFloat);
-  loss::LossOutput out = loss_fn.forward(pairs);
-  optimizer.zero_grad();
+  loss::PairBatch pairs = dist::global_pair_batch(image_emb, text_emb, *run.group);
+  if (sink_share.defined()) pairs.sink_share = sink_share.to(run.device, torch::kFloat);
+  loss::LossOutput out = run.loss->forward(pairs);
+  run.optimizer->zero_grad();
   out.total.backward();
-  grads.average();  // the mean over ranks: the gradient of the global batch's loss
-  std::vector<torch::Tensor> params = model->parameters();
-  for (const auto& p : loss_fn.parameters()) params.push_back(p);
-  const double max_norm = c.optim.grad_clip > 0 ? c.optim.grad_clip : std::numeric_limits<double>::infinity();
-  const double grad_norm = torch::nn::utils::clip_grad_norm_(params, max_norm);
-  optimizer.step();
-
-  std::vector<double> values{out.total.item<double>()};  // the loss and its parts, averaged over ranks
-  for (const auto& part : out.parts) values.push_back(part.second.item<double>());
-  values = dist::average(group, values);
-  const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  StepOutput s{values[0], grad_norm, step_s, group.take_comm_seconds(), {}, pairs.image_cols.detach(),
-               pairs.text_cols.detach(), pairs.row_offset, pairs.rows()};
-  for (size_t i = 0; i < out.parts.size(); ++i) s.parts.emplace_back(out.parts[i].first, values[i + 1]);
-  return s;
+  run.grads->average();  // the mean over ranks: the gradient of the global batch's loss
+  const torch::Tensor grad_norm = clip_gradients(run.parameters, c.optim.grad_clip);
+  run.optimizer->step();
+  // The hooks see this rank's pairs as a slice of the detached global batch.
+  const torch::Tensor image = pairs.image_cols.detach(), text = pairs.text_cols.detach();
+  const int64_t end = pairs.row_offset + pairs.rows();
+  loss::PairBatch seen{image.slice(0, pairs.row_offset, end), text.slice(0, pairs.row_offset, end), image, text,
+                       pairs.row_offset, {}};
+  return {std::move(out), std::move(seen), grad_norm};
 }
 
-// Rank 0 writes RUN_DIR/pair_dynamics.tsv and, when the manifest records which pairs were
-// swapped, pair_dynamics.txt with each score's AUROC and FPR at 95% TPR (also printed).
-void write_dynamics(const std::string& run_dir, const PairDynamics& totals, const data::Manifest& manifest,
-                    bool main_rank) {
-  if (!main_rank) return;
-  const std::string path = (fs::path(run_dir) / "pair_dynamics.tsv").string();
-  const std::vector<DynamicsDetection> detection = write_pair_dynamics(path, totals, manifest);
-  log_message("pair dynamics of " + std::to_string(totals.pairs()) + " pairs: " + path);
-  if (detection.empty()) return;
-  std::string table = "score            AUROC  FPR@95\n";
-  for (const auto& d : detection) {
-    char line[128];
-    std::snprintf(line, sizeof line, "%-16s %6.3f %7.3f\n", d.column.c_str(), d.auroc, d.fpr95);
-    table += line;
-  }
-  write_file_atomically((fs::path(run_dir) / "pair_dynamics.txt").string(), table);
-  log_message("mismatch detection by the mean score over training:\n" + table);
+// What a logging step records: the loss and its parts averaged over ranks (the one place the
+// loop reads them), and the step's figures.
+Metrics step_metrics(const loss::LossOutput& out, const torch::Tensor& grad_norm, double lr, int64_t skipped_images,
+                     double step_s, double comm_s, dist::ProcessGroup& group) {
+  std::vector<double> values{out.total.item<double>()};
+  for (const auto& part : out.parts) values.push_back(part.second.item<double>());
+  values = dist::average(group, values);
+  Metrics m{{"loss", values[0]}, {"lr", lr}, {"grad_norm", grad_norm.item<double>()},
+            {"skipped_images", static_cast<double>(skipped_images)}, {"step_ms", 1000 * step_s}, {"comm_ms", 1000 * comm_s}};
+  for (size_t i = 0; i < out.parts.size(); ++i) m.emplace_back(out.parts[i].first, values[i + 1]);
+  return m;
 }
 
 }  // namespace
 
 TrainResult run_training(const Config& c, const TrainOptions& options) {
-  // ---- set-up ---------------------------------------------------------------------------------
-  fs::create_directories(c.train.run_dir);
-  torch::manual_seed(static_cast<uint64_t>(c.train.seed));
-  const dist::DistEnv env = dist::read_env();  // world size 1 unless started by a launcher
-  const torch::Device device = dist::rank_device(c.train.device, env);
-  HALO_CHECK(!device.is_cuda() || torch::cuda::is_available(), "train.device is '", c.train.device,
-             "' but no CUDA device is available");
-  const auto group = dist::make_process_group(
-      env, {c.dist.backend, c.dist.rendezvous_timeout_s, c.dist.collective_timeout_s}, device);
-  const bool main_rank = group->rank() == 0;  // only rank 0 logs and writes files
-  set_log_quiet(!main_rank);
-  const std::string config_yaml = to_yaml(c);
-  if (main_rank) write_file_atomically((fs::path(c.train.run_dir) / "config.yaml").string(), config_yaml);
-
-  auto manifest = std::make_shared<data::Manifest>(data::read_manifest(c.data.train_manifest, manifest_options(c.data)));
-  if (c.data.folds > 0) {  // cross-scoring: leave one fold out
-    std::vector<int64_t> keep;
-    for (int64_t i = 0; i < manifest->size(); ++i) {
-      if (data::fold_of_line(manifest->lines[static_cast<size_t>(i)], c.data.folds) != c.data.holdout_fold) keep.push_back(i);
-    }
-    manifest = std::make_shared<data::Manifest>(data::subset(*manifest, keep));
-    log_message("leaving out fold " + std::to_string(c.data.holdout_fold) + " of " + std::to_string(c.data.folds));
-  }
-  const data::Tokenizer tokenizer = shared_tokenizer(c, *manifest, *group);
-  const int64_t context_length = c.model.text.context_length;
-  data::BatchLoader loader(
-      manifest, [tokenizer, context_length](const std::vector<std::string>& captions) {
-        return tokenizer.encode(captions, context_length);
-      },
-      loader_options(c, group->rank(), group->size()));
-
-  encoders::ClipModel model(c.model, tokenizer.vocab_size(), tokenizer.eos_id());
-  auto loss_fn = loss::make_contrastive_loss(loss_options(c));
-  model->to(device);
-  loss_fn->to(device);
-  auto optimizer = make_optimizer(*model, *loss_fn, c.optim);
-  std::vector<torch::Tensor> parameters = model->parameters();
-  for (const auto& p : loss_fn->parameters()) parameters.push_back(p);
-  dist::broadcast_parameters(parameters, *group);  // every rank starts from rank 0's weights
-  dist::GradientAverager grads(parameters, *group, c.dist.bucket_mb);
-
-  const int64_t steps_per_epoch = loader.batches_per_epoch();
-  const int64_t total_steps = c.train.max_steps > 0 ? c.train.max_steps : c.train.epochs * steps_per_epoch;
-  TrainingState state;
-  if (!options.resume.empty()) {
-    const std::string path = resolve_checkpoint(c.train.run_dir, options.resume);
-    state = load_checkpoint(path, *model, *loss_fn, optimizer.get());
-    log_message("resumed from " + path + " at step " + std::to_string(state.step));
-  }
-  // Each rank records the pairs it trains on; checkpoints hold the sums over all ranks
-  // (RunPairDynamics says how). Every rank loads them, so that a checkpoint for another
-  // manifest fails on all ranks alike (no rank is left waiting in a collective).
-  const bool share_from_history = c.loss.sink_bootstrap_from == "history";
-  RunPairDynamics dynamics =
-      c.train.pair_dynamics ? RunPairDynamics(manifest->size(), share_from_history, main_rank) : RunPairDynamics();
-  if (dynamics.on() && state.step > 0) {
-    if (state.tensors.empty()) {
-      log_message("the checkpoint holds no pair dynamics: pair_dynamics.tsv will count from step " +
-                  std::to_string(state.step) +
-                  (share_from_history ? ", and the history that picks the sink shares starts there too" : ""));
-    } else {
-      dynamics.load_state(state.tensors);
-    }
-  }
-  RunLog log(c.train.run_dir, state.step, total_steps, main_rank);
-  log_message(std::to_string(manifest->size()) + " pairs (" + std::to_string(manifest->skipped_rows) +
-              " bad rows skipped), " + std::to_string(steps_per_epoch) + " steps per epoch, " +
-              std::to_string(total_steps) + " steps, loss " + c.loss.name + ", device " + device.str());
-  if (env.distributed()) log_message(env.describe() + ", backend " + group->backend());
-  StopSignal stop;
+  // ---- set-up: run folder, process group, data, tokenizer, model, loss, optimiser, hooks, resume
+  Run run = set_up_run(c, options);
+  dist::ProcessGroup& group = *run.group;
+  TrainingState& state = run.state;
+  RunLog log(c.train.run_dir, state.step, run.total_steps, run.main_rank);
+  FiniteWatch finite(run.device);
+  StopSignal signals;
   TrainResult result;
-  // Returns the pair dynamics summed over the ranks, as saved (empty when they are off).
-  auto checkpoint = [&](const std::string& name) {
-    // Every rank takes part in the sum; with the dynamics off, none from an earlier run is kept.
-    const PairDynamics totals = dynamics.on() ? dynamics.fold(*group) : PairDynamics();
-    state.tensors = totals.state();
-    if (main_rank) {
-      result.checkpoint = save_checkpoint(c.train.run_dir, name, *model, *loss_fn, *optimizer, state,
-                                          config_yaml, c.train.keep_checkpoints);
+  torch::Tensor last_loss;
+  auto checkpoint = [&](const std::string& name) {  // every rank: the hooks' state may be a collective
+    finite.check(group, c.train.run_dir);
+    state.tensors.clear();
+    for (const auto& hook : run.hooks) hook->save_state(group, state.tensors);
+    if (run.main_rank) {
+      result.checkpoint = save_checkpoint(c.train.run_dir, name, *run.model, *run.loss, *run.optimizer, state,
+                                          run.config_yaml, c.train.keep_checkpoints);
     }
-    group->barrier();  // the other ranks wait for rank 0's checkpoint
-    return totals;
+    group.barrier();  // the other ranks wait for rank 0's checkpoint
   };
-
-  // ---- the step loop --------------------------------------------------------------------------
-  // Every rank stops after the same step: a stop (signal or stop_after_steps) is agreed on once
-  // per step.
+  // Every rank stops after the same step: a stop (signal or hook) is agreed on once per step.
+  std::string stop_reason;
   auto stop_wanted = [&] {
-    return stop.received() != 0 || (options.stop_after_steps > 0 && state.step >= options.stop_after_steps);
+    for (const auto& hook : run.hooks) {
+      if (stop_reason.empty()) stop_reason = hook->stop_reason();
+    }
+    return signals.received() != 0 || !stop_reason.empty();
   };
-  bool stop_agreed = dist::any(*group, stop_wanted());
-  auto stop_requested = [&] { return stop_agreed; };
-  while (state.step < total_steps && !stop_requested()) {
-    loader.start_epoch(state.epoch, state.batch_in_epoch);
-    while (state.step < total_steps && !stop_requested()) {
-      const auto wait_start = std::chrono::steady_clock::now();
-      std::optional<data::Batch> batch = loader.next();
-      const double data_wait = std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
+  bool stop = dist::any(group, stop_wanted());
+
+  // ---- the step loop -----------------------------------------------------------------------
+  while (state.step < run.total_steps && !stop) {
+    run.loader->start_epoch(state.epoch, state.batch_in_epoch);
+    while (state.step < run.total_steps && !stop) {
+      const auto wait_start = Clock::now();
+      std::optional<data::Batch> batch = run.loader->next();
+      const double data_wait = seconds_since(wait_start);
       if (!batch) break;  // end of the epoch
 
-      const double lr = learning_rate(state.step, total_steps, c.optim);
-      set_learning_rate(*optimizer, lr, c.optim);
-      // Bootstrapping from the history: the share beta for the global batch's hardest pairs by
-      // their mean margin so far, on HALO's sink or, for InfoNCE, a weight 1 - beta (docs/loss.md).
-      const torch::Tensor sink_share =
-          share_from_history
-              ? dynamics.sink_shares(batch->rows, c.loss.sink_bootstrap, c.loss.sink_history_fraction, *group)
-              : torch::Tensor();
-      const StepOutput out = train_step(model, *loss_fn, *optimizer, *batch, sink_share, device, c, *group, grads);
-      HALO_CHECK(std::isfinite(out.loss), "the loss became ", out.loss, " at step ", state.step + 1,
-                 "; the last checkpoint is in ", c.train.run_dir, "/checkpoints");
+      const double lr = learning_rate(state.step, run.total_steps, c.optim);
+      set_learning_rate(*run.optimizer, lr, c.optim);
+      torch::Tensor sink_share;  // bootstrapping from the history (docs/loss.md)
+      for (const auto& hook : run.hooks) {
+        if (!sink_share.defined()) sink_share = hook->sink_share(*batch, group);
+      }
+      const auto step_start = Clock::now();
+      const StepResult out = train_step(run, c, *batch, sink_share);
+      const double step_s = seconds_since(step_start), comm_s = group.take_comm_seconds();
       ++state.step;
       state.batch_in_epoch = batch->index + 1;
-      result.last_loss = out.loss;
-      double dynamics_s = 0;
-      if (dynamics.on()) {  // this rank's pairs against the global batch, no gradient
-        const auto dynamics_start = std::chrono::steady_clock::now();
-        const int64_t end = out.row_offset + out.rows;
-        const loss::PairBatch seen{out.image_embeddings.slice(0, out.row_offset, end),
-                                   out.text_embeddings.slice(0, out.row_offset, end), out.image_embeddings,
-                                   out.text_embeddings, out.row_offset, {}};
-        dynamics.add(batch->rows, step_pair_scores(*loss_fn, seen));
-        dynamics_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - dynamics_start).count();
-      }
+      finite.watch(out.loss.total, state.step);
+      last_loss = out.loss.total.detach();
 
-      // -- every log_every steps: progress line and metrics
-      if (state.step % c.train.log_every == 0 || state.step == total_steps) {
-        Metrics m{{"loss", out.loss}, {"lr", lr}, {"grad_norm", out.grad_norm},
-                  {"skipped_images", static_cast<double>(loader.skipped_images())},
-                  {"step_ms", 1000 * out.step_s}, {"comm_ms", 1000 * out.comm_s}};
-        if (dynamics.on()) m.emplace_back("dynamics_ms", 1000 * dynamics_s);
-        m.insert(m.end(), out.parts.begin(), out.parts.end());
-        const Metrics geometry = embedding_diagnostics(out.image_embeddings, out.text_embeddings, *loss_fn, batch->rows,
-                                                       out.row_offset, *manifest);
-        m.insert(m.end(), geometry.begin(), geometry.end());
-        // With centring the embeddings above have mean ~0 by construction; the offset that
-        // centring removes is the running mean.
-        const auto [image_offset, text_offset] = model->embedding_offsets();
-        if (image_offset.defined()) {
-          const double sqrt_d = std::sqrt(static_cast<double>(image_offset.numel()));
-          m.emplace_back("image_offset_norm", image_offset.norm().item<double>() / sqrt_d);
-          m.emplace_back("text_offset_norm", text_offset.norm().item<double>() / sqrt_d);
+      // -- every log_every steps: the loss read back, checked and logged with the hooks' values
+      const bool logging = state.step % c.train.log_every == 0 || state.step == run.total_steps;
+      Metrics metrics;
+      if (logging) {
+        finite.check(group, c.train.run_dir);
+        metrics = step_metrics(out.loss, out.grad_norm, lr, run.loader->skipped_images(), step_s, comm_s, group);
+      }
+      // -- after every step: the hooks (pair dynamics, embedding diagnostics, validation, ...)
+      const hooks::StepContext context{state.step, run.total_steps, state.epoch, logging, *batch,
+                                       out.pairs,  *run.loss,       run.model,   group};
+      Metrics timings;
+      for (const auto& hook : run.hooks) {
+        const auto hook_start = Clock::now();
+        try {
+          hook->after_step(context, metrics);
+        } catch (const Error&) {
+          finite.check_local(c.train.run_dir);  // NaN embeddings: name the step where the loss went bad
+          throw;
         }
-        log.step(state.step, state.epoch, batch->images.size(0) * group->size(), data_wait, m, c.train.log_every);
-      } else {
-        log.step(state.step, state.epoch, batch->images.size(0) * group->size(), data_wait, {}, c.train.log_every);
+        timings.emplace_back(hook->name() + "_ms", 1000 * seconds_since(hook_start));
       }
+      if (logging) metrics.insert(metrics.end(), timings.begin(), timings.end());
+      log.step(state.step, state.epoch, batch->images.size(0) * group.size(), data_wait, logging ? metrics : Metrics{},
+               c.train.log_every);
+      if (!logging) log.record(state.step, metrics);
       // -- every checkpoint_every steps: checkpoint
-      if (state.step % c.train.checkpoint_every == 0 && state.step < total_steps) {
-        checkpoint(step_name(state.step));
-      }
-      stop_agreed = dist::any(*group, stop_wanted());
+      if (state.step % c.train.checkpoint_every == 0 && state.step < run.total_steps) checkpoint(step_name(state.step));
+      stop = dist::any(group, stop_wanted());
     }
-    if (state.batch_in_epoch >= steps_per_epoch) {
+    if (state.batch_in_epoch >= run.steps_per_epoch) {  // -- every epoch: the hooks' epoch end
       ++state.epoch;
       state.batch_in_epoch = 0;
-      if (share_from_history) dynamics.fold(*group);  // the next epoch sees every rank's scores
+      for (const auto& hook : run.hooks) hook->end_epoch(group);
     }
   }
 
-  // ---- the end: a final checkpoint, or a checkpoint at the stop -------------------------------
-  if (stop_requested() && state.step < total_steps) {
-    const int sig = stop.received() ? stop.received() : SIGTERM;
+  // ---- the end: a final checkpoint, or a checkpoint at the stop ------------------------------
+  result.finished = state.step >= run.total_steps;
+  if (!result.finished) {
     checkpoint(step_name(state.step));
-    log_message(std::string("stopped by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " at step " +
-                std::to_string(state.step) + "; checkpoint " + result.checkpoint +
+    const int sig = signals.received();
+    const std::string by = sig == SIGINT ? "SIGINT" : sig ? "SIGTERM" : stop_reason;
+    log_message("stopped by " + by + " at step " + std::to_string(state.step) + "; checkpoint " + result.checkpoint +
                 " (continue with --resume latest)");
-    result.exit_code = 128 + sig;
+    result.exit_code = sig ? 128 + sig : 0;
   } else {
-    const PairDynamics totals = checkpoint("final");
+    checkpoint("final");
     log_message("finished " + std::to_string(state.step) + " steps; checkpoint " + result.checkpoint);
-    if (dynamics.on()) write_dynamics(c.train.run_dir, totals, *manifest, main_rank);
+    for (const auto& hook : run.hooks) hook->finish(group);
   }
+  if (last_loss.defined()) result.last_loss = dist::average(group, {last_loss.item<double>()})[0];
   result.state = state;
-  for (const auto& p : model->named_parameters()) result.parameters[p.key()] = p.value().detach().cpu().clone();
-  for (const auto& b : model->named_buffers()) result.parameters[b.key()] = b.value().detach().cpu().clone();
   return result;
 }
 

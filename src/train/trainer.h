@@ -2,12 +2,11 @@
 // then runs the step loop with logging, checkpoints and clean stops (see trainer.cpp, which
 // reads top to bottom).
 #pragma once
-#include <cstdint>
-#include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
-#include <torch/types.h>
-
+#include "hooks/step_hook.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
 
@@ -15,15 +14,18 @@ namespace halo::train {
 
 struct TrainOptions {
   std::string resume;  // "" (fresh run), "latest" (newest checkpoint of run_dir) or a path
-  int64_t stop_after_steps = 0;  // > 0: stop at this step as if SIGTERM had arrived (tests)
+  // Step hooks to run after the configured ones (hooks/step_hook.h), e.g. a caller's own
+  // early stopping.
+  std::vector<std::shared_ptr<hooks::StepHook>> hooks;
 };
 
 struct TrainResult {
-  int exit_code = 0;  // 0 when finished; 128 + signal when stopped by SIGINT/SIGTERM
+  // 0 when finished or stopped by a hook; 128 + signal when stopped by SIGINT/SIGTERM.
+  int exit_code = 0;
+  bool finished = false;  // all steps done (else stopped: resume with --resume latest)
   TrainingState state;
-  double last_loss = 0;
+  double last_loss = 0;    // the last step's loss, averaged over ranks
   std::string checkpoint;  // the last checkpoint written
-  std::map<std::string, torch::Tensor> parameters;  // the model's parameters and buffers, at the end (CPU)
 };
 
 TrainResult run_training(const Config& config, const TrainOptions& options);

@@ -8,7 +8,7 @@
 
 #include <torch/types.h>
 
-namespace halo::eval {
+namespace halo {
 
 // 1-based rank of the true candidate in each row of `scores` (n x m, higher is better): one plus
 // the number of other candidates scoring at least as high. `truth` holds n column indices.
@@ -45,4 +45,4 @@ double auroc(const std::vector<double>& score, const std::vector<int>& label);
 // positives: the share of negatives with score >= t.
 double fpr_at_tpr(const std::vector<double>& score, const std::vector<int>& label, double tpr = 0.95);
 
-}  // namespace halo::eval
+}  // namespace halo

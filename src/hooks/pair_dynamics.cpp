@@ -1,6 +1,6 @@
 // Per-pair training dynamics: the step's scores, the exact fixed-point accumulator and the
 // TSV file (see pair_dynamics.h).
-#include "train/pair_dynamics.h"
+#include "hooks/pair_dynamics.h"
 
 #include <algorithm>
 #include <cmath>
@@ -13,9 +13,9 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "dist/process_group.h"
-#include "eval/metrics.h"
+#include "common/metrics.h"
 
-namespace halo::train {
+namespace halo::hooks {
 
 namespace {
 
@@ -226,9 +226,9 @@ std::vector<DynamicsDetection> write_pair_dynamics(const std::string& path, cons
   const auto positives = std::count(labels.begin(), labels.end(), 1);
   if (!truth || positives == 0 || positives == static_cast<int64_t>(labels.size())) return result;
   for (size_t c = 0; c < columns.size(); ++c) {
-    result.push_back({columns[c], eval::auroc(scores[c], labels), eval::fpr_at_tpr(scores[c], labels, 0.95)});
+    result.push_back({columns[c], halo::auroc(scores[c], labels), halo::fpr_at_tpr(scores[c], labels, 0.95)});
   }
   return result;
 }
 
-}  // namespace halo::train
+}  // namespace halo::hooks

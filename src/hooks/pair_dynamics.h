@@ -22,7 +22,7 @@ namespace halo::dist {
 class ProcessGroup;
 }
 
-namespace halo::train {
+namespace halo::hooks {
 
 // The recorded scores, one column each (higher means "more likely mismatched"):
 //   own_mean        the loss's pair score (HALO: the pair's abstention probability)
@@ -86,6 +86,7 @@ class RunPairDynamics {
   RunPairDynamics(int64_t pairs, bool keep_history, bool main_rank);
 
   bool on() const { return since_.pairs() > 0; }
+  bool keeps_history() const { return keep_history_; }
   // From a checkpoint's state; every rank validates it (throws halo::Error on a mismatch).
   void load_state(const std::map<std::string, torch::Tensor>& state);
   void add(const torch::Tensor& rows, const torch::Tensor& scores) { since_.add(rows, scores); }
@@ -121,4 +122,4 @@ struct DynamicsDetection {
 std::vector<DynamicsDetection> write_pair_dynamics(const std::string& path, const PairDynamics& totals,
                                                    const data::Manifest& manifest);
 
-}  // namespace halo::train
+}  // namespace halo::hooks

@@ -1,12 +1,12 @@
 // Metric functions; see metrics.h for the definitions and the tie rule.
-#include "eval/metrics.h"
+#include "common/metrics.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "common/error.h"
 
-namespace halo::eval {
+namespace halo {
 
 std::vector<int64_t> true_ranks(const torch::Tensor& scores, const std::vector<int64_t>& truth) {
   HALO_CHECK(scores.dim() == 2 && scores.size(0) == static_cast<int64_t>(truth.size()),
@@ -124,4 +124,4 @@ double fpr_at_tpr(const std::vector<double>& score, const std::vector<int>& labe
   return static_cast<double>(flagged) / static_cast<double>(negative.size());
 }
 
-}  // namespace halo::eval
+}  // namespace halo
