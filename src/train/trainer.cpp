@@ -105,6 +105,57 @@ Metrics step_metrics(const loss::LossOutput& out, const torch::Tensor& grad_norm
   return m;
 }
 
+// The per-row sink shares a hook gives this batch (bootstrapping from the history), if any.
+// Every rank calls it (it may be a collective).
+torch::Tensor sink_shares(Run& run, const data::Batch& batch) {
+  for (const auto& hook : run.hooks) {
+    if (torch::Tensor share = hook->sink_share(batch, *run.group); share.defined()) return share;
+  }
+  return {};
+}
+
+// Every hook's after_step, in order; at logging steps each hook's time is logged as NAME_ms. A
+// hook's error after the loss went bad (NaN embeddings) is reported as the bad loss.
+void run_hooks(Run& run, const hooks::StepContext& context, Metrics& metrics, const FiniteWatch& finite,
+               const std::string& run_dir) {
+  Metrics timings;
+  for (const auto& hook : run.hooks) {
+    const auto start = Clock::now();
+    try {
+      hook->after_step(context, metrics);
+    } catch (const Error&) {
+      finite.check_local(run_dir);
+      throw;
+    }
+    timings.emplace_back(hook->name() + "_ms", 1000 * seconds_since(start));
+  }
+  if (context.logging) metrics.insert(metrics.end(), timings.begin(), timings.end());
+}
+
+// Every rank: the loss checked, the hooks' state (may be a collective); rank 0 writes the
+// checkpoint while the others wait. Returns its path on rank 0.
+std::string checkpoint(Run& run, const Config& c, const FiniteWatch& finite, const std::string& name) {
+  finite.check(*run.group, c.train.run_dir);
+  run.state.tensors.clear();
+  for (const auto& hook : run.hooks) hook->save_state(*run.group, run.state.tensors);
+  std::string path;
+  if (run.main_rank) {
+    path = save_checkpoint(c.train.run_dir, name, *run.model, *run.loss, *run.optimizer, run.state, run.config_yaml,
+                           c.train.keep_checkpoints);
+  }
+  run.group->barrier();
+  return path;
+}
+
+// Why this rank wants to stop after this step ("" to go on): a signal, or a hook's reason.
+std::string stop_reason(const Run& run, const StopSignal& signals) {
+  if (const int sig = signals.received()) return sig == SIGINT ? "SIGINT" : "SIGTERM";
+  for (const auto& hook : run.hooks) {
+    if (std::string reason = hook->stop_reason(); !reason.empty()) return reason;
+  }
+  return "";
+}
+
 }  // namespace
 
 TrainResult run_training(const Config& c, const TrainOptions& options) {
@@ -117,25 +168,8 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
   StopSignal signals;
   TrainResult result;
   torch::Tensor last_loss;
-  auto checkpoint = [&](const std::string& name) {  // every rank: the hooks' state may be a collective
-    finite.check(group, c.train.run_dir);
-    state.tensors.clear();
-    for (const auto& hook : run.hooks) hook->save_state(group, state.tensors);
-    if (run.main_rank) {
-      result.checkpoint = save_checkpoint(c.train.run_dir, name, *run.model, *run.loss, *run.optimizer, state,
-                                          run.config_yaml, c.train.keep_checkpoints);
-    }
-    group.barrier();  // the other ranks wait for rank 0's checkpoint
-  };
   // Every rank stops after the same step: a stop (signal or hook) is agreed on once per step.
-  std::string stop_reason;
-  auto stop_wanted = [&] {
-    for (const auto& hook : run.hooks) {
-      if (stop_reason.empty()) stop_reason = hook->stop_reason();
-    }
-    return signals.received() != 0 || !stop_reason.empty();
-  };
-  bool stop = dist::any(group, stop_wanted());
+  bool stop = dist::any(group, !stop_reason(run, signals).empty());
 
   // ---- the step loop -----------------------------------------------------------------------
   while (state.step < run.total_steps && !stop) {
@@ -148,19 +182,15 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
 
       const double lr = learning_rate(state.step, run.total_steps, c.optim);
       set_learning_rate(*run.optimizer, lr, c.optim);
-      torch::Tensor sink_share;  // bootstrapping from the history (docs/loss.md)
-      for (const auto& hook : run.hooks) {
-        if (!sink_share.defined()) sink_share = hook->sink_share(*batch, group);
-      }
       const auto step_start = Clock::now();
-      const StepResult out = train_step(run, c, *batch, sink_share);
+      const StepResult out = train_step(run, c, *batch, sink_shares(run, *batch));
       const double step_s = seconds_since(step_start), comm_s = group.take_comm_seconds();
       ++state.step;
       state.batch_in_epoch = batch->index + 1;
       finite.watch(out.loss.total, state.step);
       last_loss = out.loss.total.detach();
 
-      // -- every log_every steps: the loss read back, checked and logged with the hooks' values
+      // -- every log_every steps: the loss read back, checked, and logged with the hooks' values
       const bool logging = state.step % c.train.log_every == 0 || state.step == run.total_steps;
       Metrics metrics;
       if (logging) {
@@ -168,26 +198,16 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
         metrics = step_metrics(out.loss, out.grad_norm, lr, run.loader->skipped_images(), step_s, comm_s, group);
       }
       // -- after every step: the hooks (pair dynamics, embedding diagnostics, validation, ...)
-      const hooks::StepContext context{state.step, run.total_steps, state.epoch, logging, *batch,
-                                       out.pairs,  *run.loss,       run.model,   group};
-      Metrics timings;
-      for (const auto& hook : run.hooks) {
-        const auto hook_start = Clock::now();
-        try {
-          hook->after_step(context, metrics);
-        } catch (const Error&) {
-          finite.check_local(c.train.run_dir);  // NaN embeddings: name the step where the loss went bad
-          throw;
-        }
-        timings.emplace_back(hook->name() + "_ms", 1000 * seconds_since(hook_start));
-      }
-      if (logging) metrics.insert(metrics.end(), timings.begin(), timings.end());
+      run_hooks(run, {state.step, run.total_steps, state.epoch, logging, *batch, out.pairs, *run.loss, run.model, group},
+                metrics, finite, c.train.run_dir);
       log.step(state.step, state.epoch, batch->images.size(0) * group.size(), data_wait, logging ? metrics : Metrics{},
                c.train.log_every);
-      if (!logging) log.record(state.step, metrics);
+      if (!logging) log.record(state.step, metrics);  // a hook's values between logging steps
       // -- every checkpoint_every steps: checkpoint
-      if (state.step % c.train.checkpoint_every == 0 && state.step < run.total_steps) checkpoint(step_name(state.step));
-      stop = dist::any(group, stop_wanted());
+      if (state.step % c.train.checkpoint_every == 0 && state.step < run.total_steps) {
+        result.checkpoint = checkpoint(run, c, finite, step_name(state.step));
+      }
+      stop = dist::any(group, !stop_reason(run, signals).empty());
     }
     if (state.batch_in_epoch >= run.steps_per_epoch) {  // -- every epoch: the hooks' epoch end
       ++state.epoch;
@@ -198,17 +218,16 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
 
   // ---- the end: a final checkpoint, or a checkpoint at the stop ------------------------------
   result.finished = state.step >= run.total_steps;
-  if (!result.finished) {
-    checkpoint(step_name(state.step));
-    const int sig = signals.received();
-    const std::string by = sig == SIGINT ? "SIGINT" : sig ? "SIGTERM" : stop_reason;
-    log_message("stopped by " + by + " at step " + std::to_string(state.step) + "; checkpoint " + result.checkpoint +
-                " (continue with --resume latest)");
-    result.exit_code = sig ? 128 + sig : 0;
-  } else {
-    checkpoint("final");
+  result.checkpoint = checkpoint(run, c, finite, result.finished ? "final" : step_name(state.step));
+  if (result.finished) {
     log_message("finished " + std::to_string(state.step) + " steps; checkpoint " + result.checkpoint);
     for (const auto& hook : run.hooks) hook->finish(group);
+  } else {
+    const std::string reason = stop_reason(run, signals);
+    log_message("stopped by " + (reason.empty() ? "another rank" : reason) + " at step " + std::to_string(state.step) +
+                "; checkpoint " + result.checkpoint + " (continue with --resume latest)");
+    // A hook's stop ends cleanly; a signal here or on another rank as that signal would.
+    result.exit_code = signals.received() ? 128 + signals.received() : reason.empty() ? 128 + SIGTERM : 0;
   }
   if (last_loss.defined()) result.last_loss = dist::average(group, {last_loss.item<double>()})[0];
   result.state = state;

@@ -20,7 +20,8 @@ struct TrainOptions {
 };
 
 struct TrainResult {
-  // 0 when finished or stopped by a hook; 128 + signal when stopped by SIGINT/SIGTERM.
+  // 0 when finished or stopped by a hook; 128 + signal when stopped by SIGINT/SIGTERM (143
+  // when another rank was signalled).
   int exit_code = 0;
   bool finished = false;  // all steps done (else stopped: resume with --resume latest)
   TrainingState state;
