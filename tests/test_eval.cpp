@@ -1,6 +1,7 @@
 // Train -> eval -> filter -> report end to end on a tiny generated set with injected mismatches,
 // labels and one corrupt image: the files each command promises, streaming that does not change
 // results, an input that is never modified, and a report that needs no network.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -11,15 +12,16 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "common/metrics.h"
 #include "data/manifest.h"
 #include "eval/evaluate.h"
 #include "eval/filter.h"
-#include "common/metrics.h"
 #include "eval/report.h"
 #include "loss/contrastive_loss.h"
 #include "shapes_dataset.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
+#include "train/trained_model.h"
 #include "train/trainer.h"
 
 namespace halo::test {
@@ -101,6 +103,40 @@ TEST_F(EvalEndToEnd, EvalReportsRetrievalClassificationAndDetection) {
   int lines = 0;
   for (std::string l; std::getline(scores, l);) ++lines;
   EXPECT_EQ(lines, 65);
+}
+
+// Every column of a TSV but the one named `skip`, row by row.
+std::vector<std::string> tsv_without_column(const std::string& path, const std::string& skip) {
+  std::istringstream in(read_file(path));
+  std::string line;
+  std::getline(in, line);
+  const auto header = data::split_fields(line, '\t');
+  const auto drop = static_cast<size_t>(std::find(header.begin(), header.end(), skip) - header.begin());
+  std::vector<std::string> rows;
+  for (in.seekg(0); std::getline(in, line);) {
+    const auto fields = data::split_fields(line, '\t');
+    std::string row;
+    for (size_t i = 0; i < fields.size(); ++i) row += i == drop ? std::string() : fields[i] + "\t";
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// A checkpoint written by an earlier version (tests/fixtures/legacy_run/README.md) loads and
+// scores its pairs exactly as the build that wrote it did.
+TEST(LegacyRun, CheckpointOfAnEarlierVersionScoresPairsAsBefore) {
+  const std::string fixture = std::string(HALO_SOURCE_DIR) + "/tests/fixtures/legacy_run";
+  train::TrainedModel model = train::load_trained_model(fixture + "/checkpoints/final.pt", "cpu");
+  EXPECT_EQ(model.step, 2);
+  eval::EvalOptions o;
+  o.manifest = fixture + "/pairs/manifest.tsv";
+  o.out_dir = make_temp_dir("legacy_run_eval");
+  o.embed.verbose = false;
+  const eval::EvalResult r = eval::evaluate(model, o);
+  EXPECT_EQ(r.pairs, 12);
+  const auto expected = tsv_without_column(fixture + "/pair_scores.tsv", "image_path");
+  ASSERT_EQ(expected.size(), 13u);
+  EXPECT_EQ(tsv_without_column(o.out_dir + "/pair_scores.tsv", "image_path"), expected);
 }
 
 TEST(InContextScore, IsOneMinusTheOwnCandidatesSoftmaxProbabilityWithTheSink) {
