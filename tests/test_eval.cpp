@@ -1,6 +1,7 @@
 // Train -> eval -> filter -> report end to end on a tiny generated set with injected mismatches,
 // labels and one corrupt image: the files each command promises, streaming that does not change
 // results, an input that is never modified, and a report that needs no network.
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -228,6 +229,34 @@ TEST_F(EvalEndToEnd, CrossScoringUsesTheModelThatDidNotSeeThePair) {
   // Models from different fold settings do not mix.
   std::vector<train::TrainedModel> mixed{folds[0], train::load_trained_model(dir_ + "/run")};
   EXPECT_THROW(eval::filter_manifest(mixed, o), halo::Error);
+}
+
+// Flags that cannot work are refused before any model is loaded or pair scored, naming the flag.
+TEST(FilterOptions, BadValuesAreRefusedBeforeAnyWork) {
+  const std::string dir = make_temp_dir("filter_options");
+  const std::string manifest = make_shapes_dataset(dir + "/data", 4);
+  eval::FilterOptions o;
+  o.manifest = manifest;
+  o.out_dir = dir + "/out";
+  o.verbose = false;
+  std::vector<train::TrainedModel> none;  // would fail later ("give a checkpoint") if reached
+  o.keep_fraction = 1.5;
+  EXPECT_THAT(error_message([&] { eval::filter_manifest(none, o); }), HasSubstr("--keep-fraction must be in [0, 1], got 1.5"));
+  o.keep_fraction = std::nan("");
+  EXPECT_THAT(error_message([&] { eval::filter_manifest(none, o); }), HasSubstr("--keep-fraction must be in [0, 1]"));
+  o.keep_fraction.reset();
+  for (double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+    o.threshold = bad;
+    EXPECT_THAT(error_message([&] { eval::filter_manifest(none, o); }), HasSubstr("--threshold must be a finite number"));
+  }
+  o.threshold = 0.5;
+  o.manifest = dir + "/data";
+  EXPECT_THAT(error_message([&] { eval::filter_manifest(none, o); }), HasSubstr("manifest '" + dir + "/data' is a directory"));
+  o.manifest = "no/such/manifest.tsv";
+  EXPECT_THAT(error_message([&] { eval::filter_manifest(none, o); }),
+              HasSubstr("manifest 'no/such/manifest.tsv' does not exist (relative to the current directory " +
+                        fs::current_path().string() + ")"));
+  EXPECT_FALSE(fs::exists(dir + "/out"));  // nothing written
 }
 
 TEST_F(EvalEndToEnd, FilterReportsACorruptImageAndSkipsIt) {

@@ -290,5 +290,20 @@ TEST(Train, ResumeWithoutCheckpointIsAClearError) {
               ::testing::HasSubstr("no checkpoint to resume"));
 }
 
+// An empty configuration names the setting that is missing, and a relative path that does not
+// exist says what it is relative to; nothing is written.
+TEST(Train, MissingManifestNamesTheSettingAndWritesNothing) {
+  const std::string dir = make_temp_dir("train_empty_config");
+  auto c = train::parse_config("", {"train.run_dir=" + dir + "/run"});
+  EXPECT_THAT(error_message([&] { train::run_training(c, {}); }), ::testing::HasSubstr("set data.train_manifest"));
+  c.data.train_manifest = "no/such/manifest.tsv";
+  EXPECT_THAT(error_message([&] { train::run_training(c, {}); }),
+              ::testing::HasSubstr("training manifest 'no/such/manifest.tsv' does not exist (relative to the current directory " +
+                                   fs::current_path().string() + ")"));
+  c.data.train_manifest = dir;
+  EXPECT_THAT(error_message([&] { train::run_training(c, {}); }), ::testing::HasSubstr("is a directory"));
+  EXPECT_FALSE(fs::exists(dir + "/run/config.yaml"));
+}
+
 }  // namespace
 }  // namespace halo::test

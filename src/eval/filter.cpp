@@ -209,13 +209,25 @@ PassOne score_from_file(const FilterOptions& o, const data::ManifestOptions& mo)
 
 }  // namespace
 
+void check_filter_options(const FilterOptions& o) {
+  HALO_CHECK(o.threshold.has_value() != o.keep_fraction.has_value(), "give exactly one of --threshold and --keep-fraction");
+  if (o.threshold) HALO_CHECK(std::isfinite(*o.threshold), "--threshold must be a finite number, got ", *o.threshold);
+  if (o.keep_fraction) {
+    HALO_CHECK(*o.keep_fraction >= 0 && *o.keep_fraction <= 1, "--keep-fraction must be in [0, 1], got ", *o.keep_fraction);
+  }
+  HALO_CHECK(o.score == "model" || o.score == "cosine", "--score must be model or cosine, got '", o.score, "'");
+  HALO_CHECK(o.scores_file.empty() || !o.score_column.empty(), "--scores-file needs --score-column");
+  if (!o.scores_file.empty()) check_input_file(o.scores_file, "--scores-file");
+  HALO_CHECK(o.chunk_rows >= 1, "--chunk must be >= 1, got ", o.chunk_rows);
+  HALO_CHECK(o.embed.batch_size >= 1 && o.embed.workers >= 1, "--batch-size and --workers must be >= 1");
+  HALO_CHECK(!o.out_dir.empty(), "--out must name a folder");
+  check_input_file(o.manifest, "manifest");
+}
+
 FilterReport filter_manifest(std::vector<train::TrainedModel>& models, const FilterOptions& o) {
   torch::NoGradGuard no_grad;
   const auto start = std::chrono::steady_clock::now();
-  HALO_CHECK(o.score == "model" || o.score == "cosine", "--score must be model or cosine, got '", o.score, "'");
-  HALO_CHECK(o.scores_file.empty() || !o.score_column.empty(), "--scores-file needs --score-column");
-  HALO_CHECK(o.chunk_rows >= 1, "--chunk must be >= 1");
-  HALO_CHECK(fs::is_regular_file(o.manifest), "manifest '", o.manifest, "' does not exist");
+  check_filter_options(o);
   fs::create_directories(o.out_dir);
   const std::string ext = fs::path(o.manifest).extension().string().empty() ? ".tsv" : fs::path(o.manifest).extension().string();
   FilterReport r;

@@ -42,6 +42,11 @@ struct FilterReport {
   double seconds = 0;
 };
 
+// Throws halo::Error naming the flag for options that cannot work (NaN or infinite threshold,
+// keep fraction outside [0, 1], a manifest that is missing or a directory, ...). Called before
+// any model is loaded or pair scored.
+void check_filter_options(const FilterOptions& options);
+
 // One model scores every pair. Cross-scoring: k models trained with data.folds = k, one per
 // data.holdout_fold, each scoring the pairs of the fold it never saw. With
 // options.scores_file, `models` must be empty and the manifest's default columns are read.

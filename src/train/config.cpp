@@ -157,6 +157,7 @@ Config parse_config(const std::string& yaml_text, const std::vector<std::string>
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  check_input_file(path, "config file");
   std::ifstream in(path);
   HALO_CHECK(in.good(), "cannot read config file '", path, "'");
   std::stringstream text;

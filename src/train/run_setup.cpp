@@ -22,6 +22,7 @@ namespace {
 
 // The training manifest; with cross-scoring (data.folds), without the held-out fold.
 std::shared_ptr<const data::Manifest> training_manifest(const Config& c) {
+  check_input_file(c.data.train_manifest, "training manifest", "data.train_manifest");
   auto manifest = std::make_shared<data::Manifest>(data::read_manifest(c.data.train_manifest, c.data.manifest_options()));
   if (c.data.folds == 0) return manifest;
   std::vector<int64_t> keep;
