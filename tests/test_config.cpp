@@ -198,7 +198,7 @@ TEST(Config, ShippedPresetsAreValid) {
     EXPECT_NO_THROW(train::load_config(std::string(HALO_SOURCE_DIR) + "/configs/" + preset)) << preset;
   }
   EXPECT_THAT(error_message([] { train::load_config("/no/such/config.yaml"); }),
-              HasSubstr("cannot read config file '/no/such/config.yaml'"));
+              HasSubstr("config file '/no/such/config.yaml' does not exist"));
 }
 
 }  // namespace
