@@ -55,5 +55,18 @@ TEST(ArgParser, ErrorsNameTheFlag) {
   EXPECT_THAT(err({"--dim", "8", "--verbose=yes"}), HasSubstr("--verbose takes no value"));
 }
 
+// No flag takes NaN or an infinity: `filter --threshold nan` used to reject nothing, silently.
+TEST(ArgParser, NumbersMustBeFinite) {
+  for (const std::string bad : {"nan", "NaN", "-nan", "inf", "-inf", "infinity"}) {
+    SCOPED_TRACE(bad);
+    ArgParser p = parser();
+    ASSERT_TRUE(p.parse({"--dim", "8", "--lr", bad}));
+    EXPECT_THAT(error_message([&] { p.real("lr"); }), HasSubstr("flag --lr expects a finite number, got '" + bad + "'"));
+  }
+  ArgParser p = parser();
+  ASSERT_TRUE(p.parse({"--dim", "8", "--lr", "-2.5e-3"}));
+  EXPECT_DOUBLE_EQ(p.real("lr"), -2.5e-3);
+}
+
 }  // namespace
 }  // namespace halo::test

@@ -150,6 +150,27 @@ TEST(Config, InfiniteAndNanValuesAreRejected) {
   EXPECT_THAT(error_message([] { train::parse_config("dist: {bucket_mb: .inf}"); }), HasSubstr("dist.bucket_mb"));
 }
 
+// Every number of every section: NaN and both infinities are refused, naming the key (a NaN
+// compares false, so a missing check would let it through silently).
+TEST(Config, EveryNumberRejectsNanAndInfinityNamingTheKey) {
+  const std::vector<std::string> keys = {
+      "model.image.mlp_ratio", "model.text.mlp_ratio", "model.center_momentum", "data.augment.crop_scale_min",
+      "data.augment.crop_scale_max", "loss.label_smoothing", "loss.radial_weight", "loss.sink_bootstrap",
+      "loss.sink_history_fraction", "optim.lr", "optim.weight_decay", "optim.beta1", "optim.beta2", "optim.eps",
+      "optim.grad_clip", "optim.temperature_lr_scale", "dist.rendezvous_timeout_s", "dist.collective_timeout_s",
+      "dist.bucket_mb"};
+  for (const auto& key : keys) {
+    for (const std::string value : {".nan", ".inf", "-.inf"}) {
+      SCOPED_TRACE(key + "=" + value);
+      EXPECT_THAT(error_message([&] { train::parse_config("", {key + "=" + value}); }), HasSubstr(key));
+    }
+  }
+  for (const std::string key : {"data.mean", "data.std"}) {
+    EXPECT_THAT(error_message([&] { train::parse_config("", {key + "=[0.5, .nan, 0.5]"}); }), HasSubstr(key));
+    EXPECT_THAT(error_message([&] { train::parse_config("", {key + "=[0.5, .inf, 0.5]"}); }), HasSubstr(key));
+  }
+}
+
 // A run folder written before the options moved into their modules (tests/fixtures/legacy_run):
 // its config reads back with every key and value it had, and its checkpoint loads and scores
 // pairs exactly as the build that wrote it did.
@@ -177,7 +198,7 @@ TEST(Config, ShippedPresetsAreValid) {
     EXPECT_NO_THROW(train::load_config(std::string(HALO_SOURCE_DIR) + "/configs/" + preset)) << preset;
   }
   EXPECT_THAT(error_message([] { train::load_config("/no/such/config.yaml"); }),
-              HasSubstr("cannot read config file '/no/such/config.yaml'"));
+              HasSubstr("config file '/no/such/config.yaml' does not exist"));
 }
 
 }  // namespace

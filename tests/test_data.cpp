@@ -64,7 +64,7 @@ TEST(Manifest, OpenClipCsvWithQuotesAndOtherColumnNames) {
 TEST(Manifest, ErrorsNameFileLineAndColumn) {
   const std::string dir = make_temp_dir("manifest_bad");
   EXPECT_THAT(error_message([&] { data::read_manifest(dir + "/none.tsv", {}); }),
-              HasSubstr("cannot read manifest '" + dir + "/none.tsv'"));
+              HasSubstr("manifest '" + dir + "/none.tsv' does not exist"));
   write_text(dir + "/cols.tsv", "path\ttext\nx.png\thello\n");
   EXPECT_THAT(error_message([&] { data::read_manifest(dir + "/cols.tsv", {}); }),
               HasSubstr("no column named 'image_path'"));
@@ -81,6 +81,19 @@ TEST(Manifest, ErrorsNameFileLineAndColumn) {
   const auto m = data::read_manifest(dir + "/empty_caption.tsv", skip);
   EXPECT_EQ(m.size(), 1);
   EXPECT_EQ(m.skipped_rows, 1);
+}
+
+// A byte-order mark (Excel's "UTF-8 CSV") is not part of the first column's name; a folder given
+// as the manifest is named as one, not as an empty file.
+TEST(Manifest, ByteOrderMarkAndDirectory) {
+  const std::string dir = make_temp_dir("manifest_bom");
+  write_text(dir + "/bom.tsv", "\xEF\xBB\xBFimage_path\tcaption\na.png\thello\n");
+  const data::Manifest m = data::read_manifest(dir + "/bom.tsv", {});
+  ASSERT_EQ(m.size(), 1);
+  EXPECT_EQ(m.images[0], dir + "/a.png");
+  EXPECT_THAT(error_message([&] { data::read_manifest(dir, {}); }), HasSubstr("manifest '" + dir + "' is a directory"));
+  EXPECT_THAT(error_message([&] { data::read_manifest("no/such.tsv", {}); }),
+              HasSubstr("manifest 'no/such.tsv' does not exist (relative to the current directory "));
 }
 
 TEST(Image, DecodesAlphaOnWhiteAndGreyToRgb) {
@@ -202,7 +215,10 @@ TEST(Loader, BadImagesStopOrAreSkippedAndCounted) {
   {
     data::BatchLoader loader(m, fake_tokens(), o);
     loader.start_epoch(0);
-    EXPECT_THAT(error_message([&] { loader.next(); }), HasSubstr("img/3.png"));
+    const std::string message = error_message([&] { loader.next(); });
+    EXPECT_THAT(message, HasSubstr("img/3.png"));
+    EXPECT_THAT(message, HasSubstr(dir + "/manifest.tsv:5: "));  // row 3 is line 5: the line, as the README says
+    EXPECT_THAT(message, HasSubstr("data.skip_bad"));
   }
   o.skip_bad = true;
   data::BatchLoader loader(m, fake_tokens(), o);

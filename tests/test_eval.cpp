@@ -2,6 +2,7 @@
 // labels and one corrupt image: the files each command promises, streaming that does not change
 // results, an input that is never modified, and a report that needs no network.
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -18,6 +19,7 @@
 #include "eval/filter.h"
 #include "eval/report.h"
 #include "loss/contrastive_loss.h"
+#include "loss/halo_clip_loss.h"
 #include "shapes_dataset.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
@@ -264,6 +266,83 @@ TEST_F(EvalEndToEnd, CrossScoringUsesTheModelThatDidNotSeeThePair) {
   // Models from different fold settings do not mix.
   std::vector<train::TrainedModel> mixed{folds[0], train::load_trained_model(dir_ + "/run")};
   EXPECT_THROW(eval::filter_manifest(mixed, o), halo::Error);
+}
+
+// Pairs far from the model's agreement all score exactly 1.0 in float32; their log-odds, computed
+// in float64 and in log space, still order them, and agree with the probability where it does not
+// saturate.
+TEST(PairScores, LogOddsDoNotSaturateWhereTheProbabilityDoes) {
+  torch::manual_seed(11);
+  loss::ContrastiveLossOptions lo;
+  lo.embed_dim = 8;
+  auto halo_loss = loss::make_contrastive_loss(lo);
+  const torch::Tensor image = torch::randn({64, 8}), text = torch::randn({64, 8});
+  // Moderate scale (p well inside (0, 1)): log-odds = logit(probability), to float64 rounding.
+  const torch::Tensor small_image = 0.2 * image, small_text = 0.2 * text;
+  const torch::Tensor p = loss::pair_abstain_score(small_image.to(torch::kFloat64), small_text.to(torch::kFloat64),
+                                                   halo_loss->named_parameters()["gamma_raw"], *halo_loss->abstain_logit());
+  const torch::Tensor lodds = halo_loss->mismatch_log_odds(small_image, small_text);
+  ASSERT_EQ(lodds.scalar_type(), torch::kFloat64);
+  EXPECT_TRUE(torch::allclose(lodds, torch::log(p) - torch::log1p(-p), 1e-6, 1e-6));
+  // Far apart: the float32 probability ties at 1.0, the log-odds stay finite and distinct.
+  const torch::Tensor far_image = 40 * image, far_text = -40 * text;
+  const torch::Tensor p32 = halo_loss->mismatch_score(far_image, far_text);
+  EXPECT_GE((p32 == 1.0f).sum().item<int64_t>(), 10);
+  const torch::Tensor far = halo_loss->mismatch_log_odds(far_image, far_text);
+  EXPECT_TRUE(torch::isfinite(far).all().item<bool>());
+  EXPECT_EQ(std::get<0>(torch::_unique(far)).numel(), 64);
+  for (const std::string name : {"infonce", "siglip"}) {
+    SCOPED_TRACE(name);
+    lo.name = name;
+    auto other = loss::make_contrastive_loss(lo);
+    const torch::Tensor s = other->mismatch_score(image.to(torch::kFloat64), text.to(torch::kFloat64));
+    EXPECT_TRUE(torch::allclose(other->mismatch_log_odds(image, text), torch::log(s) - torch::log1p(-s), 1e-6, 1e-6));
+  }
+}
+
+// --keep-fraction ranks by the log-odds, not by file order among scores tied at 1.0, and the
+// summary prints the cut with every digit it needs.
+TEST(PairScores, KeepFractionRanksTiedProbabilitiesByLogOddsAndPrintsTheExactCut) {
+  const std::vector<double> p{1.0, 1.0, 0.2, 1.0, 1.0};
+  const std::vector<double> log_odds{40.0, 38.5, -1.3, 37.0, 41.0};
+  double t = 0;
+  size_t first = 0;
+  EXPECT_EQ(eval::keep_mask(p, std::nullopt, 0.6, &t, log_odds, &first),
+            (std::vector<bool>{false, true, true, true, false}));
+  EXPECT_EQ(first, 0u);  // log-odds 40.0: the lowest of the rejected
+  eval::FilterReport r;
+  r.threshold = 0.99999987654321;
+  r.threshold_log_odds = 15.904;
+  const std::string summary = eval::format_filter_report(r);
+  EXPECT_THAT(summary, HasSubstr("(score >= 0.99999987654321, log-odds >= 15.904)"));
+}
+
+// Flags that cannot work are refused before any model is loaded or pair scored, naming the flag.
+TEST(FilterOptions, BadValuesAreRefusedBeforeAnyWork) {
+  const std::string dir = make_temp_dir("filter_options");
+  const std::string manifest = make_shapes_dataset(dir + "/data", 4);
+  eval::FilterOptions o;
+  o.manifest = manifest;
+  o.out_dir = dir + "/out";
+  o.verbose = false;
+  std::vector<train::TrainedModel> none;  // would fail later ("give a checkpoint") if reached
+  o.keep_fraction = 1.5;
+  EXPECT_THAT(error_message([&] { eval::filter_manifest(none, o); }), HasSubstr("--keep-fraction must be in [0, 1], got 1.5"));
+  o.keep_fraction = std::nan("");
+  EXPECT_THAT(error_message([&] { eval::filter_manifest(none, o); }), HasSubstr("--keep-fraction must be in [0, 1]"));
+  o.keep_fraction.reset();
+  for (double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+    o.threshold = bad;
+    EXPECT_THAT(error_message([&] { eval::filter_manifest(none, o); }), HasSubstr("--threshold must be a finite number"));
+  }
+  o.threshold = 0.5;
+  o.manifest = dir + "/data";
+  EXPECT_THAT(error_message([&] { eval::filter_manifest(none, o); }), HasSubstr("manifest '" + dir + "/data' is a directory"));
+  o.manifest = "no/such/manifest.tsv";
+  EXPECT_THAT(error_message([&] { eval::filter_manifest(none, o); }),
+              HasSubstr("manifest 'no/such/manifest.tsv' does not exist (relative to the current directory " +
+                        fs::current_path().string() + ")"));
+  EXPECT_FALSE(fs::exists(dir + "/out"));  // nothing written
 }
 
 TEST_F(EvalEndToEnd, FilterReportsACorruptImageAndSkipsIt) {

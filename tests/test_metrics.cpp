@@ -71,7 +71,7 @@ TEST(Metrics, FprAtTprByHand) {
 }
 
 TEST(Filter, KeepRuleByThresholdAndFraction) {
-  const std::vector<float> s{0.9f, 0.1f, 0.5f, 0.5f, 0.2f};
+  const std::vector<double> s{0.9, 0.1, 0.5, 0.5, 0.2};
   double t = 0;
   EXPECT_EQ(keep_mask(s, 0.5, std::nullopt, &t), (std::vector<bool>{false, true, false, false, true}));
   EXPECT_DOUBLE_EQ(t, 0.5);

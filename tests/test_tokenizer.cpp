@@ -72,7 +72,7 @@ TEST(Tokenizer, EncodeAddsBeginEndAndPadsOrTruncates) {
 
 TEST(Tokenizer, MissingOrBadModelIsNamed) {
   EXPECT_THAT(error_message([] { data::Tokenizer::load("/no/such/tok.model"); }),
-              HasSubstr("tokenizer model not found: '/no/such/tok.model'"));
+              HasSubstr("tokenizer model '/no/such/tok.model' does not exist"));
   const std::string dir = make_temp_dir("tokenizer_bad");
   std::ofstream(dir + "/bad.model") << "not a model";
   EXPECT_THAT(error_message([&] { data::Tokenizer::load(dir + "/bad.model"); }),

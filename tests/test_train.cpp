@@ -14,6 +14,7 @@
 #include "shapes_dataset.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
+#include "train/components.h"
 #include "loss/contrastive_loss.h"
 #include "train/optimizer.h"
 #include "train/trained_model.h"
@@ -288,6 +289,97 @@ TEST(Train, ResumeWithoutCheckpointIsAClearError) {
   o.resume = "latest";
   EXPECT_THAT(error_message([&] { train::run_training(tiny_config(manifest, dir + "/run"), o); }),
               ::testing::HasSubstr("no checkpoint to resume"));
+}
+
+// An empty configuration names the setting that is missing, and a relative path that does not
+// exist says what it is relative to; nothing is written.
+TEST(Train, MissingManifestNamesTheSettingAndWritesNothing) {
+  const std::string dir = make_temp_dir("train_empty_config");
+  auto c = train::parse_config("", {"train.run_dir=" + dir + "/run"});
+  EXPECT_THAT(error_message([&] { train::run_training(c, {}); }), ::testing::HasSubstr("set data.train_manifest"));
+  c.data.train_manifest = "no/such/manifest.tsv";
+  EXPECT_THAT(error_message([&] { train::run_training(c, {}); }),
+              ::testing::HasSubstr("training manifest 'no/such/manifest.tsv' does not exist (relative to the current directory " +
+                                   fs::current_path().string() + ")"));
+  c.data.train_manifest = dir;
+  EXPECT_THAT(error_message([&] { train::run_training(c, {}); }), ::testing::HasSubstr("is a directory"));
+  EXPECT_FALSE(fs::exists(dir + "/run/config.yaml"));
+}
+
+// A checkpoint knows its tokenizer: eval with another run's tokenizer is refused naming both files;
+// --resume FILE into a new folder continues with the checkpoint's tokenizer (never a new one); a
+// resume that changes the model's shape is refused naming the keys before anything is written;
+// a run clears the temporaries an interrupted checkpoint write left.
+class CheckpointIdentity : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = make_temp_dir("train_identity");
+    manifest_ = make_shapes_dataset(dir_ + "/data", 32);
+    auto a = tiny_config(manifest_, dir_ + "/a");
+    a.train.max_steps = 2;
+    a.train.pair_dynamics = false;
+    ASSERT_EQ(train::run_training(a, {}).exit_code, 0);
+    auto b = tiny_config(manifest_, dir_ + "/b");
+    b.train.max_steps = 1;
+    b.train.pair_dynamics = false;
+    b.tokenizer.vocab_size = 48;
+    ASSERT_EQ(train::run_training(b, {}).exit_code, 0);
+  }
+  static std::string dir_, manifest_;
+};
+std::string CheckpointIdentity::dir_, CheckpointIdentity::manifest_;
+
+TEST_F(CheckpointIdentity, AnotherRunsTokenizerIsRefusedNamingBothFiles) {
+  fs::create_directories(dir_ + "/mixed/checkpoints");
+  fs::copy_file(dir_ + "/a/checkpoints/final.pt", dir_ + "/mixed/checkpoints/final.pt");
+  fs::copy_file(dir_ + "/b/tokenizer.model", dir_ + "/mixed/tokenizer.model");
+  const std::string message = error_message([&] { train::load_trained_model(dir_ + "/mixed/checkpoints/final.pt", "cpu"); });
+  EXPECT_THAT(message, ::testing::HasSubstr(dir_ + "/mixed/checkpoints/final.pt"));
+  EXPECT_THAT(message, ::testing::HasSubstr("another tokenizer than '" + dir_ + "/mixed/tokenizer.model'"));
+  EXPECT_EQ(train::checkpoint_tokenizer_fingerprint(dir_ + "/a/checkpoints/final.pt"),
+            train::tokenizer_fingerprint(dir_ + "/a/tokenizer.model"));
+  EXPECT_NO_THROW(train::load_trained_model(dir_ + "/a", "cpu"));
+}
+
+TEST_F(CheckpointIdentity, ResumeIntoANewFolderUsesTheCheckpointsTokenizer) {
+  auto c = tiny_config(manifest_, dir_ + "/continued");
+  c.train.max_steps = 3;
+  c.train.pair_dynamics = false;
+  fs::create_directories(dir_ + "/continued/checkpoints");
+  std::ofstream(dir_ + "/continued/checkpoints/.step_00000004.pt.tmp-12345") << "interrupted";
+  train::TrainOptions o;
+  o.resume = dir_ + "/a/checkpoints/final.pt";
+  ASSERT_EQ(train::run_training(c, o).exit_code, 0);
+  EXPECT_EQ(read_file(dir_ + "/continued/tokenizer.model"), read_file(dir_ + "/a/tokenizer.model"));
+  EXPECT_FALSE(fs::exists(dir_ + "/continued/tokenizer_corpus.txt"));  // no tokenizer was trained
+  EXPECT_TRUE(temporary_files_in(dir_ + "/continued/checkpoints").empty());  // the stale one is gone
+
+  // The configured tokenizer is another run's: refused, naming both, and nothing written.
+  auto d = tiny_config(manifest_, dir_ + "/refused");
+  d.tokenizer.model = dir_ + "/b/tokenizer.model";
+  const std::string message = error_message([&] { train::run_training(d, o); });
+  EXPECT_THAT(message, ::testing::HasSubstr(dir_ + "/a/checkpoints/final.pt"));
+  EXPECT_THAT(message, ::testing::HasSubstr(dir_ + "/b/tokenizer.model"));
+  EXPECT_FALSE(fs::exists(dir_ + "/refused"));
+}
+
+TEST_F(CheckpointIdentity, ResumeWithAnotherShapeNamesTheKeysAndWritesNothing) {
+  const std::string config_before = read_file(dir_ + "/a/config.yaml");
+  auto c = tiny_config(manifest_, dir_ + "/a");
+  c.model.embed_dim = 32;
+  c.model.text.width = 64;
+  train::TrainOptions o;
+  o.resume = "latest";
+  const std::string message = error_message([&] { train::run_training(c, o); });
+  EXPECT_THAT(message, ::testing::HasSubstr("model.embed_dim (checkpoint 16, now 32)"));
+  EXPECT_THAT(message, ::testing::HasSubstr("model.text.width (checkpoint 32, now 64)"));
+  EXPECT_EQ(read_file(dir_ + "/a/config.yaml"), config_before);
+  // The tensors themselves: every one whose shape differs is named.
+  encoders::ClipModel wider(c.model, 40, 2);
+  auto loss = loss::make_contrastive_loss(train::loss_options(c));
+  const std::string shapes = error_message([&] { train::check_checkpoint_shapes(dir_ + "/a/checkpoints/final.pt", *wider, *loss); });
+  EXPECT_THAT(shapes, ::testing::HasSubstr("this configuration [64"));
+  EXPECT_THAT(shapes, ::testing::HasSubstr("model."));
 }
 
 }  // namespace

@@ -131,13 +131,12 @@ void validate(const ClassifyOptions& o) {
   HALO_CHECK(o.workers >= 1, "--workers must be >= 1, got ", o.workers);
   HALO_CHECK(o.log_every >= 1, "--log-every must be >= 1, got ", o.log_every);
   HALO_CHECK(!o.out_dir.empty(), "--out must name a folder");
-  HALO_CHECK(fs::is_regular_file(o.train_manifest), "--train: manifest '", o.train_manifest, "' does not exist");
-  HALO_CHECK(fs::is_regular_file(o.test_manifest), "--test: manifest '", o.test_manifest, "' does not exist");
+  check_input_file(o.train_manifest, "--train: manifest");
+  check_input_file(o.test_manifest, "--test: manifest");
   std::set<std::string> names;
   for (const auto& set : o.ood) {
     HALO_CHECK(names.insert(set.name).second, "--ood: the name '", set.name, "' is given twice");
-    HALO_CHECK(fs::is_regular_file(set.manifest), "--ood ", set.name, ": manifest '", set.manifest,
-               "' does not exist");
+    check_input_file(set.manifest, "--ood " + set.name + ": manifest");
   }
 }
 

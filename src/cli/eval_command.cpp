@@ -28,7 +28,6 @@ int run_eval(const std::vector<std::string>& argv) {
       .toggle("skip-bad", "skip and count unreadable images instead of stopping");
   if (!args.parse(argv)) return 0;
 
-  train::TrainedModel model = train::load_trained_model(args.str("checkpoint"), args.has("device") ? args.str("device") : "");
   eval::EvalOptions o;
   o.manifest = args.str("manifest");
   if (args.has("classes")) o.classes = args.str("classes");
@@ -36,7 +35,12 @@ int run_eval(const std::vector<std::string>& argv) {
   o.embed.batch_size = args.integer("batch-size");
   o.embed.workers = args.integer("workers");
   o.embed.skip_bad = args.on("skip-bad");
+  // Flags and inputs are checked before the model is loaded.
   HALO_CHECK(o.embed.batch_size >= 1 && o.embed.workers >= 1, "--batch-size and --workers must be >= 1");
+  check_input_file(o.manifest, "manifest");
+  if (!o.classes.empty()) check_input_file(o.classes, "--classes file");
+  if (!o.templates.empty()) check_input_file(o.templates, "--templates file");
+  train::TrainedModel model = train::load_trained_model(args.str("checkpoint"), args.has("device") ? args.str("device") : "");
   const std::filesystem::path run_dir = std::filesystem::path(model.checkpoint).parent_path().parent_path();
   o.out_dir = args.has("out") ? args.str("out")
                               : (run_dir / ("eval-" + std::filesystem::absolute(o.manifest).parent_path().filename().string())).string();

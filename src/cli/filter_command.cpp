@@ -48,7 +48,9 @@ int run_filter(const std::vector<std::string>& argv) {
   o.chunk_rows = args.integer("chunk");
   o.embed.batch_size = args.integer("batch-size");
   o.embed.workers = args.integer("workers");
-  HALO_CHECK(o.embed.batch_size >= 1 && o.embed.workers >= 1, "--batch-size and --workers must be >= 1");
+  if (args.has("scores-file")) o.scores_file = args.str("scores-file");
+  if (args.has("score-column")) o.score_column = args.str("score-column");
+  eval::check_filter_options(o);  // before any model is loaded or pair scored
   const auto checkpoints = args.all("checkpoint");
   std::vector<train::TrainedModel> models;
   if (args.has("scores-file")) {

@@ -1,6 +1,7 @@
 // Implementation of the command-line flag parser (see args.h).
 #include "common/args.h"
 
+#include <cmath>
 #include <iostream>
 #include <sstream>
 
@@ -149,6 +150,8 @@ double ArgParser::real(const std::string& name) const {
   }
   HALO_CHECK(used == text.size() && !text.empty(), command_, ": flag --", name,
              " expects a number, got '", text, "'");
+  // No flag takes NaN or an infinity: each would silently turn a comparison off.
+  HALO_CHECK(std::isfinite(v), command_, ": flag --", name, " expects a finite number, got '", text, "'");
   return v;
 }
 

@@ -34,6 +34,7 @@ class ArgParser {
   bool has(const std::string& name) const;
   std::string str(const std::string& name) const;
   int64_t integer(const std::string& name) const;
+  // A finite number: NaN and infinities are refused, naming the flag.
   double real(const std::string& name) const;
   bool on(const std::string& name) const;
   std::vector<std::string> all(const std::string& name) const;

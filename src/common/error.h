@@ -26,6 +26,11 @@ std::string concat(const Parts&... parts) {
 }
 }  // namespace detail
 
+// Throws halo::Error unless `path` is an existing regular file: "WHAT 'PATH' is empty" (no path
+// given; `key` names the setting, e.g. data.train_manifest), "... is a directory", or "... does
+// not exist" (for a relative path: relative to which current directory).
+void check_input_file(const std::string& path, const std::string& what, const std::string& key = "");
+
 }  // namespace halo
 
 #define HALO_CHECK(cond, ...)                                                  \

@@ -19,7 +19,8 @@ void DataConfig::validate() const {
              " and holdout_fold ", holdout_fold);
   HALO_CHECK(augment.crop_scale_min > 0 && augment.crop_scale_min <= augment.crop_scale_max &&
                  augment.crop_scale_max <= 1,
-             "data.augment needs 0 < crop_scale_min <= crop_scale_max <= 1");
+             "data.augment.crop_scale_min and data.augment.crop_scale_max need 0 < crop_scale_min <= crop_scale_max <= 1, got ",
+             augment.crop_scale_min, " and ", augment.crop_scale_max);
 }
 
 ManifestOptions DataConfig::manifest_options() const {

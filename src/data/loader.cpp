@@ -79,7 +79,10 @@ Batch BatchLoader::build(int64_t epoch, int64_t batch) const {
     try {
       images.push_back(transform_image(decode_image(manifest_->images[r]), options_.transform, rng));
     } catch (const halo::Error& e) {
-      if (!options_.skip_bad) throw;
+      // The manifest line, as the README promises (the decoder's message names the file).
+      HALO_CHECK(options_.skip_bad, manifest_->path,
+                 r < manifest_->lines.size() ? ":" + std::to_string(manifest_->lines[r]) : std::string(), ": ",
+                 e.message(), " (set data.skip_bad: true to skip and count such images)");
       ++out.skipped;
       continue;
     }

@@ -69,8 +69,10 @@ std::vector<std::string> split_fields(const std::string& line, char separator) {
 
 ManifestReader::ManifestReader(const std::string& path, const ManifestOptions& options)
     : path_(path), options_(options), in_(path), root_(std::filesystem::path(path).parent_path()) {
+  check_input_file(path, "manifest");
   HALO_CHECK(in_.good(), "cannot read manifest '", path, "'");
   HALO_CHECK(static_cast<bool>(std::getline(in_, header_)), "manifest '", path, "' is empty (it needs a header line)");
+  if (header_.rfind("\xEF\xBB\xBF", 0) == 0) header_.erase(0, 3);  // a UTF-8 byte-order mark
   if (!header_.empty() && header_.back() == '\r') header_.pop_back();
   header_fields_ = split_fields(header_, options.separator);
   image_col_ = column(header_fields_, options.image_key);

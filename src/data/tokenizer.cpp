@@ -106,7 +106,7 @@ std::string sentencepiece_shim_path() {
 }
 
 Tokenizer Tokenizer::load(const std::string& model_path) {
-  HALO_CHECK(fs::is_regular_file(model_path), "tokenizer model not found: '", model_path, "'");
+  check_input_file(model_path, "tokenizer model", "tokenizer.model");
   char err[512] = {0};
   auto model = std::make_shared<Model>();
   model->handle = shim().load(model_path.c_str(), err, sizeof err);

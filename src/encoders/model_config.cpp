@@ -20,14 +20,15 @@ void ModelConfig::validate() const {
     HALO_CHECK(im.heads >= 1 && im.width % im.heads == 0, "model.image.heads (", im.heads,
                ") must divide model.image.width (", im.width, ")");
     HALO_CHECK(im.pool == "cls" || im.pool == "mean", "model.image.pool must be cls or mean, got '", im.pool, "'");
-    HALO_CHECK(im.mlp_ratio > 0 && std::isfinite(im.mlp_ratio), "model.image.mlp_ratio must be > 0, got ",
-               im.mlp_ratio);
   }
+  HALO_CHECK(im.mlp_ratio > 0 && std::isfinite(im.mlp_ratio), "model.image.mlp_ratio must be > 0 and finite, got ",
+             im.mlp_ratio);
   HALO_CHECK(tx.context_length >= 2, "model.text.context_length must be >= 2, got ", tx.context_length);
   HALO_CHECK(tx.heads >= 1 && tx.width % tx.heads == 0, "model.text.heads (", tx.heads,
              ") must divide model.text.width (", tx.width, ")");
-  HALO_CHECK(tx.layers >= 1 && tx.mlp_ratio > 0 && std::isfinite(tx.mlp_ratio),
-             "model.text.layers must be >= 1 and mlp_ratio > 0");
+  HALO_CHECK(tx.layers >= 1, "model.text.layers must be >= 1, got ", tx.layers);
+  HALO_CHECK(tx.mlp_ratio > 0 && std::isfinite(tx.mlp_ratio), "model.text.mlp_ratio must be > 0 and finite, got ",
+             tx.mlp_ratio);
   HALO_CHECK(center_momentum > 0 && center_momentum <= 1, "model.center_momentum must be in (0, 1], got ",
              center_momentum);
 }

@@ -56,11 +56,14 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-DetectionScores detection(const std::string& name, const std::vector<double>& score, const std::vector<int>& label) {
+// AUROC and FPR@95 rank by `rank_by` when given (a monotone transform of `score` that does not
+// saturate: the log-odds); the means and medians are of `score`.
+DetectionScores detection(const std::string& name, const std::vector<double>& score, const std::vector<int>& label,
+                          const std::vector<double>* rank_by = nullptr) {
   DetectionScores d;
   d.name = name;
-  d.auroc = auroc(score, label);
-  d.fpr95 = fpr_at_tpr(score, label, 0.95);
+  d.auroc = auroc(rank_by ? *rank_by : score, label);
+  d.fpr95 = fpr_at_tpr(rank_by ? *rank_by : score, label, 0.95);
   std::vector<double> clean, bad;
   for (size_t i = 0; i < score.size(); ++i) (label[i] ? bad : clean).push_back(score[i]);
   auto mean = [](const std::vector<double>& v) {
@@ -136,19 +139,20 @@ ClassificationResult classify(train::TrainedModel& m, const torch::Tensor& image
 }
 
 void write_outputs(const EvalResult& r, const data::Manifest& manifest, const PairEmbeddings& emb,
-                   const std::vector<double>& model_score, const std::vector<double>& cosine_score,
-                   const std::string& out_dir) {
+                   const std::vector<double>& model_score, const std::vector<double>& model_log_odds,
+                   const std::vector<double>& cosine_score, const std::string& out_dir) {
   fs::create_directories(out_dir);
   halo::write_file_atomically((fs::path(out_dir) / "results.json").string(), eval_json(r) + "\n");
   halo::write_file_atomically((fs::path(out_dir) / "results.txt").string(), format_eval_table(r));
 
   std::ostringstream scores;
-  scores << "line\timage_path\tmismatched\tscore\tcosine_score\n";
+  scores << "line\timage_path\tmismatched\tscore\tcosine_score\tlog_odds\n";
   for (size_t i = 0; i < emb.rows.size(); ++i) {
     const auto row = static_cast<size_t>(emb.rows[i]);
     scores << manifest.lines[row] << '\t' << data::tsv_field(manifest.images[row]) << '\t'
            << (manifest.mismatched.empty() ? std::string("-") : std::to_string(manifest.mismatched[row])) << '\t'
-           << json_number(model_score[i]) << '\t' << json_number(cosine_score[i]) << '\n';
+           << json_number(model_score[i]) << '\t' << json_number(cosine_score[i]) << '\t' << json_number(model_log_odds[i])
+           << '\n';
   }
   halo::write_file_atomically((fs::path(out_dir) / "pair_scores.tsv").string(), scores.str());
 
@@ -249,21 +253,26 @@ EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
   }
 
   // Mismatch detection against the ground truth: the model's own pair score and the cosine.
-  const std::vector<double> model_score = to_vector(m.loss->mismatch_score(emb.image.to(m.device), emb.text.to(m.device)));
-  const std::vector<double> cosine_score = to_vector(1.0 - torch::cosine_similarity(emb.image, emb.text, 1));
+  // The model's score in float64 from its log-odds, which keep ordering pairs whose probability
+  // rounds to 1: detection ranks by them.
+  const torch::Tensor log_odds = m.loss->mismatch_log_odds(emb.image.to(m.device), emb.text.to(m.device)).cpu();
+  const std::vector<double> model_log_odds = to_vector(log_odds);
+  const std::vector<double> model_score = to_vector(torch::sigmoid(log_odds.to(torch::kFloat64)));
+  const std::vector<double> cosine_score =
+      to_vector(1.0 - torch::cosine_similarity(emb.image.to(torch::kFloat64), emb.text.to(torch::kFloat64), 1));
   if (!manifest->mismatched.empty()) {
     std::vector<int> truth;
     for (int64_t row : emb.rows) truth.push_back(manifest->mismatched[static_cast<size_t>(row)]);
     const auto positives = std::count(truth.begin(), truth.end(), 1);
     if (positives > 0 && positives < static_cast<int64_t>(truth.size())) {
-      r.detection.push_back(detection(r.loss == "halo" ? "abstain" : r.loss, model_score, truth));
+      r.detection.push_back(detection(r.loss == "halo" ? "abstain" : r.loss, model_score, truth, &model_log_odds));
       r.detection.push_back(detection("cosine", cosine_score, truth));
       const auto context = in_context_mismatch_score(*m.loss, emb.image.to(m.device), emb.text.to(m.device), options.chunk_rows);
       r.detection.push_back(detection("in-context", context, truth));
     }
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
-  if (!options.out_dir.empty()) write_outputs(r, *manifest, emb, model_score, cosine_score, options.out_dir);
+  if (!options.out_dir.empty()) write_outputs(r, *manifest, emb, model_score, model_log_odds, cosine_score, options.out_dir);
   return r;
 }
 

@@ -24,6 +24,7 @@
 #include "data/manifest.h"
 #include "common/metrics.h"
 #include "eval/score_file.h"
+#include "loss/contrastive_loss.h"
 
 namespace fs = std::filesystem;
 
@@ -59,9 +60,17 @@ std::string unreadable_reason(const std::string& path) {
 
 struct Scored {
   int64_t line;
-  float score;
+  double score;       // float64: the probability (or the score file's value)
+  double log_odds;    // log(score / (1 - score)) computed in log space; NaN with a score file
   int8_t mismatched;  // -1: unknown
 };
+
+// A number written so that reading it back gives the same double (infinities as inf, -inf).
+std::string exact_number(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return json_number(v);
+}
 
 // Pass 1's result: a score per readable pair, and the rows left out with the reason.
 struct PassOne {
@@ -76,22 +85,29 @@ struct PassOne {
 
 }  // namespace
 
-std::vector<bool> keep_mask(const std::vector<float>& scores, std::optional<double> threshold,
-                            std::optional<double> keep_fraction, double* chosen_threshold) {
+std::vector<bool> keep_mask(const std::vector<double>& scores, std::optional<double> threshold,
+                            std::optional<double> keep_fraction, double* chosen_threshold,
+                            const std::vector<double>& rank_by, size_t* first_rejected) {
   HALO_CHECK(threshold.has_value() != keep_fraction.has_value(), "give exactly one of --threshold and --keep-fraction");
   std::vector<bool> keep(scores.size(), false);
   if (threshold) {
+    HALO_CHECK(std::isfinite(*threshold), "--threshold must be a finite number, got ", *threshold);
     for (size_t i = 0; i < scores.size(); ++i) keep[i] = scores[i] < *threshold;
     if (chosen_threshold) *chosen_threshold = *threshold;
+    if (first_rejected) *first_rejected = scores.size();
     return keep;
   }
   HALO_CHECK(*keep_fraction >= 0 && *keep_fraction <= 1, "--keep-fraction must be in [0, 1], got ", *keep_fraction);
+  HALO_CHECK(rank_by.empty() || rank_by.size() == scores.size(), "internal: ", rank_by.size(), " ranking keys for ",
+             scores.size(), " scores");
+  const std::vector<double>& key = rank_by.empty() ? scores : rank_by;
   std::vector<size_t> order(scores.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] < scores[b]; });
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return key[a] < key[b]; });
   const auto n_keep = static_cast<size_t>(std::llround(*keep_fraction * static_cast<double>(scores.size())));
   for (size_t k = 0; k < n_keep; ++k) keep[order[k]] = true;
   if (chosen_threshold) *chosen_threshold = n_keep < order.size() ? scores[order[n_keep]] : INFINITY;
+  if (first_rejected) *first_rejected = n_keep < order.size() ? order[n_keep] : order.size();
   return keep;
 }
 
@@ -147,13 +163,23 @@ PassOne score_with_models(std::vector<train::TrainedModel>& models, const Filter
       train::TrainedModel& m = *scorer[static_cast<size_t>(fold)];
       const PairEmbeddings e = embed_pairs(m, std::make_shared<data::Manifest>(data::subset(*chunk, in_fold)), eo);
       if (e.rows.empty()) continue;
-      torch::Tensor scores = o.score == "cosine" ? 1.0 - torch::cosine_similarity(e.image, e.text, 1)
-                                                 : m.loss->mismatch_score(e.image.to(m.device), e.text.to(m.device)).cpu();
-      scores = scores.to(torch::kFloat).contiguous();
+      // float64 and in log space: the log-odds keep ordering pairs whose probability rounds to 1.
+      torch::Tensor scores, log_odds;
+      if (o.score == "cosine") {
+        scores = 1.0 - torch::cosine_similarity(e.image.to(torch::kFloat64), e.text.to(torch::kFloat64), 1);
+        log_odds = loss::cosine_log_odds(e.image, e.text);
+      } else {
+        log_odds = m.loss->mismatch_log_odds(e.image.to(m.device), e.text.to(m.device)).cpu().to(torch::kFloat64);
+        scores = torch::sigmoid(log_odds);
+      }
+      scores = scores.to(torch::kFloat64).contiguous();
+      log_odds = log_odds.to(torch::kFloat64).contiguous();
+      const double* score_data = scores.data_ptr<double>();
+      const double* log_odds_data = log_odds.data_ptr<double>();
       for (size_t i = 0; i < e.rows.size(); ++i) {
         const auto row = static_cast<size_t>(in_fold[static_cast<size_t>(e.rows[i])]);
         seen[row] = true;
-        scored.push_back({chunk->lines[row], scores[static_cast<int64_t>(i)].item<float>(),
+        scored.push_back({chunk->lines[row], score_data[i], log_odds_data[i],
                           chunk->mismatched.empty() ? int8_t{-1} : chunk->mismatched[row]});
       }
     }
@@ -195,7 +221,7 @@ PassOne score_from_file(const FilterOptions& o, const data::ManifestOptions& mo)
         ++one.reasons[reason];
         continue;
       }
-      one.scored.push_back({line, static_cast<float>(file.score(line, o.manifest)),
+      one.scored.push_back({line, file.score(line, o.manifest), std::nan(""),
                             chunk.mismatched.empty() ? int8_t{-1} : chunk.mismatched[row]});
     }
   }
@@ -209,13 +235,25 @@ PassOne score_from_file(const FilterOptions& o, const data::ManifestOptions& mo)
 
 }  // namespace
 
+void check_filter_options(const FilterOptions& o) {
+  HALO_CHECK(o.threshold.has_value() != o.keep_fraction.has_value(), "give exactly one of --threshold and --keep-fraction");
+  if (o.threshold) HALO_CHECK(std::isfinite(*o.threshold), "--threshold must be a finite number, got ", *o.threshold);
+  if (o.keep_fraction) {
+    HALO_CHECK(*o.keep_fraction >= 0 && *o.keep_fraction <= 1, "--keep-fraction must be in [0, 1], got ", *o.keep_fraction);
+  }
+  HALO_CHECK(o.score == "model" || o.score == "cosine", "--score must be model or cosine, got '", o.score, "'");
+  HALO_CHECK(o.scores_file.empty() || !o.score_column.empty(), "--scores-file needs --score-column");
+  if (!o.scores_file.empty()) check_input_file(o.scores_file, "--scores-file");
+  HALO_CHECK(o.chunk_rows >= 1, "--chunk must be >= 1, got ", o.chunk_rows);
+  HALO_CHECK(o.embed.batch_size >= 1 && o.embed.workers >= 1, "--batch-size and --workers must be >= 1");
+  HALO_CHECK(!o.out_dir.empty(), "--out must name a folder");
+  check_input_file(o.manifest, "manifest");
+}
+
 FilterReport filter_manifest(std::vector<train::TrainedModel>& models, const FilterOptions& o) {
   torch::NoGradGuard no_grad;
   const auto start = std::chrono::steady_clock::now();
-  HALO_CHECK(o.score == "model" || o.score == "cosine", "--score must be model or cosine, got '", o.score, "'");
-  HALO_CHECK(o.scores_file.empty() || !o.score_column.empty(), "--scores-file needs --score-column");
-  HALO_CHECK(o.chunk_rows >= 1, "--chunk must be >= 1");
-  HALO_CHECK(fs::is_regular_file(o.manifest), "manifest '", o.manifest, "' does not exist");
+  check_filter_options(o);
   fs::create_directories(o.out_dir);
   const std::string ext = fs::path(o.manifest).extension().string().empty() ? ".tsv" : fs::path(o.manifest).extension().string();
   FilterReport r;
@@ -242,9 +280,15 @@ FilterReport filter_manifest(std::vector<train::TrainedModel>& models, const Fil
   HALO_CHECK(!scored.empty(), "no pair of manifest '", o.manifest, "' could be scored");
   std::sort(scored.begin(), scored.end(), [](const Scored& a, const Scored& b) { return a.line < b.line; });
 
-  std::vector<float> values;
+  // --keep-fraction ranks by the log-odds (a score file: by its values).
+  std::vector<double> values, rank_by;
   for (const auto& s : scored) values.push_back(s.score);
-  const std::vector<bool> keep = keep_mask(values, o.threshold, o.keep_fraction, &r.threshold);
+  if (o.scores_file.empty()) {
+    for (const auto& s : scored) rank_by.push_back(s.log_odds);
+  }
+  size_t first_rejected = scored.size();
+  const std::vector<bool> keep = keep_mask(values, o.threshold, o.keep_fraction, &r.threshold, rank_by, &first_rejected);
+  if (first_rejected < scored.size() && !rank_by.empty()) r.threshold_log_odds = rank_by[first_rejected];
 
   // ---- pass 2: copy each row to kept or rejected, image paths relative to the output folder --
   AtomicFile kept(r.kept_path), rejected(r.rejected_path), scores_file(r.scores_path), skipped_file(r.skipped_path);
@@ -254,7 +298,7 @@ FilterReport filter_manifest(std::vector<train::TrainedModel>& models, const Fil
   if (!line.empty() && line.back() == '\r') line.pop_back();
   kept.out() << line << '\n';
   rejected.out() << line << '\n';
-  scores_file.out() << "line\t" << mo.image_key << "\tscore\tkept\tmismatched\n";
+  scores_file.out() << "line\t" << mo.image_key << "\tscore\tkept\tmismatched\tlog_odds\n";
   skipped_file.out() << "line\treason\n";
   const fs::path manifest_dir = fs::absolute(o.manifest).parent_path();
   const fs::path out_dir = fs::absolute(o.out_dir);
@@ -274,7 +318,8 @@ FilterReport filter_manifest(std::vector<train::TrainedModel>& models, const Fil
     (k ? kept : rejected).out() << join_fields(fields, mo.separator) << '\n';
     const Scored& s = scored[next];
     scores_file.out() << line_no << '\t' << fields[image_col] << '\t' << json_number(s.score) << '\t' << (k ? 1 : 0) << '\t'
-                      << (s.mismatched < 0 ? std::string("-") : std::to_string(s.mismatched)) << '\n';
+                      << (s.mismatched < 0 ? std::string("-") : std::to_string(s.mismatched)) << '\t'
+                      << (std::isnan(s.log_odds) ? std::string("-") : exact_number(s.log_odds)) << '\n';
     (k ? r.kept : r.rejected) += 1;
     if (s.mismatched >= 0) {
       r.mismatched = std::max<int64_t>(r.mismatched, 0) + s.mismatched;
@@ -298,7 +343,7 @@ FilterReport filter_manifest(std::vector<train::TrainedModel>& models, const Fil
     std::vector<int> label;
     for (const auto& s : scored) {
       if (s.mismatched < 0) continue;
-      score.push_back(s.score);
+      score.push_back(std::isnan(s.log_odds) ? s.score : s.log_odds);  // the ranking, untied
       label.push_back(s.mismatched);
     }
     if (r.mismatched > 0 && r.mismatched < static_cast<int64_t>(label.size())) {
@@ -314,9 +359,12 @@ FilterReport filter_manifest(std::vector<train::TrainedModel>& models, const Fil
 std::string format_filter_report(const FilterReport& r) {
   std::ostringstream o;
   char line[256];
-  std::snprintf(line, sizeof line, "scored %lld pairs in %.1f s: kept %lld, rejected %lld (score >= %.4g), skipped %lld\n",
+  // The threshold with every digit it needs to reproduce the cut (the shortest round trip).
+  const std::string cut = "score >= " + exact_number(r.threshold) +
+                          (std::isnan(r.threshold_log_odds) ? std::string() : ", log-odds >= " + exact_number(r.threshold_log_odds));
+  std::snprintf(line, sizeof line, "scored %lld pairs in %.1f s: kept %lld, rejected %lld (%s), skipped %lld\n",
                 static_cast<long long>(r.scored), r.seconds, static_cast<long long>(r.kept), static_cast<long long>(r.rejected),
-                r.threshold, static_cast<long long>(r.skipped));
+                cut.c_str(), static_cast<long long>(r.skipped));
   o << line;
   for (const auto& [reason, count] : r.skipped_reasons) o << "  skipped " << count << ": " << reason << "\n";
   if (r.mismatched >= 0) {

@@ -1,11 +1,12 @@
 // `halo-clip filter`: scores every pair of a manifest with a trained model (HALO: the pair's
 // abstention probability), or takes precomputed scores from a file, and splits it into kept
 // and rejected manifests, plus a scores file and a list of skipped rows with the reason. The
-// manifest streams through in chunks: memory holds the current chunk and 12 bytes per pair
+// manifest streams through in chunks: memory holds the current chunk and 32 bytes per pair
 // (with a score file, also that file's rows, held in a map by manifest line). The input is
 // never modified; outputs appear only when complete (written under temporary names, then
 // renamed).
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -34,6 +35,9 @@ struct FilterReport {
   int64_t scored = 0, kept = 0, rejected = 0, skipped = 0;
   std::vector<std::pair<std::string, int64_t>> skipped_reasons;  // reason, count
   double threshold = 0;  // the score from which pairs were rejected
+  // With --keep-fraction and a model: the log-odds of the first rejected pair (pairs were ranked
+  // by it); NaN otherwise.
+  double threshold_log_odds = std::nan("");
   // With a `mismatched` column: how many injected mismatches were rejected.
   int64_t mismatched = -1, mismatched_rejected = 0;
   double precision = 0, recall = 0;
@@ -41,6 +45,11 @@ struct FilterReport {
   std::string kept_path, rejected_path, scores_path, skipped_path;
   double seconds = 0;
 };
+
+// Throws halo::Error naming the flag for options that cannot work (NaN or infinite threshold,
+// keep fraction outside [0, 1], a manifest that is missing or a directory, ...). Called before
+// any model is loaded or pair scored.
+void check_filter_options(const FilterOptions& options);
 
 // One model scores every pair. Cross-scoring: k models trained with data.folds = k, one per
 // data.holdout_fold, each scoring the pairs of the fold it never saw. With
@@ -52,9 +61,12 @@ inline FilterReport filter_manifest(train::TrainedModel& model, const FilterOpti
 }
 std::string format_filter_report(const FilterReport& report);
 
-// The pairs to keep given scores: score < threshold, or the round(f * n) lowest scores (ties
-// broken by position). Exposed for tests.
-std::vector<bool> keep_mask(const std::vector<float>& scores, std::optional<double> threshold,
-                            std::optional<double> keep_fraction, double* chosen_threshold);
+// The pairs to keep given scores: score < threshold, or the round(f * n) lowest by `rank_by`
+// (the log-odds; empty: by the scores), ties broken by position. `first_rejected`: the index
+// of the lowest-ranked rejected pair under keep_fraction (scores.size() when none or with a
+// threshold). Exposed for tests.
+std::vector<bool> keep_mask(const std::vector<double>& scores, std::optional<double> threshold,
+                            std::optional<double> keep_fraction, double* chosen_threshold,
+                            const std::vector<double>& rank_by = {}, size_t* first_rejected = nullptr);
 
 }  // namespace halo::eval

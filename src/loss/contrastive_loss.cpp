@@ -56,6 +56,9 @@ class HaloClipLoss : public ContrastiveLoss {
   torch::Tensor mismatch_score(const torch::Tensor& image, const torch::Tensor& text) override {
     return pair_abstain_score(image, text, gamma_raw(), b_);
   }
+  torch::Tensor mismatch_log_odds(const torch::Tensor& image, const torch::Tensor& text) override {
+    return pair_abstain_log_odds(image, text, gamma_raw(), b_);
+  }
   torch::Tensor logits(const torch::Tensor& queries, const torch::Tensor& candidates) override {
     const torch::Tensor q = to_compute_dtype(queries);
     return shifted_distance(q, to_compute_dtype(candidates), gamma_from_raw(gamma_raw(), q.scalar_type()));
@@ -94,6 +97,9 @@ class InfoNceLoss : public ContrastiveLoss {
   torch::Tensor mismatch_score(const torch::Tensor& image, const torch::Tensor& text) override {
     return 0.5 * (1.0 - cosine(image, text));
   }
+  torch::Tensor mismatch_log_odds(const torch::Tensor& image, const torch::Tensor& text) override {
+    return cosine_log_odds(image, text);
+  }
   torch::Tensor logits(const torch::Tensor& queries, const torch::Tensor& candidates) override {
     return logit_scale_.clamp_max(kInfoNceMaxLogitScale).exp() * cosine_matrix(queries, candidates);
   }
@@ -120,6 +126,12 @@ class SigLipLoss : public ContrastiveLoss {
     torch::Tensor logit = log_temperature_.exp() * cosine(image, text) + bias_;
     return 1.0 - torch::sigmoid(logit);
   }
+  torch::Tensor mismatch_log_odds(const torch::Tensor& image, const torch::Tensor& text) override {
+    check_embeddings("image embeddings", image, /*check_finite=*/true);
+    check_embeddings("text embeddings", text, /*check_finite=*/true);
+    const torch::Tensor cos = torch::cosine_similarity(image.to(torch::kFloat64), text.to(torch::kFloat64), 1);
+    return -(log_temperature_.to(torch::kFloat64).exp() * cos + bias_.to(torch::kFloat64));  // 1 - sigmoid(l) = sigmoid(-l)
+  }
   torch::Tensor logits(const torch::Tensor& queries, const torch::Tensor& candidates) override {
     return log_temperature_.exp() * cosine_matrix(queries, candidates) + bias_;
   }
@@ -131,6 +143,13 @@ class SigLipLoss : public ContrastiveLoss {
 };
 
 }  // namespace
+
+torch::Tensor cosine_log_odds(const torch::Tensor& image, const torch::Tensor& text) {
+  check_embeddings("image embeddings", image, /*check_finite=*/true);
+  check_embeddings("text embeddings", text, /*check_finite=*/true);
+  const torch::Tensor cos = torch::cosine_similarity(image.to(torch::kFloat64), text.to(torch::kFloat64), 1);
+  return torch::log1p(-cos) - torch::log1p(cos);
+}
 
 std::vector<int64_t> retrieval_ranks(ContrastiveLoss& loss, const torch::Tensor& queries,
                                      const torch::Tensor& candidates, int64_t chunk_rows) {

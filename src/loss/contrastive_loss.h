@@ -28,6 +28,10 @@ class ContrastiveLoss : public torch::nn::Module {
   // mismatched pair". HALO: the abstention probability; InfoNCE: (1 - cosine) / 2;
   // SigLIP: 1 - sigmoid(pair logit).
   virtual torch::Tensor mismatch_score(const torch::Tensor& image, const torch::Tensor& text) = 0;
+  // The same score as log-odds, log(s / (1 - s)), in float64 and computed in log space, so that
+  // it keeps ordering pairs whose score rounds to exactly 1 (or 0): filter and eval rank by it.
+  // HALO: pair_abstain_log_odds; InfoNCE: log(1 - cos) - log(1 + cos); SigLIP: -(pair logit).
+  virtual torch::Tensor mismatch_log_odds(const torch::Tensor& image, const torch::Tensor& text) = 0;
   // The logits this loss normalises, between queries (n x D) and candidates (m x D), fp32 or
   // fp64: HALO's shifted distances, InfoNCE's scaled cosines, SigLIP's scaled cosines plus bias.
   // Retrieval ranks by them; zero-shot classification takes their softmax.
@@ -36,6 +40,10 @@ class ContrastiveLoss : public torch::nn::Module {
   virtual std::optional<double> abstain_logit() const { return std::nullopt; }
   virtual std::string kind() const = 0;
 };
+
+// The log-odds of the cosine score (1 - cos) / 2: log(1 - cos) - log(1 + cos), float64, one
+// value per aligned pair (InfoNCE's mismatch_log_odds, and filter's --score cosine ranking).
+torch::Tensor cosine_log_odds(const torch::Tensor& image, const torch::Tensor& text);
 
 // Retrieval by a loss's logits: for each query i (n x D), the 1-based rank of candidate i among
 // `candidates` (m x D, m >= n), ties counted against it (common/metrics.h). Row chunks of

@@ -194,4 +194,23 @@ torch::Tensor pair_abstain_score(const torch::Tensor& image_in, const torch::Ten
   return 0.5 * (torch::sigmoid(b - s_i2t) + torch::sigmoid(b - s_t2i));
 }
 
+torch::Tensor pair_abstain_log_odds(const torch::Tensor& image_in, const torch::Tensor& text_in,
+                                    const torch::Tensor& gamma_raw, double b) {
+  check_embeddings("image embeddings", image_in, /*check_finite=*/true);
+  check_embeddings("text embeddings", text_in, /*check_finite=*/true);
+  HALO_CHECK(image_in.sizes() == text_in.sizes(), "pair scores need matching image and text shapes, got ",
+             image_in.sizes(), " and ", text_in.sizes());
+  const torch::Tensor image = image_in.to(torch::kFloat64);
+  const torch::Tensor text = text_in.to(torch::kFloat64);
+  const torch::Tensor gamma = gamma_from_raw(gamma_raw, torch::kFloat64);
+  const torch::Tensor dot2 = 2.0 * (image * text).mean(1);
+  const torch::Tensor x1 = b - gamma * (dot2 - text.pow(2).mean(1));   // b - S_i2t
+  const torch::Tensor x2 = b - gamma * (dot2 - image.pow(2).mean(1));  // b - S_t2i
+  // p = (sigmoid(x1) + sigmoid(x2)) / 2 and 1 - p = (sigmoid(-x1) + sigmoid(-x2)) / 2; the halves
+  // cancel in the ratio. log sigmoid(x) = -softplus(-x).
+  namespace F = torch::nn::functional;
+  const auto log_sigmoid = [](const torch::Tensor& x) { return -F::softplus(-x); };
+  return torch::logaddexp(log_sigmoid(x1), log_sigmoid(x2)) - torch::logaddexp(log_sigmoid(-x1), log_sigmoid(-x2));
+}
+
 }  // namespace halo::loss

@@ -45,4 +45,10 @@ HaloClipParts halo_clip_loss(const PairBatch& batch, const torch::Tensor& gamma_
 torch::Tensor pair_abstain_score(const torch::Tensor& image, const torch::Tensor& text,
                                  const torch::Tensor& gamma_raw, double b);
 
+// The log-odds of pair_abstain_score, log(p / (1 - p)), in float64 and computed in log space
+// (log-sigmoids combined by logaddexp), so it keeps ordering pairs where p rounds to 1.0 (or
+// 0.0): it saturates only where the logits themselves overflow. Returns N float64 values.
+torch::Tensor pair_abstain_log_odds(const torch::Tensor& image, const torch::Tensor& text,
+                                    const torch::Tensor& gamma_raw, double b);
+
 }  // namespace halo::loss

@@ -2,6 +2,7 @@
 #include "train/checkpoint.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -11,6 +12,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "common/log.h"
 
 namespace fs = std::filesystem;
 
@@ -30,7 +32,109 @@ void rotate(const fs::path& dir, int64_t keep) {
   for (size_t i = 0; i + static_cast<size_t>(keep) < steps.size(); ++i) fs::remove(steps[i]);
 }
 
+torch::serialize::InputArchive open_checkpoint(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    HALO_FAIL("cannot read checkpoint '", path, "': ", e.what_without_backtrace());
+  }
+  return archive;
+}
+
+std::string shape_text(c10::IntArrayRef sizes) {
+  std::ostringstream out;
+  out << "[";
+  for (size_t i = 0; i < sizes.size(); ++i) out << (i ? ", " : "") << sizes[i];
+  out << "]";
+  return out.str();
+}
+
+// Compares `module`'s parameters and buffers, recursively, with those in `archive`.
+void compare_shapes(torch::serialize::InputArchive& archive, const torch::nn::Module& module, const std::string& prefix,
+                    std::vector<std::string>& differences) {
+  auto compare = [&](const std::string& key, const torch::Tensor& now, bool is_buffer) {
+    if (!now.defined()) return;  // Module::save writes no shape for it either
+    torch::Tensor saved;
+    if (!archive.try_read(key, saved, is_buffer)) {
+      differences.push_back(prefix + key + ": not in the checkpoint");
+    } else if (saved.sizes() != now.sizes()) {
+      differences.push_back(prefix + key + ": checkpoint " + shape_text(saved.sizes()) + ", this configuration " +
+                            shape_text(now.sizes()));
+    }
+  };
+  for (const auto& p : module.named_parameters(/*recurse=*/false)) compare(p.key(), p.value(), false);
+  for (const auto& b : module.named_buffers(/*recurse=*/false)) compare(b.key(), b.value(), true);
+  for (const auto& child : module.named_children()) {
+    if (!child.value()->is_serializable()) continue;  // as Module::save: not in any checkpoint
+    torch::serialize::InputArchive sub;
+    if (!archive.try_read(child.key(), sub)) {
+      differences.push_back(prefix + child.key() + ": not in the checkpoint");
+      continue;
+    }
+    compare_shapes(sub, *child.value(), prefix + child.key() + ".", differences);
+  }
+}
+
 }  // namespace
+
+std::string tokenizer_fingerprint(const std::string& tokenizer_model) {
+  std::ifstream in(tokenizer_model, std::ios::binary);
+  HALO_CHECK(in.good(), "cannot read tokenizer model '", tokenizer_model, "'");
+  uint64_t hash = 14695981039346656037ull;  // FNV-1a, 64 bits
+  uint64_t bytes = 0;
+  char buffer[1 << 16];
+  while (in) {
+    in.read(buffer, sizeof buffer);
+    const std::streamsize n = in.gcount();
+    for (std::streamsize i = 0; i < n; ++i) {
+      hash ^= static_cast<unsigned char>(buffer[i]);
+      hash *= 1099511628211ull;
+    }
+    bytes += static_cast<uint64_t>(n);
+  }
+  char text[64];
+  std::snprintf(text, sizeof text, "fnv1a64:%016llx bytes:%llu", static_cast<unsigned long long>(hash),
+                static_cast<unsigned long long>(bytes));
+  return text;
+}
+
+std::string checkpoint_tokenizer_fingerprint(const std::string& path) {
+  torch::serialize::InputArchive archive = open_checkpoint(path);
+  c10::IValue value;
+  if (!archive.try_read("tokenizer_fingerprint", value) || !value.isString()) return "";
+  return value.toStringRef();
+}
+
+void check_checkpoint_tokenizer(const std::string& checkpoint, const std::string& tokenizer_model) {
+  const std::string saved = checkpoint_tokenizer_fingerprint(checkpoint);
+  if (saved.empty()) {
+    log_message("warning: checkpoint '" + checkpoint + "' predates tokenizer fingerprints; cannot check that '" +
+                tokenizer_model + "' is the tokenizer it was trained with");
+    return;
+  }
+  const std::string now = tokenizer_fingerprint(tokenizer_model);
+  HALO_CHECK(saved == now, "checkpoint '", checkpoint, "' was trained with another tokenizer than '", tokenizer_model,
+             "' (checkpoint: ", saved, "; this file: ", now,
+             "): give the tokenizer.model of the run that wrote the checkpoint");
+}
+
+void check_checkpoint_shapes(const std::string& path, const torch::nn::Module& model, const torch::nn::Module& loss) {
+  torch::serialize::InputArchive archive = open_checkpoint(path);
+  std::vector<std::string> differences;
+  for (const auto& [key, module] : {std::pair<const char*, const torch::nn::Module*>{"model", &model}, {"loss", &loss}}) {
+    torch::serialize::InputArchive sub;
+    if (!archive.try_read(key, sub)) {
+      differences.push_back(std::string(key) + ": not in the checkpoint");
+      continue;
+    }
+    compare_shapes(sub, *module, std::string(key) + ".", differences);
+  }
+  if (differences.empty()) return;
+  std::string list;
+  for (const auto& d : differences) list += "\n  " + d;
+  HALO_FAIL("checkpoint '", path, "' does not fit this configuration (", differences.size(), " tensor(s) differ):", list);
+}
 
 std::string save_checkpoint(const std::string& run_dir, const std::string& name, torch::nn::Module& model,
                             torch::nn::Module& loss, torch::optim::Optimizer& optimizer,
@@ -49,6 +153,9 @@ std::string save_checkpoint(const std::string& run_dir, const std::string& name,
   archive.write("batch_in_epoch", torch::tensor(state.batch_in_epoch));
   archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
   archive.write("config", c10::IValue(config_yaml));
+  // The tokenizer the run trains with (kept in its folder): eval and resume check it.
+  const fs::path tokenizer = fs::path(run_dir) / "tokenizer.model";
+  if (fs::is_regular_file(tokenizer)) archive.write("tokenizer_fingerprint", c10::IValue(tokenizer_fingerprint(tokenizer.string())));
   if (!state.tensors.empty()) {
     torch::serialize::OutputArchive tensors;
     for (const auto& [key, value] : state.tensors) tensors.write(key, value);
@@ -122,12 +229,7 @@ TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
 }
 
 std::string checkpoint_config(const std::string& path) {
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
-    HALO_FAIL("cannot read checkpoint '", path, "': ", e.what_without_backtrace());
-  }
+  torch::serialize::InputArchive archive = open_checkpoint(path);
   c10::IValue config;
   HALO_CHECK(archive.try_read("config", config) && config.isString(), "checkpoint '", path,
              "' holds no configuration");

@@ -39,4 +39,21 @@ TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
 // The configuration YAML stored in a checkpoint.
 std::string checkpoint_config(const std::string& path);
 
+// A fingerprint of a tokenizer model file: a 64-bit FNV-1a hash of its bytes and its size
+// ("fnv1a64:0123456789abcdef bytes:238071"). save_checkpoint stores that of
+// run_dir/tokenizer.model.
+std::string tokenizer_fingerprint(const std::string& tokenizer_model);
+
+// The tokenizer fingerprint stored in a checkpoint; "" for one written before they were stored.
+std::string checkpoint_tokenizer_fingerprint(const std::string& path);
+
+// Throws halo::Error naming both files when `tokenizer_model` is not the tokenizer the
+// checkpoint was trained with; a checkpoint without a fingerprint loads with a warning.
+void check_checkpoint_tokenizer(const std::string& checkpoint, const std::string& tokenizer_model);
+
+// Throws halo::Error listing every tensor of `model` and `loss` whose shape differs from the
+// checkpoint's, or that the checkpoint lacks (loading would otherwise replace the shapes
+// silently and fail later inside LibTorch).
+void check_checkpoint_shapes(const std::string& path, const torch::nn::Module& model, const torch::nn::Module& loss);
+
 }  // namespace halo::train

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <type_traits>
@@ -157,11 +158,40 @@ Config parse_config(const std::string& yaml_text, const std::vector<std::string>
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  check_input_file(path, "config file");
   std::ifstream in(path);
   HALO_CHECK(in.good(), "cannot read config file '", path, "'");
   std::stringstream text;
   text << in.rdbuf();
   return parse_config(text.str(), overrides, path);
+}
+
+namespace {
+
+// Every scalar (or list) of a YAML tree by its dotted key, as text.
+void flatten(const YAML::Node& node, const std::string& prefix, std::map<std::string, std::string>& out) {
+  if (node.IsMap()) {
+    for (const auto& kv : node) flatten(kv.second, prefix + kv.first.as<std::string>() + ".", out);
+    return;
+  }
+  out[prefix.substr(0, prefix.size() - 1)] = node.IsScalar() ? node.Scalar() : YAML::Dump(node);
+}
+
+}  // namespace
+
+std::vector<std::string> shape_key_differences(const Config& saved, const Config& now) {
+  std::map<std::string, std::string> a, b;
+  flatten(YAML::Load(to_yaml(saved)), "", a);
+  flatten(YAML::Load(to_yaml(now)), "", b);
+  std::vector<std::string> out;
+  for (const auto& [key, value] : b) {
+    const bool shapes = key.rfind("model.", 0) == 0 || key == "loss.name" || key == "loss.temperature" ||
+                        key == "loss.learn_temperature";
+    auto it = a.find(key);
+    const std::string before = it == a.end() ? "(unset)" : it->second;
+    if (shapes && before != value) out.push_back(key + " (checkpoint " + before + ", now " + value + ")");
+  }
+  return out;
 }
 
 std::string to_yaml(const Config& config) {

@@ -81,4 +81,9 @@ Config parse_config(const std::string& yaml_text, const std::vector<std::string>
                     const std::string& source = "<text>");
 std::string to_yaml(const Config& config);
 
+// The keys that give the model and the loss their shapes (model.*, loss.name, loss.temperature,
+// loss.learn_temperature) where `saved` (a checkpoint's configuration) and `now` differ, each as
+// "KEY (checkpoint V, now W)". Empty: a checkpoint of `saved` can be resumed under `now`.
+std::vector<std::string> shape_key_differences(const Config& saved, const Config& now);
+
 }  // namespace halo::train

@@ -22,6 +22,7 @@ namespace {
 
 // The training manifest; with cross-scoring (data.folds), without the held-out fold.
 std::shared_ptr<const data::Manifest> training_manifest(const Config& c) {
+  check_input_file(c.data.train_manifest, "training manifest", "data.train_manifest");
   auto manifest = std::make_shared<data::Manifest>(data::read_manifest(c.data.train_manifest, c.data.manifest_options()));
   if (c.data.folds == 0) return manifest;
   std::vector<int64_t> keep;
@@ -70,6 +71,51 @@ data::Tokenizer shared_tokenizer(const Config& c, const data::Manifest& manifest
                                                           : (fs::path(c.train.run_dir) / "tokenizer.model").string());
 }
 
+// The tokenizer a resumed run must use: the configured one, else the one in the run folder,
+// else the one beside the checkpoint's run folder (--resume FILE into a new folder). Never a
+// new one: the checkpoint's weights belong to its tokenizer.
+std::string resume_tokenizer(const Config& c, const std::string& checkpoint) {
+  if (!c.tokenizer.model.empty()) return c.tokenizer.model;
+  const fs::path in_run = fs::path(c.train.run_dir) / "tokenizer.model";
+  if (fs::is_regular_file(in_run)) return in_run.string();
+  const fs::path beside = fs::path(checkpoint).parent_path().parent_path() / "tokenizer.model";
+  HALO_CHECK(fs::is_regular_file(beside), "cannot resume from '", checkpoint, "': its tokenizer is not in ",
+             beside.string(), " and ", in_run.string(), " does not exist; set tokenizer.model to the tokenizer it was trained with");
+  return beside.string();
+}
+
+// Everything about a resume that can be checked before anything is written: the checkpoint's
+// configuration against this one (the keys that give tensors their shapes) and its tokenizer.
+// Returns the tokenizer to use.
+std::string check_resume(const Config& c, const std::string& checkpoint) {
+  const std::vector<std::string> differences = shape_key_differences(parse_config(checkpoint_config(checkpoint)), c);
+  if (!differences.empty()) {
+    std::string list;
+    for (const auto& d : differences) list += "\n  " + d;
+    HALO_FAIL("cannot resume from '", checkpoint, "': the configuration changes the shape of the model or loss (",
+              differences.size(), " key(s) differ); nothing was written:", list);
+  }
+  const std::string tokenizer = resume_tokenizer(c, checkpoint);
+  check_checkpoint_tokenizer(checkpoint, tokenizer);
+  return tokenizer;
+}
+
+// The run folder's own files, written once the run is accepted: stale temporaries of an
+// interrupted run cleared, config.yaml, and (resume) the tokenizer copied in.
+void write_run_folder(const Config& c, const Run& run, const std::string& tokenizer) {
+  fs::create_directories(c.train.run_dir);
+  const int stale = remove_stale_temporaries(c.train.run_dir) +
+                    remove_stale_temporaries((fs::path(c.train.run_dir) / "checkpoints").string());
+  if (stale > 0) log_message("removed " + std::to_string(stale) + " temporary file(s) of an interrupted run");
+  write_file_atomically((fs::path(c.train.run_dir) / "config.yaml").string(), run.config_yaml);
+  const fs::path run_model = fs::path(c.train.run_dir) / "tokenizer.model";
+  if (!tokenizer.empty() && !(fs::exists(run_model) && fs::equivalent(tokenizer, run_model))) {
+    write_file_atomically(run_model.string(), [&](const std::string& temporary) {
+      fs::copy_file(tokenizer, temporary, fs::copy_options::overwrite_existing);
+    });
+  }
+}
+
 // The hooks the configuration asks for, in the order they run after each step: pair dynamics
 // (train.pair_dynamics) with bootstrapping from their history (loss.sink_bootstrap_from:
 // history), the embedding diagnostics, and validation (train.eval_manifest).
@@ -104,7 +150,6 @@ std::vector<std::shared_ptr<hooks::StepHook>> configured_hooks(const Config& c, 
 
 Run set_up_run(const Config& c, const TrainOptions& options) {
   Run run;
-  fs::create_directories(c.train.run_dir);
   torch::manual_seed(static_cast<uint64_t>(c.train.seed));
   const dist::DistEnv env = dist::read_env();  // world size 1 unless started by a launcher
   run.device = dist::rank_device(c.train.device, env);
@@ -115,15 +160,20 @@ Run set_up_run(const Config& c, const TrainOptions& options) {
   run.main_rank = run.group->rank() == 0;
   set_log_quiet(!run.main_rank);
   run.config_yaml = to_yaml(c);
-  if (run.main_rank) {
-    const int stale = remove_stale_temporaries(c.train.run_dir) +
-                      remove_stale_temporaries((fs::path(c.train.run_dir) / "checkpoints").string());
-    if (stale > 0) log_message("removed " + std::to_string(stale) + " temporary file(s) of an interrupted run");
-    write_file_atomically((fs::path(c.train.run_dir) / "config.yaml").string(), run.config_yaml);
-  }
 
+  // A resume is checked before anything is written (config.yaml, the tokenizer, metrics).
+  std::string resume_path, tokenizer_path;
+  if (!options.resume.empty()) {
+    resume_path = resolve_checkpoint(c.train.run_dir, options.resume);
+    tokenizer_path = check_resume(c, resume_path);
+  }
   run.manifest = training_manifest(c);
-  run.tokenizer = shared_tokenizer(c, *run.manifest, *run.group);
+  if (resume_path.empty()) {
+    if (run.main_rank) write_run_folder(c, run, "");
+    run.tokenizer = shared_tokenizer(c, *run.manifest, *run.group);
+  } else {
+    run.tokenizer = data::Tokenizer::load(tokenizer_path);
+  }
   const int64_t context_length = c.model.text.context_length;
   run.loader = std::make_unique<data::BatchLoader>(
       run.manifest,
@@ -148,12 +198,16 @@ Run set_up_run(const Config& c, const TrainOptions& options) {
   run.total_steps = c.train.max_steps > 0 ? c.train.max_steps : c.train.epochs * run.steps_per_epoch;
   run.hooks = configured_hooks(c, run);
   run.hooks.insert(run.hooks.end(), options.hooks.begin(), options.hooks.end());
-  if (!options.resume.empty()) {
-    const std::string path = resolve_checkpoint(c.train.run_dir, options.resume);
-    run.state = load_checkpoint(path, *run.model, *run.loss, run.optimizer.get());
-    log_message("resumed from " + path + " at step " + std::to_string(run.state.step));
+  if (!resume_path.empty()) {
+    check_checkpoint_shapes(resume_path, *run.model, *run.loss);
+    run.state = load_checkpoint(resume_path, *run.model, *run.loss, run.optimizer.get());
   }
   for (const auto& hook : run.hooks) hook->load_state(run.state.tensors, run.state.step);
+  if (!resume_path.empty()) {
+    if (run.main_rank) write_run_folder(c, run, tokenizer_path);  // accepted: now the run folder
+    run.group->barrier();
+    log_message("resumed from " + resume_path + " at step " + std::to_string(run.state.step));
+  }
 
   log_message(std::to_string(run.manifest->size()) + " pairs (" + std::to_string(run.manifest->skipped_rows) +
               " bad rows skipped), " + std::to_string(run.steps_per_epoch) + " steps per epoch, " +

@@ -33,7 +33,9 @@ TrainedModel load_trained_model(const std::string& checkpoint, const std::string
   TrainedModel m;
   m.checkpoint = path;
   m.config = parse_config(checkpoint_config(path));
-  m.tokenizer = data::Tokenizer::load(find_tokenizer(path, m.config));
+  const std::string tokenizer = find_tokenizer(path, m.config);
+  check_checkpoint_tokenizer(path, tokenizer);  // another run's tokenizer would give garbage figures
+  m.tokenizer = data::Tokenizer::load(tokenizer);
   std::string where = device;
   if (where.empty()) where = torch::Device(m.config.train.device).is_cuda() && torch::cuda::is_available() ? m.config.train.device : "cpu";
   m.device = torch::Device(where);

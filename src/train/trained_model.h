@@ -26,7 +26,8 @@ struct TrainedModel {
 };
 
 // `checkpoint`: a .pt file, or a run folder (its latest checkpoint). The tokenizer is the
-// run folder's tokenizer.model (two levels above the checkpoint), else the configured one.
+// run folder's tokenizer.model (two levels above the checkpoint), else the configured one; it
+// must be the one the checkpoint was trained with (its fingerprint), else halo::Error names both.
 // `device`: "" for the one the run trained on when available, else cpu. In eval mode.
 TrainedModel load_trained_model(const std::string& checkpoint, const std::string& device = "");
 

@@ -217,6 +217,7 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
   }
 
   // ---- the end: a final checkpoint, or a checkpoint at the stop ------------------------------
+  if (run.loader->skipped_images() > 0) log_message("skipped " + std::to_string(run.loader->skipped_images()) + " unreadable image(s) (data.skip_bad)");
   result.finished = state.step >= run.total_steps;
   result.checkpoint = checkpoint(run, c, finite, result.finished ? "final" : step_name(state.step));
   if (result.finished) {
