@@ -22,7 +22,7 @@ struct ContrastiveLossOptions {
   double label_smoothing = 0.1;  // HALO only
   bool distill = true;           // HALO only: self-distillation (else label smoothing)
   bool learn_temperature = true;
-  std::string implementation = "dense";  // HALO only: dense | tiled | auto (halo_clip_loss.h)
+  std::string implementation = "dense";  // HALO only: dense | tiled | kernel | auto (halo_clip_loss.h)
   int64_t tile_size = 1024;              // HALO only, tiled on CPU
   std::string temperature = "softplus";  // HALO only: softplus | log (gamma = exp(log_gamma))
   double radial_weight = 1.0;            // HALO only

@@ -220,8 +220,8 @@ void Config::validate() const {
   HALO_CHECK(loss.label_smoothing >= 0 && loss.label_smoothing < 1, "loss.label_smoothing must be in [0, 1)");
   HALO_CHECK(!loss.distill || loss.label_smoothing > 0 || loss.name != "halo",
              "loss.distill needs loss.label_smoothing > 0");
-  HALO_CHECK(loss.implementation == "dense" || loss.implementation == "tiled" || loss.implementation == "auto",
-             "loss.implementation must be dense, tiled or auto, got '", loss.implementation, "'");
+  HALO_CHECK(one_of(loss.implementation, {"dense", "tiled", "kernel", "auto"}),
+             "loss.implementation must be dense, tiled, kernel or auto, got '", loss.implementation, "'");
   HALO_CHECK(loss.temperature == "softplus" || loss.temperature == "log",
              "loss.temperature must be softplus or log, got '", loss.temperature, "'");
   HALO_CHECK(loss.radial_weight >= 0, "loss.radial_weight must be >= 0, got ", loss.radial_weight);
