@@ -126,7 +126,7 @@ StepOutput train_step(encoders::ClipModel& model, loss::ContrastiveLoss& loss_fn
   const torch::Tensor tokens = batch.tokens.to(device, /*non_blocking=*/true);
   torch::Tensor image_emb, text_emb;
   {
-    AutocastScope autocast(device.is_cuda() && c.train.precision == "bf16");
+    AutocastScope autocast(device.type(), c.train.precision == "bf16");
     image_emb = model->encode_image(images);
     text_emb = model->encode_text(tokens);
   }
