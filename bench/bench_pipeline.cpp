@@ -145,13 +145,13 @@ int main(int argc, char** argv) {
     const torch::Tensor tokens =
         tokenizer.encode(manifest->captions, L).narrow(0, 0, std::min<int64_t>(B, manifest->size())).to(device);
     HALO_CHECK(tokens.size(0) == B, "the manifest has fewer captions than one batch");
-    const bool bf16 = device.is_cuda() && c.train.precision == "bf16";
+    const bool bf16 = c.train.precision == "bf16";  // autocast on the device, CPU included
     std::vector<torch::Tensor> params = model->parameters();
     for (const auto& p : loss->parameters()) params.push_back(p);
     auto step = [&] {  // as train/trainer.cpp's train_step on one process
       torch::Tensor image_emb, text_emb;
       {
-        halo::AutocastScope autocast(bf16);
+        halo::AutocastScope autocast(device.type(), bf16);
         image_emb = model->encode_image(images);
         text_emb = model->encode_text(tokens);
       }
@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
         auto t0 = Clock::now();
         torch::Tensor image_emb, text_emb;
         {
-          halo::AutocastScope autocast(bf16);
+          halo::AutocastScope autocast(device.type(), bf16);
           image_emb = model->encode_image(images);
           text_emb = model->encode_text(tokens);
         }

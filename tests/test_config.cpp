@@ -66,8 +66,9 @@ TEST(Config, ValidationNamesTheKey) {
   EXPECT_THAT(error_message([] { train::parse_config("loss: {name: softmax}"); }), HasSubstr("loss.name must be"));
   EXPECT_THAT(error_message([] { train::parse_config("train: {precision: fp8}"); }), HasSubstr("train.precision"));
   EXPECT_THAT(error_message([] { train::parse_config("loss: {implementation: fused}"); }),
-              HasSubstr("loss.implementation must be dense, tiled or auto"));
+              HasSubstr("loss.implementation must be dense, tiled, kernel or auto"));
   EXPECT_EQ(train::parse_config("", {"loss.implementation=tiled"}).loss.implementation, "tiled");
+  EXPECT_EQ(train::parse_config("", {"loss.implementation=kernel"}).loss.implementation, "kernel");
   EXPECT_THAT(error_message([] { train::parse_config("loss: {temperature: linear}"); }),
               HasSubstr("loss.temperature must be softplus or log"));
   EXPECT_THAT(error_message([] { train::parse_config("loss: {radial_weight: -1}"); }),

@@ -107,6 +107,24 @@ TEST(DistGradients, ThreeRanksEqualOneProcess) {
   expect_ranks_match_one_process(3);
 }
 
+TEST(DistGroup, LaunchedWorldOfOneWithANamedBackendUsesC10d) {
+  dist::DistEnv env;
+  env.source = "launcher";
+  env.master_port = dist::free_port();
+  // Not named: nothing to communicate, the local group.
+  EXPECT_EQ(dist::make_process_group(env, {"auto", 10, 10}, torch::kCPU)->backend(), "none");
+  // Named: a real Gloo group of one (rendezvous through the TCPStore, collectives included).
+  const auto group = dist::make_process_group(env, {"gloo", 10, 10}, torch::kCPU);
+  EXPECT_EQ(group->backend(), "gloo");
+  EXPECT_EQ(group->size(), 1);
+  std::vector<torch::Tensor> t{torch::tensor({2.0, 3.0})};
+  group->all_reduce_sum(t);
+  EXPECT_TRUE(t[0].equal(torch::tensor({2.0, 3.0})));
+  EXPECT_TRUE(group->all_gather(torch::ones({2, 3})).equal(torch::ones({2, 3})));
+  group->barrier();
+  EXPECT_THAT(dist::rendezvous_store_backend(), ::testing::HasSubstr("TCPStore ("));
+}
+
 TEST(DistGroup, PeerThatNeverArrivesIsAClearError) {
   dist::DistEnv env;
   env.world_size = 2;

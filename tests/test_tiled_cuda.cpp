@@ -1,8 +1,9 @@
-// The CUDA kernels of the tiled HALO loss against the dense CPU reference: loss, parts and the
-// gradients of image/text rows and columns and gamma_raw, fp32 and bf16 embeddings, over sizes
-// around the kernels' 32-row/column tiles and D not a multiple of 32, local batches and row
-// blocks with row_offset != 0. Skipped where no CUDA device is available (or the build has no
-// CUDA kernels).
+// The tiled HALO loss on CUDA tensors against the dense CPU reference, both ways it runs there:
+// `tiled` (the ATen tiles, cuBLAS products; tiles of 32 so that odd sizes leave partial tiles)
+// and `kernel` (the hand-written CUDA kernels). Loss, parts and the gradients of image/text rows
+// and columns and gamma_raw, fp32 and bf16 embeddings, over sizes around 32-row/column tiles and
+// D not a multiple of 32, local batches and row blocks with row_offset != 0. Skipped where no
+// CUDA device is available (the kernel test also where the build has no CUDA kernels).
 #include <algorithm>
 
 #include <gtest/gtest.h>
@@ -22,7 +23,8 @@ struct Shape {
 
 // Loss parts and gradients (image rows, text rows, image cols, text cols, gamma_raw) on `device`.
 std::vector<torch::Tensor> run(const Shape& s, bool distill, loss::LossImplementation impl,
-                               torch::ScalarType dtype, const torch::Device& device) {
+                               torch::ScalarType dtype, const torch::Device& device,
+                               int64_t tile = 1024) {
   torch::manual_seed(static_cast<uint64_t>(s.rows * 7 + s.cols));
   const torch::Tensor image_c = torch::randn({s.cols, s.dim});
   const torch::Tensor text_c = 0.6 * image_c + torch::randn({s.cols, s.dim});
@@ -45,6 +47,7 @@ std::vector<torch::Tensor> run(const Shape& s, bool distill, loss::LossImplement
   opt.label_smoothing = 0.2;
   opt.distill = distill;
   opt.implementation = loss::loss_implementation_name(impl);
+  opt.tile_size = tile;
   const double b = loss::abstain_bias(s.dim, s.cols, 0.2);
   const auto p = loss::halo_clip_loss(loss::PairBatch{ir, tr, ic, tc, local ? 0 : s.offset, {}},
                                       gamma_raw, b, opt);
@@ -55,10 +58,7 @@ std::vector<torch::Tensor> run(const Shape& s, bool distill, loss::LossImplement
   return out;
 }
 
-TEST(TiledCuda, MatchesDenseCpuReference) {
-  if (!torch::cuda::is_available() || !loss::tiled_cuda_available()) {
-    GTEST_SKIP() << "no CUDA device, or this build has no CUDA kernels";
-  }
+void expect_matches_dense_cpu(loss::LossImplementation impl, int64_t tile) {
   const std::vector<Shape> shapes{{1, 1, 0, 2},     {7, 7, 0, 5},      {32, 32, 0, 32},
                                   {33, 33, 0, 40},  {100, 100, 0, 64}, {5, 70, 31, 17},
                                   {40, 97, 57, 33}, {64, 64, 0, 130},  {300, 300, 0, 96}};
@@ -73,8 +73,7 @@ TEST(TiledCuda, MatchesDenseCpuReference) {
                      << s.rows << " x " << s.cols << " offset " << s.offset << " D " << s.dim
                      << (distill ? " distill " : " smoothing ") << dtype);
         const auto ref = run(s, distill, loss::LossImplementation::kDense, dtype, torch::kCPU);
-        const auto got =
-            run(s, distill, loss::LossImplementation::kTiled, dtype, torch::Device("cuda:0"));
+        const auto got = run(s, distill, impl, dtype, torch::Device("cuda:0"), tile);
         ASSERT_EQ(ref.size(), got.size());
         for (size_t i = 0; i < ref.size(); ++i) {
           const double atol = std::max(1e-6, atol_rel * ref[i].abs().max().item<double>());
@@ -82,6 +81,32 @@ TEST(TiledCuda, MatchesDenseCpuReference) {
         }
       }
     }
+  }
+}
+
+TEST(TiledCuda, AtenTilesMatchDenseCpuReference) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  expect_matches_dense_cpu(loss::LossImplementation::kTiled, 32);
+}
+
+TEST(TiledCuda, KernelsMatchDenseCpuReference) {
+  if (!torch::cuda::is_available() || !loss::tiled_cuda_available()) {
+    GTEST_SKIP() << "no CUDA device, or this build has no CUDA kernels";
+  }
+  expect_matches_dense_cpu(loss::LossImplementation::kKernel, 1024);
+}
+
+// Dense on the GPU against dense on the CPU: what the two tests above rest on when run with
+// bench_kernel's dense reference on CUDA.
+TEST(TiledCuda, DenseOnCudaMatchesCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const Shape s{40, 97, 57, 33};
+  const auto ref = run(s, true, loss::LossImplementation::kDense, torch::kFloat, torch::kCPU);
+  const auto got =
+      run(s, true, loss::LossImplementation::kDense, torch::kFloat, torch::Device("cuda:0"));
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double atol = std::max(1e-6, 1e-5 * ref[i].abs().max().item<double>());
+    EXPECT_TRUE(all_close(got[i], ref[i], 1e-4, atol)) << "output " << i;
   }
 }
 

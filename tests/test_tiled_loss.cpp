@@ -8,6 +8,7 @@
 #include "loss/contrastive_loss.h"
 #include "loss/halo_clip_loss.h"
 #include "loss/halo_terms.h"
+#include "loss/halo_tiled.h"
 #include "test_util.h"
 
 namespace halo::test {
@@ -121,8 +122,30 @@ TEST(TiledLoss, SelectedByNameThroughContrastiveLoss) {
   o.implementation = "auto";
   EXPECT_NO_THROW(loss::make_contrastive_loss(o));
   o.implementation = "fused";
-  EXPECT_NE(error_message([&] { loss::make_contrastive_loss(o); }).find("dense, tiled or auto"),
+  EXPECT_NE(error_message([&] { loss::make_contrastive_loss(o); }).find("dense, tiled, kernel or auto"),
             std::string::npos);
+}
+
+TEST(TiledLoss, KernelsAreChosenByNameOnly) {
+  EXPECT_EQ(loss::parse_loss_implementation("kernel", "x"), loss::LossImplementation::kKernel);
+  EXPECT_EQ(loss::parse_loss_implementation("tiled", "x"), loss::LossImplementation::kTiled);
+  // The kernels need CUDA tensors (and a build with them): a clear error on CPU tensors.
+  loss::HaloClipOptions opt;
+  opt.embed_dim = 4;
+  opt.num_candidates = 3;
+  opt.implementation = loss::LossImplementation::kKernel;
+  const torch::Tensor x = torch::randn({3, 4});
+  const std::string message = error_message([&] {
+    loss::halo_clip_loss(loss::PairBatch::local(x, x + 1), torch::tensor({1.0}), 0.0, opt);
+  });
+  EXPECT_NE(message.find("'kernel' runs the CUDA kernels and needs CUDA tensors"), std::string::npos)
+      << message;
+  // The same check inside the direction function, for callers that go there directly.
+  loss::TiledDirectionParams p;
+  p.kernel = true;
+  const std::string direct = error_message(
+      [&] { loss::tiled_direction_cross_entropy(x, x, torch::tensor(1.0), p); });
+  EXPECT_FALSE(direct.empty());
 }
 
 TEST(TiledLoss, AutoPicksByBatchSizeAndRejectsBadTiles) {

@@ -9,8 +9,11 @@
 #include "common/allocator.h"
 #include "common/args.h"
 #include "common/error.h"
+#include "common/torch_compat.h"
+#include "dist/process_group.h"
 #include "loss/contrastive_loss.h"
 #include "loss/halo_terms.h"
+#include "loss/halo_tiled.h"
 
 namespace halo::cli {
 
@@ -32,9 +35,13 @@ int run_info(const std::vector<std::string>& argv) {
 #ifdef USE_C10D_NCCL
   std::cout << " nccl";
 #endif
-  std::cout << "\nlosses:";
+  std::cout << "\nrendezvous store: " << dist::rendezvous_store_backend()
+            << "\nbf16 autocast: " << (torch::cuda::is_available() ? "cuda, " : "")
+            << (cpu_bf16_autocast_available() ? "cpu" : "not on the cpu (this LibTorch's CPU autocast fails)")
+            << "\nlosses:";
   for (const auto& name : loss::contrastive_loss_names()) std::cout << " " << name;
-  std::cout << "\n";
+  std::cout << "\nHALO loss implementations: dense, tiled (ATen tiles, any device)"
+            << (loss::tiled_cuda_available() ? ", kernel (CUDA kernels)" : "") << "\n";
   return 0;
 }
 

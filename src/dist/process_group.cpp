@@ -1,5 +1,6 @@
-// The world-size-1 group and the c10d group: TCPStore rendezvous with a clear timeout, then
-// Gloo (CPU) or NCCL (CUDA) collectives (see process_group.h).
+// The world-size-1 group and the c10d group: TCPStore rendezvous (libuv where the build has it,
+// else the classic store) with a clear timeout, then Gloo (CPU) or NCCL (CUDA) collectives (see
+// process_group.h).
 #include "dist/process_group.h"
 
 #include <chrono>
@@ -65,7 +66,7 @@ c10::intrusive_ptr<c10d::Store> rendezvous(const DistEnv& env, const GroupOption
   o.timeout = millis(options.rendezvous_timeout_s);
   c10::intrusive_ptr<c10d::Store> store;
   try {
-    store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
+    store = compat::make_tcp_store(env.master_addr, o);
   } catch (const std::exception& e) {
     const std::string what = e.what();
     HALO_FAIL("rank ", env.rank,
@@ -113,11 +114,13 @@ class C10dGroup : public ProcessGroup {
       HALO_CHECK(device.is_cuda(), "dist.backend is nccl but train.device is '", device.str(),
                  "' (NCCL needs CUDA; use dist.backend=gloo on CPU)");
 #ifdef USE_C10D_NCCL
-      c10::cuda::set_device(device.index());  // one GPU per local rank (rank_device)
+      // One GPU per local rank (rank_device); "cuda" without an index (world size 1): the current.
+      const c10::DeviceIndex index = device.has_index() ? device.index() : c10::cuda::current_device();
+      c10::cuda::set_device(index);
       auto o = c10d::ProcessGroupNCCL::Options::create();
       o->timeout = millis(options.collective_timeout_s);
       group_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank_, size_, o);
-      comm_device_ = device;
+      comm_device_ = torch::Device(torch::kCUDA, index);
 #else
       HALO_FAIL(
           "dist.backend is nccl but this build has no NCCL (LibTorch without CUDA); use "
@@ -193,8 +196,33 @@ double ProcessGroup::take_comm_seconds() {
 
 std::unique_ptr<ProcessGroup> make_process_group(const DistEnv& env, const GroupOptions& options,
                                                  const torch::Device& device) {
-  if (!env.distributed()) return std::make_unique<LocalGroup>();
+  // A launched process of world size 1 that names its backend gets the real c10d group (to
+  // exercise NCCL or Gloo on one GPU or process); otherwise world size 1 communicates nothing.
+  const bool explicit_backend = options.backend != "auto" && env.source != "none";
+  if (!env.distributed() && !explicit_backend) return std::make_unique<LocalGroup>();
   return std::make_unique<C10dGroup>(env, options, device);
+}
+
+std::string rendezvous_store_backend() {
+  if (!compat::kTcpStoreHasLibUvOption) return "TCPStore (classic: this LibTorch has no libuv server)";
+  static const std::string answer = [] {
+    try {
+      c10d::TCPStoreOptions o;
+      o.port = 0;  // any free port
+      o.isServer = true;
+      o.numWorkers = 1;
+      o.waitWorkers = false;
+      o.timeout = std::chrono::milliseconds(5000);
+      compat::make_tcp_store("127.0.0.1", o);
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      return "TCPStore (unknown: a local test store failed: " + what.substr(0, what.find('\n')) + ")";
+    }
+    return std::string(compat::tcp_store_uses_libuv()
+                           ? "TCPStore (libuv)"
+                           : "TCPStore (classic: this LibTorch was built without libuv)");
+  }();
+  return answer;
 }
 
 torch::Device rank_device(const std::string& configured, const DistEnv& env) {

@@ -40,11 +40,17 @@ class ProcessGroup {
   double comm_seconds_ = 0;
 };
 
-// A group for `env`: world size 1 gives the local group (no c10d at all); otherwise a c10d
-// group joined through MASTER_ADDR:MASTER_PORT. Throws halo::Error naming the address, the
-// rank count and the timeout when a peer never arrives.
+// A group for `env`: world size 1 gives the local group (no c10d at all), unless the process was
+// started by a launcher (env.source != "none") and options.backend names gloo or nccl; otherwise
+// a c10d group joined through MASTER_ADDR:MASTER_PORT. Throws halo::Error naming the address,
+// the rank count and the timeout when a peer never arrives.
 std::unique_ptr<ProcessGroup> make_process_group(const DistEnv& env, const GroupOptions& options,
                                                  const torch::Device& device);
+
+// The store the rendezvous uses in this build, for `halo-clip info`: "TCPStore (libuv)" where
+// LibTorch has its libuv server, else "TCPStore (classic: ...)" saying why. Probes once with a
+// server on a free local port.
+std::string rendezvous_store_backend();
 
 // The device a rank trains on: "cuda" becomes cuda:LOCAL_RANK when several processes share a
 // node (one GPU per local rank); anything else is kept as configured.

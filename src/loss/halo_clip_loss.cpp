@@ -91,25 +91,28 @@ DirectionResult direction_cross_entropy(const torch::Tensor& q, const torch::Ten
 bool use_tiled(const HaloClipOptions& options, const PairBatch& batch) {
   switch (parse_loss_implementation(options.implementation, "loss.implementation")) {
     case LossImplementation::kDense: return false;
-    case LossImplementation::kTiled: return true;
-    case LossImplementation::kAuto:
-      if (batch.image_rows.is_cuda() && !tiled_cuda_available()) return false;
-      return batch.rows() * batch.cols() >= kAutoTiledEntries;
+    case LossImplementation::kTiled:
+    case LossImplementation::kKernel: return true;
+    case LossImplementation::kAuto: return batch.rows() * batch.cols() >= kAutoTiledEntries;
   }
   return false;
 }
 
-// The tiled path: no n x M matrix. On CUDA, bf16 embeddings go to the kernels as they are.
+// The tiled path: no n x M matrix. ATen tiles compute in fp32/fp64 like the dense path; the CUDA
+// kernels read bf16 embeddings as they are.
 HaloClipParts tiled_clip_loss(const PairBatch& input, const torch::Tensor& gamma_raw, double b,
                               const HaloClipOptions& options) {
-  const bool keep_bf16 =
-      input.image_rows.is_cuda() && input.image_rows.scalar_type() == torch::kBFloat16;
+  const bool kernel = parse_loss_implementation(options.implementation, "loss.implementation") == LossImplementation::kKernel;
+  HALO_CHECK(!kernel || input.image_rows.is_cuda(),
+             "loss.implementation 'kernel' runs the CUDA kernels and needs CUDA tensors, but the "
+             "embeddings are on ", input.image_rows.device(), " (use 'tiled' there)");
+  const bool keep_bf16 = kernel && input.image_rows.scalar_type() == torch::kBFloat16;
   const PairBatch batch = keep_bf16 ? input : to_compute_dtype(input);
   const auto dtype = batch.image_rows.scalar_type();
   const auto compute = keep_bf16 ? torch::kFloat : dtype;
   const torch::Tensor gamma = gamma_from_raw(gamma_raw, compute);
   TiledDirectionParams p{batch.row_offset, b, options.label_smoothing, options.distill,
-                         options.tile_size};
+                         options.tile_size, kernel};
   const torch::Tensor image_cols = batch.image_cols.to(dtype), text_cols = batch.text_cols.to(dtype);
   const torch::Tensor text_rows = batch.text_rows.to(dtype);
   HaloClipParts out;
@@ -126,14 +129,16 @@ HaloClipParts tiled_clip_loss(const PairBatch& input, const torch::Tensor& gamma
 LossImplementation parse_loss_implementation(const std::string& name, const std::string& what) {
   if (name == "dense") return LossImplementation::kDense;
   if (name == "tiled") return LossImplementation::kTiled;
+  if (name == "kernel") return LossImplementation::kKernel;
   if (name == "auto") return LossImplementation::kAuto;
-  HALO_FAIL(what, " must be dense, tiled or auto, got '", name, "'");
+  HALO_FAIL(what, " must be dense, tiled, kernel or auto, got '", name, "'");
 }
 
 std::string loss_implementation_name(LossImplementation implementation) {
   switch (implementation) {
     case LossImplementation::kDense: return "dense";
     case LossImplementation::kTiled: return "tiled";
+    case LossImplementation::kKernel: return "kernel";
     case LossImplementation::kAuto: return "auto";
   }
   HALO_FAIL("internal: unknown loss implementation");

@@ -13,11 +13,14 @@
 namespace halo::loss {
 
 // How the two cross-entropies are computed. dense: the n x M shifted distance matrix through
-// autograd (the reference). tiled: halo_tiled.h, memory O((n + M) D), CPU tiles or CUDA
-// kernels. auto: tiled when n * M >= kAutoTiledEntries (and, on CUDA, the build has kernels).
-enum class LossImplementation { kDense, kTiled, kAuto };
+// autograd (the reference). tiled: halo_tiled.h, memory O((n + M) D), ATen operations on tiles
+// on any device (on CUDA, cuBLAS does the tiles' matrix products). kernel: the same algorithm in
+// the hand-written CUDA kernels (halo_tiled_*.cu; CUDA tensors and a build with the kernels
+// only). auto: tiled when n * M >= kAutoTiledEntries, else dense; never the kernels, which are
+// chosen by name only until a GPU run shows them correct and faster (docs/kernel.md).
+enum class LossImplementation { kDense, kTiled, kKernel, kAuto };
 constexpr int64_t kAutoTiledEntries = int64_t{4096} * 4096;
-// "dense" | "tiled" | "auto"; anything else throws halo::Error naming `what`.
+// "dense" | "tiled" | "kernel" | "auto"; anything else throws halo::Error naming `what`.
 LossImplementation parse_loss_implementation(const std::string& name, const std::string& what);
 // The name parse_loss_implementation() reads (for the loss.implementation option).
 std::string loss_implementation_name(LossImplementation implementation);

@@ -1,5 +1,6 @@
-// The tiled HALO direction on CPU: ATen operations on (tile x tile) blocks of the shifted
-// distance matrix, never the whole matrix. Forward: online log-sum-exp per row of the model's
+// The tiled HALO direction in ATen, on any device (CPU, or CUDA where cuBLAS does the tiles'
+// products): operations on (tile x tile) blocks of the shifted distance matrix, never the whole
+// matrix. Forward: online log-sum-exp per row of the model's
 // logits (and, for distillation, of the target logits together with the target-weighted logit
 // sum). Backward: each tile of S is recomputed, G = (softmax - targets) * grad / n formed for
 // the tile only, and accumulated into G C, G^T Q and colsum(G) (docs/kernel.md).
@@ -84,9 +85,9 @@ void check_tile(int64_t tile) {
 
 }  // namespace
 
-TiledForward tiled_direction_forward_cpu(const torch::Tensor& q, const torch::Tensor& c,
-                                         const torch::Tensor& gamma,
-                                         const TiledDirectionParams& params) {
+TiledForward tiled_direction_forward_aten(const torch::Tensor& q, const torch::Tensor& c,
+                                          const torch::Tensor& gamma,
+                                          const TiledDirectionParams& params) {
   check_tile(params.tile);
   torch::NoGradGuard no_grad;
   const Precomputed p = precompute(q, c, gamma);
@@ -129,11 +130,11 @@ TiledForward tiled_direction_forward_cpu(const torch::Tensor& q, const torch::Te
   return out;
 }
 
-TiledGrads tiled_direction_backward_cpu(const torch::Tensor& grad_out, const torch::Tensor& q,
-                                        const torch::Tensor& c, const torch::Tensor& gamma,
-                                        const TiledForward& saved,
-                                        const TiledDirectionParams& params, bool need_q,
-                                        bool need_c, bool need_gamma) {
+TiledGrads tiled_direction_backward_aten(const torch::Tensor& grad_out, const torch::Tensor& q,
+                                         const torch::Tensor& c, const torch::Tensor& gamma,
+                                         const TiledForward& saved,
+                                         const TiledDirectionParams& params, bool need_q,
+                                         bool need_c, bool need_gamma) {
   check_tile(params.tile);
   torch::NoGradGuard no_grad;
   const Precomputed p = precompute(q, c, gamma);

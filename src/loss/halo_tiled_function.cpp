@@ -1,5 +1,6 @@
 // The autograd function of the tiled HALO direction: saves the embeddings and two numbers per
-// row, and dispatches forward and backward to the CPU tiles or the CUDA kernels by device.
+// row, and dispatches forward and backward to the ATen tiles (any device) or, when asked for by
+// name (params.kernel), to the CUDA kernels.
 #include <torch/torch.h>
 
 #include "common/error.h"
@@ -16,6 +17,7 @@ void store(torch::autograd::AutogradContext* ctx, const TiledDirectionParams& p)
   ctx->saved_data["eps"] = p.eps;
   ctx->saved_data["distill"] = p.distill;
   ctx->saved_data["tile"] = p.tile;
+  ctx->saved_data["kernel"] = p.kernel;
 }
 
 TiledDirectionParams load(torch::autograd::AutogradContext* ctx) {
@@ -25,15 +27,16 @@ TiledDirectionParams load(torch::autograd::AutogradContext* ctx) {
   p.eps = ctx->saved_data["eps"].toDouble();
   p.distill = ctx->saved_data["distill"].toBool();
   p.tile = ctx->saved_data["tile"].toInt();
+  p.kernel = ctx->saved_data["kernel"].toBool();
   return p;
 }
 
 TiledForward forward_on_device(const torch::Tensor& q, const torch::Tensor& c,
                                const torch::Tensor& gamma, const TiledDirectionParams& p) {
 #ifdef HALO_WITH_CUDA
-  if (q.is_cuda()) return tiled_direction_forward_cuda(q, c, gamma, p);
+  if (p.kernel) return tiled_direction_forward_cuda(q, c, gamma, p);
 #endif
-  return tiled_direction_forward_cpu(q, c, gamma, p);
+  return tiled_direction_forward_aten(q, c, gamma, p);
 }
 
 TiledGrads backward_on_device(const torch::Tensor& grad_out, const torch::Tensor& q,
@@ -41,12 +44,13 @@ TiledGrads backward_on_device(const torch::Tensor& grad_out, const torch::Tensor
                               const TiledForward& saved, const TiledDirectionParams& p, bool need_q,
                               bool need_c, bool need_gamma) {
 #ifdef HALO_WITH_CUDA
-  if (q.is_cuda()) {
+  if (p.kernel) {
     return tiled_direction_backward_cuda(grad_out, q, c, gamma, saved, p, need_q, need_c,
                                          need_gamma);
   }
 #endif
-  return tiled_direction_backward_cpu(grad_out, q, c, gamma, saved, p, need_q, need_c, need_gamma);
+  return tiled_direction_backward_aten(grad_out, q, c, gamma, saved, p, need_q, need_c,
+                                       need_gamma);
 }
 
 class TiledDirectionFunction : public torch::autograd::Function<TiledDirectionFunction> {
@@ -106,16 +110,17 @@ torch::Tensor tiled_direction_cross_entropy(const torch::Tensor& q, const torch:
              " columns");
   HALO_CHECK(params.tile >= 1, "the loss tile size must be >= 1, got ", params.tile);
   HALO_CHECK(!params.distill || params.eps > 0, "self-distillation needs label_smoothing > 0");
-  if (q.is_cuda()) {
+  if (params.kernel) {
     HALO_CHECK(tiled_cuda_available(),
-               "the tiled HALO loss got CUDA tensors but this build has no CUDA kernels (it needs "
-               "nvcc and a LibTorch with CUDA at configure time)");
+               "loss.implementation 'kernel' needs the CUDA kernels, but this build has none (it "
+               "needs nvcc and a LibTorch with CUDA at configure time); 'tiled' runs everywhere");
+    HALO_CHECK(q.is_cuda(), "the CUDA HALO loss kernels need CUDA tensors, got ", q.device());
     HALO_CHECK(q.scalar_type() == torch::kFloat || q.scalar_type() == torch::kBFloat16,
-               "the CUDA HALO loss takes fp32 or bf16 embeddings, got ", q.scalar_type());
-    HALO_CHECK(gamma.scalar_type() == torch::kFloat, "the CUDA HALO loss needs an fp32 gamma");
+               "the CUDA HALO loss kernels take fp32 or bf16 embeddings, got ", q.scalar_type());
+    HALO_CHECK(gamma.scalar_type() == torch::kFloat, "the CUDA HALO loss kernels need an fp32 gamma");
   } else {
     HALO_CHECK(q.scalar_type() == torch::kFloat || q.scalar_type() == torch::kDouble,
-               "the tiled HALO loss on CPU takes fp32 or fp64 embeddings, got ", q.scalar_type());
+               "the tiled HALO loss takes fp32 or fp64 embeddings, got ", q.scalar_type());
     HALO_CHECK(gamma.scalar_type() == q.scalar_type(), "tiled HALO loss: gamma has dtype ",
                gamma.scalar_type(), " but the embeddings ", q.scalar_type());
   }

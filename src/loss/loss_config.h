@@ -12,7 +12,7 @@ struct LossConfig {
   double label_smoothing = 0.1;  // halo: target mass off the true column (distill: its scale)
   bool distill = true;           // halo: self-distillation targets (else label smoothing)
   bool learn_temperature = true;
-  std::string implementation = "dense";  // halo: dense | tiled | auto (no n x M matrix when tiled)
+  std::string implementation = "dense";  // halo: dense | tiled | kernel | auto (tiled, kernel: no n x M matrix)
   // HALO options of docs/loss.md "Options against memorisation"; the defaults are the reference.
   std::string temperature = "softplus";  // halo: gamma = softplus(raw) | log: gamma = exp(raw)
   double radial_weight = 1.0;            // halo: weight of the radial term

@@ -36,7 +36,7 @@ struct TrainConfig {
   int64_t max_steps = 0;     // > 0: stop after this many steps (the schedule spans them)
   int64_t seed = 0;
   std::string device = "cpu";      // cpu | cuda | cuda:N
-  std::string precision = "fp32";  // fp32 | bf16 (autocast on CUDA; the loss stays fp32)
+  std::string precision = "fp32";  // fp32 | bf16 (autocast on CUDA or CPU; the loss stays fp32)
   int64_t log_every = 10;
   int64_t checkpoint_every = 200;
   int64_t keep_checkpoints = 2;  // older step checkpoints are deleted

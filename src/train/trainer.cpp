@@ -72,7 +72,7 @@ StepResult train_step(Run& run, const Config& c, const data::Batch& batch, const
   const torch::Tensor tokens = batch.tokens.to(run.device, /*non_blocking=*/true);
   torch::Tensor image_emb, text_emb;
   {
-    AutocastScope autocast(run.device.is_cuda() && c.train.precision == "bf16");
+    AutocastScope autocast(run.device.type(), c.train.precision == "bf16");
     image_emb = run.model->encode_image(images);
     text_emb = run.model->encode_text(tokens);
   }
