@@ -2,7 +2,10 @@
 // (towers and loss parameters) equal the single-process values on the same global batch; a
 // peer that never arrives is a clear error. The ranks are this test binary started again by
 // dist::launch, running only DistWorker.* (which does nothing when not started that way).
+#include <unistd.h>
+
 #include <cstdlib>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,6 +14,7 @@
 #include "dist/gather_with_grad.h"
 #include "dist/grad_allreduce.h"
 #include "dist/launcher.h"
+#include "dist/listen_socket.h"
 #include "dist/process_group.h"
 #include "loss/contrastive_loss.h"
 #include "test_util.h"
@@ -147,6 +151,48 @@ TEST(DistGroup, UnreachableMasterIsAClearError) {
   EXPECT_THAT(message, ::testing::HasSubstr("rank 1 could not reach rank 0"));
   EXPECT_THAT(message, ::testing::HasSubstr("127.0.0.1:" + std::to_string(env.master_port)));
   EXPECT_THAT(message, ::testing::HasSubstr("WORLD_SIZE = 2"));
+}
+
+// Job A's rank 0 serves a world of 2 on a port; job B is started on the same port. B's rank 1
+// reaches A's store and is refused by run id (A still counts 1 of 2 arrivals, so B's rank was
+// not counted); B's rank 0 is told the port is in use.
+TEST(DistGroup, TwoJobsOnOnePortAreToldApart) {
+  dist::DistEnv a;
+  a.source = "launcher";
+  a.world_size = 2;
+  a.master_port = dist::free_port();
+  a.run_id = "job-a";
+  std::string a_error;
+  std::thread serve([&] {
+    a_error = error_message([&] { dist::make_process_group(a, {"gloo", 6, 6}, torch::kCPU); });
+  });
+  dist::DistEnv b = a;
+  b.run_id = "job-b";
+  b.rank = 1;  // first: its client waits for A's store to come up
+  const std::string b1 = error_message([&] { dist::make_process_group(b, {"gloo", 6, 6}, torch::kCPU); });
+  b.rank = 0;
+  const std::string b0 = error_message([&] { dist::make_process_group(b, {"gloo", 6, 6}, torch::kCPU); });
+  serve.join();
+  EXPECT_THAT(b1, ::testing::HasSubstr("rank 1 reached the rendezvous of another job"));
+  EXPECT_THAT(b1, ::testing::HasSubstr("its run id is 'job-a', this rank's is 'job-b'"));
+  EXPECT_THAT(b0, ::testing::HasSubstr("rank 0 could not serve the rendezvous"));
+  EXPECT_THAT(b0, ::testing::HasSubstr("port " + std::to_string(a.master_port) +
+                                       " on 127.0.0.1 is already in use"));
+  EXPECT_THAT(a_error, ::testing::HasSubstr("1 of 2 ranks arrived"));
+}
+
+// Where this LibTorch lets the store serve on a socket of ours, it listens on MASTER_ADDR only:
+// with 127.0.0.1, the port is still free on the other addresses of this host.
+TEST(DistGroup, StoreListensOnMasterAddrOnly) {
+  if (!dist::store_binds_master_addr()) GTEST_SKIP() << "this LibTorch's store listens on every interface";
+  dist::DistEnv env;
+  env.source = "launcher";
+  env.master_port = dist::free_port();
+  const auto group = dist::make_process_group(env, {"gloo", 10, 10}, torch::kCPU);
+  // 127.0.0.2 is loopback too, but another address: a store on every interface would hold it.
+  const int fd = dist::listen_on("127.0.0.2", env.master_port);
+  EXPECT_GE(fd, 0);
+  if (fd >= 0) close(fd);
 }
 
 }  // namespace

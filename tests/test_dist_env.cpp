@@ -1,5 +1,6 @@
 // The worker's environment contract (launcher/torchrun variables, Slurm's, none), Slurm node
 // lists, and the arguments a restarted worker gets. No processes are started here.
+#include <cstdlib>
 #include <map>
 
 #include <gmock/gmock.h>
@@ -62,6 +63,27 @@ TEST(DistEnv, SlurmVariables) {
   EXPECT_EQ(e.node_rank, 2);
   EXPECT_EQ(e.master_addr, "gpu07");
   EXPECT_EQ(e.master_port, 20123);
+  EXPECT_EQ(e.run_id, "123");  // the Slurm job names the run
+}
+
+TEST(DistEnv, RunIdNamesTheJob) {
+  EXPECT_EQ(read({}).run_id, "none");
+  EXPECT_EQ(read({{"RANK", "0"}, {"WORLD_SIZE", "2"}}).run_id, "none");
+  EXPECT_EQ(read({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"TORCHELASTIC_RUN_ID", "t7"}}).run_id, "t7");
+  EXPECT_EQ(read({{"RANK", "0"},
+                  {"WORLD_SIZE", "2"},
+                  {"TORCHELASTIC_RUN_ID", "t7"},
+                  {"HALO_RUN_ID", "h1"},
+                  {"SLURM_JOB_ID", "9"}})
+                .run_id,
+            "h1");
+  // A launcher on one node names its job at random; several nodes must agree, so no default.
+  const std::string a = dist::default_run_id(1), b = dist::default_run_id(1);
+  if (std::getenv("HALO_RUN_ID") == nullptr) {
+    EXPECT_EQ(a.size(), 16u);
+    EXPECT_NE(a, b);
+    EXPECT_EQ(dist::default_run_id(2), "none");
+  }
 }
 
 TEST(DistEnv, BadValuesNameTheVariable) {

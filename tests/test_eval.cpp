@@ -107,25 +107,25 @@ TEST_F(EvalEndToEnd, EvalReportsRetrievalClassificationAndDetection) {
   EXPECT_EQ(lines, 65);
 }
 
-// Every column of a TSV but the one named `skip`, row by row.
-std::vector<std::string> tsv_without_column(const std::string& path, const std::string& skip) {
+// A TSV as columns: header name -> the values of its rows.
+std::map<std::string, std::vector<std::string>> tsv_columns(const std::string& path) {
   std::istringstream in(read_file(path));
   std::string line;
   std::getline(in, line);
   const auto header = data::split_fields(line, '\t');
-  const auto drop = static_cast<size_t>(std::find(header.begin(), header.end(), skip) - header.begin());
-  std::vector<std::string> rows;
-  for (in.seekg(0); std::getline(in, line);) {
+  std::map<std::string, std::vector<std::string>> columns;
+  while (std::getline(in, line)) {
     const auto fields = data::split_fields(line, '\t');
-    std::string row;
-    for (size_t i = 0; i < fields.size(); ++i) row += i == drop ? std::string() : fields[i] + "\t";
-    rows.push_back(row);
+    EXPECT_EQ(fields.size(), header.size()) << path << ": " << line;
+    for (size_t i = 0; i < header.size() && i < fields.size(); ++i) columns[header[i]].push_back(fields[i]);
   }
-  return rows;
+  return columns;
 }
 
 // A checkpoint written by an earlier version (tests/fixtures/legacy_run/README.md) loads and
-// scores its pairs exactly as the build that wrote it did.
+// scores its pairs as the build that wrote it did: the same lines and labels, and the same scores
+// to float32 precision (that build computed them in float32, this one in float64), with the
+// log-odds column added (the logit of the score).
 TEST(LegacyRun, CheckpointOfAnEarlierVersionScoresPairsAsBefore) {
   const std::string fixture = std::string(HALO_SOURCE_DIR) + "/tests/fixtures/legacy_run";
   train::TrainedModel model = train::load_trained_model(fixture + "/checkpoints/final.pt", "cpu");
@@ -136,9 +136,23 @@ TEST(LegacyRun, CheckpointOfAnEarlierVersionScoresPairsAsBefore) {
   o.embed.verbose = false;
   const eval::EvalResult r = eval::evaluate(model, o);
   EXPECT_EQ(r.pairs, 12);
-  const auto expected = tsv_without_column(fixture + "/pair_scores.tsv", "image_path");
-  ASSERT_EQ(expected.size(), 13u);
-  EXPECT_EQ(tsv_without_column(o.out_dir + "/pair_scores.tsv", "image_path"), expected);
+  auto expected = tsv_columns(fixture + "/pair_scores.tsv");
+  auto got = tsv_columns(o.out_dir + "/pair_scores.tsv");
+  ASSERT_EQ(expected["line"].size(), 12u);
+  EXPECT_EQ(got["line"], expected["line"]);
+  EXPECT_EQ(got["mismatched"], expected["mismatched"]);
+  ASSERT_EQ(got["log_odds"].size(), 12u);
+  for (const std::string column : {"score", "cosine_score"}) {
+    ASSERT_EQ(got[column].size(), expected[column].size()) << column;
+    for (size_t i = 0; i < got[column].size(); ++i) {
+      EXPECT_NEAR(std::stod(got[column][i]), std::stod(expected[column][i]), 1e-6) << column << " row " << i;
+    }
+  }
+  for (size_t i = 0; i < got["score"].size(); ++i) {
+    const double p = std::stod(got["score"][i]);
+    EXPECT_NEAR(std::stod(got["log_odds"][i]), std::log(p / (1 - p)), 1e-9 * (1 + std::abs(std::log(p / (1 - p)))))
+        << "row " << i;
+  }
 }
 
 TEST(InContextScore, IsOneMinusTheOwnCandidatesSoftmaxProbabilityWithTheSink) {
@@ -284,8 +298,9 @@ TEST(PairScores, LogOddsDoNotSaturateWhereTheProbabilityDoes) {
   const torch::Tensor lodds = halo_loss->mismatch_log_odds(small_image, small_text);
   ASSERT_EQ(lodds.scalar_type(), torch::kFloat64);
   EXPECT_TRUE(torch::allclose(lodds, torch::log(p) - torch::log1p(-p), 1e-6, 1e-6));
-  // Far apart: the float32 probability ties at 1.0, the log-odds stay finite and distinct.
-  const torch::Tensor far_image = 40 * image, far_text = -40 * text;
+  // Far apart (each caption nearly opposite its image, so both directions' logits are far below
+  // the sink's): the float32 probability ties at 1.0, the log-odds stay finite and distinct.
+  const torch::Tensor far_image = 40 * image, far_text = -far_image + 4 * text;
   const torch::Tensor p32 = halo_loss->mismatch_score(far_image, far_text);
   EXPECT_GE((p32 == 1.0f).sum().item<int64_t>(), 10);
   const torch::Tensor far = halo_loss->mismatch_log_odds(far_image, far_text);

@@ -133,7 +133,7 @@ TEST(TiledLoss, KernelsAreChosenByNameOnly) {
   loss::HaloClipOptions opt;
   opt.embed_dim = 4;
   opt.num_candidates = 3;
-  opt.implementation = loss::LossImplementation::kKernel;
+  opt.implementation = loss::loss_implementation_name(loss::LossImplementation::kKernel);
   const torch::Tensor x = torch::randn({3, 4});
   const std::string message = error_message([&] {
     loss::halo_clip_loss(loss::PairBatch::local(x, x + 1), torch::tensor({1.0}), 0.0, opt);

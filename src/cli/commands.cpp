@@ -36,6 +36,8 @@ int run_info(const std::vector<std::string>& argv) {
   std::cout << " nccl";
 #endif
   std::cout << "\nrendezvous store: " << dist::rendezvous_store_backend()
+            << (dist::store_binds_master_addr() ? ", listens on MASTER_ADDR only"
+                                                : ", listens on every interface (LibTorch < 2.2)")
             << "\nbf16 autocast: " << (torch::cuda::is_available() ? "cuda, " : "")
             << (cpu_bf16_autocast_available() ? "cpu" : "not on the cpu (this LibTorch's CPU autocast fails)")
             << "\nlosses:";

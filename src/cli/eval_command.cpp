@@ -37,6 +37,8 @@ int run_eval(const std::vector<std::string>& argv) {
   o.embed.skip_bad = args.on("skip-bad");
   // Flags and inputs are checked before the model is loaded.
   HALO_CHECK(o.embed.batch_size >= 1 && o.embed.workers >= 1, "--batch-size and --workers must be >= 1");
+  HALO_CHECK(std::filesystem::exists(args.str("checkpoint")), "checkpoint '", args.str("checkpoint"),
+             "' does not exist");
   check_input_file(o.manifest, "manifest");
   if (!o.classes.empty()) check_input_file(o.classes, "--classes file");
   if (!o.templates.empty()) check_input_file(o.templates, "--templates file");

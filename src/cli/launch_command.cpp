@@ -27,6 +27,10 @@ int run_launch(const std::vector<std::string>& argv) {
       .option("master-addr", "HOST", "address of node 0 (where rank 0 serves the rendezvous)",
               "127.0.0.1")
       .option("master-port", "PORT", "TCP port of the rendezvous on node 0", "29500")
+      .option("run-id", "ID",
+              "names this job at the rendezvous, so workers of another job on the same port "
+              "are refused (default: $HALO_RUN_ID, else random on one node; give the same ID "
+              "to every node's launcher)")
       .toggle("standalone", "one node, a free port on 127.0.0.1 (no --master-* needed)")
       .option("log-dir", "DIR",
               "also write each rank's output to DIR/rank_N.log (default: $RUN_LOG_DIR)")
@@ -46,6 +50,8 @@ int run_launch(const std::vector<std::string>& argv) {
   o.master_addr = args.str("master-addr");
   o.master_port = static_cast<int>(args.integer("master-port"));
   o.standalone = args.on("standalone");
+  if (args.has("run-id")) o.run_id = args.str("run-id");
+  HALO_CHECK(!args.has("run-id") || !o.run_id.empty(), "--run-id must not be empty");
   if (args.has("log-dir")) {
     o.log_dir = args.str("log-dir");
   } else if (const char* dir = std::getenv("RUN_LOG_DIR")) {

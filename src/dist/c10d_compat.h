@@ -50,6 +50,12 @@ void set_use_libuv(Options& o, bool on) {
   }
 }
 
+template <class T, class = void>
+struct HasMasterListenFd : std::false_type {};
+template <class T>
+struct HasMasterListenFd<T, std::void_t<decltype(std::declval<T&>().masterListenFd)>>
+    : std::true_type {};
+
 // Set once a store asking for libuv got "built without libuv": later stores skip the attempt.
 inline std::atomic<bool>& libuv_missing() {
   static std::atomic<bool> missing{!HasUseLibUv<c10d::TCPStoreOptions>::value};
@@ -59,6 +65,22 @@ inline std::atomic<bool>& libuv_missing() {
 
 // Whether this LibTorch's TCPStore has the libuv option at all (1.13 has the classic store only).
 constexpr bool kTcpStoreHasLibUvOption = detail::HasUseLibUv<c10d::TCPStoreOptions>::value;
+
+// Whether the store can serve on a socket bound by the caller (TCPStoreOptions::masterListenFd,
+// LibTorch >= 2.2); 1.13's store always listens on every interface.
+constexpr bool kTcpStoreTakesListenSocket =
+    detail::HasMasterListenFd<c10d::TCPStoreOptions>::value;
+
+// Serve on this listening socket (the store closes it). Only where kTcpStoreTakesListenSocket.
+template <class Options>
+void set_listen_socket(Options& o, int fd) {
+  if constexpr (detail::HasMasterListenFd<Options>::value) {
+    o.masterListenFd = fd;
+  } else {
+    (void)o;
+    (void)fd;
+  }
+}
 
 // The error a TCPStore built without libuv gives when asked for it (LibTorch >= 2.4 asks by
 // default): "use_libuv was requested but PyTorch was build without libuv support".

@@ -16,6 +16,10 @@ struct DistEnv {
   std::string master_addr = "127.0.0.1";  // MASTER_ADDR
   int master_port = 29500;                // MASTER_PORT
   std::string source = "none";            // none | launcher (halo-clip launch, torchrun) | slurm
+  // Names the job at the rendezvous: ranks of another job that reach this job's store (two jobs
+  // on one port) are refused. HALO_RUN_ID, else TORCHELASTIC_RUN_ID (torchrun's --rdzv-id), else
+  // SLURM_JOB_ID; "none" when none is set (then two such jobs cannot be told apart).
+  std::string run_id = "none";
 
   bool distributed() const { return world_size > 1; }
   std::string describe() const;  // one line for logs: "rank 1 of 4 (local 1 of 2, node 0 of 2) ..."
@@ -27,7 +31,7 @@ using EnvLookup = std::function<const char*(const char*)>;
 // RANK and WORLD_SIZE (with LOCAL_RANK, LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR, MASTER_PORT)
 // take precedence; otherwise SLURM_PROCID and SLURM_NTASKS (with SLURM_LOCALID, SLURM_NODEID,
 // SLURM_NNODES, SLURM_JOB_NODELIST for the master's host, SLURM_JOB_ID for a default port);
-// otherwise world size 1. Throws halo::Error naming the variable that is malformed.
+// otherwise world size 1. The run id: see DistEnv::run_id. Throws halo::Error naming the variable that is malformed.
 DistEnv read_env(const EnvLookup& lookup = nullptr);
 
 // The first host of a Slurm node list ("node[03-05,9],gpu1" -> "node03"). Exposed for tests.

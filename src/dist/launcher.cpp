@@ -14,12 +14,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <random>
 #include <thread>
 
 #include "common/error.h"
@@ -166,7 +168,8 @@ Spawned spawn(const LaunchOptions& o, const std::vector<std::string>& args, int 
                                       "GROUP_RANK=" + std::to_string(o.node_rank),
                                       "MASTER_ADDR=" + o.master_addr,
                                       "MASTER_PORT=" + std::to_string(o.master_port),
-                                      "HALO_RESTART_COUNT=" + std::to_string(attempt)};
+                                      "HALO_RESTART_COUNT=" + std::to_string(attempt),
+                                      "HALO_RUN_ID=" + o.run_id};
     if (std::getenv("OMP_NUM_THREADS") == nullptr) env_text.push_back("OMP_NUM_THREADS=" + threads);
     for (char** e = environ; *e != nullptr; ++e) {
       const std::string entry = *e;
@@ -353,6 +356,15 @@ std::vector<std::string> restart_arguments(const std::vector<std::string>& args)
   return out;
 }
 
+std::string default_run_id(int nnodes) {
+  if (const char* id = std::getenv("HALO_RUN_ID"); id != nullptr && *id != '\0') return id;
+  if (nnodes > 1) return "none";  // every node's launcher must agree: --run-id names the job
+  std::random_device random;
+  char text[17];
+  std::snprintf(text, sizeof text, "%08x%08x", random(), random());
+  return text;
+}
+
 int launch(const LaunchOptions& options) {
   LaunchOptions o = options;
   HALO_CHECK(o.nproc_per_node >= 1, "--nproc-per-node must be >= 1, got ", o.nproc_per_node);
@@ -369,6 +381,7 @@ int launch(const LaunchOptions& options) {
   }
   HALO_CHECK(o.master_port > 0 && o.master_port < 65536, "--master-port must be in 1..65535, got ",
              o.master_port);
+  if (o.run_id.empty()) o.run_id = default_run_id(o.nnodes);
   if (!o.log_dir.empty()) std::filesystem::create_directories(o.log_dir);
 
   SignalPipe signals;
@@ -377,7 +390,7 @@ int launch(const LaunchOptions& options) {
     say("node " + std::to_string(o.node_rank) + " of " + std::to_string(o.nnodes) + ": starting " +
         std::to_string(o.nproc_per_node) + " workers (world size " +
         std::to_string(o.nnodes * o.nproc_per_node) + ", rendezvous " + o.master_addr + ":" +
-        std::to_string(o.master_port) + ")" + (o.log_dir.empty() ? "" : ", logs in " + o.log_dir));
+        std::to_string(o.master_port) + ", run id " + o.run_id + ")" + (o.log_dir.empty() ? "" : ", logs in " + o.log_dir));
     const GroupResult r = run_group(o, args, attempt);
     if (!r.failed || attempt >= o.max_restarts || g_signal != 0) {
       if (r.failed)

@@ -13,6 +13,9 @@ struct LaunchOptions {
   int nnodes = 1, node_rank = 0;
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
+  // Names the job at the rendezvous (HALO_RUN_ID for the workers). "": $HALO_RUN_ID, else a
+  // random one on a single node; several nodes need the same id on each ("none" when not given).
+  std::string run_id;
   bool standalone = false;        // one node; a free port on 127.0.0.1 is picked
   std::string log_dir;            // one file per rank (rank_N.log); "" for none
   int max_restarts = 0;           // restarts of the whole group after a failure
@@ -25,6 +28,9 @@ struct LaunchOptions {
 // exit status of the worker that failed first (128 + signal when it was killed), or 128 + the
 // signal that stopped the launcher.
 int launch(const LaunchOptions& options);
+
+// The run id a launcher uses when --run-id is not given (see LaunchOptions::run_id).
+std::string default_run_id(int nnodes);
 
 // A TCP port on 127.0.0.1 that was free a moment ago (for --standalone and tests).
 int free_port();

@@ -9,7 +9,9 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "dist/c10d_compat.h"
+#include "dist/listen_socket.h"
 #ifdef USE_C10D_NCCL
 #include <c10/cuda/CUDAFunctions.h>
 #endif
@@ -50,8 +52,22 @@ bool is_loopback(const std::string& addr) {
   return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1";
 }
 
-// Joins the TCPStore that rank 0 serves, then waits until every rank has checked in, so a peer
-// that never arrives gives one clear error instead of a hang inside the backend.
+// Rank 0's store listens on MASTER_ADDR only, where this LibTorch lets it (else on every
+// interface, see docs/distributed.md), and refuses a port another job holds by name.
+void bind_store_socket(const DistEnv& env, c10d::TCPStoreOptions& o) {
+  if (env.rank != 0 || !compat::kTcpStoreTakesListenSocket) return;
+  const int fd = listen_on(env.master_addr, env.master_port);
+  if (fd >= 0) {
+    compat::set_listen_socket(o, fd);
+  } else {
+    log_message("rank 0: MASTER_ADDR " + env.master_addr +
+                " is not an address of this host; the rendezvous listens on every interface");
+  }
+}
+
+// Joins the TCPStore that rank 0 serves, checks that it belongs to this job (the run id), then
+// waits until every rank has checked in, so a peer that never arrives gives one clear error
+// instead of a hang inside the backend.
 c10::intrusive_ptr<c10d::Store> rendezvous(const DistEnv& env, const GroupOptions& options) {
   const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
   const std::string hint = " (MASTER_ADDR:MASTER_PORT = " + where +
@@ -66,24 +82,51 @@ c10::intrusive_ptr<c10d::Store> rendezvous(const DistEnv& env, const GroupOption
   o.timeout = millis(options.rendezvous_timeout_s);
   c10::intrusive_ptr<c10d::Store> store;
   try {
+    bind_store_socket(env, o);
     store = compat::make_tcp_store(env.master_addr, o);
   } catch (const std::exception& e) {
     const std::string what = e.what();
+    const std::string reason = is_port_in_use_error(what)
+                                   ? port_in_use_message(env.master_addr, env.master_port)
+                                   : what.substr(0, what.find('\n'));
     HALO_FAIL("rank ", env.rank,
               (env.rank == 0 ? " could not serve the rendezvous" : " could not reach rank 0"), hint,
-              ": ", what.substr(0, what.find('\n')));
+              ": ", reason);
   }
-  store->add("halo/arrived", 1);
+  // The run id: rank 0 writes it, the others compare, so ranks of another job that reach this
+  // store (two jobs on one port) stop here, before they touch its keys.
+  const std::string run_key = "halo/run_id";
+  if (env.rank == 0) {
+    store->set(run_key, std::vector<uint8_t>(env.run_id.begin(), env.run_id.end()));
+  } else {
+    std::vector<uint8_t> served;
+    try {
+      served = store->get(run_key);
+    } catch (const std::exception&) {
+      HALO_FAIL("rank ", env.rank, " reached a store at ", where,
+                " that is not a halo-clip rendezvous, or rank 0 never named its run", hint);
+    }
+    const std::string theirs(served.begin(), served.end());
+    HALO_CHECK(theirs == env.run_id, "rank ", env.rank, " reached the rendezvous of another job at ",
+               where, ": its run id is '", theirs, "', this rank's is '", env.run_id,
+               "'. Two jobs on one port? Give each job its own MASTER_PORT (the run id comes from "
+               "HALO_RUN_ID, TORCHELASTIC_RUN_ID or SLURM_JOB_ID; halo-clip launch sets one)");
+  }
+  const std::string prefix = "halo/" + env.run_id + "/";
+  store->add(prefix + "arrived", 1);
   const auto deadline = Clock::now() + millis(options.rendezvous_timeout_s);
   for (int64_t arrived = 0;;) {
-    arrived = store->add("halo/arrived", 0);
-    if (arrived >= env.world_size) break;
+    arrived = store->add(prefix + "arrived", 0);
+    HALO_CHECK(arrived <= env.world_size, "rendezvous: ", arrived, " ranks arrived for WORLD_SIZE ",
+               env.world_size, hint, "; two jobs with the same run id '", env.run_id,
+               "' on one port? Give each job its own MASTER_PORT or HALO_RUN_ID");
+    if (arrived == env.world_size) break;
     HALO_CHECK(Clock::now() < deadline, "rendezvous timed out: ", arrived, " of ", env.world_size,
                " ranks arrived", hint,
                "; is every rank started with the same MASTER_ADDR:MASTER_PORT?");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return c10::make_intrusive<c10d::PrefixStore>("pg", store);
+  return c10::make_intrusive<c10d::PrefixStore>("pg/" + env.run_id, store);
 }
 
 class C10dGroup : public ProcessGroup {
@@ -223,6 +266,10 @@ std::string rendezvous_store_backend() {
                            : "TCPStore (classic: this LibTorch was built without libuv)");
   }();
   return answer;
+}
+
+bool store_binds_master_addr() {
+  return compat::kTcpStoreTakesListenSocket;
 }
 
 torch::Device rank_device(const std::string& configured, const DistEnv& env) {

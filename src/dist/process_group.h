@@ -52,6 +52,10 @@ std::unique_ptr<ProcessGroup> make_process_group(const DistEnv& env, const Group
 // server on a free local port.
 std::string rendezvous_store_backend();
 
+// Whether rank 0's store listens on MASTER_ADDR only (LibTorch >= 2.2 takes a socket bound by
+// halo-clip); with 1.13 it listens on every interface (docs/distributed.md).
+bool store_binds_master_addr();
+
 // The device a rank trains on: "cuda" becomes cuda:LOCAL_RANK when several processes share a
 // node (one GPU per local rank); anything else is kept as configured.
 torch::Device rank_device(const std::string& configured, const DistEnv& env);
