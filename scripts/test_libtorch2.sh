@@ -86,6 +86,7 @@ unmount_all() {
 trap unmount_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+unmount_all  # mounts an earlier run left when it was killed (we hold the lock: nobody uses them)
 
 bind() {  # bind SRC DST [ro]
   mkdir -p "$2"
