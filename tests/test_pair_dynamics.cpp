@@ -86,6 +86,23 @@ TEST_P(StepScores, ARanksRowsGiveItsSliceOfTheGlobalBatch) {
   EXPECT_TRUE(all_close(hooks::step_pair_scores(*loss, slice), whole.slice(0, offset, offset + rows), 1e-5, 1e-7));
 }
 
+// Logits made a few rows at a time (any block size, down to one row; a block that straddles the
+// rank's own columns) give the scores of the whole n x M block at once.
+TEST_P(StepScores, RowBlocksGiveTheScoresOfTheWholeBlock) {
+  torch::manual_seed(3);
+  const int64_t n = 24, d = 8, offset = 7, rows = 10;
+  const torch::Tensor image = torch::randn({n, d}), text = image + torch::randn({n, d});
+  auto loss = make_loss(GetParam(), d, n);
+  const loss::PairBatch slice{image.slice(0, offset, offset + rows), text.slice(0, offset, offset + rows), image, text,
+                              offset, {}};
+  const torch::Tensor whole = hooks::step_pair_scores(*loss, slice, rows * (n + 1));
+  ASSERT_EQ(whole.size(0), rows);
+  for (const int64_t chunk : {int64_t{1}, n + 1, 3 * (n + 1), 4 * n + 2}) {
+    SCOPED_TRACE(chunk);
+    EXPECT_TRUE(all_close(hooks::step_pair_scores(*loss, slice, chunk), whole, 1e-6, 1e-9));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Losses, StepScores, ::testing::Values("halo", "infonce", "siglip"));
 
 // HALO's in-context score and margin include the abstain column: a pair at the origin, whose

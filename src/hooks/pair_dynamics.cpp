@@ -28,18 +28,24 @@ struct RowScores {
 };
 
 // For each row (row i's own column is offset + i), from the row's logits with the abstain
-// logit as one more column when the loss has one.
+// logit as one more column when the loss has one. The logits are made a block of rows at a time,
+// at most chunk_elements of them, so memory does not grow with n x M.
 RowScores row_scores(loss::ContrastiveLoss& loss, const torch::Tensor& queries, const torch::Tensor& candidates,
-                     int64_t offset) {
-  torch::Tensor logits = loss.logits(queries, candidates).to(torch::kFloat64);
-  if (const auto sink = loss.abstain_logit()) {
-    logits = torch::cat({logits, torch::full({logits.size(0), 1}, *sink, logits.options())}, 1);
+                     int64_t offset, int64_t chunk_elements) {
+  const auto sink = loss.abstain_logit();
+  const int64_t n = queries.size(0), columns = candidates.size(0) + (sink ? 1 : 0);
+  const int64_t chunk = std::max<int64_t>(1, chunk_elements / std::max<int64_t>(1, columns));
+  std::vector<torch::Tensor> probability, margin;
+  for (int64_t start = 0; start < n; start += chunk) {
+    const int64_t rows = std::min(chunk, n - start);
+    torch::Tensor logits = loss.logits(queries.narrow(0, start, rows), candidates).to(torch::kFloat64);
+    if (sink) logits = torch::cat({logits, torch::full({rows, 1}, *sink, logits.options())}, 1);
+    const torch::Tensor own = logits.diagonal(offset + start).clone();
+    probability.push_back((own - torch::logsumexp(logits, 1)).exp());
+    logits.diagonal(offset + start).fill_(-std::numeric_limits<double>::infinity());
+    margin.push_back(own - std::get<0>(logits.max(1)));
   }
-  const torch::Tensor own = logits.diagonal(offset).clone();
-  const torch::Tensor probability = (own - torch::logsumexp(logits, 1)).exp();
-  const torch::Tensor others = logits.clone();
-  others.diagonal(offset).fill_(-std::numeric_limits<double>::infinity());
-  return {probability, own - std::get<0>(others.max(1))};
+  return {torch::cat(probability), torch::cat(margin)};
 }
 
 // Fixed-point sums and counts (broadcastable) to float64 means; 0 / 0 = NaN where never seen.
@@ -68,14 +74,15 @@ const std::vector<std::string>& pair_dynamics_columns() {
   return names;
 }
 
-torch::Tensor step_pair_scores(loss::ContrastiveLoss& loss, const loss::PairBatch& batch) {
+torch::Tensor step_pair_scores(loss::ContrastiveLoss& loss, const loss::PairBatch& batch, int64_t chunk_elements) {
+  HALO_CHECK(chunk_elements >= 1, "internal: pair scores need chunks of at least one logit");
   torch::NoGradGuard no_grad;
   const loss::PairBatch b = loss::to_compute_dtype(batch);
   const torch::Tensor image = b.image_rows.detach(), text = b.text_rows.detach();
   const torch::Tensor own = loss.mismatch_score(image, text).to(torch::kFloat64);
   const torch::Tensor cosine = 1.0 - torch::cosine_similarity(image, text, 1).to(torch::kFloat64);
-  const RowScores i2t = row_scores(loss, image, b.text_cols.detach(), b.row_offset);
-  const RowScores t2i = row_scores(loss, text, b.image_cols.detach(), b.row_offset);
+  const RowScores i2t = row_scores(loss, image, b.text_cols.detach(), b.row_offset, chunk_elements);
+  const RowScores t2i = row_scores(loss, text, b.image_cols.detach(), b.row_offset, chunk_elements);
   const torch::Tensor context = 1.0 - 0.5 * (i2t.own_probability + t2i.own_probability);
   const torch::Tensor margin = -0.5 * (i2t.margin + t2i.margin);
   return torch::stack({own, cosine, context, margin}, 1).to(torch::kCPU).contiguous();

@@ -34,9 +34,14 @@ namespace halo::hooks {
 //                   mean of both directions; in logit units, so it does not saturate
 const std::vector<std::string>& pair_dynamics_columns();
 
+// Logits made at once by step_pair_scores: 2^22 float64 values (32 MiB), whatever the batch.
+constexpr int64_t kPairScoreChunkElements = int64_t{1} << 22;
+
 // The step's scores of this process's pairs (the batch's rows): n x 4 float64 on the CPU, in
-// the order of pair_dynamics_columns(). Costs two n x M logit blocks; no gradient.
-torch::Tensor step_pair_scores(loss::ContrastiveLoss& loss, const loss::PairBatch& batch);
+// the order of pair_dynamics_columns(). The n x M logits of each direction are made in blocks
+// of rows of at most chunk_elements values, so memory stays bounded at any batch; no gradient.
+torch::Tensor step_pair_scores(loss::ContrastiveLoss& loss, const loss::PairBatch& batch,
+                               int64_t chunk_elements = kPairScoreChunkElements);
 
 // Per manifest row: the sum of each score and the number of times the row was scored. Sums
 // are kept in fixed point (units of 2^-24, about 6e-8) as int64, so they are exact: the
