@@ -87,11 +87,12 @@ TEST_P(StepScores, ARanksRowsGiveItsSliceOfTheGlobalBatch) {
 }
 
 // Logits made a few rows at a time (any block size, down to one row; a block that straddles the
-// rank's own columns) give the scores of the whole n x M block at once.
+// rank's own columns) give the scores of the whole n x M block at once. In float64, so that the
+// matrix products of other shapes agree to 1e-12.
 TEST_P(StepScores, RowBlocksGiveTheScoresOfTheWholeBlock) {
   torch::manual_seed(3);
   const int64_t n = 24, d = 8, offset = 7, rows = 10;
-  const torch::Tensor image = torch::randn({n, d}), text = image + torch::randn({n, d});
+  const torch::Tensor image = torch::randn({n, d}, torch::kDouble), text = image + torch::randn({n, d}, torch::kDouble);
   auto loss = make_loss(GetParam(), d, n);
   const loss::PairBatch slice{image.slice(0, offset, offset + rows), text.slice(0, offset, offset + rows), image, text,
                               offset, {}};
@@ -99,7 +100,7 @@ TEST_P(StepScores, RowBlocksGiveTheScoresOfTheWholeBlock) {
   ASSERT_EQ(whole.size(0), rows);
   for (const int64_t chunk : {int64_t{1}, n + 1, 3 * (n + 1), 4 * n + 2}) {
     SCOPED_TRACE(chunk);
-    EXPECT_TRUE(all_close(hooks::step_pair_scores(*loss, slice, chunk), whole, 1e-6, 1e-9));
+    EXPECT_TRUE(all_close(hooks::step_pair_scores(*loss, slice, chunk), whole, 1e-12, 1e-12));
   }
 }
 
