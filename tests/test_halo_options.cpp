@@ -21,12 +21,12 @@ using ::testing::HasSubstr;
 
 constexpr int64_t kN = 12, kD = 16;
 
-struct Inputs {
+struct LossInputs {
   torch::Tensor image, text, gamma_raw;
   double b;
 };
 
-Inputs make_inputs(double noise) {
+LossInputs make_inputs(double noise) {
   torch::manual_seed(21);
   torch::Tensor image = torch::randn({kN, kD}, torch::kDouble);
   torch::Tensor text = image + noise * torch::randn({kN, kD}, torch::kDouble);
@@ -64,7 +64,7 @@ torch::Tensor explicit_direction(const torch::Tensor& q, const torch::Tensor& c,
   return -(targets * torch::log_softmax(logits, 1)).sum(1).mean();
 }
 
-torch::Tensor explicit_total(const Inputs& in, double radial_weight, double beta, bool distill) {
+torch::Tensor explicit_total(const LossInputs& in, double radial_weight, double beta, bool distill) {
   const torch::Tensor gamma = torch::softplus(in.gamma_raw).reshape({});
   torch::Tensor a_i2t, a_t2i;
   const torch::Tensor ce_i2t = explicit_direction(in.image, in.text, gamma, in.b, beta, distill, &a_i2t);
@@ -75,7 +75,7 @@ torch::Tensor explicit_total(const Inputs& in, double radial_weight, double beta
   return 0.5 * (ce_i2t + ce_t2i) + radial_weight * (weights * nll).mean();
 }
 
-std::vector<torch::Tensor> grads(const torch::Tensor& total, const Inputs& in) {
+std::vector<torch::Tensor> grads(const torch::Tensor& total, const LossInputs& in) {
   return torch::autograd::grad({total}, {in.image, in.text, in.gamma_raw});
 }
 
@@ -85,7 +85,7 @@ TEST(HaloOptions, RadialWeightAndSinkBootstrapMatchAnExplicitCrossEntropy) {
       for (const double beta : {0.0, 0.5, 0.9}) {
         SCOPED_TRACE("distill " + std::to_string(distill) + " radial_weight " + std::to_string(w) +
                      " sink_bootstrap " + std::to_string(beta));
-        const Inputs in = make_inputs(0.3);
+        const LossInputs in = make_inputs(0.3);
         const torch::Tensor got = loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text),
                                                        in.gamma_raw, in.b, options(w, beta, distill))
                                       .total;
@@ -106,7 +106,7 @@ TEST(HaloOptions, AGivenSinkShareReplacesTheModelsShare) {
   for (const bool distill : {true, false}) {
     for (const double beta : {0.0, 0.5}) {
       SCOPED_TRACE("distill " + std::to_string(distill) + " sink_bootstrap " + std::to_string(beta));
-      const Inputs in = make_inputs(0.3);
+      const LossInputs in = make_inputs(0.3);
       const torch::Tensor gamma = torch::softplus(in.gamma_raw).reshape({});
       const torch::Tensor share = torch::linspace(0.0, 0.9, kN, torch::kDouble);
       auto direction = [&](const torch::Tensor& q, const torch::Tensor& c) {
@@ -142,7 +142,7 @@ TEST(HaloOptions, AGivenSinkShareReplacesTheModelsShare) {
 }
 
 TEST(HaloOptions, ABadSinkShareIsAClearError) {
-  const Inputs in = make_inputs(0.3);
+  const LossInputs in = make_inputs(0.3);
   auto run = [&](const torch::Tensor& share, loss::LossImplementation implementation) {
     loss::PairBatch batch = loss::PairBatch::local(in.image, in.text);
     batch.sink_share = share;
@@ -167,7 +167,7 @@ TEST(HaloOptions, ABadSinkShareIsAClearError) {
 
 // InfoNCE has no sink: a given share weights the row's cross-entropies by 1 - share.
 TEST(SinkShare, InfoNceWeightsEachRowByOneMinusItsShare) {
-  const Inputs in = make_inputs(0.3);
+  const LossInputs in = make_inputs(0.3);
   const torch::Tensor logit_scale = torch::full({1}, 2.0, torch::kDouble);
   const torch::Tensor share = torch::linspace(0.0, 0.9, kN, torch::kDouble);
   auto unit = [](const torch::Tensor& e) { return e / e.norm(2, 1, true); };
@@ -189,7 +189,7 @@ TEST(SinkShare, InfoNceWeightsEachRowByOneMinusItsShare) {
 }
 
 TEST(SinkShare, SigLipRefusesIt) {
-  const Inputs in = make_inputs(0.3);
+  const LossInputs in = make_inputs(0.3);
   loss::PairBatch batch = loss::PairBatch::local(in.image, in.text);
   batch.sink_share = torch::zeros({kN}, torch::kDouble);
   const torch::Tensor scalar = torch::zeros({1}, torch::kDouble);
@@ -200,7 +200,7 @@ TEST(HaloOptions, SinkBootstrapWeakensThePullOnRejectedPairsOnly) {
   // Pairs 0-5 are mismatched, 6-11 clean: take one the model rejects (abstain probability ~1)
   // and one it accepts (~0). Bootstrapping weakens the gradient that pulls image 0 towards its caption
   // and leaves the clean pair's almost as it was.
-  const Inputs in = make_inputs(0.3);
+  const LossInputs in = make_inputs(0.3);
   auto pull = [&](double beta, int64_t i) {
     const torch::Tensor total = loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text),
                                                      in.gamma_raw, in.b, options(1.0, beta, true))
@@ -222,7 +222,7 @@ TEST(HaloOptions, SinkBootstrapWeakensThePullOnRejectedPairsOnly) {
 }
 
 TEST(HaloOptions, TiledLossRefusesSinkBootstrap) {
-  const Inputs in = make_inputs(0.3);
+  const LossInputs in = make_inputs(0.3);
   loss::HaloClipOptions o = options(1.0, 0.5, true);
   o.implementation = loss::loss_implementation_name(loss::LossImplementation::kTiled);
   EXPECT_THROW(loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text), in.gamma_raw, in.b, o),

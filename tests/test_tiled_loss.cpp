@@ -14,7 +14,7 @@
 namespace halo::test {
 namespace {
 
-struct Shape {
+struct TileCase {
   int64_t rows, cols, offset, dim, tile;
 };
 
@@ -24,7 +24,7 @@ struct Result {
 
 // image/text rows and columns are separate leaves (rows == columns when `local`), and the
 // upstream gradient weights the parts differently so that each output's backward is checked.
-Result run(const Shape& s, bool distill, bool local, loss::LossImplementation impl,
+Result run(const TileCase& s, bool distill, bool local, loss::LossImplementation impl,
            torch::ScalarType dtype, uint64_t seed) {
   torch::manual_seed(seed);
   const auto o = torch::TensorOptions().dtype(torch::kDouble);
@@ -59,7 +59,7 @@ const char* const kNames[] = {"total",           "ce_image_to_text", "ce_text_to
                               "radial",          "grad image rows",  "grad text rows",
                               "grad image cols", "grad text cols",   "grad gamma_raw"};
 
-void expect_tiled_matches_dense(const Shape& s, bool distill, bool local, torch::ScalarType dtype,
+void expect_tiled_matches_dense(const TileCase& s, bool distill, bool local, torch::ScalarType dtype,
                                 double rtol, double atol) {
   SCOPED_TRACE(::testing::Message()
                << "rows " << s.rows << " cols " << s.cols << " offset " << s.offset << " D "
@@ -77,10 +77,10 @@ void expect_tiled_matches_dense(const Shape& s, bool distill, bool local, torch:
 }
 
 // Local batches (rows == columns) and row blocks against gathered columns.
-const std::vector<Shape> kLocal{{1, 1, 0, 2, 1},   {1, 1, 0, 3, 4},    {7, 7, 0, 5, 3},
+const std::vector<TileCase> kLocal{{1, 1, 0, 2, 1},   {1, 1, 0, 3, 4},    {7, 7, 0, 5, 3},
                                 {13, 13, 0, 8, 4}, {16, 16, 0, 4, 16}, {10, 10, 0, 6, 64},
                                 {33, 33, 0, 7, 8}};
-const std::vector<Shape> kSplit{{5, 17, 6, 3, 4}, {1, 9, 8, 4, 2},   {6, 6, 0, 5, 4},
+const std::vector<TileCase> kSplit{{5, 17, 6, 3, 4}, {1, 9, 8, 4, 2},   {6, 6, 0, 5, 4},
                                 {4, 23, 0, 6, 5}, {9, 31, 11, 5, 7}, {3, 12, 9, 2, 64}};
 
 TEST(TiledLoss, MatchesDenseFp64BothModes) {

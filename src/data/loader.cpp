@@ -7,17 +7,11 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "common/splitmix.h"
 
 namespace halo::data {
 
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 uint64_t mix(uint64_t a, uint64_t b, uint64_t c = 0) {
   return splitmix64(splitmix64(splitmix64(a) ^ b) ^ c);

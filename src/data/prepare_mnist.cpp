@@ -9,6 +9,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "common/error.h"
+#include "common/splitmix.h"
 #include "data/prepare.h"
 
 namespace halo::data {
@@ -74,13 +75,6 @@ std::vector<uint32_t> idx_dims(const std::string& data, int dims, const fs::path
   HALO_CHECK(data.size() == header + count, "'", path.string(), "' holds ", data.size() - header,
              " bytes of data, its header says ", count);
   return out;
-}
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
 }
 
 const char* const kDigitWords[] = {"zero", "one", "two",   "three", "four",

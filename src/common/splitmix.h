@@ -1,0 +1,15 @@
+// SplitMix64: the integer hash behind seeded choices in data/ (the loader's order and draws, the
+// subsets of prepare), so that a seed picks the same items on any platform and thread count.
+#pragma once
+#include <cstdint>
+
+namespace halo {
+
+inline uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace halo
