@@ -25,9 +25,11 @@ void EmbeddingDiagnosticsHook::after_step(const StepContext& step, Metrics& m) {
                      {"mismatch_score_median", score.median().item<double>()}});
   const torch::Tensor& rows = step.batch.rows;
   if (!manifest_->mismatched.empty()) {
+    const torch::Tensor row_ids = rows.to(torch::kCPU, torch::kInt64).contiguous();
+    const int64_t* ids = row_ids.data_ptr<int64_t>();
     std::vector<uint8_t> flags;
-    for (int64_t i = 0; i < rows.numel(); ++i) {
-      flags.push_back(static_cast<uint8_t>(manifest_->mismatched[static_cast<size_t>(rows[i].item<int64_t>())]));
+    for (int64_t i = 0; i < row_ids.numel(); ++i) {
+      flags.push_back(static_cast<uint8_t>(manifest_->mismatched[static_cast<size_t>(ids[i])]));
     }
     const torch::Tensor bad = torch::tensor(flags, torch::kBool);
     const torch::Tensor local = score.slice(0, step.pairs.row_offset, step.pairs.row_offset + rows.numel());

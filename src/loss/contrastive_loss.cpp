@@ -20,6 +20,13 @@ torch::Tensor cosine(const torch::Tensor& image, const torch::Tensor& text) {
   return torch::cosine_similarity(to_compute_dtype(image), to_compute_dtype(text), 1);
 }
 
+// Each pair's cosine in float64, for log-odds, after the checks every pair score makes.
+torch::Tensor checked_cosine64(const torch::Tensor& image, const torch::Tensor& text) {
+  check_embeddings("image embeddings", image, /*check_finite=*/true);
+  check_embeddings("text embeddings", text, /*check_finite=*/true);
+  return torch::cosine_similarity(image.to(torch::kFloat64), text.to(torch::kFloat64), 1);
+}
+
 // n x m cosine similarities.
 torch::Tensor cosine_matrix(const torch::Tensor& queries, const torch::Tensor& candidates) {
   namespace F = torch::nn::functional;
@@ -127,9 +134,7 @@ class SigLipLoss : public ContrastiveLoss {
     return 1.0 - torch::sigmoid(logit);
   }
   torch::Tensor mismatch_log_odds(const torch::Tensor& image, const torch::Tensor& text) override {
-    check_embeddings("image embeddings", image, /*check_finite=*/true);
-    check_embeddings("text embeddings", text, /*check_finite=*/true);
-    const torch::Tensor cos = torch::cosine_similarity(image.to(torch::kFloat64), text.to(torch::kFloat64), 1);
+    const torch::Tensor cos = checked_cosine64(image, text);
     return -(log_temperature_.to(torch::kFloat64).exp() * cos + bias_.to(torch::kFloat64));  // 1 - sigmoid(l) = sigmoid(-l)
   }
   torch::Tensor logits(const torch::Tensor& queries, const torch::Tensor& candidates) override {
@@ -145,9 +150,7 @@ class SigLipLoss : public ContrastiveLoss {
 }  // namespace
 
 torch::Tensor cosine_log_odds(const torch::Tensor& image, const torch::Tensor& text) {
-  check_embeddings("image embeddings", image, /*check_finite=*/true);
-  check_embeddings("text embeddings", text, /*check_finite=*/true);
-  const torch::Tensor cos = torch::cosine_similarity(image.to(torch::kFloat64), text.to(torch::kFloat64), 1);
+  const torch::Tensor cos = checked_cosine64(image, text);
   return torch::log1p(-cos) - torch::log1p(cos);
 }
 

@@ -1,6 +1,8 @@
 // Batch-level HALO loss over rows and columns, and the pair abstention score.
 #include "loss/halo_clip_loss.h"
 
+#include <utility>
+
 #include <torch/torch.h>
 
 #include "common/error.h"
@@ -184,33 +186,33 @@ HaloClipParts halo_clip_loss(const PairBatch& input, const torch::Tensor& gamma_
   return out;
 }
 
-torch::Tensor pair_abstain_score(const torch::Tensor& image_in, const torch::Tensor& text_in,
-                                 const torch::Tensor& gamma_raw, double b) {
+namespace {
+
+// b - S_i2t and b - S_t2i of each pair, in `dtype`, after the checks every pair score makes.
+std::pair<torch::Tensor, torch::Tensor> sink_gaps(const torch::Tensor& image_in, const torch::Tensor& text_in,
+                                                  const torch::Tensor& gamma_raw, double b, c10::ScalarType dtype) {
   check_embeddings("image embeddings", image_in, /*check_finite=*/true);
   check_embeddings("text embeddings", text_in, /*check_finite=*/true);
   HALO_CHECK(image_in.sizes() == text_in.sizes(), "pair scores need matching image and text shapes, got ",
              image_in.sizes(), " and ", text_in.sizes());
-  const torch::Tensor image = to_compute_dtype(image_in);
-  const torch::Tensor text = to_compute_dtype(text_in).to(image.scalar_type());
-  const torch::Tensor gamma = gamma_from_raw(gamma_raw, image.scalar_type());
+  const torch::Tensor image = image_in.to(dtype);
+  const torch::Tensor text = text_in.to(dtype);
+  const torch::Tensor gamma = gamma_from_raw(gamma_raw, dtype);
   const torch::Tensor dot2 = 2.0 * (image * text).mean(1);
-  const torch::Tensor s_i2t = gamma * (dot2 - text.pow(2).mean(1));
-  const torch::Tensor s_t2i = gamma * (dot2 - image.pow(2).mean(1));
-  return 0.5 * (torch::sigmoid(b - s_i2t) + torch::sigmoid(b - s_t2i));
+  return {b - gamma * (dot2 - text.pow(2).mean(1)), b - gamma * (dot2 - image.pow(2).mean(1))};
 }
 
-torch::Tensor pair_abstain_log_odds(const torch::Tensor& image_in, const torch::Tensor& text_in,
+}  // namespace
+
+torch::Tensor pair_abstain_score(const torch::Tensor& image, const torch::Tensor& text,
+                                 const torch::Tensor& gamma_raw, double b) {
+  const auto [x1, x2] = sink_gaps(image, text, gamma_raw, b, to_compute_dtype(image).scalar_type());
+  return 0.5 * (torch::sigmoid(x1) + torch::sigmoid(x2));
+}
+
+torch::Tensor pair_abstain_log_odds(const torch::Tensor& image, const torch::Tensor& text,
                                     const torch::Tensor& gamma_raw, double b) {
-  check_embeddings("image embeddings", image_in, /*check_finite=*/true);
-  check_embeddings("text embeddings", text_in, /*check_finite=*/true);
-  HALO_CHECK(image_in.sizes() == text_in.sizes(), "pair scores need matching image and text shapes, got ",
-             image_in.sizes(), " and ", text_in.sizes());
-  const torch::Tensor image = image_in.to(torch::kFloat64);
-  const torch::Tensor text = text_in.to(torch::kFloat64);
-  const torch::Tensor gamma = gamma_from_raw(gamma_raw, torch::kFloat64);
-  const torch::Tensor dot2 = 2.0 * (image * text).mean(1);
-  const torch::Tensor x1 = b - gamma * (dot2 - text.pow(2).mean(1));   // b - S_i2t
-  const torch::Tensor x2 = b - gamma * (dot2 - image.pow(2).mean(1));  // b - S_t2i
+  const auto [x1, x2] = sink_gaps(image, text, gamma_raw, b, torch::kFloat64);
   // p = (sigmoid(x1) + sigmoid(x2)) / 2 and 1 - p = (sigmoid(-x1) + sigmoid(-x2)) / 2; the halves
   // cancel in the ratio. log sigmoid(x) = -softplus(-x).
   namespace F = torch::nn::functional;
