@@ -18,11 +18,14 @@
 #include "data/image.h"
 #include "data/loader.h"
 #include "data/tokenizer.h"
+#include "dist/grad_allreduce.h"
+#include "dist/process_group.h"
 #include "encoders/clip_model.h"
 #include "loss/contrastive_loss.h"
 #include "train/components.h"
 #include "train/config.h"
 #include "train/optimizer.h"
+#include "train/step.h"
 
 namespace {
 
@@ -148,19 +151,11 @@ int main(int argc, char** argv) {
     const bool bf16 = c.train.precision == "bf16";  // autocast on the device, CPU included
     std::vector<torch::Tensor> params = model->parameters();
     for (const auto& p : loss->parameters()) params.push_back(p);
-    auto step = [&] {  // as train/trainer.cpp's train_step on one process
-      torch::Tensor image_emb, text_emb;
-      {
-        halo::AutocastScope autocast(device.type(), bf16);
-        image_emb = model->encode_image(images);
-        text_emb = model->encode_text(tokens);
-      }
-      auto out = loss->forward(halo::loss::PairBatch::local(image_emb, text_emb));
-      optimizer->zero_grad();
-      out.total.backward();
-      halo::train::clip_gradients(params, c.optim.grad_clip);
-      optimizer->step();
-    };
+    const auto group = halo::dist::make_process_group(halo::dist::DistEnv{}, {}, device);  // one process
+    halo::dist::GradientAverager grads(params, *group, c.dist.bucket_mb);
+    const halo::train::StepModules modules{*model, *loss, *optimizer, params, grads, *group};
+    const halo::train::StepOptions step_options{c.train.accum_steps, bf16, c.optim.grad_clip};
+    auto step = [&] { halo::train::train_step(modules, step_options, images, tokens, {}); };  // halo-clip train's step
     for (int64_t i = 0; i < warmup; ++i) step();
     if (breakdown) {  // the step's phases, each timed on its own (waits for the device between phases)
       double encode_s = 0, loss_s = 0, backward_s = 0, clip_s = 0, adamw_s = 0;

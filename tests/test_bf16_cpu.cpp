@@ -35,16 +35,6 @@ train::Config tiny_preset(const std::string& manifest, const std::string& run_di
                              "train.log_every=1", "train.checkpoint_every=1", "train.keep_checkpoints=5"});
 }
 
-std::vector<double> logged_losses(const std::string& run_dir) {
-  std::ifstream in(run_dir + "/metrics.jsonl");
-  std::vector<double> losses;
-  for (std::string line; std::getline(in, line);) {
-    const auto pos = line.find("\"loss\": ");
-    if (pos != std::string::npos) losses.push_back(std::stod(line.substr(pos + 8)));
-  }
-  return losses;
-}
-
 TEST(Bf16Cpu, AutocastScopeRestoresTheState) {
   if (!cpu_bf16_autocast_available()) {
     GTEST_SKIP() << "LibTorch " << TORCH_VERSION << " has no CPU autocast to bf16";

@@ -20,7 +20,6 @@ namespace {
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 // A folder with n small PNGs (distinct colours) and a manifest naming them.
 std::string make_image_set(const std::string& name, int n) {

@@ -97,7 +97,7 @@ bool environ_has(pid_t pid, const std::string& entry) {
   return false;
 }
 
-train::Config tiny_config(const std::string& manifest, const std::string& run_dir) {
+train::Config two_rank_config(const std::string& manifest, const std::string& run_dir) {
   return train::parse_config(
       "model: {embed_dim: 16, image: {image_size: 16, patch_size: 4, width: 32, layers: 1, heads: "
       "2},"
@@ -173,7 +173,7 @@ void expect_dynamics_close(const std::string& got_run, const std::string& expect
 TEST(DistTrain, TwoRanksAndTwoNodesMatchOneProcess) {
   const std::string dir = make_temp_dir("dist_train");
   const std::string manifest = make_shapes_dataset(dir + "/data", 64);
-  train::Config c = tiny_config(manifest, dir + "/single");
+  train::Config c = two_rank_config(manifest, dir + "/single");
   const auto single = train::run_training(c, {});
   ASSERT_EQ(single.exit_code, 0);
   c.tokenizer.model = dir + "/single/tokenizer.model";  // the same tokenizer everywhere
@@ -212,7 +212,7 @@ TEST(DistTrain, TwoRanksAndTwoNodesMatchOneProcess) {
 TEST(DistTrain, SinkSharesFromTheHistoryWithTwoRanksMatchOneProcess) {
   const std::string dir = make_temp_dir("dist_train_history");
   const std::string manifest = make_shapes_dataset(dir + "/data", 64);  // 4 steps per epoch
-  train::Config c = tiny_config(manifest, dir + "/single");
+  train::Config c = two_rank_config(manifest, dir + "/single");
   c.train.max_steps = 8;
   c.train.checkpoint_every = 100;  // no checkpoint before the end: only the epoch folds share scores
   c.loss.sink_bootstrap = 0.5;
@@ -252,7 +252,7 @@ std::pair<pid_t, std::vector<pid_t>> kill_rank_after(pid_t launcher, const std::
 TEST(DistTrain, KilledWorkerStopsTheJob) {
   const std::string dir = make_temp_dir("dist_kill");
   const std::string manifest = make_shapes_dataset(dir + "/data", 32);
-  train::Config c = tiny_config(manifest, dir + "/run");
+  train::Config c = two_rank_config(manifest, dir + "/run");
   c.train.max_steps = 1000000;
   c.train.checkpoint_every = 1000000;
   const std::string config = write_config(c, dir + "/run", dir + "/run.yaml");
@@ -289,7 +289,7 @@ bool running(pid_t pid) {
 TEST(DistTrain, SigtermReachesTheWorkersAndAKilledLauncherTakesThemAlong) {
   const std::string dir = make_temp_dir("dist_signals");
   const std::string manifest = make_shapes_dataset(dir + "/data", 32);
-  train::Config c = tiny_config(manifest, dir + "/run");
+  train::Config c = two_rank_config(manifest, dir + "/run");
   c.train.max_steps = 1000000;
   c.train.checkpoint_every = 1000000;
   const std::string config = write_config(c, dir + "/run", dir + "/run.yaml");
@@ -334,7 +334,7 @@ TEST(DistTrain, SigtermReachesTheWorkersAndAKilledLauncherTakesThemAlong) {
 TEST(DistTrain, RestartResumesFromTheLatestCheckpoint) {
   const std::string dir = make_temp_dir("dist_restart");
   const std::string manifest = make_shapes_dataset(dir + "/data", 32);
-  train::Config c = tiny_config(manifest, dir + "/run");
+  train::Config c = two_rank_config(manifest, dir + "/run");
   c.train.max_steps = 300;
   c.train.checkpoint_every = 20;
   const std::string config = write_config(c, dir + "/run", dir + "/run.yaml");

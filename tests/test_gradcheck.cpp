@@ -16,13 +16,13 @@ namespace {
 
 using Inputs = std::vector<torch::Tensor>;
 using Fn = std::function<torch::Tensor(const Inputs&)>;
-constexpr double kRtol = 1e-6, kAtol = 1e-8;
+constexpr double kGradRtol = 1e-6, kGradAtol = 1e-8;
 
 void expect_gradients_match(const Fn& f, const Inputs& inputs, const Fn& fd_f = nullptr) {
   const auto analytic = autograd_grads(f, inputs);
   const auto numeric = finite_difference_grads(fd_f ? fd_f : f, inputs);
   for (size_t i = 0; i < inputs.size(); ++i) {
-    EXPECT_TRUE(all_close(analytic[i], numeric[i], kRtol, kAtol)) << "input " << i;
+    EXPECT_TRUE(all_close(analytic[i], numeric[i], kGradRtol, kGradAtol)) << "input " << i;
   }
 }
 

@@ -25,11 +25,6 @@ namespace fs = std::filesystem;
 using data::ManifestRow;
 using data::PrepareOptions;
 
-void write_text(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << text;
-}
-
 void write_png(const fs::path& path, int shade) {
   fs::create_directories(path.parent_path());
   ASSERT_TRUE(

@@ -67,16 +67,6 @@ std::map<std::string, torch::Tensor> final_parameters(const std::string& run_dir
   return out;
 }
 
-std::vector<double> logged_losses(const std::string& run_dir) {
-  std::ifstream in(run_dir + "/metrics.jsonl");
-  std::vector<double> losses;
-  for (std::string line; std::getline(in, line);) {
-    const auto pos = line.find("\"loss\": ");
-    if (pos != std::string::npos) losses.push_back(std::stod(line.substr(pos + 8)));
-  }
-  return losses;
-}
-
 TEST(Train, TinyRunLowersTheLossAndWritesItsFiles) {
   const std::string dir = make_temp_dir("train_smoke");
   const std::string manifest = make_shapes_dataset(dir + "/data", 64);
@@ -110,12 +100,14 @@ TEST(Train, PairDynamicsCanBeTurnedOff) {
 }
 
 // history: bootstrapping onto the sink from the pairs' history, which the checkpoint carries.
-void check_resume_equals_straight_run(const std::string& folder, bool center, bool history = false) {
+// accum: train.accum_steps (the checkpoint falls between steps, never inside an accumulation).
+void check_resume_equals_straight_run(const std::string& folder, bool center, bool history = false, int64_t accum = 1) {
   const std::string dir = make_temp_dir(folder);
   const std::string manifest = make_shapes_dataset(dir + "/data", 48);  // 3 steps per epoch
   auto straight = tiny_config(manifest, dir + "/straight");
   straight.train.max_steps = 8;
   straight.model.center_embeddings = center;
+  straight.train.accum_steps = accum;
   if (history) {
     straight.loss.sink_bootstrap = 0.5;
     straight.loss.sink_bootstrap_from = "history";
@@ -126,6 +118,7 @@ void check_resume_equals_straight_run(const std::string& folder, bool center, bo
   auto split = tiny_config(manifest, dir + "/split");
   split.train.max_steps = 8;
   split.model.center_embeddings = center;
+  split.train.accum_steps = accum;
   split.loss = straight.loss;
   split.tokenizer.model = dir + "/straight/tokenizer.model";  // the same tokenizer
   train::TrainOptions first;
@@ -169,6 +162,10 @@ TEST(Train, StoppedAndResumedRunWithCentringEqualsUninterruptedRun) {
 // or the shares, hence the parameters, would differ after step 5.
 TEST(Train, StoppedAndResumedRunWithSinkSharesFromTheHistoryEqualsUninterruptedRun) {
   check_resume_equals_straight_run("train_resume_history", true, true);
+}
+
+TEST(Train, StoppedAndResumedRunWithAccumulationEqualsUninterruptedRun) {
+  check_resume_equals_straight_run("train_resume_accum", true, true, 2);
 }
 
 // In the first epoch no pair has a history, so no share: the plain loss. From the second epoch

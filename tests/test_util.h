@@ -32,6 +32,12 @@ std::vector<torch::Tensor> autograd_grads(
 // names are unique per process and test).
 std::string make_temp_dir(const std::string& name);
 
+// Writes `text` to `path` (bytes as given), creating its folders.
+void write_text(const std::string& path, const std::string& text);
+
+// The "loss" of every line of RUN_DIR/metrics.jsonl that has one, in order.
+std::vector<double> logged_losses(const std::string& run_dir);
+
 // The whole content of a file ("" when it cannot be read).
 std::string read_file(const std::string& path);
 

@@ -36,14 +36,11 @@ std::pair<torch::Tensor, torch::Tensor> ClipModelImpl::embedding_offsets() const
   return {image_center_->running_mean(), text_center_->running_mean()};
 }
 
-torch::Tensor ClipModelImpl::encode_image(const torch::Tensor& images) {
-  torch::Tensor e = visual_.forward<torch::Tensor>(images);
-  return image_center_ ? image_center_(e) : e;
-}
-
-torch::Tensor ClipModelImpl::encode_text(const torch::Tensor& tokens) {
-  torch::Tensor e = text_(tokens);
-  return text_center_ ? text_center_(e) : e;
-}
+torch::Tensor ClipModelImpl::embed_image(const torch::Tensor& images) { return visual_.forward<torch::Tensor>(images); }
+torch::Tensor ClipModelImpl::embed_text(const torch::Tensor& tokens) { return text_(tokens); }
+torch::Tensor ClipModelImpl::center_image(const torch::Tensor& e) { return image_center_ ? image_center_(e) : e; }
+torch::Tensor ClipModelImpl::center_text(const torch::Tensor& e) { return text_center_ ? text_center_(e) : e; }
+torch::Tensor ClipModelImpl::encode_image(const torch::Tensor& images) { return center_image(embed_image(images)); }
+torch::Tensor ClipModelImpl::encode_text(const torch::Tensor& tokens) { return center_text(embed_text(tokens)); }
 
 }  // namespace halo::encoders

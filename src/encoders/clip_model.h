@@ -20,6 +20,14 @@ class ClipModelImpl : public torch::nn::Module {
   ClipModelImpl(const ModelConfig& config, int64_t vocab_size, int64_t eos_id);
   torch::Tensor encode_image(const torch::Tensor& images);  // B x 3 x H x W -> B x D
   torch::Tensor encode_text(const torch::Tensor& tokens);   // B x L -> B x D
+  // encode_X = center_X(embed_X): the tower alone, then the centring (the identity without
+  // model.center_embeddings; in training it subtracts the mean of the rows it is given). Apart
+  // for exact gradient accumulation (train/step.h), which runs the towers on micro-batches and
+  // centres the rank's whole batch once, as one encode_X call would.
+  torch::Tensor embed_image(const torch::Tensor& images);
+  torch::Tensor embed_text(const torch::Tensor& tokens);
+  torch::Tensor center_image(const torch::Tensor& embeddings);
+  torch::Tensor center_text(const torch::Tensor& embeddings);
   // With model.center_embeddings: the running means that centring removes (image, text);
   // without: undefined tensors.
   std::pair<torch::Tensor, torch::Tensor> embedding_offsets() const;

@@ -10,6 +10,9 @@ data::LoaderOptions loader_options(const Config& c, int64_t rank, int64_t world_
   // train.batch_size is the global batch; each rank loads its disjoint share of it.
   HALO_CHECK(c.train.batch_size % world_size == 0, "train.batch_size (", c.train.batch_size,
              ") must be a multiple of the number of processes (WORLD_SIZE = ", world_size, ")");
+  HALO_CHECK((c.train.batch_size / world_size) % c.train.accum_steps == 0, "train.accum_steps (", c.train.accum_steps,
+             ") must divide each process's share of train.batch_size (", c.train.batch_size, " / WORLD_SIZE ",
+             world_size, " = ", c.train.batch_size / world_size, ")");
   HALO_CHECK(!c.data.skip_bad || world_size == 1,
              "data.skip_bad is not supported with several processes (every rank needs full batches)");
   o.batch_size = c.train.batch_size / world_size;

@@ -216,6 +216,8 @@ void OptimConfig::validate() const {
 
 void TrainConfig::validate() const {
   HALO_CHECK(batch_size >= 2, "train.batch_size must be >= 2, got ", batch_size);
+  HALO_CHECK(accum_steps >= 1 && batch_size % accum_steps == 0, "train.accum_steps must be >= 1 and divide train.batch_size (",
+             batch_size, "), got ", accum_steps);
   HALO_CHECK(epochs >= 1 && max_steps >= 0, "train.epochs must be >= 1 and train.max_steps >= 0");
   HALO_CHECK(precision == "fp32" || precision == "bf16", "train.precision must be fp32 or bf16, got '", precision,
              "'");

@@ -32,6 +32,9 @@ struct OptimConfig {
 
 struct TrainConfig {
   int64_t batch_size = 128;  // global batch: pairs per optimiser step
+  // Exact gradient accumulation (train/step.h): each rank encodes its share of the batch in this
+  // many micro-batches; the loss still sees the whole global batch. Must divide the share.
+  int64_t accum_steps = 1;
   int64_t epochs = 10;
   int64_t max_steps = 0;     // > 0: stop after this many steps (the schedule spans them)
   int64_t seed = 0;
@@ -47,7 +50,7 @@ struct TrainConfig {
   std::string eval_manifest;
   int64_t eval_every = 500;
   template <class V> void visit(V& v) {
-    v("batch_size", batch_size), v("epochs", epochs), v("max_steps", max_steps), v("seed", seed);
+    v("batch_size", batch_size), v("accum_steps", accum_steps), v("epochs", epochs), v("max_steps", max_steps), v("seed", seed);
     v("device", device), v("precision", precision), v("log_every", log_every);
     v("checkpoint_every", checkpoint_every), v("keep_checkpoints", keep_checkpoints);
     v("run_dir", run_dir), v("pair_dynamics", pair_dynamics);

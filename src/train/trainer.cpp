@@ -1,5 +1,5 @@
-// The training loop, top to bottom: set-up (run_setup.h), then one pass per step (load, encode,
-// gather, loss, backward, all-reduce, clip, optimiser step), the step hooks, and the marked
+// The training loop, top to bottom: set-up (run_setup.h), then one pass per step (load, then
+// step.h: encode, gather, loss, backward, all-reduce, clip, optimiser step), the step hooks, and the marked
 // "every N steps" blocks for logging and checkpoints, with a clean stop on signals. The loop
 // waits for the device only at logging steps and checkpoints.
 #include "train/trainer.h"
@@ -13,10 +13,10 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/torch_compat.h"
-#include "dist/gather_with_grad.h"
 #include "train/optimizer.h"
 #include "train/run_log.h"
 #include "train/run_setup.h"
+#include "train/step.h"
 #include "train/stop_signal.h"
 
 namespace halo::train {
@@ -58,39 +58,6 @@ class FiniteWatch {
   }
   torch::Tensor first_bad_;
 };
-
-// One optimiser step on this rank's share of the global batch: load, encode (bf16 under
-// autocast when configured), gather the other ranks' embeddings as columns, the loss (always
-// fp32), backward, gradient all-reduce, clipping and the optimiser step.
-struct StepResult {
-  loss::LossOutput loss;
-  loss::PairBatch pairs;     // the embeddings, detached: this rank's rows, every rank's columns
-  torch::Tensor grad_norm;   // before clipping, on the device
-};
-StepResult train_step(Run& run, const Config& c, const data::Batch& batch, const torch::Tensor& sink_share) {
-  const torch::Tensor images = batch.images.to(run.device, /*non_blocking=*/true);
-  const torch::Tensor tokens = batch.tokens.to(run.device, /*non_blocking=*/true);
-  torch::Tensor image_emb, text_emb;
-  {
-    AutocastScope autocast(run.device.type(), c.train.precision == "bf16");
-    image_emb = run.model->encode_image(images);
-    text_emb = run.model->encode_text(tokens);
-  }
-  loss::PairBatch pairs = dist::global_pair_batch(image_emb, text_emb, *run.group);
-  if (sink_share.defined()) pairs.sink_share = sink_share.to(run.device, torch::kFloat);
-  loss::LossOutput out = run.loss->forward(pairs);
-  run.optimizer->zero_grad();
-  out.total.backward();
-  run.grads->average();  // the mean over ranks: the gradient of the global batch's loss
-  const torch::Tensor grad_norm = clip_gradients(run.parameters, c.optim.grad_clip);
-  run.optimizer->step();
-  // The hooks see this rank's pairs as a slice of the detached global batch.
-  const torch::Tensor image = pairs.image_cols.detach(), text = pairs.text_cols.detach();
-  const int64_t end = pairs.row_offset + pairs.rows();
-  loss::PairBatch seen{image.slice(0, pairs.row_offset, end), text.slice(0, pairs.row_offset, end), image, text,
-                       pairs.row_offset, {}};
-  return {std::move(out), std::move(seen), grad_norm};
-}
 
 // What a logging step records: the loss and its parts averaged over ranks (the one place the
 // loop reads them), and the step's figures.
@@ -168,6 +135,8 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
   StopSignal signals;
   TrainResult result;
   torch::Tensor last_loss;
+  const StepModules step_modules{*run.model, *run.loss, *run.optimizer, run.parameters, *run.grads, group};
+  const StepOptions step_options{c.train.accum_steps, c.train.precision == "bf16", c.optim.grad_clip};
   // Every rank stops after the same step: a stop (signal or hook) is agreed on once per step.
   bool stop = dist::any(group, !stop_reason(run, signals).empty());
 
@@ -183,7 +152,8 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
       const double lr = learning_rate(state.step, run.total_steps, c.optim);
       set_learning_rate(*run.optimizer, lr, c.optim);
       const auto step_start = Clock::now();
-      const StepResult out = train_step(run, c, *batch, sink_shares(run, *batch));
+      const StepResult out = train_step(step_modules, step_options, batch->images.to(run.device, /*non_blocking=*/true),
+                                        batch->tokens.to(run.device, /*non_blocking=*/true), sink_shares(run, *batch));
       const double step_s = seconds_since(step_start), comm_s = group.take_comm_seconds();
       ++state.step;
       state.batch_in_epoch = batch->index + 1;
