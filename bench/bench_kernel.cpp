@@ -35,28 +35,6 @@ namespace {
 
 using halo::loss::LossImplementation;
 
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
-std::vector<int64_t> parse_ints(const std::string& text, const std::string& flag) {
-  std::vector<int64_t> out;
-  for (const auto& item : split(text)) {
-    try {
-      out.push_back(std::stoll(item));
-    } catch (const std::exception&) {
-      HALO_FAIL("--", flag, " expects comma-separated integers, got '", text, "'");
-    }
-    HALO_CHECK(out.back() > 0, "--", flag, " values must be positive, got ", out.back());
-  }
-  return out;
-}
-
 struct Case {
   int64_t n, d;
   torch::ScalarType dtype;
@@ -310,23 +288,23 @@ int main(int argc, char** argv) {
       return v.empty() ? (cuda ? gpu : cpu) : v;
     };
     const auto sizes =
-        parse_ints(pick("sizes", "4096,16384,65536,262144", "1024,2048,4096"), "sizes");
-    const auto dims = parse_ints(pick("dims", "256,512,1024", "256,512"), "dims");
-    const int64_t dense_max_n = parse_ints(pick("dense-max-n", "1000000000", "8192"), "dense-max-n").front();
+        halo::positive_integers(pick("sizes", "4096,16384,65536,262144", "1024,2048,4096"), "sizes");
+    const auto dims = halo::positive_integers(pick("dims", "256,512,1024", "256,512"), "dims");
+    const int64_t dense_max_n = halo::positive_integers(pick("dense-max-n", "1000000000", "8192"), "dense-max-n").front();
     const int64_t check_full_max_n =
-        parse_ints(pick("check-full-max-n", std::to_string(dense_max_n), std::to_string(dense_max_n)),
+        halo::positive_integers(pick("check-full-max-n", std::to_string(dense_max_n), std::to_string(dense_max_n)),
                    "check-full-max-n")
             .front();
-    const int64_t check_rows = parse_ints(args.str("check-rows"), "check-rows").front();
+    const int64_t check_rows = halo::positive_integers(args.str("check-rows"), "check-rows").front();
     std::vector<torch::ScalarType> dtypes;
-    for (const auto& t : split(pick("dtypes", "fp32,bf16", "fp32"))) {
+    for (const auto& t : halo::split_list(pick("dtypes", "fp32,bf16", "fp32"))) {
       HALO_CHECK(t == "fp32" || t == "bf16", "--dtypes takes fp32 and/or bf16, got '", t, "'");
       dtypes.push_back(t == "fp32" ? torch::kFloat : torch::kBFloat16);
     }
     const std::string default_gpu_impls =
         halo::loss::tiled_cuda_available() ? "tiled,kernel,dense" : "tiled,dense";
     std::vector<LossImplementation> impls;
-    for (const auto& name : split(pick("impls", default_gpu_impls, "tiled,dense"))) {
+    for (const auto& name : halo::split_list(pick("impls", default_gpu_impls, "tiled,dense"))) {
       impls.push_back(halo::loss::parse_loss_implementation(name, "--impls"));
     }
     const int warmup = static_cast<int>(args.integer("warmup"));

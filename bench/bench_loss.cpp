@@ -22,20 +22,6 @@ namespace {
 
 using halo::loss::ContrastiveLossOptions;
 
-std::vector<int64_t> parse_sizes(const std::string& text) {
-  std::vector<int64_t> sizes;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    try {
-      sizes.push_back(std::stoll(item));
-    } catch (const std::exception&) {
-      HALO_FAIL("--sizes expects comma-separated integers, got '", text, "'");
-    }
-    HALO_CHECK(sizes.back() > 0, "--sizes must be positive, got ", sizes.back());
-  }
-  return sizes;
-}
-
 struct Result {
   double median_ms, min_ms, peak_mib;
 };
@@ -95,7 +81,7 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one table row at a time, also into a file
   try {
     if (!args.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
-    const auto sizes = parse_sizes(args.str("sizes"));
+    const auto sizes = halo::positive_integers(args.str("sizes"), "sizes");
     const int64_t D = args.integer("dim");
     const int warmup = static_cast<int>(args.integer("warmup"));
     const int repeats = static_cast<int>(args.integer("repeats"));

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
+#include <unordered_map>
 
 #include <c10/core/CPUAllocator.h>
 
@@ -20,29 +22,40 @@ namespace {
 
 std::atomic<int64_t> g_live{0}, g_peak{0};
 
-struct Allocation {
-  c10::DataPtr inner;
-  int64_t bytes;
-};
+// Every live allocation's size, by address: the data pointer is its own context, as
+// raw_allocate() (used by oneDNN's convolutions) requires of an allocator.
+std::mutex g_mutex;
+std::unordered_map<void*, int64_t> g_sizes;
+c10::DeleterFnPtr g_inner_deleter = nullptr;
 
-void release(void* ctx) {
-  auto* a = static_cast<Allocation*>(ctx);
-  g_live -= a->bytes;
-  delete a;
+void release(void* data) {
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    auto it = g_sizes.find(data);
+    if (it != g_sizes.end()) {  // else allocated before the meter was installed
+      g_live -= it->second;
+      g_sizes.erase(it);
+    }
+  }
+  g_inner_deleter(data);
 }
 
 class CountingAllocator : public c10::Allocator {
  public:
-  explicit CountingAllocator(c10::Allocator* inner) : inner_(inner) {}
+  explicit CountingAllocator(c10::Allocator* inner) : inner_(inner) { g_inner_deleter = inner->raw_deleter(); }
   c10::DataPtr allocate(size_t n) HALO_ALLOCATOR_ALLOCATE_CONST override {
-    auto* a = new Allocation{inner_->allocate(n), static_cast<int64_t>(n)};
-    const int64_t live = (g_live += a->bytes);
+    void* data = inner_->raw_allocate(n);
+    {
+      std::lock_guard<std::mutex> lock(g_mutex);
+      g_sizes[data] = static_cast<int64_t>(n);
+    }
+    const int64_t live = (g_live += static_cast<int64_t>(n));
     int64_t peak = g_peak.load();
     while (live > peak && !g_peak.compare_exchange_weak(peak, live)) {
     }
-    void* data = a->inner.get();
-    return {data, a, &release, a->inner.device()};
+    return {data, data, &release, c10::Device(c10::DeviceType::CPU)};
   }
+  c10::DeleterFnPtr raw_deleter() const override { return &release; }
 #if HALO_ALLOCATOR_HAS_COPY_DATA
   void copy_data(void* dest, const void* src, std::size_t count) const override {
     default_copy_data(dest, src, count);

@@ -126,6 +126,16 @@ TEST(TiledLoss, SelectedByNameThroughContrastiveLoss) {
             std::string::npos);
 }
 
+// auto: tiled exactly where the dense loss's estimated matrices (7 n M fp32) pass 512 MiB.
+TEST(TiledLoss, AutoPicksTiledAboveTheDenseBudget) {
+  using loss::LossImplementation;
+  EXPECT_EQ(loss::resolve_loss_implementation("auto", 4378, 4378), LossImplementation::kDense);  // 511.8 MiB
+  EXPECT_EQ(loss::resolve_loss_implementation("auto", 4379, 4379), LossImplementation::kTiled);  // 512.0+ MiB
+  EXPECT_EQ(loss::resolve_loss_implementation("auto", 512, 65536), LossImplementation::kTiled);  // one rank of 128
+  EXPECT_EQ(loss::resolve_loss_implementation("dense", 65536, 65536), LossImplementation::kDense);
+  EXPECT_EQ(loss::resolve_loss_implementation("kernel", 2, 2), LossImplementation::kKernel);
+}
+
 TEST(TiledLoss, KernelsAreChosenByNameOnly) {
   EXPECT_EQ(loss::parse_loss_implementation("kernel", "x"), loss::LossImplementation::kKernel);
   EXPECT_EQ(loss::parse_loss_implementation("tiled", "x"), loss::LossImplementation::kTiled);

@@ -5,6 +5,9 @@
 
 #include "cli/commands.h"
 #include "common/args.h"
+#include "common/error.h"
+#include "dist/env.h"
+#include "train/components.h"
 #include "train/trainer.h"
 
 namespace halo::cli {
@@ -20,11 +23,17 @@ int run_train(const std::vector<std::string>& argv) {
       .option("resume", "latest|auto|FILE",
               "continue from the newest checkpoint of train.run_dir (auto: if there is one), "
               "or from a file")
-      .toggle("dump-config", "print the resolved configuration as YAML and exit");
+      .toggle("dump-config",
+              "print the resolved configuration as YAML and what one step costs (global batch, "
+              "micro-batches, loss memory) and exit")
+      .option("world-size", "N", "processes to assume for --dump-config (default: WORLD_SIZE, else 1)", "");
   if (!args.parse(argv)) return 0;
   const train::Config config = train::load_config(args.str("config"), args.all("set"));
   if (args.on("dump-config")) {
-    std::cout << train::to_yaml(config);
+    const int64_t world = args.str("world-size").empty() ? dist::read_env().world_size : args.integer("world-size");
+    HALO_CHECK(world >= 1, "--world-size must be >= 1, got ", world);
+    train::loader_options(config, 0, world);  // the batch must split over the processes and micro-batches
+    std::cout << train::to_yaml(config) << train::step_cost_summary(config, world);
     return 0;
   }
   train::TrainOptions options;

@@ -125,6 +125,32 @@ std::string ArgParser::str(const std::string& name) const {
   return *s.default_value;
 }
 
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::vector<int64_t> positive_integers(const std::string& text, const std::string& flag) {
+  std::vector<int64_t> out;
+  for (const auto& item : split_list(text)) {
+    size_t used = 0;
+    int64_t v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    HALO_CHECK(used == item.size() && v > 0, "--", flag, " expects comma-separated positive integers, got '", text, "'");
+    out.push_back(v);
+  }
+  HALO_CHECK(!out.empty(), "--", flag, " expects comma-separated positive integers, got '", text, "'");
+  return out;
+}
+
 int64_t ArgParser::integer(const std::string& name) const {
   const std::string text = str(name);
   size_t used = 0;

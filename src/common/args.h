@@ -9,6 +9,11 @@
 
 namespace halo {
 
+// The non-empty items of a comma-separated list ("a,b,,c" -> a, b, c).
+std::vector<std::string> split_list(const std::string& text);
+// A comma-separated list of positive integers; throws halo::Error naming --flag otherwise.
+std::vector<int64_t> positive_integers(const std::string& text, const std::string& flag);
+
 class ArgParser {
  public:
   ArgParser(std::string command, std::string summary);

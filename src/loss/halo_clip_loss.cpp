@@ -1,6 +1,7 @@
 // Batch-level HALO loss over rows and columns, and the pair abstention score.
 #include "loss/halo_clip_loss.h"
 
+#include <algorithm>
 #include <utility>
 
 #include <torch/torch.h>
@@ -91,13 +92,7 @@ DirectionResult direction_cross_entropy(const torch::Tensor& q, const torch::Ten
 }
 
 bool use_tiled(const HaloClipOptions& options, const PairBatch& batch) {
-  switch (parse_loss_implementation(options.implementation, "loss.implementation")) {
-    case LossImplementation::kDense: return false;
-    case LossImplementation::kTiled:
-    case LossImplementation::kKernel: return true;
-    case LossImplementation::kAuto: return batch.rows() * batch.cols() >= kAutoTiledEntries;
-  }
-  return false;
+  return resolve_loss_implementation(options.implementation, batch.rows(), batch.cols()) != LossImplementation::kDense;
 }
 
 // The tiled path: no n x M matrix. ATen tiles compute in fp32/fp64 like the dense path; the CUDA
@@ -127,6 +122,19 @@ HaloClipParts tiled_clip_loss(const PairBatch& input, const torch::Tensor& gamma
 }
 
 }  // namespace
+
+int64_t dense_loss_bytes(int64_t n, int64_t m) { return 7 * n * m * int64_t{4}; }
+
+LossImplementation resolve_loss_implementation(const std::string& name, int64_t n, int64_t m) {
+  const LossImplementation implementation = parse_loss_implementation(name, "loss.implementation");
+  if (implementation != LossImplementation::kAuto) return implementation;
+  return dense_loss_bytes(n, m) > kAutoDenseBudgetBytes ? LossImplementation::kTiled : LossImplementation::kDense;
+}
+
+int64_t tiled_loss_bytes(int64_t n, int64_t m, int64_t dim, int64_t tile_size) {
+  const int64_t tile = std::min(tile_size, n) * std::min(tile_size, m);
+  return (4 * tile + 2 * (n + m) * dim) * int64_t{4};
+}
 
 LossImplementation parse_loss_implementation(const std::string& name, const std::string& what) {
   if (name == "dense") return LossImplementation::kDense;

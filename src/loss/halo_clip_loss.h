@@ -16,10 +16,21 @@ namespace halo::loss {
 // autograd (the reference). tiled: halo_tiled.h, memory O((n + M) D), ATen operations on tiles
 // on any device (on CUDA, cuBLAS does the tiles' matrix products). kernel: the same algorithm in
 // the hand-written CUDA kernels (halo_tiled_*.cu; CUDA tensors and a build with the kernels
-// only). auto: tiled when n * M >= kAutoTiledEntries, else dense; never the kernels, which are
-// chosen by name only until a GPU run shows them correct and faster (docs/kernel.md).
+// only). auto: tiled when the dense matrices would take more than kAutoDenseBudgetBytes
+// (dense_loss_bytes), else dense; never the kernels, which are chosen by name only until a GPU
+// run shows them correct and faster (docs/kernel.md).
 enum class LossImplementation { kDense, kTiled, kKernel, kAuto };
-constexpr int64_t kAutoTiledEntries = int64_t{4096} * 4096;
+constexpr int64_t kAutoDenseBudgetBytes = int64_t{512} << 20;
+
+// Estimated peak memory of one forward and backward of a loss over n rows and M columns, in
+// bytes (fp32). Dense (any of the three losses): about 7 n x M matrices, as measured by
+// bench_kernel (HALO: 1,796 MiB at n = M = 8,192; InfoNCE and SigLIP hold 6 or 7). Tiled (HALO):
+// about 4 tiles of tile_size^2 and 2 (n + M) x D, linear in the batch (24 MiB at 8,192, D 64).
+int64_t dense_loss_bytes(int64_t n, int64_t m);
+// What loss.implementation `name` runs for n rows and M columns: dense, tiled or kernel (auto
+// resolved by the budget above).
+LossImplementation resolve_loss_implementation(const std::string& name, int64_t n, int64_t m);
+int64_t tiled_loss_bytes(int64_t n, int64_t m, int64_t dim, int64_t tile_size);
 // "dense" | "tiled" | "kernel" | "auto"; anything else throws halo::Error naming `what`.
 LossImplementation parse_loss_implementation(const std::string& name, const std::string& what);
 // The name parse_loss_implementation() reads (for the loss.implementation option).

@@ -1,7 +1,10 @@
 // Option builders shared by training and evaluation.
 #include "train/components.h"
 
+#include <cstdio>
+
 #include "common/error.h"
+#include "loss/halo_clip_loss.h"
 
 namespace halo::train {
 
@@ -50,6 +53,35 @@ data::LoaderOptions eval_loader_options(const Config& c, int64_t batch_size) {
   o.transform.random_resized_crop = false;
   o.transform.horizontal_flip = false;
   return o;
+}
+
+std::string step_cost_summary(const Config& c, int64_t world_size) {
+  auto size = [](int64_t bytes) {
+    char text[32];
+    const double mib = static_cast<double>(bytes) / (1 << 20);
+    if (mib >= 1024) std::snprintf(text, sizeof text, "%.1f GiB", mib / 1024);
+    else std::snprintf(text, sizeof text, "%.1f MiB", mib);
+    return std::string(text);
+  };
+  const int64_t global = c.train.batch_size, share = global / world_size, micro = share / c.train.accum_steps;
+  const int64_t d = c.model.embed_dim;
+  const loss::ContrastiveLossOptions o = loss_options(c);
+  std::string out = "# One step with " + std::to_string(world_size) + " process(es):\n";
+  out += "#   global batch " + std::to_string(global) + " pairs = " + std::to_string(world_size) + " x " +
+         std::to_string(share) + "; each process encodes its share in " + std::to_string(c.train.accum_steps) +
+         " micro-batch(es) of " + std::to_string(micro) + " (train.accum_steps)\n";
+  out += "#   loss of " + std::to_string(share) + " rows x " + std::to_string(global) + " columns, D = " +
+         std::to_string(d) + ": dense about " + size(loss::dense_loss_bytes(share, global));
+  if (c.loss.name == "halo") {
+    const auto runs = loss::resolve_loss_implementation(c.loss.implementation, share, global);
+    out += ", tiled about " + size(loss::tiled_loss_bytes(share, global, d, o.tile_size)) + "; loss.implementation " +
+           c.loss.implementation + " runs " + loss::loss_implementation_name(runs);
+    if (c.loss.implementation == "auto") out += " (tiled above " + size(loss::kAutoDenseBudgetBytes) + " dense)";
+    out += "\n";
+  } else {
+    out += " (" + c.loss.name + " has only the dense implementation)\n";
+  }
+  return out;
 }
 
 }  // namespace halo::train

@@ -14,4 +14,10 @@ data::LoaderOptions loader_options(const Config& config, int64_t rank = 0, int64
 data::LoaderOptions eval_loader_options(const Config& config, int64_t batch_size);
 loss::ContrastiveLossOptions loss_options(const Config& config);
 
+// What one step of this configuration costs with `world_size` processes, as YAML comment lines
+// (halo-clip train --dump-config): the global batch, each process's share, its micro-batches
+// (train.accum_steps), and the estimated loss memory of the dense and tiled implementations
+// for that batch, with what loss.implementation runs.
+std::string step_cost_summary(const Config& config, int64_t world_size);
+
 }  // namespace halo::train
