@@ -178,6 +178,80 @@ TEST(InContextScore, IsOneMinusTheOwnCandidatesSoftmaxProbabilityWithTheSink) {
   }
 }
 
+// eval --ood: the per-set table for every score, selective classification, the per-image file
+// (the evaluation set's 64 images and the OOD set's 16), HALO's abstain ranking as the energy.
+TEST_F(EvalEndToEnd, OodSetsAreToldApartByEveryScore) {
+  train::TrainedModel model = train::load_trained_model(dir_ + "/run");
+  const std::string ood = make_shapes_dataset(dir_ + "/ood", 16, 24);  // other shapes' sizes
+  eval::EvalOptions o;
+  o.manifest = manifest_;
+  o.ood = {{"bigger", ood}};
+  o.out_dir = dir_ + "/eval-ood";
+  o.embed.verbose = false;
+  const eval::EvalResult r = eval::evaluate(model, o);
+  ASSERT_EQ(r.ood.size(), 4u);
+  EXPECT_EQ(r.ood[0].score, "abstain");
+  EXPECT_EQ(r.ood[3].score, "energy");
+  EXPECT_DOUBLE_EQ(r.ood[0].auroc, r.ood[3].auroc);  // b + energy: the same ranking
+  EXPECT_DOUBLE_EQ(r.ood[0].fpr95, r.ood[3].fpr95);
+  for (const auto& d : r.ood) {
+    EXPECT_EQ(d.set, "bigger");
+    EXPECT_EQ(d.images, 16);
+    EXPECT_GE(d.auroc, 0.0);
+    EXPECT_LE(d.auroc, 1.0);
+  }
+  ASSERT_EQ(r.selective.size(), 4u);
+  for (const auto& s : r.selective) {
+    ASSERT_EQ(s.result.accuracy.size(), 3u);
+    EXPECT_GE(s.result.aurc, 0.0);
+  }
+  const std::string table = read_file(o.out_dir + "/results.txt");
+  EXPECT_THAT(table, HasSubstr("OOD set"));
+  EXPECT_THAT(table, HasSubstr("selective classification"));
+  EXPECT_THAT(read_file(o.out_dir + "/results.json"), HasSubstr("\"ood_detection\""));
+  auto columns = tsv_columns(o.out_dir + "/ood_scores.tsv");
+  ASSERT_EQ(columns["set"].size(), 80u);
+  EXPECT_EQ(std::count(columns["set"].begin(), columns["set"].end(), "bigger"), 16);
+  EXPECT_EQ(columns["label"].back(), "-1");
+  for (const char* c : {"abstain", "abstain_log_odds", "msp", "mcm", "energy", "predicted", "correct"}) {
+    EXPECT_EQ(columns[c].size(), 80u) << c;
+  }
+  // Without labels and class names there is no classifier to ask.
+  o.manifest = ood;
+  fs::remove(dir_ + "/ood/classes.txt");
+  EXPECT_THAT(error_message([&] { eval::evaluate(model, o); }), HasSubstr("--ood needs zero-shot classification"));
+}
+
+// filter --score in-context: each chunk is the bank, so one chunk holding the whole set gives the
+// in-context score of the whole set.
+TEST_F(EvalEndToEnd, FilterByTheInContextScoreUsesItsChunkAsTheBank) {
+  train::TrainedModel model = train::load_trained_model(dir_ + "/run");
+  eval::FilterOptions o;
+  o.manifest = manifest_;
+  o.keep_fraction = 0.8;
+  o.verbose = false;
+  o.score = "in-context";
+  o.chunk_rows = 64;
+  o.out_dir = dir_ + "/filter-in-context";
+  const eval::FilterReport r = eval::filter_manifest(model, o);
+  EXPECT_EQ(r.kept, 51);  // round(0.8 * 64)
+  eval::EmbedOptions eo;
+  eo.verbose = false;
+  const auto emb = eval::embed_pairs(model, std::make_shared<data::Manifest>(data::read_manifest(manifest_, {})), eo);
+  const std::vector<double> want = eval::in_context_mismatch_score(*model.loss, emb.image, emb.text, 1024);
+  const auto got = read_scores(o.out_dir + "/scores.tsv");
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i].score, want[i], 1e-5) << i;
+  // Chunks of 16: another bank, other scores.
+  o.chunk_rows = 16;
+  o.out_dir = dir_ + "/filter-in-context-16";
+  eval::filter_manifest(model, o);
+  const auto small = read_scores(o.out_dir + "/scores.tsv");
+  double largest = 0;
+  for (size_t i = 0; i < got.size(); ++i) largest = std::max(largest, std::abs(small[i].score - got[i].score));
+  EXPECT_GT(largest, 1e-3);
+}
+
 TEST_F(EvalEndToEnd, FilterStreamsWithoutChangingResultsAndNeverTouchesItsInput) {
   train::TrainedModel model = train::load_trained_model(dir_ + "/run/checkpoints/final.pt");
   const std::string before = read_file(manifest_);

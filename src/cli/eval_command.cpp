@@ -15,13 +15,19 @@ int run_eval(const std::vector<std::string>& argv) {
                  "text->image (R@1/5/10, mean and median rank), zero-shot classification when the\n"
                  "manifest has a label column (classes.txt beside it, or --classes), and, when it\n"
                  "has a mismatched column, AUROC and FPR@95 of the model's pair score (HALO: the\n"
-                 "abstention probability) against the cosine score. Writes results.json,\n"
-                 "results.txt, pair_scores.tsv, reliability.tsv and examples.tsv into --out.");
+                 "abstention probability) against the cosine score. With --ood, how well zero-shot\n"
+                 "classification tells the manifest's images from each OOD set's (HALO's abstain\n"
+                 "probability, maximum softmax probability, MCM, energy: AUROC, FPR@95) and its\n"
+                 "accuracy when it may say \"I don't know\" (selective classification). Writes\n"
+                 "results.json, results.txt, pair_scores.tsv, reliability.tsv, examples.tsv\n"
+                 "(and ood_scores.tsv) into --out.");
   args.required("checkpoint", "FILE|RUN_DIR", "a checkpoint, or a run folder (its latest checkpoint)")
       .required("manifest", "FILE", "image-caption manifest (TSV/CSV with a header)")
       .option("out", "DIR", "output folder (default: RUN_DIR/eval-<manifest folder name>)")
       .option("classes", "FILE", "class names, one per line (default: classes.txt beside the manifest)")
       .option("templates", "FILE", "prompt templates with {} for the class name, one per line (default: {})")
+      .repeated("ood", "NAME=MANIFEST", "an out-of-distribution set whose images zero-shot classification should "
+                "reject (repeatable; needs labels and class names for --manifest)")
       .option("batch-size", "N", "pairs embedded at a time", "256")
       .option("workers", "N", "image decoding threads", "2")
       .option("device", "DEV", "cpu, cuda or cuda:K (default: the run's device when available)")
@@ -42,6 +48,15 @@ int run_eval(const std::vector<std::string>& argv) {
   check_input_file(o.manifest, "manifest");
   if (!o.classes.empty()) check_input_file(o.classes, "--classes file");
   if (!o.templates.empty()) check_input_file(o.templates, "--templates file");
+  for (const auto& spec : args.all("ood")) {
+    const auto eq = spec.find('=');
+    HALO_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < spec.size(), "--ood expects NAME=MANIFEST, got '", spec, "'");
+    o.ood.emplace_back(spec.substr(0, eq), spec.substr(eq + 1));
+    for (size_t k = 0; k + 1 < o.ood.size(); ++k) {
+      HALO_CHECK(o.ood[k].first != o.ood.back().first, "--ood names the set '", o.ood.back().first, "' twice");
+    }
+    check_input_file(o.ood.back().second, "--ood " + o.ood.back().first + " manifest");
+  }
   train::TrainedModel model = train::load_trained_model(args.str("checkpoint"), args.has("device") ? args.str("device") : "");
   const std::filesystem::path run_dir = std::filesystem::path(model.checkpoint).parent_path().parent_path();
   o.out_dir = args.has("out") ? args.str("out")

@@ -29,10 +29,13 @@ int run_filter(const std::vector<std::string>& argv) {
       .required("out", "DIR", "output folder")
       .option("threshold", "P", "reject pairs whose score is >= P")
       .option("keep-fraction", "F", "keep this share of the pairs (the lowest scores)")
-      .option("score", "model|cosine", "model (the default): the loss's pair score (HALO: abstention); cosine: 1 - cosine similarity")
+      .option("score", "model|cosine|in-context",
+              "model (the default): the loss's pair score (HALO: abstention); cosine: 1 - cosine similarity; "
+              "in-context: 1 - the pair's own probability among the other pairs of its chunk (both ways, HALO's sink "
+              "included), so --chunk is the bank of candidates")
       .option("scores-file", "FILE", "filter by precomputed scores (no --checkpoint), joined by manifest line")
       .option("score-column", "NAME", "the column of --scores-file (pair_dynamics.tsv: own_mean, cosine_mean, in_context_mean, margin_mean)")
-      .option("chunk", "N", "pairs read and scored at a time", "8192")
+      .option("chunk", "N", "pairs read and scored at a time (the in-context score's bank)", "8192")
       .option("batch-size", "N", "pairs embedded at a time", "256")
       .option("workers", "N", "image decoding threads", "2")
       .option("device", "DEV", "cpu, cuda or cuda:K (default: the run's device when available)");

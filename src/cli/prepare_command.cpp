@@ -18,7 +18,8 @@ std::string usage() {
       "Turns a data set fetched by scripts/fetch_data.sh into OUT/manifest.tsv (columns\n"
       "image_path, caption, mismatched, original_caption; paths relative to OUT) and the images\n"
       "under OUT/images/. --mismatch-fraction F swaps the captions of round(F * N) pairs among\n"
-      "themselves (seeded by --seed) and marks them in the column `mismatched`.\n\nsets:\n";
+      "themselves (seeded by --seed) and marks them in the column `mismatched`. `prepare noise\n"
+      "--manifest FILE --out DIR --fraction F` does the same to any manifest.\n\nsets:\n";
   auto line = [&](const std::string& name, const std::string& summary) {
     out += "  " + name + std::string(name.size() < 16 ? 16 - name.size() : 1, ' ') + summary + "\n";
   };
@@ -46,6 +47,13 @@ std::string summary_of(const std::string& set) {
            "/64 image exists,\ncaptioned \"name, category, subcategory\" (the same captions and "
            "order for both styles).\nImages are copied to OUT/images/.";
   }
+  if (set == "noise") {
+    return "noise: the pairs of any manifest (--manifest; TSV, or CSV by its extension), with a seeded\n"
+           "--fraction of their captions swapped among themselves and marked in the column `mismatched`\n"
+           "(original_caption keeps the true one), as the built-in sets do: measure mismatch detection\n"
+           "(eval, filter) on your own data. Images are not copied: OUT/manifest.tsv points at them.\n"
+           "A `label` column and classes.txt beside the manifest are kept.";
+  }
   if (set == "tuxpaint") {
     return "tuxpaint: every stamp .png under --source whose .txt beside it starts with a caption\n"
            "(stamps without one are skipped and counted). Images are copied to OUT/images/.";
@@ -67,11 +75,19 @@ int run_prepare(const std::vector<std::string>& argv) {
   HALO_CHECK(known_set(set), "unknown data set '", set, "' (see halo-clip prepare --help)");
 
   ArgParser args("prepare " + set, summary_of(set));
-  args.required("source", "DIR", "the set's folder as fetched by scripts/fetch_data.sh")
-      .required("out", "DIR", "output folder: manifest.tsv, images/ (created)")
-      .option("mismatch-fraction", "F", "fraction of pairs whose captions are swapped, in [0, 1)",
-              "0")
-      .option("seed", "S", "seed of the mismatch choice (and caption templates)", "0")
+  const bool noise = set == "noise";
+  if (noise) {
+    args.required("manifest", "FILE", "the manifest whose captions to swap")
+        .required("out", "DIR", "output folder: manifest.tsv (and classes.txt) (created)")
+        .required("fraction", "F", "fraction of pairs whose captions are swapped, in [0, 1)")
+        .option("image-key", "NAME", "the manifest's image column", "image_path")
+        .option("caption-key", "NAME", "the manifest's caption column", "caption");
+  } else {
+    args.required("source", "DIR", "the set's folder as fetched by scripts/fetch_data.sh")
+        .required("out", "DIR", "output folder: manifest.tsv, images/ (created)")
+        .option("mismatch-fraction", "F", "fraction of pairs whose captions are swapped, in [0, 1)", "0");
+  }
+  args.option("seed", "S", "seed of the mismatch choice (and caption templates)", "0")
       .option("limit", "N", "keep only the first N pairs");
   if (set == "emoji") args.required("style", "STYLE", "art style: google or twitter");
   if (set.rfind("emoji", 0) == 0) {
@@ -83,9 +99,15 @@ int run_prepare(const std::vector<std::string>& argv) {
   if (!args.parse(std::vector<std::string>(argv.begin() + 1, argv.end()))) return 0;
 
   data::PrepareOptions options;
-  options.source = args.str("source");
+  options.source = args.str(noise ? "manifest" : "source");
   options.out = args.str("out");
-  options.mismatch_fraction = args.real("mismatch-fraction");
+  options.mismatch_fraction = args.real(noise ? "fraction" : "mismatch-fraction");
+  if (noise) {
+    HALO_CHECK(options.mismatch_fraction >= 0 && options.mismatch_fraction < 1, "--fraction must be in [0, 1), got ",
+               options.mismatch_fraction);
+    options.image_key = args.str("image-key");
+    options.caption_key = args.str("caption-key");
+  }
   const int64_t seed = args.integer("seed");
   HALO_CHECK(seed >= 0, "--seed must be a non-negative integer, got ", seed);
   options.seed = static_cast<uint64_t>(seed);

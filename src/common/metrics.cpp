@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 #include "common/error.h"
 
@@ -122,6 +123,60 @@ double fpr_at_tpr(const std::vector<double>& score, const std::vector<int>& labe
   const double threshold = positive[std::max<size_t>(k, 1) - 1];
   const auto flagged = std::count_if(negative.begin(), negative.end(), [&](double s) { return s >= threshold; });
   return static_cast<double>(flagged) / static_cast<double>(negative.size());
+}
+
+SelectiveResult selective_classification(const std::vector<double>& confidence, const std::vector<int>& correct,
+                                         const std::vector<double>& coverages) {
+  HALO_CHECK(!confidence.empty() && confidence.size() == correct.size(),
+             "selective_classification: need as many confidences as outcomes, and at least one");
+  std::vector<size_t> order(confidence.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return confidence[a] > confidence[b]; });
+  const size_t n = order.size();
+  std::vector<int64_t> errors_in_top(n + 1, 0);  // errors among the k most confident
+  for (size_t k = 0; k < n; ++k) errors_in_top[k + 1] = errors_in_top[k] + (correct[order[k]] ? 0 : 1);
+  SelectiveResult r;
+  for (double c : coverages) {
+    HALO_CHECK(c > 0 && c <= 1, "selective_classification: coverage ", c, " is outside (0, 1]");
+    const auto k = std::max<size_t>(1, static_cast<size_t>(std::ceil(c * static_cast<double>(n) - 1e-9)));
+    r.coverage.push_back(c);
+    r.accuracy.push_back(1.0 - static_cast<double>(errors_in_top[k]) / static_cast<double>(k));
+  }
+  for (size_t k = 1; k <= n; ++k) r.aurc += static_cast<double>(errors_in_top[k]) / static_cast<double>(k);
+  r.aurc /= static_cast<double>(n);
+  return r;
+}
+
+Interval paired_bootstrap_auroc_difference(const std::vector<double>& a, const std::vector<double>& b,
+                                           const std::vector<int>& label, int resamples, double level, uint64_t seed) {
+  HALO_CHECK(a.size() == b.size() && a.size() == label.size(), "paired bootstrap: the scores and labels differ in length");
+  HALO_CHECK(resamples >= 10 && level > 0 && level < 1, "paired bootstrap: need >= 10 resamples and a level in (0, 1)");
+  Interval r;
+  r.estimate = auroc(a, label) - auroc(b, label);
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<size_t> pick(0, a.size() - 1);
+  std::vector<double> differences, ra(a.size()), rb(a.size());
+  std::vector<int> rl(a.size());
+  while (static_cast<int>(differences.size()) < resamples) {
+    int64_t positives = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      const size_t j = pick(rng);
+      ra[i] = a[j], rb[i] = b[j], rl[i] = label[j];
+      positives += label[j];
+    }
+    if (positives == 0 || positives == static_cast<int64_t>(a.size())) continue;
+    differences.push_back(auroc(ra, rl) - auroc(rb, rl));
+  }
+  std::sort(differences.begin(), differences.end());
+  auto quantile = [&](double q) {
+    const double at = q * static_cast<double>(differences.size() - 1);
+    const auto lo = static_cast<size_t>(std::floor(at));
+    const size_t hi = std::min(lo + 1, differences.size() - 1);
+    return differences[lo] + (at - static_cast<double>(lo)) * (differences[hi] - differences[lo]);
+  };
+  r.lower = quantile((1 - level) / 2);
+  r.upper = quantile(1 - (1 - level) / 2);
+  return r;
 }
 
 }  // namespace halo

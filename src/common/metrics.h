@@ -45,4 +45,27 @@ double auroc(const std::vector<double>& score, const std::vector<int>& label);
 // positives: the share of negatives with score >= t.
 double fpr_at_tpr(const std::vector<double>& score, const std::vector<int>& label, double tpr = 0.95);
 
+// Selective classification: answer the `coverage` share of the inputs with the highest
+// confidence (ties broken by the order given), say "I don't know" to the rest. Accuracy on the
+// answered ones at each coverage in (0, 1] (at least one input answered), and the area under
+// the risk-coverage curve (AURC): the mean over k = 1..n of the error rate of the k most
+// confident inputs. Lower AURC is better; a confidence that ranks every error last reaches the
+// minimum for the given accuracy.
+struct SelectiveResult {
+  std::vector<double> coverage, accuracy;
+  double aurc = 0;
+};
+SelectiveResult selective_classification(const std::vector<double>& confidence, const std::vector<int>& correct,
+                                         const std::vector<double>& coverages);
+
+// The difference AUROC(a) - AUROC(b) of two scores of the same items, with the percentile
+// interval of `level` (e.g. 0.95) over `resamples` bootstrap resamples of the items (drawn with
+// replacement, seeded): both scores see the same resample. Resamples that lose one class are
+// drawn again.
+struct Interval {
+  double estimate = 0, lower = 0, upper = 0;
+};
+Interval paired_bootstrap_auroc_difference(const std::vector<double>& a, const std::vector<double>& b,
+                                           const std::vector<int>& label, int resamples, double level, uint64_t seed);
+
 }  // namespace halo

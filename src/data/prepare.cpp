@@ -41,20 +41,25 @@ const std::vector<std::pair<std::string, std::string>>& prepare_sets() {
       {"tuxpaint", "Tux Paint stamps: **/*.png, caption = first line of the .txt beside each"},
       {"mnist", "MNIST digits: IDX files, captions from templates"},
       {"fashion-mnist", "Fashion-MNIST: IDX files, captions from templates"},
+      {"noise", "any manifest (TSV/CSV): its pairs, a seeded fraction of captions swapped"},
   };
   return sets;
 }
 
-void validate_prepare_options(const PrepareOptions& options) {
+void validate_prepare_options(const PrepareOptions& options, const std::string& set) {
   HALO_CHECK(std::isfinite(options.mismatch_fraction) && options.mismatch_fraction >= 0.0 &&
                  options.mismatch_fraction < 1.0,
              "--mismatch-fraction must be in [0, 1), got ", options.mismatch_fraction);
   HALO_CHECK(options.limit != 0, "--limit must be a positive number of pairs, got 0");
   HALO_CHECK(options.split == "train" || options.split == "test",
              "--split must be 'train' or 'test', got '", options.split, "'");
-  HALO_CHECK(!options.source.empty(), "--source: no folder given");
-  HALO_CHECK(fs::is_directory(options.source), "--source folder '", options.source,
-             "' does not exist (fetch it with scripts/fetch_data.sh)");
+  if (set == "noise") {
+    check_input_file(options.source, "--manifest");
+  } else {
+    HALO_CHECK(!options.source.empty(), "--source: no folder given");
+    HALO_CHECK(fs::is_directory(options.source), "--source folder '", options.source,
+               "' does not exist (fetch it with scripts/fetch_data.sh)");
+  }
   HALO_CHECK(!options.out.empty(), "--out: no folder given");
   HALO_CHECK(!fs::exists(options.out) || fs::is_directory(options.out), "--out '", options.out,
              "' exists and is not a folder");
@@ -92,7 +97,7 @@ int64_t inject_mismatches(std::vector<ManifestRow>& rows, double fraction, uint6
 
 PrepareReport prepare_dataset(const std::string& set, const PrepareOptions& options) {
   const double start = now_seconds();
-  validate_prepare_options(options);
+  validate_prepare_options(options, set);
   fs::create_directories(options.out);
 
   Collected collected;
@@ -104,6 +109,8 @@ PrepareReport prepare_dataset(const std::string& set, const PrepareOptions& opti
     collected = collect_tuxpaint(options);
   } else if (set == "mnist" || set == "fashion-mnist") {
     collected = collect_mnist(options, set == "fashion-mnist");
+  } else if (set == "noise") {
+    collected = collect_manifest(options);
   } else {
     std::string known;
     for (const auto& entry : prepare_sets()) known += (known.empty() ? "" : ", ") + entry.first;

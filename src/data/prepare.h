@@ -19,6 +19,7 @@ struct PrepareOptions {
   int64_t limit = -1;              // keep the first N pairs; < 0: all
   std::string split = "train";     // MNIST sets: train or test
   bool skin_tones = false;         // emoji: also the skin-tone variations
+  std::string image_key = "image_path", caption_key = "caption";  // noise: the source's columns
   bool verbose = true;             // progress and summary lines on stdout
 };
 
@@ -41,8 +42,9 @@ struct PrepareReport {
 // The sets `prepare` knows, with a one-line description each.
 const std::vector<std::pair<std::string, std::string>>& prepare_sets();
 
-// Checks the options (flag names in the messages) and that the source folder exists.
-void validate_prepare_options(const PrepareOptions& options);
+// Checks the options (flag names in the messages) and that the source folder (for `noise`: the
+// source manifest) exists.
+void validate_prepare_options(const PrepareOptions& options, const std::string& set = "");
 
 // Runs one set end to end: collect, --limit, mismatches, images, manifest (and classes.txt).
 PrepareReport prepare_dataset(const std::string& set, const PrepareOptions& options);
@@ -58,6 +60,8 @@ int64_t inject_mismatches(std::vector<ManifestRow>& rows, double fraction, uint6
 Collected collect_emoji(const PrepareOptions& options, const std::string& style);
 Collected collect_tuxpaint(const PrepareOptions& options);
 Collected collect_mnist(const PrepareOptions& options, bool fashion);
+// noise: options.source is a manifest file (prepare_noise.cpp).
+Collected collect_manifest(const PrepareOptions& options);
 
 // Shared helpers for the collectors.
 // Copies `from` to `to` (creating folders) unless `to` already holds a file of the same size.

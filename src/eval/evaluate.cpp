@@ -83,12 +83,11 @@ std::vector<double> to_vector(const torch::Tensor& t) {
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
-ClassificationResult classify(train::TrainedModel& m, const torch::Tensor& image, const std::vector<int64_t>& labels,
-                              const std::vector<std::string>& classes, const std::vector<std::string>& templates,
-                              int64_t chunk) {
+// One embedding per class: the mean over the templates (of unit vectors for the cosine losses).
+torch::Tensor class_embeddings(train::TrainedModel& m, const std::vector<std::string>& classes,
+                               const std::vector<std::string>& templates) {
   torch::NoGradGuard no_grad;
   const bool halo = m.loss->abstain_logit().has_value();
-  // One embedding per class: the mean over the templates (of unit vectors for the cosine losses).
   std::vector<torch::Tensor> class_embeddings;
   for (const auto& name : classes) {
     std::vector<std::string> prompts;
@@ -101,10 +100,15 @@ ClassificationResult classify(train::TrainedModel& m, const torch::Tensor& image
     if (!halo) e = torch::nn::functional::normalize(e, torch::nn::functional::NormalizeFuncOptions().dim(1));
     class_embeddings.push_back(e.mean(0));
   }
-  const torch::Tensor centroids = torch::stack(class_embeddings).to(m.device);
+  return torch::stack(class_embeddings).to(m.device);
+}
 
+ClassificationResult classify(train::TrainedModel& m, const torch::Tensor& image, const std::vector<int64_t>& labels,
+                              const torch::Tensor& centroids, int64_t chunk) {
+  torch::NoGradGuard no_grad;
+  const bool halo = m.loss->abstain_logit().has_value();
   ClassificationResult r;
-  r.classes = static_cast<int64_t>(classes.size());
+  r.classes = centroids.size(0);
   r.count = image.size(0);
   std::vector<double> confidence;
   std::vector<int> correct;
@@ -146,13 +150,17 @@ void write_outputs(const EvalResult& r, const data::Manifest& manifest, const Pa
   halo::write_file_atomically((fs::path(out_dir) / "results.txt").string(), format_eval_table(r));
 
   std::ostringstream scores;
-  scores << "line\timage_path\tmismatched\tscore\tcosine_score\tlog_odds\n";
+  // The norms too: HALO's pair score orders pairs as the cosine does where they are constant
+  // (docs/loss.md, "When the pair score is a cosine").
+  const std::vector<double> image_norm = to_vector(emb.image.to(torch::kFloat64).norm(2, 1));
+  const std::vector<double> text_norm = to_vector(emb.text.to(torch::kFloat64).norm(2, 1));
+  scores << "line\timage_path\tmismatched\tscore\tcosine_score\tlog_odds\timage_norm\ttext_norm\n";
   for (size_t i = 0; i < emb.rows.size(); ++i) {
     const auto row = static_cast<size_t>(emb.rows[i]);
     scores << manifest.lines[row] << '\t' << data::tsv_field(manifest.images[row]) << '\t'
            << (manifest.mismatched.empty() ? std::string("-") : std::to_string(manifest.mismatched[row])) << '\t'
            << json_number(model_score[i]) << '\t' << json_number(cosine_score[i]) << '\t' << json_number(model_log_odds[i])
-           << '\n';
+           << '\t' << json_number(image_norm[i]) << '\t' << json_number(text_norm[i]) << '\n';
   }
   halo::write_file_atomically((fs::path(out_dir) / "pair_scores.tsv").string(), scores.str());
 
@@ -188,6 +196,17 @@ std::vector<double> in_context_mismatch_score(loss::ContrastiveLoss& loss, const
   return to_vector(1.0 - p);
 }
 
+std::vector<double> in_context_log_odds(loss::ContrastiveLoss& loss, const torch::Tensor& image,
+                                        const torch::Tensor& text, int64_t chunk_rows) {
+  torch::NoGradGuard no_grad;
+  HALO_CHECK(image.sizes() == text.sizes(), "in-context scores need as many images as texts");
+  HALO_CHECK(chunk_rows >= 1, "chunk_rows must be >= 1");
+  // log(1 - s) = log of the mean own probability; log(s) = log(-expm1(log(1 - s))).
+  const torch::Tensor log_keep = torch::logaddexp(own_log_prob(loss, image, text, chunk_rows),
+                                                  own_log_prob(loss, text, image, chunk_rows)) - std::log(2.0);
+  return to_vector(torch::log(-torch::expm1(log_keep)) - log_keep);
+}
+
 EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
   torch::NoGradGuard no_grad;
   const auto start_time = std::chrono::steady_clock::now();
@@ -200,6 +219,12 @@ EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
   r.manifest = options.manifest;
   r.loss = m.loss->kind();
   r.step = m.step;
+  std::string classes_path = options.classes;
+  const std::string beside = (fs::path(options.manifest).parent_path() / "classes.txt").string();
+  if (classes_path.empty() && fs::exists(beside)) classes_path = beside;
+  HALO_CHECK(options.ood.empty() || (!manifest->labels.empty() && !classes_path.empty()),
+             "--ood needs zero-shot classification on the evaluation set: manifest '", options.manifest, "' needs a '",
+             mo.label_key, "' column and class names (classes.txt beside it, or --classes)");
   const PairEmbeddings emb = embed_pairs(m, manifest, options.embed);
   r.pairs = static_cast<int64_t>(emb.rows.size());
   HALO_CHECK(r.pairs > 0, "no readable pair in manifest '", options.manifest, "'");
@@ -234,20 +259,19 @@ EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
   }
 
   // Zero-shot classification when the manifest has labels and class names are known.
-  std::string classes_path = options.classes;
-  const std::string beside = (fs::path(options.manifest).parent_path() / "classes.txt").string();
-  if (classes_path.empty() && fs::exists(beside)) classes_path = beside;
+  torch::Tensor centroids;
+  std::vector<int64_t> labels;
   if (!manifest->labels.empty() && !classes_path.empty()) {
     const auto classes = read_lines(classes_path, "classes");
     const auto templates = options.templates.empty() ? std::vector<std::string>{"{}"} : read_lines(options.templates, "templates");
-    std::vector<int64_t> labels;
     for (int64_t row : emb.rows) {
       const int64_t label = manifest->labels[static_cast<size_t>(row)];
       HALO_CHECK(label < static_cast<int64_t>(classes.size()), options.manifest, ":", manifest->lines[static_cast<size_t>(row)],
                  ": label ", label, " but ", classes_path, " has ", classes.size(), " classes");
       labels.push_back(label);
     }
-    r.classification = classify(m, emb.image, labels, classes, templates, options.chunk_rows);
+    centroids = class_embeddings(m, classes, templates);
+    r.classification = classify(m, emb.image, labels, centroids, options.chunk_rows);
   } else if (!options.classes.empty()) {
     HALO_FAIL("--classes given but manifest '", options.manifest, "' has no '", mo.label_key, "' column");
   }
@@ -267,12 +291,41 @@ EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
     if (positives > 0 && positives < static_cast<int64_t>(truth.size())) {
       r.detection.push_back(detection(r.loss == "halo" ? "abstain" : r.loss, model_score, truth, &model_log_odds));
       r.detection.push_back(detection("cosine", cosine_score, truth));
-      const auto context = in_context_mismatch_score(*m.loss, emb.image.to(m.device), emb.text.to(m.device), options.chunk_rows);
-      r.detection.push_back(detection("in-context", context, truth));
+      const std::vector<double> context_log_odds =
+          in_context_log_odds(*m.loss, emb.image.to(m.device), emb.text.to(m.device), options.chunk_rows);
+      std::vector<double> context;
+      for (double v : context_log_odds) context.push_back(1.0 / (1.0 + std::exp(-v)));
+      r.detection.push_back(detection("in-context", context, truth, &context_log_odds));
+      // How much the model's own score and the in-context score add to the cosine: AUROC
+      // differences with paired bootstrap intervals (the same resampled pairs for both scores).
+      const std::vector<double> cosine_log_odds = to_vector(loss::cosine_log_odds(emb.image, emb.text));
+      r.versus_cosine.push_back({r.detection.front().name, paired_bootstrap_auroc_difference(
+                                                               model_log_odds, cosine_log_odds, truth, kBootstrapResamples, 0.95, 0)});
+      r.versus_cosine.push_back({"in-context", paired_bootstrap_auroc_difference(context_log_odds, cosine_log_odds, truth,
+                                                                                kBootstrapResamples, 0.95, 1)});
+    }
+  }
+  // Zero-shot classification that may say "I don't know": the OOD sets against this one.
+  std::vector<OodScoredSet> scored;
+  if (!options.ood.empty()) {
+    scored.push_back({"in-distribution", {}, labels, ood_image_scores(*m.loss, emb.image.to(m.device), centroids, options.chunk_rows)});
+    for (int64_t row : emb.rows) scored.back().images.push_back(manifest->images[static_cast<size_t>(row)]);
+    r.selective = selective_by_score(scored.front().scores, labels);
+    for (const auto& [name, path] : options.ood) {
+      const auto ood_manifest = std::make_shared<data::Manifest>(data::read_manifest(path, mo));
+      const PairEmbeddings ood = embed_pairs(m, ood_manifest, options.embed);
+      HALO_CHECK(!ood.rows.empty(), "no readable image in OOD manifest '", path, "' (--ood ", name, "=", path, ")");
+      scored.push_back({name, {}, {}, ood_image_scores(*m.loss, ood.image.to(m.device), centroids, options.chunk_rows)});
+      for (int64_t row : ood.rows) scored.back().images.push_back(ood_manifest->images[static_cast<size_t>(row)]);
+      const auto detected = ood_detection(name, scored.front().scores, scored.back().scores);
+      r.ood.insert(r.ood.end(), detected.begin(), detected.end());
     }
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
-  if (!options.out_dir.empty()) write_outputs(r, *manifest, emb, model_score, model_log_odds, cosine_score, options.out_dir);
+  if (!options.out_dir.empty()) {
+    write_outputs(r, *manifest, emb, model_score, model_log_odds, cosine_score, options.out_dir);
+    if (!scored.empty()) write_ood_scores((fs::path(options.out_dir) / "ood_scores.tsv").string(), scored);
+  }
   return r;
 }
 
@@ -300,11 +353,32 @@ std::string format_eval_table(const EvalResult& r) {
     }
     o << "\n";
   }
+  if (!r.ood.empty()) {
+    std::snprintf(line, sizeof line, "\n%-20s %-8s %7s %7s %9s\n", "OOD set", "score", "images", "AUROC", "FPR@95");
+    o << line;
+    for (const auto& d : r.ood) {
+      std::snprintf(line, sizeof line, "%-20s %-8s %7lld %7.3f %9.3f\n", d.set.c_str(), d.score.c_str(),
+                    static_cast<long long>(d.images), d.auroc, d.fpr95);
+      o << line;
+    }
+    std::snprintf(line, sizeof line, "\n%-28s %9s %9s %9s %8s\n", "selective classification", "acc@50%", "acc@80%", "acc@95%", "AURC");
+    o << line;
+    for (const auto& s : r.selective) {
+      std::snprintf(line, sizeof line, "%-28s %9.3f %9.3f %9.3f %8.4f\n", ("by " + s.score).c_str(), s.result.accuracy[0],
+                    s.result.accuracy[1], s.result.accuracy[2], s.result.aurc);
+      o << line;
+    }
+  }
   if (!r.detection.empty()) {
     std::snprintf(line, sizeof line, "\n%-16s %7s %9s %11s %16s\n", "mismatch score", "AUROC", "FPR@95", "mean clean", "mean mismatched");
     o << line;
     for (const auto& d : r.detection) {
       std::snprintf(line, sizeof line, "%-16s %7.3f %9.3f %11.3f %16.3f\n", d.name.c_str(), d.auroc, d.fpr95, d.mean_clean, d.mean_mismatched);
+      o << line;
+    }
+    for (const auto& [name, d] : r.versus_cosine) {
+      std::snprintf(line, sizeof line, "AUROC %s - cosine: %+.4f (95%% bootstrap interval %+.4f .. %+.4f, %d resamples)\n",
+                    name.c_str(), d.estimate, d.lower, d.upper, kBootstrapResamples);
       o << line;
     }
   }
@@ -339,6 +413,24 @@ std::string eval_json(const EvalResult& r) {
                         .add("median_mismatched", d.median_mismatched));
     }
     j.add("mismatch_detection", dj);
+    JsonObject vj;
+    for (const auto& [name, d] : r.versus_cosine) {
+      vj.add(name, JsonObject().add("auroc_difference", d.estimate).add("lower", d.lower).add("upper", d.upper)
+                       .add("resamples", static_cast<int64_t>(kBootstrapResamples)));
+    }
+    j.add("auroc_minus_cosine", vj);
+  }
+  if (!r.ood.empty()) {
+    std::vector<JsonObject> ood, selective;
+    for (const auto& d : r.ood) {
+      ood.push_back(JsonObject().add("set", d.set).add("score", d.score).add("images", d.images).add("auroc", d.auroc)
+                        .add("fpr95", d.fpr95));
+    }
+    for (const auto& s : r.selective) {
+      selective.push_back(JsonObject().add("score", s.score).add("coverage", s.result.coverage)
+                              .add("accuracy", s.result.accuracy).add("aurc", s.result.aurc));
+    }
+    j.add("ood_detection", ood).add("selective_classification", selective);
   }
   j.add("seconds", r.seconds);
   return j.dump(2);

@@ -1,7 +1,8 @@
 // `halo-clip eval`: a trained model on a manifest. Retrieval both ways (R@1/5/10, mean and
 // median rank), zero-shot classification from class names and prompt templates (top-1, top-5,
-// ECE with its reliability bins), and, when the manifest records which pairs were mismatched,
-// how well the model's pair score and the embeddings' cosine similarity tell them apart.
+// ECE with its reliability bins), when the manifest records which pairs were mismatched, how
+// well the model's pair score and the embeddings' cosine similarity tell them apart, and with
+// OOD sets, how well zero-shot classification says "I don't know" to their images (ood.h).
 // Embeddings are computed in batches and similarities in row chunks, so memory stays bounded.
 #pragma once
 #include <cstdint>
@@ -11,14 +12,20 @@
 
 #include "common/metrics.h"
 #include "eval/embed.h"
+#include "eval/ood.h"
 
 namespace halo::eval {
+
+constexpr int kBootstrapResamples = 1000;
 
 struct EvalOptions {
   std::string manifest;
   std::string classes;    // class names, one per line ("" -> classes.txt beside the manifest, if any)
   std::string templates;  // prompt templates with "{}", one per line ("" -> just "{}")
   std::string out_dir;    // results.json, pair_scores.tsv, reliability.tsv, examples.tsv
+  // Out-of-distribution sets (name, manifest) whose images zero-shot classification should
+  // tell from this manifest's (needs labels and class names; eval/ood.h).
+  std::vector<std::pair<std::string, std::string>> ood;
   EmbedOptions embed;
   int64_t chunk_rows = 1024;  // query rows per similarity block
   int64_t examples = 8;       // retrieval examples kept for the report
@@ -49,7 +56,12 @@ struct EvalResult {
   RankSummary image_to_text, text_to_image;
   std::optional<ClassificationResult> classification;
   std::vector<DetectionScores> detection;  // model score, cosine, in-context; empty without ground truth
+  // AUROC of the model's score and of the in-context score minus the cosine's, with a paired
+  // bootstrap interval (95%, kBootstrapResamples resamples of the pairs); with ground truth only.
+  std::vector<std::pair<std::string, Interval>> versus_cosine;
   std::vector<RetrievalExample> examples;
+  std::vector<OodDetection> ood;            // with options.ood: each set against each score
+  std::vector<SelectiveScore> selective;    // with options.ood: this manifest's images by each score
   double seconds = 0;
 };
 
@@ -62,6 +74,10 @@ EvalResult evaluate(train::TrainedModel& model, const EvalOptions& options);
 // Rows in chunks of `chunk_rows`; returns one value per pair.
 std::vector<double> in_context_mismatch_score(loss::ContrastiveLoss& loss, const torch::Tensor& image,
                                               const torch::Tensor& text, int64_t chunk_rows);
+// Its log-odds, log(s / (1 - s)), float64 and computed in log space (from the two directions'
+// log-probabilities), so that pairs whose s rounds to 1 or 0 keep their order.
+std::vector<double> in_context_log_odds(loss::ContrastiveLoss& loss, const torch::Tensor& image,
+                                        const torch::Tensor& text, int64_t chunk_rows);
 
 // The printed table and the JSON file.
 std::string format_eval_table(const EvalResult& result);

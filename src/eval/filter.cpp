@@ -23,6 +23,7 @@
 #include "data/image.h"
 #include "data/manifest.h"
 #include "common/metrics.h"
+#include "eval/evaluate.h"
 #include "eval/score_file.h"
 #include "loss/contrastive_loss.h"
 
@@ -57,6 +58,9 @@ std::string unreadable_reason(const std::string& path) {
   }
   return "image could not be read";
 }
+
+// Rows of the in-context score's softmax made at a time: memory kInContextRowBlock x chunk.
+constexpr int64_t kInContextRowBlock = 1024;
 
 struct Scored {
   int64_t line;
@@ -168,6 +172,11 @@ PassOne score_with_models(std::vector<train::TrainedModel>& models, const Filter
       if (o.score == "cosine") {
         scores = 1.0 - torch::cosine_similarity(e.image.to(torch::kFloat64), e.text.to(torch::kFloat64), 1);
         log_odds = loss::cosine_log_odds(e.image, e.text);
+      } else if (o.score == "in-context") {  // the bank: the pairs of this chunk (and fold)
+        log_odds = torch::tensor(in_context_log_odds(*m.loss, e.image.to(m.device), e.text.to(m.device),
+                                                     kInContextRowBlock),
+                                 torch::kFloat64);
+        scores = torch::sigmoid(log_odds);
       } else {
         log_odds = m.loss->mismatch_log_odds(e.image.to(m.device), e.text.to(m.device)).cpu().to(torch::kFloat64);
         scores = torch::sigmoid(log_odds);
@@ -241,7 +250,8 @@ void check_filter_options(const FilterOptions& o) {
   if (o.keep_fraction) {
     HALO_CHECK(*o.keep_fraction >= 0 && *o.keep_fraction <= 1, "--keep-fraction must be in [0, 1], got ", *o.keep_fraction);
   }
-  HALO_CHECK(o.score == "model" || o.score == "cosine", "--score must be model or cosine, got '", o.score, "'");
+  HALO_CHECK(o.score == "model" || o.score == "cosine" || o.score == "in-context",
+             "--score must be model, cosine or in-context, got '", o.score, "'");
   HALO_CHECK(o.scores_file.empty() || !o.score_column.empty(), "--scores-file needs --score-column");
   if (!o.scores_file.empty()) check_input_file(o.scores_file, "--scores-file");
   HALO_CHECK(o.chunk_rows >= 1, "--chunk must be >= 1, got ", o.chunk_rows);

@@ -22,7 +22,9 @@ struct FilterOptions {
   std::string out_dir;                  // kept.EXT, rejected.EXT, scores.tsv, skipped.tsv
   std::optional<double> threshold;      // reject pairs whose score is >= this
   std::optional<double> keep_fraction;  // or keep this share of pairs, those with the lowest scores
-  std::string score = "model";          // model (HALO: abstention probability) | cosine (1 - cos)
+  // model (HALO: abstention probability) | cosine (1 - cos) | in-context (evaluate.h: the pair
+  // against the other pairs of its chunk, so --chunk is the bank of candidates)
+  std::string score = "model";
   // Or precomputed scores (no model): column `score_column` of this file, joined by manifest
   // line (e.g. RUN_DIR/pair_dynamics.tsv, column cosine_mean; eval/score_file.h).
   std::string scores_file, score_column;

@@ -150,6 +150,38 @@ std::string histogram_from(const std::string& path, const std::string& title) {
   return svg_histogram(title + " (log10 of the score)", samples);
 }
 
+// eval --ood's per-image file: one histogram per score, one series per set.
+std::string ood_histograms_from(const std::string& path) {
+  const auto rows = read_tsv(path);
+  std::ifstream in(path);
+  std::string header;
+  std::getline(in, header);
+  const auto names = data::split_fields(header, '\t');
+  std::string html = "<h3>Zero-shot OOD scores per image</h3>";
+  const std::vector<std::pair<std::string, std::string>> shown{
+      {"abstain_log_odds", "HALO abstain log-odds (higher: rejected)"},
+      {"msp", "maximum softmax probability"},
+      {"mcm", "MCM (maximum softmax of cosine / 0.01)"},
+      {"energy", "energy, -logsumexp of the class logits"}};
+  for (const auto& [column, title] : shown) {
+    const auto it = std::find(names.begin(), names.end(), column);
+    if (it == names.end()) continue;
+    const auto c = static_cast<size_t>(it - names.begin());
+    std::vector<Series> sets;
+    for (const auto& r : rows) {
+      if (r.size() <= c) continue;
+      auto s = std::find_if(sets.begin(), sets.end(), [&](const Series& x) { return x.name == r[0]; });
+      if (s == sets.end()) {
+        sets.push_back({r[0], chart_color(sets.size()), {}, {}});
+        s = sets.end() - 1;
+      }
+      s->x.push_back(std::strtod(r[c].c_str(), nullptr));
+    }
+    if (!sets.empty()) html += svg_histogram(title, sets, 30, "score (share of each set's images per bin)");
+  }
+  return html;
+}
+
 std::string examples_table(const std::string& path, int size) {
   const auto rows = read_tsv(path);
   if (rows.empty()) return "";
@@ -205,6 +237,7 @@ std::string write_report(const ReportOptions& o) {
       html += "<pre>" + html_escape(read_text((dir / "results.txt").string())) + "</pre>";
       html += histogram_from((dir / "pair_scores.tsv").string(), "mismatch score of each pair");
       if (fs::exists(dir / "reliability.tsv")) html += reliability_from((dir / "reliability.tsv").string());
+      if (fs::exists(dir / "ood_scores.tsv")) html += ood_histograms_from((dir / "ood_scores.tsv").string());
       html += "<h3>Retrieval examples (image to text)</h3>" + examples_table((dir / "examples.tsv").string(), o.thumbnail);
     } else {
       if (fs::exists(dir / "summary.txt")) html += "<pre>" + html_escape(read_text((dir / "summary.txt").string())) + "</pre>";

@@ -1,0 +1,188 @@
+// Zero-shot classification with an "I don't know" (eval/ood.h): each OOD score against its
+// definition, HALO's abstain log-odds as b plus the energy, detection that tells far images from
+// class-like ones; selective classification and the paired bootstrap on hand-checked cases; the
+// in-context log-odds against the score it stands for; `prepare noise` on a user's manifest.
+#include <cmath>
+#include <filesystem>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "common/metrics.h"
+#include "data/manifest.h"
+#include "data/prepare.h"
+#include "eval/evaluate.h"
+#include "eval/ood.h"
+#include "loss/contrastive_loss.h"
+#include "test_util.h"
+
+namespace halo::test {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+std::shared_ptr<loss::ContrastiveLoss> loss_named(const std::string& name, int64_t dim) {
+  loss::ContrastiveLossOptions o;
+  o.name = name;
+  o.embed_dim = dim;
+  o.num_candidates = 16;
+  return loss::make_contrastive_loss(o);
+}
+
+TEST(OodScores, EachScoreIsItsDefinition) {
+  torch::manual_seed(2);
+  const torch::Tensor classes = 2 * torch::randn({5, 8}), images = torch::randn({9, 8});
+  for (const std::string name : {"halo", "infonce", "siglip"}) {
+    SCOPED_TRACE(name);
+    const auto fn = loss_named(name, 8);
+    const eval::OodImageScores s = eval::ood_image_scores(*fn, images, classes, /*chunk_rows=*/4);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor logits = fn->logits(images, classes).to(torch::kFloat64);
+    const torch::Tensor probs = torch::softmax(logits, 1);
+    const torch::Tensor cos = torch::cosine_similarity(images.to(torch::kFloat64).unsqueeze(1),
+                                                       classes.to(torch::kFloat64).unsqueeze(0), 2);
+    const torch::Tensor mcm = std::get<0>(torch::softmax(cos / 0.01, 1).max(1));
+    ASSERT_EQ(s.predicted.size(), 9u);
+    ASSERT_EQ(s.scores.size(), name == "halo" ? 4u : 3u);
+    for (int64_t i = 0; i < 9; ++i) {
+      const auto k = static_cast<size_t>(i);
+      EXPECT_EQ(s.predicted[k], logits[i].argmax().item<int64_t>());
+      EXPECT_NEAR(std::exp(-s.score("msp")[k]), probs[i].max().item<double>(), 1e-12);
+      EXPECT_NEAR(std::exp(-s.score("mcm")[k]), mcm[i].item<double>(), 1e-9);
+      EXPECT_NEAR(s.score("energy")[k], -torch::logsumexp(logits[i], 0).item<double>(), 1e-9);
+      if (name == "halo") {
+        // The sink's probability in the softmax over the classes and the sink, and its log-odds
+        // b - logsumexp = b + energy: it ranks images exactly as the energy does.
+        const double b = *fn->abstain_logit();
+        const torch::Tensor with_sink = torch::softmax(torch::cat({logits[i], torch::full({1}, b, logits.options())}), 0);
+        EXPECT_NEAR(eval::OodImageScores::natural_value("abstain", s.score("abstain")[k]), with_sink[5].item<double>(), 1e-12);
+        EXPECT_NEAR(s.score("abstain")[k], b + s.score("energy")[k], 1e-9);
+      }
+    }
+  }
+}
+
+// Images on the class embeddings against images far from every class: the abstain, MCM and
+// energy scores of every loss tell them apart; the same images on both sides: AUROC 1/2. MSP is
+// not asked to: a far image is still nearer one class than the others, and with HALO's distance
+// logits that softmax over the classes alone can be confident (what the sink is there for).
+TEST(OodScores, DetectionTellsFarImagesFromClassImages) {
+  torch::manual_seed(5);
+  const torch::Tensor classes = 3 * torch::randn({4, 16});
+  const torch::Tensor near = classes.repeat({5, 1}) + 0.05 * torch::randn({20, 16});
+  const torch::Tensor far = 3 * torch::randn({12, 16});
+  for (const std::string name : {"halo", "infonce", "siglip"}) {
+    SCOPED_TRACE(name);
+    const auto fn = loss_named(name, 16);
+    const auto id = eval::ood_image_scores(*fn, near, classes, 8);
+    const auto detected = eval::ood_detection("far", id, eval::ood_image_scores(*fn, far, classes, 8));
+    ASSERT_EQ(detected.size(), id.scores.size());
+    for (const auto& d : detected) {
+      if (d.score != "msp") {
+        EXPECT_GT(d.auroc, 0.9) << d.score;
+      }
+      EXPECT_EQ(d.images, 12);
+    }
+    for (const auto& d : eval::ood_detection("same", id, id)) EXPECT_DOUBLE_EQ(d.auroc, 0.5) << d.score;
+  }
+}
+
+TEST(SelectiveClassification, AccuracyAtCoverageAndAreaUnderTheRiskCoverageCurve) {
+  const std::vector<double> confidence{0.9, 0.8, 0.7, 0.6};
+  const std::vector<int> correct{1, 0, 1, 1};
+  const SelectiveResult r = selective_classification(confidence, correct, {0.25, 0.5, 0.75, 1.0});
+  const std::vector<double> want{1.0, 0.5, 2.0 / 3, 0.75};
+  ASSERT_EQ(r.accuracy.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(r.accuracy[i], want[i], 1e-15) << i;
+  EXPECT_NEAR(r.aurc, (0.0 + 0.5 + 1.0 / 3 + 0.25) / 4, 1e-15);
+  // Ranking the error last is the best a confidence can do.
+  const SelectiveResult best = selective_classification({0.9, 0.1, 0.7, 0.6}, correct, {0.75});
+  EXPECT_DOUBLE_EQ(best.accuracy[0], 1.0);
+  EXPECT_LT(best.aurc, r.aurc);
+  EXPECT_THAT(error_message([&] { selective_classification(confidence, correct, {1.5}); }), HasSubstr("coverage 1.5"));
+}
+
+TEST(PairedBootstrap, IntervalOfAnAurocDifference) {
+  std::vector<double> good, noise;
+  std::vector<int> label;
+  for (int i = 0; i < 200; ++i) {
+    label.push_back(i % 4 == 0);
+    good.push_back((i % 4 == 0 ? 1.0 : 0.0) + 0.3 * std::sin(i * 1.7));
+    noise.push_back(std::sin(i * 12.9898) * 43758.5453 - std::floor(std::sin(i * 12.9898) * 43758.5453));
+  }
+  const Interval same = paired_bootstrap_auroc_difference(good, good, label, 200, 0.95, 3);
+  EXPECT_EQ(same.estimate, 0.0);
+  EXPECT_EQ(same.lower, 0.0);
+  EXPECT_EQ(same.upper, 0.0);
+  const Interval better = paired_bootstrap_auroc_difference(good, noise, label, 200, 0.95, 3);
+  EXPECT_NEAR(better.estimate, auroc(good, label) - auroc(noise, label), 1e-15);
+  EXPECT_GT(better.lower, 0.0);
+  EXPECT_LE(better.lower, better.estimate);
+  EXPECT_GE(better.upper, better.estimate);
+  // Seeded: the same interval again.
+  const Interval again = paired_bootstrap_auroc_difference(good, noise, label, 200, 0.95, 3);
+  EXPECT_EQ(again.lower, better.lower);
+  EXPECT_EQ(again.upper, better.upper);
+}
+
+TEST(InContextScore, LogOddsAreTheScoresLogitAndKeepOrderWhereItSaturates) {
+  torch::manual_seed(4);
+  const torch::Tensor image = torch::randn({7, 8}), text = image + torch::randn({7, 8});
+  const auto fn = loss_named("halo", 8);
+  const auto s = eval::in_context_mismatch_score(*fn, image, text, 3);
+  const auto l = eval::in_context_log_odds(*fn, image, text, 3);
+  ASSERT_EQ(l.size(), 7u);
+  for (size_t i = 0; i < 7; ++i) EXPECT_NEAR(l[i], std::log(s[i] / (1 - s[i])), 1e-9 * (1 + std::abs(l[i]))) << i;
+  // Pairs far from each other and from their own partner: s rounds to 1, the log-odds still rank.
+  const torch::Tensor far_image = 40 * torch::randn({6, 8}), far_text = -far_image * torch::arange(1, 7).unsqueeze(1);
+  const auto far = eval::in_context_log_odds(*fn, far_image, far_text, 4);
+  for (double v : far) EXPECT_TRUE(std::isfinite(v)) << v;
+  EXPECT_GT(*std::max_element(far.begin(), far.end()), *std::min_element(far.begin(), far.end()));
+}
+
+TEST(PrepareNoise, SwapsAFractionOfAnyManifestsCaptionsAndKeepsItsImagesAndLabels) {
+  const std::string dir = make_temp_dir("prepare_noise");
+  std::string text = "picture\ttext\tlabel\n";
+  for (int i = 0; i < 10; ++i) {
+    write_text(dir + "/src/img" + std::to_string(i) + ".png", "not decoded here");
+    text += "img" + std::to_string(i) + ".png\tcaption number " + std::to_string(i) + "\t" + std::to_string(i % 2) + "\n";
+  }
+  write_text(dir + "/src/list.tsv", text);
+  write_text(dir + "/src/classes.txt", "even\nodd\n");
+  data::PrepareOptions o;
+  o.source = dir + "/src/list.tsv";
+  o.out = dir + "/noisy";
+  o.mismatch_fraction = 0.4;
+  o.seed = 7;
+  o.image_key = "picture";
+  o.caption_key = "text";
+  o.verbose = false;
+  const data::PrepareReport r = data::prepare_dataset("noise", o);
+  EXPECT_EQ(r.written, 10);
+  EXPECT_EQ(r.mismatched, 4);
+  const data::Manifest m = data::read_manifest(dir + "/noisy/manifest.tsv", {});
+  ASSERT_EQ(m.size(), 10);
+  ASSERT_EQ(m.mismatched.size(), 10u);
+  int swapped = 0;
+  for (int64_t i = 0; i < 10; ++i) {
+    const auto k = static_cast<size_t>(i);
+    EXPECT_TRUE(fs::equivalent(m.images[k], dir + "/src/img" + std::to_string(i) + ".png")) << m.images[k];
+    EXPECT_EQ(m.labels[k], i % 2);
+    const bool own = m.captions[k] == "caption number " + std::to_string(i);
+    EXPECT_EQ(m.mismatched[k] == 1, !own) << i;
+    swapped += own ? 0 : 1;
+  }
+  EXPECT_EQ(swapped, 4);
+  EXPECT_EQ(read_file(dir + "/noisy/classes.txt"), "even\nodd\n");
+  // The same seed: the same swaps; a folder as --manifest: named.
+  o.out = dir + "/again";
+  data::prepare_dataset("noise", o);
+  EXPECT_EQ(read_file(dir + "/again/manifest.tsv"), read_file(dir + "/noisy/manifest.tsv"));
+  o.source = dir + "/src";
+  EXPECT_THAT(error_message([&] { data::prepare_dataset("noise", o); }), HasSubstr("is a directory"));
+}
+
+}  // namespace
+}  // namespace halo::test
