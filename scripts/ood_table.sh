@@ -120,7 +120,7 @@ for loss in $LOSSES; do
     NF == 5 && $1 ~ /^(abstain|infonce|siglip)$/ { add("own", $2) }
     NF == 5 && $1 == "cosine" { add("cos", $2) }
     NF == 5 && $1 == "in-context" { add("ctx", $2) }
-    /^AUROC .* - cosine/ && $2 != "in-context" { d = d sprintf(" %s [%s, %s]", $5, $10, $12) }
+    /^AUROC .* - cosine/ && $2 != "in-context" { hi = $11; sub(/,$/, "", hi); d = d sprintf(" %s [%s, %s]", $5, $9, hi) }
     END { printf "%-8s | %-13s %-13s %-13s |%s\n", loss, cell("own"), cell("cos"), cell("ctx"), d }
   ' $(files eval-mm20/results.txt "$loss")
 done

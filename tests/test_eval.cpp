@@ -178,43 +178,50 @@ TEST(InContextScore, IsOneMinusTheOwnCandidatesSoftmaxProbabilityWithTheSink) {
   }
 }
 
-// eval --ood: the per-set table for every score, selective classification, the per-image file
-// (the evaluation set's 64 images and the OOD set's 16), HALO's abstain ranking as the energy.
-TEST_F(EvalEndToEnd, OodSetsAreToldApartByEveryScore) {
+// eval --ood: every score for every set, selective classification, the per-image file (the
+// evaluation set's 64 images, then each OOD set's), HALO's abstain ranking as the energy; the
+// evaluation set given as its own OOD set is told apart by no score (AUROC 1/2, FPR@95 >= 95%).
+TEST_F(EvalEndToEnd, OodSetsGetEveryScoreAndTheirFiles) {
   train::TrainedModel model = train::load_trained_model(dir_ + "/run");
   const std::string ood = make_shapes_dataset(dir_ + "/ood", 16, 24);  // other shapes' sizes
   eval::EvalOptions o;
   o.manifest = manifest_;
-  o.ood = {{"bigger", ood}};
+  o.ood = {{"bigger", ood}, {"itself", manifest_}};
   o.out_dir = dir_ + "/eval-ood";
   o.embed.verbose = false;
   const eval::EvalResult r = eval::evaluate(model, o);
-  ASSERT_EQ(r.ood.size(), 4u);
+  ASSERT_EQ(r.ood.size(), 8u);
   EXPECT_EQ(r.ood[0].score, "abstain");
   EXPECT_EQ(r.ood[3].score, "energy");
   EXPECT_DOUBLE_EQ(r.ood[0].auroc, r.ood[3].auroc);  // b + energy: the same ranking
   EXPECT_DOUBLE_EQ(r.ood[0].fpr95, r.ood[3].fpr95);
-  for (const auto& d : r.ood) {
-    EXPECT_EQ(d.set, "bigger");
-    EXPECT_EQ(d.images, 16);
-    EXPECT_GE(d.auroc, 0.0);
-    EXPECT_LE(d.auroc, 1.0);
+  for (size_t k = 0; k < 4; ++k) {
+    EXPECT_EQ(r.ood[k].set, "bigger");
+    EXPECT_EQ(r.ood[k].images, 16);
+    const auto& same = r.ood[k + 4];
+    EXPECT_EQ(same.set, "itself");
+    EXPECT_EQ(same.images, 64);
+    EXPECT_DOUBLE_EQ(same.auroc, 0.5) << same.score;
+    EXPECT_GE(same.fpr95, 0.95) << same.score;
   }
   ASSERT_EQ(r.selective.size(), 4u);
   for (const auto& s : r.selective) {
     ASSERT_EQ(s.result.accuracy.size(), 3u);
-    EXPECT_GE(s.result.aurc, 0.0);
+    // At 50% coverage the confident half: never below the accuracy of answering everything
+    // minus what the unanswered half could hold.
+    EXPECT_GE(s.result.accuracy[0], 2 * r.classification->top1 - 1 - 1e-12) << s.score;
   }
   const std::string table = read_file(o.out_dir + "/results.txt");
   EXPECT_THAT(table, HasSubstr("OOD set"));
   EXPECT_THAT(table, HasSubstr("selective classification"));
   EXPECT_THAT(read_file(o.out_dir + "/results.json"), HasSubstr("\"ood_detection\""));
   auto columns = tsv_columns(o.out_dir + "/ood_scores.tsv");
-  ASSERT_EQ(columns["set"].size(), 80u);
+  ASSERT_EQ(columns["set"].size(), 144u);
   EXPECT_EQ(std::count(columns["set"].begin(), columns["set"].end(), "bigger"), 16);
   EXPECT_EQ(columns["label"].back(), "-1");
-  for (const char* c : {"abstain", "abstain_log_odds", "msp", "mcm", "energy", "predicted", "correct"}) {
-    EXPECT_EQ(columns[c].size(), 80u) << c;
+  for (const char* c : {"abstain", "abstain_score", "msp", "msp_score", "mcm", "mcm_score", "energy", "energy_score",
+                        "predicted", "correct"}) {
+    EXPECT_EQ(columns[c].size(), 144u) << c;
   }
   // Without labels and class names there is no classifier to ask.
   o.manifest = ood;

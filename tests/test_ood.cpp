@@ -142,6 +142,31 @@ TEST(InContextScore, LogOddsAreTheScoresLogitAndKeepOrderWhereItSaturates) {
   EXPECT_GT(*std::max_element(far.begin(), far.end()), *std::min_element(far.begin(), far.end()));
 }
 
+// Pairs whose own probabilities round to 1 in both directions (s rounds to 0): the log-odds
+// against log(1 - p) summed from the other columns' probabilities directly.
+TEST(InContextScore, LogOddsKeepOrderWhereTheScoreRoundsToZero) {
+  torch::manual_seed(6);
+  const auto fn = loss_named("halo", 8);
+  const torch::Tensor image = 30 * torch::randn({6, 8}, torch::kFloat64), text = image.clone();
+  const auto got = eval::in_context_log_odds(*fn, image, text, 4);
+  torch::NoGradGuard no_grad;
+  const double b = *fn->abstain_logit();
+  auto log_rest = [&](const torch::Tensor& q, const torch::Tensor& c) {  // log(1 - p_own), log p_own
+    const torch::Tensor logits = torch::cat({fn->logits(q, c).to(torch::kFloat64), torch::full({6, 1}, b, torch::kFloat64)}, 1);
+    const torch::Tensor lse = torch::logsumexp(logits, 1);
+    const torch::Tensor others = logits.masked_fill(torch::eye(6, 7, torch::kBool), -INFINITY);
+    return std::make_pair(torch::logsumexp(others, 1) - lse, logits.diagonal() - lse);
+  };
+  const auto [rest1, own1] = log_rest(image, text);
+  const auto [rest2, own2] = log_rest(text, image);
+  const torch::Tensor want = torch::logaddexp(rest1, rest2) - torch::logaddexp(own1, own2);
+  ASSERT_EQ(got.size(), 6u);
+  for (int64_t i = 0; i < 6; ++i) {
+    EXPECT_LT(want[i].item<double>(), -30) << "the case must be saturated: s < 1e-13";
+    EXPECT_NEAR(got[static_cast<size_t>(i)], want[i].item<double>(), 1e-9 * std::abs(want[i].item<double>())) << i;
+  }
+}
+
 TEST(PrepareNoise, SwapsAFractionOfAnyManifestsCaptionsAndKeepsItsImagesAndLabels) {
   const std::string dir = make_temp_dir("prepare_noise");
   std::string text = "picture\ttext\tlabel\n";

@@ -51,6 +51,7 @@ int run_eval(const std::vector<std::string>& argv) {
   for (const auto& spec : args.all("ood")) {
     const auto eq = spec.find('=');
     HALO_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < spec.size(), "--ood expects NAME=MANIFEST, got '", spec, "'");
+    HALO_CHECK(spec.substr(0, eq) != "in-distribution", "--ood: the name 'in-distribution' is the evaluation set's");
     o.ood.emplace_back(spec.substr(0, eq), spec.substr(eq + 1));
     for (size_t k = 0; k + 1 < o.ood.size(); ++k) {
       HALO_CHECK(o.ood[k].first != o.ood.back().first, "--ood names the set '", o.ood.back().first, "' twice");

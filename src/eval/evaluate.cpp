@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include <torch/torch.h>
@@ -33,20 +34,25 @@ std::vector<std::string> read_lines(const std::string& path, const char* what) {
   return lines;
 }
 
-// Log-probability of each query's own candidate (query i <-> candidate i) in its row's softmax.
-torch::Tensor own_log_prob(loss::ContrastiveLoss& loss, const torch::Tensor& queries, const torch::Tensor& candidates,
-                           int64_t chunk) {
-  std::vector<torch::Tensor> parts;
+// For each query i and its own candidate i: the log-probability of the candidate in the row's
+// softmax (with HALO's sink), and the log of the rest, log(1 - p), summed from the other columns
+// so that it stays exact where p rounds to 1. Rows in chunks.
+std::pair<torch::Tensor, torch::Tensor> own_log_prob(loss::ContrastiveLoss& loss, const torch::Tensor& queries,
+                                                     const torch::Tensor& candidates, int64_t chunk) {
+  std::vector<torch::Tensor> own_parts, rest_parts;
   const std::optional<double> sink = loss.abstain_logit();
   for (int64_t start = 0; start < queries.size(0); start += chunk) {
-    const int64_t end = std::min(queries.size(0), start + chunk);
+    const int64_t end = std::min(queries.size(0), start + chunk), rows = end - start;
     torch::Tensor logits = loss.logits(queries.slice(0, start, end), candidates).to(torch::kFloat64);
-    torch::Tensor lse = torch::logsumexp(logits, 1);
-    if (sink) lse = torch::logaddexp(lse, torch::full_like(lse, *sink));
-    const torch::Tensor own = logits.diagonal(start).slice(0, 0, end - start);
-    parts.push_back((own - lse).cpu());
+    if (sink) logits = torch::cat({logits, torch::full({rows, 1}, *sink, logits.options())}, 1);
+    const torch::Tensor lse = torch::logsumexp(logits, 1);
+    const torch::Tensor own_column = torch::arange(start, end, torch::dtype(torch::kLong).device(logits.device()));
+    const torch::Tensor own = logits.gather(1, own_column.unsqueeze(1)).squeeze(1);
+    const torch::Tensor others = logits.scatter(1, own_column.unsqueeze(1), -std::numeric_limits<double>::infinity());
+    own_parts.push_back((own - lse).cpu());
+    rest_parts.push_back((torch::logsumexp(others, 1) - lse).cpu());
   }
-  return torch::cat(parts);
+  return {torch::cat(own_parts), torch::cat(rest_parts)};
 }
 
 double median(std::vector<double> v) {
@@ -191,8 +197,8 @@ std::vector<double> in_context_mismatch_score(loss::ContrastiveLoss& loss, const
   torch::NoGradGuard no_grad;
   HALO_CHECK(image.sizes() == text.sizes(), "in-context scores need as many images as texts");
   HALO_CHECK(chunk_rows >= 1, "chunk_rows must be >= 1");
-  const torch::Tensor p = 0.5 * (own_log_prob(loss, image, text, chunk_rows).exp() +
-                                 own_log_prob(loss, text, image, chunk_rows).exp());
+  const torch::Tensor p = 0.5 * (own_log_prob(loss, image, text, chunk_rows).first.exp() +
+                                 own_log_prob(loss, text, image, chunk_rows).first.exp());
   return to_vector(1.0 - p);
 }
 
@@ -201,10 +207,11 @@ std::vector<double> in_context_log_odds(loss::ContrastiveLoss& loss, const torch
   torch::NoGradGuard no_grad;
   HALO_CHECK(image.sizes() == text.sizes(), "in-context scores need as many images as texts");
   HALO_CHECK(chunk_rows >= 1, "chunk_rows must be >= 1");
-  // log(1 - s) = log of the mean own probability; log(s) = log(-expm1(log(1 - s))).
-  const torch::Tensor log_keep = torch::logaddexp(own_log_prob(loss, image, text, chunk_rows),
-                                                  own_log_prob(loss, text, image, chunk_rows)) - std::log(2.0);
-  return to_vector(torch::log(-torch::expm1(log_keep)) - log_keep);
+  // s / (1 - s) = ((1 - p1) + (1 - p2)) / (p1 + p2), with each p and 1 - p in log space from the
+  // logits themselves: the order is kept where s rounds to 1 and where it rounds to 0.
+  const auto [own1, rest1] = own_log_prob(loss, image, text, chunk_rows);
+  const auto [own2, rest2] = own_log_prob(loss, text, image, chunk_rows);
+  return to_vector(torch::logaddexp(rest1, rest2) - torch::logaddexp(own1, own2));
 }
 
 EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {

@@ -105,10 +105,7 @@ void write_ood_scores(const std::string& path, const std::vector<OodScoredSet>& 
   HALO_CHECK(!sets.empty(), "no scored set to write to ", path);
   std::ostringstream out;
   out << "set\timage_path\tlabel\tpredicted\tcorrect";
-  for (const auto& [name, values] : sets.front().scores.scores) {
-    out << '\t' << name;
-    if (name == "abstain") out << "\tabstain_log_odds";
-  }
+  for (const auto& [name, values] : sets.front().scores.scores) out << '\t' << name << '\t' << name << "_score";
   out << '\n';
   for (const auto& set : sets) {
     for (size_t i = 0; i < set.images.size(); ++i) {
@@ -116,8 +113,7 @@ void write_ood_scores(const std::string& path, const std::vector<OodScoredSet>& 
       out << data::tsv_field(set.name) << '\t' << data::tsv_field(set.images[i]) << '\t' << label << '\t' << predicted
           << '\t' << (label < 0 ? -1 : static_cast<int>(label == predicted));
       for (const auto& [name, values] : set.scores.scores) {
-        out << '\t' << json_number(OodImageScores::natural_value(name, values[i]));
-        if (name == "abstain") out << '\t' << json_number(values[i]);
+        out << '\t' << json_number(OodImageScores::natural_value(name, values[i])) << '\t' << json_number(values[i]);
       }
       out << '\n';
     }

@@ -67,7 +67,8 @@ struct OodScoredSet {
   OodImageScores scores;
 };
 // A TSV (written atomically): set, image_path, label (-1: OOD), predicted, correct (-1: OOD),
-// then each score as natural_value() gives it (abstain: also abstain_log_odds).
+// then for each score NAME as natural_value() gives it and NAME_score, the float64 value that
+// detection ranks by (higher: more out of distribution; abstain_score is the log-odds).
 void write_ood_scores(const std::string& path, const std::vector<OodScoredSet>& sets);
 
 }  // namespace halo::eval

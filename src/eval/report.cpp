@@ -159,10 +159,10 @@ std::string ood_histograms_from(const std::string& path) {
   const auto names = data::split_fields(header, '\t');
   std::string html = "<h3>Zero-shot OOD scores per image</h3>";
   const std::vector<std::pair<std::string, std::string>> shown{
-      {"abstain_log_odds", "HALO abstain log-odds (higher: rejected)"},
-      {"msp", "maximum softmax probability"},
-      {"mcm", "MCM (maximum softmax of cosine / 0.01)"},
-      {"energy", "energy, -logsumexp of the class logits"}};
+      {"abstain_score", "HALO abstain log-odds (higher: rejected)"},
+      {"msp_score", "-log of the maximum softmax probability"},
+      {"mcm_score", "MCM: -log of the maximum softmax of cosine / 0.01"},
+      {"energy_score", "energy, -logsumexp of the class logits"}};
   for (const auto& [column, title] : shown) {
     const auto it = std::find(names.begin(), names.end(), column);
     if (it == names.end()) continue;

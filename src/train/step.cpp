@@ -66,6 +66,9 @@ StepResult train_step(const StepModules& m, const StepOptions& o, const torch::T
         text_parts.push_back(m.model.embed_text(part(tokens, k)));
       }
     }
+    // Casts of the weights cached under no_grad carry no graph: the second pass must cast again
+    // (an outer autocast scope would otherwise keep them past the scope above).
+    if (o.bf16) at::autocast::clear_cache();
     image_raw = torch::cat(image_parts).requires_grad_();
     text_raw = torch::cat(text_parts).requires_grad_();
     AutocastScope autocast(device.type(), o.bf16);
