@@ -156,9 +156,11 @@ int main(int argc, char** argv) {
     for (const int64_t n : batches) {
       for (const auto& impl : impls) {
         HALO_CHECK(impl == "dense" || impl == "tiled", "--impls takes dense and/or tiled, got '", impl, "'");
-        if (n <= plain_up_to) cases.push_back({n, 1, impl});
-        HALO_CHECK(n % micro == 0, "--micro-batch ", micro, " must divide every batch, not ", n);
-        if (n / micro > 1) cases.push_back({n, n / micro, impl});
+        if (n <= plain_up_to || n <= micro) cases.push_back({n, 1, impl});
+        if (n > micro) {
+          HALO_CHECK(n % micro == 0, "--micro-batch ", micro, " must divide every batch above it, not ", n);
+          cases.push_back({n, n / micro, impl});
+        }
       }
     }
     char self[4096];
