@@ -72,6 +72,9 @@ inline int64_t fold_of_line(int64_t line, int64_t folds) { return (line - 2) % f
 // standing for a quote inside it.
 std::vector<std::string> split_fields(const std::string& line, char separator);
 
+// True when `s` is well-formed UTF-8 (captions must be).
+bool valid_utf8(const std::string& s);
+
 // A value made safe for one field of a tab-separated output file: tabs and line breaks become
 // spaces.
 std::string tsv_field(std::string value);

@@ -14,6 +14,8 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "data/shard_pattern.h"
+#include "data/shard_plan.h"
 
 namespace fs = std::filesystem;
 
@@ -193,14 +195,19 @@ EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
   const auto start_time = std::chrono::steady_clock::now();
   data::ManifestOptions mo = m.config.data.manifest_options();
   mo.skip_bad = options.embed.skip_bad;
-  auto manifest = std::make_shared<data::Manifest>(data::read_manifest(options.manifest, mo));
+  // Shards: their index stands for the manifest (keys as image names, captions, json fields).
+  const bool shards = data::is_shard_source(options.manifest);
+  std::shared_ptr<const data::ShardSet> set;
+  if (shards) set = std::make_shared<data::ShardSet>(data::open_shard_set(options.manifest));
+  auto manifest = std::make_shared<data::Manifest>(shards ? data::index_shard_set(*set, true)
+                                                          : data::read_manifest(options.manifest, mo));
 
   EvalResult r;
   r.checkpoint = m.checkpoint;
   r.manifest = options.manifest;
   r.loss = m.loss->kind();
   r.step = m.step;
-  const PairEmbeddings emb = embed_pairs(m, manifest, options.embed);
+  const PairEmbeddings emb = shards ? embed_shard_pairs(m, set, options.embed) : embed_pairs(m, manifest, options.embed);
   r.pairs = static_cast<int64_t>(emb.rows.size());
   HALO_CHECK(r.pairs > 0, "no readable pair in manifest '", options.manifest, "'");
   r.skipped = emb.skipped + manifest->skipped_rows;
@@ -235,7 +242,7 @@ EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
 
   // Zero-shot classification when the manifest has labels and class names are known.
   std::string classes_path = options.classes;
-  const std::string beside = (fs::path(options.manifest).parent_path() / "classes.txt").string();
+  const std::string beside = (fs::path(shards ? set->shards.front() : options.manifest).parent_path() / "classes.txt").string();
   if (classes_path.empty() && fs::exists(beside)) classes_path = beside;
   if (!manifest->labels.empty() && !classes_path.empty()) {
     const auto classes = read_lines(classes_path, "classes");
