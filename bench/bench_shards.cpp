@@ -58,15 +58,21 @@ halo::data::LoaderOptions training_loader(int64_t batch, int64_t workers, int64_
   return o;
 }
 
-// Images per second over one epoch of `source` (the first batch, which includes start-up, not counted).
-double images_per_second(halo::data::BatchSource& source) {
-  source.start_epoch(0, 0);
-  auto first = source.next();
-  HALO_CHECK(first.has_value(), "no batch");
-  int64_t images = 0;
-  const auto start = Clock::now();
-  while (auto b = source.next()) images += b->images.size(0);
-  return static_cast<double>(images) / seconds_since(start);
+// Images per second over one epoch of `source` (the first batch, which includes start-up, not
+// counted); the median of `epochs` epochs.
+double images_per_second(halo::data::BatchSource& source, int64_t epochs) {
+  std::vector<double> rates;
+  for (int64_t e = 0; e < epochs; ++e) {
+    source.start_epoch(e, 0);
+    auto first = source.next();
+    HALO_CHECK(first.has_value(), "no batch");
+    int64_t images = 0;
+    const auto start = Clock::now();
+    while (auto b = source.next()) images += b->images.size(0);
+    rates.push_back(static_cast<double>(images) / seconds_since(start));
+  }
+  std::sort(rates.begin(), rates.end());
+  return rates[rates.size() / 2];
 }
 
 int throughput(const std::vector<std::string>& argv) {
@@ -76,9 +82,12 @@ int throughput(const std::vector<std::string>& argv) {
       .required("work", "DIR", "scratch folder: the manifest is written as shards in DIR/shards once")
       .option("workers", "N", "loader worker threads", "1")
       .option("batch", "N", "batch size", "64")
-      .option("image-size", "S", "output image size (random resized crop)", "64");
+      .option("image-size", "S", "output image size (random resized crop)", "64")
+      .option("epochs", "N", "epochs timed per source (the median is printed)", "5");
   if (!args.parse(argv)) return 0;
   const int64_t workers = args.integer("workers"), batch = args.integer("batch"), size = args.integer("image-size");
+  const int64_t epochs = args.integer("epochs");
+  HALO_CHECK(epochs >= 1, "--epochs must be >= 1");
   auto manifest = std::make_shared<halo::data::Manifest>(halo::data::read_manifest(args.str("manifest"), {}));
   const fs::path shards_dir = fs::path(args.str("work")) / "shards";
   // One shard per worker and batch-sized shards' worth of samples, so both sources give every image.
@@ -90,10 +99,11 @@ int throughput(const std::vector<std::string>& argv) {
   auto set = std::make_shared<halo::data::ShardSet>(halo::data::open_shard_set(pattern));
   halo::data::BatchLoader files(manifest, constant_tokens(), training_loader(batch, workers, size));
   halo::data::ShardLoader shards(set, constant_tokens(), training_loader(batch, workers, size), 1000);
-  const double f = images_per_second(files), s = images_per_second(shards);
-  std::printf("data path, %lld images (%s), batch %lld, %lldx%lld random resized crop, %lld worker(s):\n",
+  const double f = images_per_second(files, epochs), s = images_per_second(shards, epochs);
+  std::printf("data path, %lld images (%s), batch %lld, %lldx%lld random resized crop, %lld worker(s), median of %lld epochs:\n",
               static_cast<long long>(manifest->size()), args.str("manifest").c_str(), static_cast<long long>(batch),
-              static_cast<long long>(size), static_cast<long long>(size), static_cast<long long>(workers));
+              static_cast<long long>(size), static_cast<long long>(size), static_cast<long long>(workers),
+              static_cast<long long>(epochs));
   std::printf("  files : %8.0f images/s, %8.0f per worker\n", f, f / static_cast<double>(workers));
   std::printf("  shards: %8.0f images/s, %8.0f per worker (%lld shards)\n", s, s / static_cast<double>(workers),
               static_cast<long long>(set->shards.size()));
