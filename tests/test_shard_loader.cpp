@@ -17,6 +17,7 @@
 #include "data/shard_pattern.h"
 #include "data/shard_plan.h"
 #include "data/shard_writer.h"
+#include "data/tar_reader.h"
 #include "hooks/step_hook.h"
 #include "shapes_dataset.h"
 #include "test_util.h"
@@ -165,6 +166,23 @@ TEST(ShardLoader, EverySampleOnceAcrossRanksAndWorkersInEachEpoch) {
   }
 }
 
+TEST(ShardLoader, FewerShardsThanWorkersMeansFewerWorkers) {
+  const std::string dir = make_temp_dir("shard_loader_few");
+  auto set = std::make_shared<data::ShardSet>(data::open_shard_set(make_shard_set(dir, 2, 6)));
+  data::LoaderOptions o;
+  o.batch_size = 3;
+  o.workers = 4;  // only 2 shards: 2 workers, 2 batches each
+  o.transform.size = 8;
+  data::ShardLoader loader(set, shard_test_tokens(), o, 4);
+  EXPECT_EQ(loader.batches_per_epoch(), 4);
+  auto rows = epoch_rows(loader, 0);
+  std::sort(rows.begin(), rows.end());
+  EXPECT_EQ(rows, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
+  o.world_size = 3;  // fewer shards than processes
+  EXPECT_THAT(error_message([&] { data::ShardLoader(set, shard_test_tokens(), o, 4); }),
+              HasSubstr("2 shard(s) cannot give each of the 3 process(es)"));
+}
+
 TEST(ShardLoader, StartingMidEpochGivesTheSameBatchesAsReadingThrough) {
   const std::string dir = make_temp_dir("shard_loader_resume");
   auto set = std::make_shared<data::ShardSet>(data::open_shard_set(make_shard_set(dir, 4, 7)));
@@ -284,6 +302,48 @@ TEST(PrepareShards, ManifestBecomesBalancedShardsWithOriginalBytes) {
   }
   EXPECT_EQ(row, 25);
   EXPECT_TRUE(temporary_files_in(dir + "/shards").empty());
+}
+
+TEST(PrepareShards, JsonLinesListWithItsOwnFieldNamesBecomesShards) {
+  const std::string dir = make_temp_dir("prepare_shards_jsonl");
+  write_text(dir + "/img/a.png", png_bytes(1));
+  write_text(dir + "/img/b.png", png_bytes(2));
+  write_text(dir + "/list.jsonl", "{\"file\": \"img/a.png\", \"text\": \"a red square\", \"mismatched\": false}\n"
+                                  "\n"
+                                  "{\"file\": \"img/b.png\", \"text\": \"a \\\"blue\\\" square\", \"mismatched\": 1}\n");
+  data::ManifestOptions mo;
+  mo.image_key = "file";
+  mo.caption_key = "text";
+  const data::Manifest m = data::read_jsonl_manifest(dir + "/list.jsonl", mo);
+  ASSERT_EQ(m.size(), 2);
+  EXPECT_EQ(m.images[1], dir + "/img/b.png");
+  EXPECT_EQ(m.captions[1], "a \"blue\" square");
+  EXPECT_EQ(m.lines, (std::vector<int64_t>{1, 3}));
+  EXPECT_EQ(m.mismatched, (std::vector<int8_t>{0, 1}));
+  data::ManifestToShardsOptions o;
+  o.out = dir + "/shards";
+  o.verbose = false;
+  const auto report = data::write_manifest_as_shards(m, o);
+  EXPECT_EQ(report.shards, 1);
+  data::ShardReader reader(dir + "/shards/00000.tar");
+  data::ShardSample s;
+  ASSERT_TRUE(reader.next(s));
+  ASSERT_TRUE(reader.next(s));
+  EXPECT_EQ(s.image_bytes(), png_bytes(2));
+  EXPECT_EQ(s.caption_text(), "a \"blue\" square");
+  EXPECT_EQ(s.mismatched, 1);
+  write_text(dir + "/bad.jsonl", "{\"file\": \"img/a.png\", \"text\": \"x\"}\n{\"file\": \"img/b.png\"}\n");
+  EXPECT_THAT(error_message([&] { data::read_jsonl_manifest(dir + "/bad.jsonl", mo); }),
+              HasSubstr(dir + "/bad.jsonl:2: empty caption"));
+  write_text(dir + "/bad.jsonl", "[1, 2]\n");
+  EXPECT_THAT(error_message([&] { data::read_jsonl_manifest(dir + "/bad.jsonl", mo); }),
+              HasSubstr(dir + "/bad.jsonl:1: not a JSON object"));
+  // Shards keep the original bytes, so only types that readers know are accepted.
+  write_text(dir + "/img/c.bmp", "BM");
+  write_text(dir + "/bmp.jsonl", "{\"file\": \"img/c.bmp\", \"text\": \"x\"}\n");
+  o.out = dir + "/shards_bmp";
+  EXPECT_THAT(error_message([&] { data::write_manifest_as_shards(data::read_jsonl_manifest(dir + "/bmp.jsonl", mo), o); }),
+              HasSubstr(dir + "/bmp.jsonl:1: image '" + dir + "/img/c.bmp' is not a .jpg, .jpeg, .png or .webp file"));
 }
 
 // The tiny model of the training tests, on shards.

@@ -38,7 +38,7 @@ int run_prepare_shards(const std::vector<std::string>& argv) {
                  "(key, mismatched, label, manifest_line), KEY the zero-padded row number; shards are\n"
                  "size-balanced, and OUT/sizes.json lists their counts. Prints the pattern that\n"
                  "data.train_manifest takes.");
-  args.required("manifest", "FILE", "the manifest (TSV, or CSV with --separator ,)")
+  args.required("manifest", "FILE", "the manifest: TSV, CSV with --separator , or JSON Lines (.jsonl, one object per line)")
       .required("out", "DIR", "output folder for the shards and sizes.json (created)")
       .option("samples-per-shard", "N", "at most N samples per shard (img2dataset's default)", "10000")
       .option("separator", "C", "the manifest's field separator (tab, or one character such as ,)", "tab")
@@ -55,7 +55,9 @@ int run_prepare_shards(const std::vector<std::string>& argv) {
   data::ManifestToShardsOptions o;
   o.out = args.str("out");
   o.samples_per_shard = args.integer("samples-per-shard");
-  data::write_manifest_as_shards(data::read_manifest(args.str("manifest"), mo), o);
+  const std::string manifest = args.str("manifest");
+  const bool jsonl = manifest.size() > 6 && manifest.compare(manifest.size() - 6, 6, ".jsonl") == 0;
+  data::write_manifest_as_shards(jsonl ? data::read_jsonl_manifest(manifest, mo) : data::read_manifest(manifest, mo), o);
   return 0;
 }
 

@@ -62,6 +62,12 @@ class ManifestReader {
 // with too few fields, an empty caption or one that is not valid UTF-8 (unless skip_bad).
 Manifest read_manifest(const std::string& path, const ManifestOptions& options);
 
+// A JSON Lines list (one object per line, as many tools export image-caption lists): the
+// image path (relative to the file's folder) under options.image_key, the caption under
+// options.caption_key, optional `mismatched` (0/1 or a boolean) and options.label_key. `lines`
+// are the file's line numbers (from 1). Errors name file:line, as read_manifest's do.
+Manifest read_jsonl_manifest(const std::string& path, const ManifestOptions& options);
+
 // The rows of `m` at the given positions (every per-row field follows).
 Manifest subset(const Manifest& m, const std::vector<int64_t>& rows);
 

@@ -1,6 +1,8 @@
 // Streaming batches from shards (see shard_loader.h).
 #include "data/shard_loader.h"
 
+#include <algorithm>
+
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -28,10 +30,15 @@ ShardSample missing_sample(const std::string& shard, int64_t index, const std::s
 // with more is cut.
 class WorkerSampleStream {
  public:
-  WorkerSampleStream(const ShardSet& set, const std::vector<int64_t>& shards, std::atomic<int64_t>& broken)
-      : set_(set), shards_(shards), broken_(broken) {}
+  // `dropped`: stream positions whose data is not needed (they leave the shuffle buffer before
+  // the batch the stream resumes at); their members are skipped, not read.
+  WorkerSampleStream(const ShardSet& set, const std::vector<int64_t>& shards, std::atomic<int64_t>& broken,
+                     std::vector<bool> dropped)
+      : set_(set), shards_(shards), broken_(broken), dropped_(std::move(dropped)) {}
 
   bool next(ShardSample& out) {
+    const size_t at = stream_position_++;
+    const bool drop = at < dropped_.size() && dropped_[at];
     while (position_ < shards_.size()) {
       const auto shard = static_cast<size_t>(shards_[position_]);
       if (!reader_) {
@@ -39,6 +46,7 @@ class WorkerSampleStream {
         read_ = 0;
       }
       if (read_ < set_.sizes[shard]) {
+        if (!ended_) reader_->skip_next_sample_data(drop);
         if (!ended_ && reader_->next(out)) {
           out.row = set_.offsets[shard] + read_++;
           return true;
@@ -67,12 +75,35 @@ class WorkerSampleStream {
   const ShardSet& set_;
   const std::vector<int64_t>& shards_;
   std::atomic<int64_t>& broken_;
-  size_t position_ = 0;
+  std::vector<bool> dropped_;
+  size_t stream_position_ = 0, position_ = 0;
   std::unique_ptr<ShardReader> reader_;
   int64_t read_ = 0;
   bool ended_ = false;
   std::string shortfall_;
 };
+
+// The stream positions that leave a worker's shuffle buffer in its first `batches` batches: the
+// buffer's choices depend only on its seed and the count, so this is what the worker loop below
+// does with the samples themselves.
+std::vector<bool> positions_taken(int64_t samples, int64_t batches, int64_t batch_size, int64_t capacity,
+                                  uint64_t seed) {
+  std::vector<bool> taken(static_cast<size_t>(samples), false);
+  ShuffleBuffer<int64_t> buffer(capacity, seed);
+  int64_t next = 0, out = 0;
+  for (int64_t b = 0; b < batches; ++b) {
+    for (int64_t got = 0; got < batch_size;) {
+      if (next < samples) {
+        if (!buffer.push(next++, out)) continue;
+      } else if (!buffer.drain(out)) {
+        break;
+      }
+      taken[static_cast<size_t>(out)] = true;
+      ++got;
+    }
+  }
+  return taken;
+}
 
 uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index) {
   return splitmix64(splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(epoch)) ^ static_cast<uint64_t>(index));
@@ -87,6 +118,17 @@ ShardLoader::ShardLoader(std::shared_ptr<const ShardSet> shards, TextEncoder enc
   HALO_CHECK(shards_ && shards_->total > 0, "loader: no shards");
   HALO_CHECK(shuffle_buffer_ >= 1, "data.shuffle_buffer must be >= 1, got ", shuffle_buffer);
   HALO_CHECK(options_.prefetch_batches >= 1, "loader: need prefetch >= 1");
+  // Each worker needs a shard of its own: with fewer shards, fewer workers read them.
+  const auto shard_count = static_cast<int64_t>(shards_->shards.size());
+  if (shard_count >= options_.world_size && shard_count < options_.world_size * options_.workers) {
+    const int64_t workers = shard_count / options_.world_size;
+    if (options_.drop_last) {
+      log_message("loader: " + std::to_string(shard_count) + " shard(s) for " + std::to_string(options_.world_size) +
+                  " process(es): " + std::to_string(workers) + " loader worker(s) per process instead of " +
+                  std::to_string(options_.workers) + " (data.workers); write more shards to use them all");
+    }
+    options_.workers = workers;
+  }
   plan_options_ = PlanOptions{options_.batch_size, options_.rank, options_.world_size, options_.workers,
                               options_.seed,       options_.shuffle, options_.drop_last};
   plan_ = plan_epoch(shards_->sizes, plan_options_, 0);
@@ -174,8 +216,14 @@ void ShardLoader::worker_loop(int64_t worker, int64_t epoch, int64_t first_batch
     for (size_t b = 0; b < plan_.owner.size(); ++b) {
       if (plan_.owner[b].first == worker) global.push_back(static_cast<int64_t>(b));
     }
-    WorkerSampleStream stream(*shards_, plan.shards, broken_shards_);
-    ShuffleBuffer<ShardSample> buffer(shuffle_buffer_, shuffle_buffer_seed(options_.seed, epoch, options_.rank, worker));
+    const uint64_t buffer_seed = shuffle_buffer_seed(options_.seed, epoch, options_.rank, worker);
+    const auto replayed = static_cast<int64_t>(
+        std::count_if(global.begin(), global.end(), [&](int64_t b) { return b < first_batch; }));
+    WorkerSampleStream stream(*shards_, plan.shards, broken_shards_,
+                              replayed == 0 ? std::vector<bool>()
+                                            : positions_taken(plan.samples, replayed, options_.batch_size,
+                                                              shuffle_buffer_, buffer_seed));
+    ShuffleBuffer<ShardSample> buffer(shuffle_buffer_, buffer_seed);
     ShardSample incoming, leaving;
     bool stream_ended = false;
     for (const int64_t b : global) {

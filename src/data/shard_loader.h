@@ -3,7 +3,8 @@
 // decodes and cuts them into batches; the rank returns the workers' batches in turn. The order
 // depends only on (seed, epoch, rank, workers) and the shards' sizes, not on thread timing, so
 // a run resumed at batch k of an epoch sees the same batches as an uninterrupted one: each
-// worker replays its stream up to the resume point without decoding images.
+// worker replays its stream up to the resume point without decoding, reading only the samples
+// that are still in its shuffle buffer there (which ones is computed from the seed).
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -25,8 +26,9 @@ namespace halo::data {
 
 class ShardLoader : public BatchSource {
  public:
-  // options.workers is the number of workers, each with its own shards; shuffle_buffer the
-  // samples each worker holds for mixing (1 or !options.shuffle: stream order).
+  // options.workers is the number of workers, each with its own shards (fewer when there are
+  // fewer shards than processes x workers); shuffle_buffer the samples each worker holds for
+  // mixing (1 or !options.shuffle: stream order).
   ShardLoader(std::shared_ptr<const ShardSet> shards, TextEncoder encode_text, LoaderOptions options,
               int64_t shuffle_buffer);
   ~ShardLoader() override;

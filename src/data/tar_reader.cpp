@@ -140,7 +140,7 @@ bool ShardReader::next(ShardSample& out) {
                     pending_.name + "'";
     }
     if (slot && *slot < 0) *slot = index;
-    if (image && !read_images_) {
+    if (skip_data_ || (image && !read_images_)) {
       if (archive_read_data_skip(archive_) != ARCHIVE_OK) {
         out.problem = "member '" + pending_.name + "' cannot be read (the shard is truncated or corrupt): " +
                       archive_message(archive_);
@@ -166,6 +166,7 @@ bool ShardReader::next(ShardSample& out) {
     if (ended_) break;
     read_header();
   }
+  skip_data_ = false;
   finish(out);
   // A sample cut short by the end of a truncated shard says so.
   if (!error_.empty() && !out.problem.empty() && out.problem.find("truncated") == std::string::npos) {

@@ -62,6 +62,9 @@ class ShardReader {
   // last key read.
   const std::string& error() const { return error_; }
   const std::string& path() const { return path_; }
+  // The next sample's members are skipped, not read (their data left empty): a sample that will
+  // be dropped (replaying a stream to resume it).
+  void skip_next_sample_data(bool skip) { skip_data_ = skip; }
 
  private:
   bool read_header();  // the next regular member's header into pending_; false at the end
@@ -70,7 +73,7 @@ class ShardReader {
   std::string path_;
   bool read_images_;
   archive* archive_ = nullptr;
-  bool has_pending_ = false, ended_ = false;
+  bool has_pending_ = false, ended_ = false, skip_data_ = false;
   std::string pending_key_, pending_ext_;
   TarMember pending_;
   int64_t samples_ = 0;
