@@ -6,7 +6,8 @@
 # score, writes the HTML report, and prints a summary with the paths to look at.
 #
 # Environment: RUN (run folder, default runs/demo), EPOCHS (training budget, default from
-# configs/tiny.yaml), KEEP (share of pairs the filter keeps, default 0.8).
+# configs/tiny.yaml), KEEP (share of pairs the filter keeps, default 0.8), SHARDS=1 (train from
+# WebDataset shards written from the same manifest by `prepare shards`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${RUN:-runs/demo}
@@ -25,8 +26,16 @@ $H prepare emoji --style google --source data/raw/emoji-google --out $P/emoji-go
   --mismatch-fraction 0.2 --seed 0
 $H prepare emoji --style twitter --source data/raw/emoji-twitter --out $P/emoji-twitter
 
+train_data=$P/emoji-google-mm20/manifest.tsv
+if [[ "${SHARDS:-0}" == 1 ]]; then
+  step "write the noisy Google-art set as shards"
+  $H prepare shards --manifest $P/emoji-google-mm20/manifest.tsv --out $P/emoji-google-mm20-shards \
+    --samples-per-shard 500
+  train_data="$P/emoji-google-mm20-shards/{00000..00003}.tar"
+fi
+
 step "train the tiny preset (HALO) on the noisy Google-art set"
-overrides=(--set "train.run_dir=$RUN" --set "data.train_manifest=$P/emoji-google-mm20/manifest.tsv")
+overrides=(--set "train.run_dir=$RUN" --set "data.train_manifest=$train_data")
 [[ -n "${EPOCHS:-}" ]] && overrides+=(--set "train.epochs=$EPOCHS")
 resume=()
 [[ -e "$RUN/checkpoints/latest" ]] && resume=(--resume latest)  # continue (or reuse) an earlier run

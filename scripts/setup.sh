@@ -11,6 +11,7 @@ PACKAGES=(
   libyaml-cpp-dev       # configuration (and JSON fixtures)
   libsentencepiece-dev  # tokenizer
   libopencv-dev         # image decoding
+  libarchive-dev        # WebDataset .tar shards, read as streams
   libgtest-dev libgmock-dev
 )
 

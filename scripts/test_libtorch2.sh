@@ -53,7 +53,7 @@ src_dir=$(cd "$(dirname "$0")/.." && pwd)
 [[ $(id -u) -eq 0 ]] || { echo "test_libtorch2: needs root (debootstrap, chroot, mount)" >&2; exit 1; }
 [[ "$root_dir" == /* && "$root_dir" != / ]] || { echo "test_libtorch2: --chroot must be an absolute path" >&2; exit 2; }
 
-# What the build needs inside (as scripts/setup.sh on the host, plus libarchive-dev).
+# What the build needs inside (as scripts/setup.sh on the host).
 PACKAGES=(build-essential cmake pkg-config libtorch-dev libopenblas0-openmp libgloo-dev
           libyaml-cpp-dev libsentencepiece-dev libopencv-dev libgtest-dev libgmock-dev
           libarchive-dev)

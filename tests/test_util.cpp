@@ -9,9 +9,11 @@
 
 #include <unistd.h>
 
+#include <opencv2/imgcodecs.hpp>
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "data/shard_writer.h"
 
 namespace halo::test {
 
@@ -140,6 +142,20 @@ std::string error_message(const std::function<void()>& f) {
     return e.message();
   }
   return "";
+}
+
+std::string png_bytes(int seed, int height, int width) {
+  cv::Mat img(height, width, CV_8UC3, cv::Scalar(seed * 37 % 256, seed * 11 % 256, 255 - seed * 23 % 256));
+  std::vector<uchar> buffer;
+  cv::imencode(".png", img, buffer);
+  return std::string(buffer.begin(), buffer.end());
+}
+
+void write_tar(const std::string& path, const std::vector<std::pair<std::string, std::string>>& members) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  data::ShardWriter writer(path);
+  for (const auto& [name, bytes] : members) writer.add(data::TarMember{name, bytes});
+  writer.finish();
 }
 
 }  // namespace halo::test

@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "common/args.h"
 #include "common/error.h"
+#include "data/shard_pattern.h"
 #include "eval/evaluate.h"
 
 namespace halo::cli {
@@ -20,9 +21,9 @@ int run_eval(const std::vector<std::string>& argv) {
                  "probability, maximum softmax probability, MCM, energy: AUROC, FPR@95) and its\n"
                  "accuracy when it may say \"I don't know\" (selective classification). Writes\n"
                  "results.json, results.txt, pair_scores.tsv, reliability.tsv, examples.tsv\n"
-                 "(and ood_scores.tsv) into --out.");
+                 "(and ood_scores.tsv) into --out. Manifests and OOD sets may be shard patterns.");
   args.required("checkpoint", "FILE|RUN_DIR", "a checkpoint, or a run folder (its latest checkpoint)")
-      .required("manifest", "FILE", "image-caption manifest (TSV/CSV with a header)")
+      .required("manifest", "FILE", "image-caption manifest (TSV/CSV with a header), or .tar shards (a pattern: d/{000..009}.tar)")
       .option("out", "DIR", "output folder (default: RUN_DIR/eval-<manifest folder name>)")
       .option("classes", "FILE", "class names, one per line (default: classes.txt beside the manifest)")
       .option("templates", "FILE", "prompt templates with {} for the class name, one per line (default: {})")
@@ -45,7 +46,12 @@ int run_eval(const std::vector<std::string>& argv) {
   HALO_CHECK(o.embed.batch_size >= 1 && o.embed.workers >= 1, "--batch-size and --workers must be >= 1");
   HALO_CHECK(std::filesystem::exists(args.str("checkpoint")), "checkpoint '", args.str("checkpoint"),
              "' does not exist");
-  check_input_file(o.manifest, "manifest");
+  const bool shards = data::is_shard_source(o.manifest);
+  if (shards) {
+    data::existing_shards(o.manifest);
+  } else {
+    check_input_file(o.manifest, "manifest");
+  }
   if (!o.classes.empty()) check_input_file(o.classes, "--classes file");
   if (!o.templates.empty()) check_input_file(o.templates, "--templates file");
   for (const auto& spec : args.all("ood")) {
@@ -56,12 +62,17 @@ int run_eval(const std::vector<std::string>& argv) {
     for (size_t k = 0; k + 1 < o.ood.size(); ++k) {
       HALO_CHECK(o.ood[k].first != o.ood.back().first, "--ood names the set '", o.ood.back().first, "' twice");
     }
-    check_input_file(o.ood.back().second, "--ood " + o.ood.back().first + " manifest");
+    if (data::is_shard_source(o.ood.back().second)) {
+      data::existing_shards(o.ood.back().second);
+    } else {
+      check_input_file(o.ood.back().second, "--ood " + o.ood.back().first + " manifest");
+    }
   }
   train::TrainedModel model = train::load_trained_model(args.str("checkpoint"), args.has("device") ? args.str("device") : "");
   const std::filesystem::path run_dir = std::filesystem::path(model.checkpoint).parent_path().parent_path();
+  const std::string input = shards ? data::expand_shard_pattern(o.manifest).front() : o.manifest;
   o.out_dir = args.has("out") ? args.str("out")
-                              : (run_dir / ("eval-" + std::filesystem::absolute(o.manifest).parent_path().filename().string())).string();
+                              : (run_dir / ("eval-" + std::filesystem::absolute(input).parent_path().filename().string())).string();
   const eval::EvalResult r = eval::evaluate(model, o);
   std::cout << eval::format_eval_table(r) << "\nwritten to " << o.out_dir << "/results.json\n";
   return 0;

@@ -23,9 +23,13 @@ int run_filter(const std::vector<std::string>& argv) {
                  "Precomputed scores instead of a model: --scores-file RUN_DIR/pair_dynamics.tsv\n"
                  "--score-column cosine_mean (any tab-separated file with a 'line' column naming\n"
                  "manifest lines); it must hold a row for exactly the manifest's rows ('-': no score,\n"
-                 "the pair is skipped).");
+                 "the pair is skipped).\n"
+                 "Shards (--manifest d/{00000..00099}.tar): OUT/kept/ and OUT/rejected/ hold shards of the\n"
+                 "same names with each sample's original members (unreadable samples go to rejected and\n"
+                 "skipped.tsv), each with sizes.json; scores.tsv has key and score; kept_keys.txt lists the\n"
+                 "kept keys and kept_uids.npy their json uids (DataComp's subset list) when every one has one.");
   args.repeated("checkpoint", "FILE|RUN_DIR", "a checkpoint or run folder (its latest checkpoint); k of them to cross-score")
-      .required("manifest", "FILE", "image-caption manifest to filter")
+      .required("manifest", "FILE", "image-caption manifest to filter, or .tar shards (a pattern: d/{000..009}.tar)")
       .required("out", "DIR", "output folder")
       .option("threshold", "P", "reject pairs whose score is >= P")
       .option("keep-fraction", "F", "keep this share of the pairs (the lowest scores)")

@@ -1,10 +1,12 @@
 // halo-clip prepare <set>: turns a data set fetched by scripts/fetch_data.sh into OUT/manifest.tsv
-// and OUT/images/ (src/data/prepare.h), optionally with a seeded fraction of swapped captions.
+// and OUT/images/ (src/data/prepare.h), optionally with a seeded fraction of swapped captions;
+// `prepare shards` writes any manifest as WebDataset shards (src/data/manifest_to_shards.h).
 #include <iostream>
 
 #include "cli/commands.h"
 #include "common/args.h"
 #include "common/error.h"
+#include "data/manifest_to_shards.h"
 #include "data/prepare.h"
 
 namespace halo::cli {
@@ -25,7 +27,39 @@ std::string usage() {
   };
   for (const auto& [name, summary] : data::prepare_sets()) line(name, summary);
   line("emoji", "either emoji style, chosen with --style google|twitter");
+  line("shards", "any manifest (TSV/CSV, its column names) as WebDataset .tar shards + sizes.json");
   return out;
+}
+
+// prepare shards: --manifest M --out DIR.
+int run_prepare_shards(const std::vector<std::string>& argv) {
+  ArgParser args("prepare shards",
+                 "Writes a manifest as WebDataset shards in img2dataset's layout: OUT/00000.tar, ... with\n"
+                 "KEY.<image extension> (the original bytes), KEY.txt (the caption) and KEY.json\n"
+                 "(key, mismatched, label, manifest_line), KEY the zero-padded row number; shards are\n"
+                 "size-balanced, and OUT/sizes.json lists their counts. Prints the pattern that\n"
+                 "data.train_manifest takes.");
+  args.required("manifest", "FILE", "the manifest: TSV, CSV with --separator , or JSON Lines (.jsonl, one object per line)")
+      .required("out", "DIR", "output folder for the shards and sizes.json (created)")
+      .option("samples-per-shard", "N", "at most N samples per shard (img2dataset's default)", "10000")
+      .option("separator", "C", "the manifest's field separator (tab, or one character such as ,)", "tab")
+      .option("image-key", "NAME", "the manifest's image column", "image_path")
+      .option("caption-key", "NAME", "the manifest's caption column", "caption");
+  if (!args.parse(argv)) return 0;
+  data::ManifestOptions mo;
+  const std::string given = args.str("separator");
+  const std::string separator = given == "tab" || given == "\\t" ? "\t" : given;
+  HALO_CHECK(separator.size() == 1, "--separator must be one character, got '", separator, "'");
+  mo.separator = separator[0];
+  mo.image_key = args.str("image-key");
+  mo.caption_key = args.str("caption-key");
+  data::ManifestToShardsOptions o;
+  o.out = args.str("out");
+  o.samples_per_shard = args.integer("samples-per-shard");
+  const std::string manifest = args.str("manifest");
+  const bool jsonl = manifest.size() > 6 && manifest.compare(manifest.size() - 6, 6, ".jsonl") == 0;
+  data::write_manifest_as_shards(jsonl ? data::read_jsonl_manifest(manifest, mo) : data::read_manifest(manifest, mo), o);
+  return 0;
 }
 
 bool known_set(const std::string& name) {
@@ -72,6 +106,7 @@ int run_prepare(const std::vector<std::string>& argv) {
     return argv.empty() ? 2 : 0;
   }
   std::string set = argv[0];
+  if (set == "shards") return run_prepare_shards(std::vector<std::string>(argv.begin() + 1, argv.end()));
   HALO_CHECK(known_set(set), "unknown data set '", set, "' (see halo-clip prepare --help)");
 
   ArgParser args("prepare " + set, summary_of(set));

@@ -11,6 +11,7 @@ void DataConfig::validate() const {
   HALO_CHECK(separator.size() == 1, "data.separator must be one character, got '", separator, "'");
   HALO_CHECK(!image_key.empty() && !caption_key.empty(), "data.image_key and data.caption_key must be set");
   HALO_CHECK(workers >= 1 && prefetch_batches >= 1, "data.workers and data.prefetch_batches must be >= 1");
+  HALO_CHECK(shuffle_buffer >= 1, "data.shuffle_buffer must be >= 1, got ", shuffle_buffer);
   HALO_CHECK(mean.size() == 3 && std.size() == 3, "data.mean and data.std need 3 values (R, G, B)");
   for (double m : mean) HALO_CHECK(std::isfinite(m), "data.mean values must be finite, got ", m);
   for (double s : std) HALO_CHECK(s > 0 && std::isfinite(s), "data.std values must be > 0, got ", s);

@@ -22,13 +22,16 @@ struct AugmentConfig {
 };
 
 struct DataConfig {
-  std::string train_manifest;  // TSV (or CSV) with a header; image paths relative to it
+  // TSV (or CSV) with a header, image paths relative to it; or WebDataset shards, a brace
+  // pattern such as data/train-{00000..00099}.tar (docs/data.md)
+  std::string train_manifest;
   std::string separator = "\t";
   std::string image_key = "image_path";
   std::string caption_key = "caption";
   int64_t workers = 2;           // decoding threads
   int64_t prefetch_batches = 4;  // bounded queue length
   bool skip_bad = false;         // skip (and count) unreadable images instead of stopping
+  int64_t shuffle_buffer = 1000;  // shards: samples each loader worker holds for mixing
   std::vector<double> mean{0.48145466, 0.4578275, 0.40821073};  // per RGB channel
   std::vector<double> std{0.26862954, 0.26130258, 0.27577711};
   AugmentConfig augment;
@@ -40,7 +43,7 @@ struct DataConfig {
   template <class V> void visit(V& v) {
     v("train_manifest", train_manifest), v("separator", separator), v("image_key", image_key);
     v("caption_key", caption_key), v("workers", workers), v("prefetch_batches", prefetch_batches);
-    v("skip_bad", skip_bad), v("mean", mean), v("std", std), v("augment", augment);
+    v("skip_bad", skip_bad), v("shuffle_buffer", shuffle_buffer), v("mean", mean), v("std", std), v("augment", augment);
     v("folds", folds), v("holdout_fold", holdout_fold);
   }
   // Throws halo::Error naming the key (data.*) of the first invalid value.

@@ -65,6 +65,23 @@ cv::Mat decode_image(const std::string& path) {
   }
 }
 
+cv::Mat decode_image_bytes(const std::string& bytes, const std::string& name) {
+  HALO_CHECK(!bytes.empty(), "cannot decode image ", name, ": it is empty");
+  cv::Mat raw;
+  try {
+    const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data()));
+    raw = cv::imdecode(buffer, cv::IMREAD_UNCHANGED);
+  } catch (const cv::Exception& e) {
+    HALO_FAIL("cannot decode image ", name, ": ", e.what());
+  }
+  HALO_CHECK(!raw.empty() && raw.rows > 0 && raw.cols > 0, "cannot decode image ", name, " (corrupt or not an image)");
+  try {
+    return to_rgb8(raw);
+  } catch (const halo::Error& e) {
+    HALO_FAIL("cannot use image ", name, ": ", e.message());
+  }
+}
+
 torch::Tensor transform_image(const cv::Mat& rgb, const ImageTransform& t, std::mt19937_64& rng) {
   const int size = static_cast<int>(t.size);
   cv::Rect crop(0, 0, rgb.cols, rgb.rows);

@@ -25,6 +25,10 @@ struct ImageTransform {
 // 8-bit RGB image. Throws halo::Error naming the file when it is missing or cannot be decoded.
 cv::Mat decode_image(const std::string& path);
 
+// The same from encoded bytes in memory (a tar member); `name` says where they came from in
+// the error message.
+cv::Mat decode_image_bytes(const std::string& bytes, const std::string& name);
+
 // 3 x size x size float tensor. `rng` drives the augmentation (crop, flip) when enabled.
 torch::Tensor transform_image(const cv::Mat& rgb, const ImageTransform& transform, std::mt19937_64& rng);
 

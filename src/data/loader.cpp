@@ -50,15 +50,17 @@ int64_t BatchLoader::batches_per_epoch() const {
   return options_.drop_last ? manifest_->size() / global : (manifest_->size() + global - 1) / global;
 }
 
-std::vector<int64_t> BatchLoader::batch_rows(int64_t epoch, int64_t batch) const {
-  // Recomputing the permutation per call keeps this const and simple; callers outside the
-  // workers (tests, evaluation of the order) are rare. Workers go through build(), which does
-  // the same: O(N) per batch is negligible next to decoding B images.
-  const auto order = epoch_order(manifest_->size(), options_.seed, epoch, options_.shuffle);
+std::vector<int64_t> BatchLoader::slice(const std::vector<int64_t>& order, int64_t batch) const {
   const int64_t n = static_cast<int64_t>(order.size());
   const int64_t start = std::min(n, batch * options_.batch_size * options_.world_size + options_.rank * options_.batch_size);
   const int64_t end = std::min(n, start + options_.batch_size);
   return std::vector<int64_t>(order.begin() + start, order.begin() + end);
+}
+
+std::vector<int64_t> BatchLoader::batch_rows(int64_t epoch, int64_t batch) const {
+  // For callers outside the workers (tests); the workers use the epoch's permutation, computed
+  // once in start_epoch().
+  return slice(epoch_order(manifest_->size(), options_.seed, epoch, options_.shuffle), batch);
 }
 
 Batch BatchLoader::build(int64_t epoch, int64_t batch) const {
@@ -67,7 +69,7 @@ Batch BatchLoader::build(int64_t epoch, int64_t batch) const {
   std::vector<torch::Tensor> images;
   std::vector<std::string> captions;
   std::vector<int64_t> rows;
-  for (int64_t row : batch_rows(epoch, batch)) {
+  for (int64_t row : slice(order_, batch)) {
     const auto r = static_cast<size_t>(row);
     std::mt19937_64 rng(mix(options_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(row)));
     try {
@@ -142,6 +144,7 @@ void BatchLoader::start_epoch(int64_t epoch, int64_t first_batch) {
   ready_.clear();
   error_ = nullptr;
   stopping_ = false;
+  if (epoch != epoch_ || order_.empty()) order_ = epoch_order(manifest_->size(), options_.seed, epoch, options_.shuffle);
   epoch_ = epoch;
   next_to_build_ = next_to_return_ = first_batch;
   end_ = batches_per_epoch();

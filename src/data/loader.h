@@ -46,25 +46,40 @@ struct Batch {
   int64_t skipped = 0;    // unreadable images dropped from this batch (skip_bad)
 };
 
-class BatchLoader {
+// What training draws its batches from: a manifest (BatchLoader) or shards (ShardLoader).
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  // Batches per epoch (the same in every epoch).
+  virtual int64_t batches_per_epoch() const = 0;
+  // Starts (or restarts) the workers at batch `first_batch` of `epoch` (resume).
+  virtual void start_epoch(int64_t epoch, int64_t first_batch) = 0;
+  // The next batch of the epoch, or nullopt at its end. Rethrows a worker's error.
+  virtual std::optional<Batch> next() = 0;
+  // Samples dropped so far under skip_bad.
+  virtual int64_t skipped_images() const = 0;
+};
+
+class BatchLoader : public BatchSource {
  public:
   BatchLoader(std::shared_ptr<const Manifest> manifest, TextEncoder encode_text, LoaderOptions options);
-  ~BatchLoader();
+  ~BatchLoader() override;
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
 
   // Global batches per epoch: full ones only, unless !drop_last.
-  int64_t batches_per_epoch() const;
-  // Starts (or restarts) the workers at batch `first_batch` of `epoch` (resume).
-  void start_epoch(int64_t epoch, int64_t first_batch = 0);
-  // The next batch of the epoch, or nullopt at its end. Rethrows a worker's error.
-  std::optional<Batch> next();
+  int64_t batches_per_epoch() const override;
+  // The epoch's permutation is computed here, once.
+  void start_epoch(int64_t epoch, int64_t first_batch = 0) override;
+  std::optional<Batch> next() override;
   // Manifest rows of this rank's batch `batch` in `epoch` (what next() will load).
   std::vector<int64_t> batch_rows(int64_t epoch, int64_t batch) const;
-  int64_t skipped_images() const { return skipped_total_.load(); }
+  int64_t skipped_images() const override { return skipped_total_.load(); }
 
  private:
   Batch build(int64_t epoch, int64_t batch) const;
+  // This rank's slice of batch `batch` of a permutation.
+  std::vector<int64_t> slice(const std::vector<int64_t>& order, int64_t batch) const;
   void worker_loop();
   void stop();
 
@@ -78,6 +93,7 @@ class BatchLoader {
   std::map<int64_t, Batch> ready_;
   std::exception_ptr error_;
   bool stopping_ = false;
+  std::vector<int64_t> order_;  // the permutation of the started epoch
   int64_t epoch_ = 0, next_to_build_ = 0, next_to_return_ = 0, end_ = 0;
   std::atomic<int64_t> skipped_total_{0};
 };

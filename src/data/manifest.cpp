@@ -13,6 +13,17 @@ namespace halo::data {
 
 namespace {
 
+bool blank(const std::string& s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
+
+int64_t column(const std::vector<std::string>& header, const std::string& key) {
+  for (size_t i = 0; i < header.size(); ++i) {
+    if (header[i] == key) return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
+}  // namespace
+
 bool valid_utf8(const std::string& s) {
   size_t i = 0;
   while (i < s.size()) {
@@ -26,17 +37,6 @@ bool valid_utf8(const std::string& s) {
   }
   return true;
 }
-
-bool blank(const std::string& s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
-
-int64_t column(const std::vector<std::string>& header, const std::string& key) {
-  for (size_t i = 0; i < header.size(); ++i) {
-    if (header[i] == key) return static_cast<int64_t>(i);
-  }
-  return -1;
-}
-
-}  // namespace
 
 std::vector<std::string> split_fields(const std::string& line, char separator) {
   std::vector<std::string> fields;

@@ -62,6 +62,12 @@ class ManifestReader {
 // with too few fields, an empty caption or one that is not valid UTF-8 (unless skip_bad).
 Manifest read_manifest(const std::string& path, const ManifestOptions& options);
 
+// A JSON Lines list (one object per line, as many tools export image-caption lists): the
+// image path (relative to the file's folder) under options.image_key, the caption under
+// options.caption_key, optional `mismatched` (0/1 or a boolean) and options.label_key. `lines`
+// are the file's line numbers (from 1). Errors name file:line, as read_manifest's do.
+Manifest read_jsonl_manifest(const std::string& path, const ManifestOptions& options);
+
 // The rows of `m` at the given positions (every per-row field follows).
 Manifest subset(const Manifest& m, const std::vector<int64_t>& rows);
 
@@ -71,6 +77,9 @@ inline int64_t fold_of_line(int64_t line, int64_t folds) { return (line - 2) % f
 // Splits one line at the separator; a field may be wrapped in double quotes (CSV), with ""
 // standing for a quote inside it.
 std::vector<std::string> split_fields(const std::string& line, char separator);
+
+// True when `s` is well-formed UTF-8 (captions must be).
+bool valid_utf8(const std::string& s);
 
 // A value made safe for one field of a tab-separated output file: tabs and line breaks become
 // spaces.

@@ -52,6 +52,41 @@ PairEmbeddings embed_pairs(ClipModel& model, const data::Tokenizer& tokenizer, i
   return out;
 }
 
+int64_t embed_batches(ClipModel& model, data::BatchSource& source, const torch::Device& device,
+                      const EmbeddedBatchFn& take) {
+  torch::NoGradGuard no_grad;
+  int64_t seen = 0;
+  source.start_epoch(0, 0);
+  while (auto batch = source.next()) {
+    seen += static_cast<int64_t>(batch->rows.numel()) + batch->skipped;
+    if (batch->rows.numel() == 0) continue;
+    const torch::Tensor image = model->encode_image(batch->images.to(device)).to(torch::kCPU, torch::kFloat);
+    const torch::Tensor text = model->encode_text(batch->tokens.to(device)).to(torch::kCPU, torch::kFloat);
+    take(*batch, image, text);
+  }
+  return seen;
+}
+
+PairEmbeddings embed_all(ClipModel& model, data::BatchSource& source, const torch::Device& device) {
+  std::vector<torch::Tensor> images, texts;
+  PairEmbeddings out;
+  const int64_t seen = embed_batches(model, source, device,
+                                     [&](const data::Batch& batch, const torch::Tensor& image, const torch::Tensor& text) {
+                                       images.push_back(image);
+                                       texts.push_back(text);
+                                       const auto* r = batch.rows.data_ptr<int64_t>();
+                                       out.rows.insert(out.rows.end(), r, r + batch.rows.numel());
+                                     });
+  out.skipped = seen - static_cast<int64_t>(out.rows.size());
+  if (images.empty()) {
+    out.image = out.text = torch::empty({0, 0});
+    return out;
+  }
+  out.image = torch::cat(images);
+  out.text = torch::cat(texts);
+  return out;
+}
+
 torch::Tensor embed_texts(ClipModel& model, const data::Tokenizer& tokenizer, int64_t context_length,
                           const std::vector<std::string>& texts, int64_t batch_size, const torch::Device& device) {
   torch::NoGradGuard no_grad;

@@ -9,6 +9,7 @@
 #include <torch/types.h>
 
 #include "data/manifest.h"
+#include "data/shard_plan.h"
 #include "encoders/embed.h"
 #include "train/trained_model.h"
 
@@ -26,6 +27,16 @@ struct EmbedOptions {
 // Embeds every pair of the manifest (no augmentation, manifest order).
 PairEmbeddings embed_pairs(train::TrainedModel& model, std::shared_ptr<const data::Manifest> manifest,
                            const EmbedOptions& options);
+
+// The same for shards: every sample in shard set order (rows: ShardSet indices); unusable
+// samples are skipped and counted with options.skip_bad, else an error naming shard and key.
+PairEmbeddings embed_shard_pairs(train::TrainedModel& model, std::shared_ptr<const data::ShardSet> shards,
+                                 const EmbedOptions& options);
+
+// Shards batch by batch (one batch in memory): each non-empty batch and its embeddings go to
+// `take`. Returns the samples seen.
+int64_t embed_shard_batches(train::TrainedModel& model, std::shared_ptr<const data::ShardSet> shards,
+                            const EmbedOptions& options, const encoders::EmbeddedBatchFn& take);
 
 // Embeds texts in batches: n x D fp32 on the CPU.
 torch::Tensor embed_texts(train::TrainedModel& model, const std::vector<std::string>& texts, int64_t batch_size = 256);

@@ -15,6 +15,8 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "data/shard_pattern.h"
+#include "data/shard_plan.h"
 
 namespace fs = std::filesystem;
 
@@ -219,7 +221,12 @@ EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
   const auto start_time = std::chrono::steady_clock::now();
   data::ManifestOptions mo = m.config.data.manifest_options();
   mo.skip_bad = options.embed.skip_bad;
-  auto manifest = std::make_shared<data::Manifest>(data::read_manifest(options.manifest, mo));
+  // Shards: their index stands for the manifest (keys as image names, captions, json fields).
+  const bool shards = data::is_shard_source(options.manifest);
+  std::shared_ptr<const data::ShardSet> set;
+  if (shards) set = std::make_shared<data::ShardSet>(data::open_shard_set(options.manifest));
+  auto manifest = std::make_shared<data::Manifest>(shards ? data::index_shard_set(*set, true)
+                                                          : data::read_manifest(options.manifest, mo));
 
   EvalResult r;
   r.checkpoint = m.checkpoint;
@@ -227,12 +234,12 @@ EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
   r.loss = m.loss->kind();
   r.step = m.step;
   std::string classes_path = options.classes;
-  const std::string beside = (fs::path(options.manifest).parent_path() / "classes.txt").string();
+  const std::string beside = (fs::path(shards ? set->shards.front() : options.manifest).parent_path() / "classes.txt").string();
   if (classes_path.empty() && fs::exists(beside)) classes_path = beside;
   HALO_CHECK(options.ood.empty() || (!manifest->labels.empty() && !classes_path.empty()),
              "--ood needs zero-shot classification on the evaluation set: manifest '", options.manifest, "' needs a '",
              mo.label_key, "' column and class names (classes.txt beside it, or --classes)");
-  const PairEmbeddings emb = embed_pairs(m, manifest, options.embed);
+  const PairEmbeddings emb = shards ? embed_shard_pairs(m, set, options.embed) : embed_pairs(m, manifest, options.embed);
   r.pairs = static_cast<int64_t>(emb.rows.size());
   HALO_CHECK(r.pairs > 0, "no readable pair in manifest '", options.manifest, "'");
   r.skipped = emb.skipped + manifest->skipped_rows;
@@ -319,8 +326,13 @@ EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
     for (int64_t row : emb.rows) scored.back().images.push_back(manifest->images[static_cast<size_t>(row)]);
     r.selective = selective_by_score(scored.front().scores, labels);
     for (const auto& [name, path] : options.ood) {
-      const auto ood_manifest = std::make_shared<data::Manifest>(data::read_manifest(path, mo));
-      const PairEmbeddings ood = embed_pairs(m, ood_manifest, options.embed);
+      const bool ood_shards = data::is_shard_source(path);
+      std::shared_ptr<const data::ShardSet> ood_set;
+      if (ood_shards) ood_set = std::make_shared<data::ShardSet>(data::open_shard_set(path));
+      const auto ood_manifest = std::make_shared<data::Manifest>(ood_shards ? data::index_shard_set(*ood_set, true)
+                                                                            : data::read_manifest(path, mo));
+      const PairEmbeddings ood = ood_shards ? embed_shard_pairs(m, ood_set, options.embed)
+                                            : embed_pairs(m, ood_manifest, options.embed);
       HALO_CHECK(!ood.rows.empty(), "no readable image in OOD manifest '", path, "' (--ood ", name, "=", path, ")");
       scored.push_back({name, {}, {}, ood_image_scores(*m.loss, ood.image.to(m.device), centroids, options.chunk_rows)});
       for (int64_t row : ood.rows) scored.back().images.push_back(ood_manifest->images[static_cast<size_t>(row)]);

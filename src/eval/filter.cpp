@@ -22,6 +22,7 @@
 #include "common/json.h"
 #include "data/image.h"
 #include "data/manifest.h"
+#include "data/shard_pattern.h"
 #include "common/metrics.h"
 #include "eval/evaluate.h"
 #include "eval/score_file.h"
@@ -257,10 +258,19 @@ void check_filter_options(const FilterOptions& o) {
   HALO_CHECK(o.chunk_rows >= 1, "--chunk must be >= 1, got ", o.chunk_rows);
   HALO_CHECK(o.embed.batch_size >= 1 && o.embed.workers >= 1, "--batch-size and --workers must be >= 1");
   HALO_CHECK(!o.out_dir.empty(), "--out must name a folder");
-  check_input_file(o.manifest, "manifest");
+  if (data::is_shard_source(o.manifest)) {
+    data::existing_shards(o.manifest);
+    HALO_CHECK(o.scores_file.empty(), "--scores-file needs a TSV/CSV --manifest (shards are scored by a model)");
+  } else {
+    check_input_file(o.manifest, "manifest");
+  }
 }
 
 FilterReport filter_manifest(std::vector<train::TrainedModel>& models, const FilterOptions& o) {
+  if (data::is_shard_source(o.manifest)) {
+    HALO_CHECK(models.size() == 1, "filtering shards takes one --checkpoint (cross-scoring needs a TSV/CSV manifest)");
+    return filter_shards(models[0], o);
+  }
   torch::NoGradGuard no_grad;
   const auto start = std::chrono::steady_clock::now();
   check_filter_options(o);
@@ -388,6 +398,8 @@ std::string format_filter_report(const FilterReport& r) {
   }
   o << "kept:     " << r.kept_path << "\nrejected: " << r.rejected_path << "\nscores:   " << r.scores_path
     << "\nskipped:  " << r.skipped_path << "\n";
+  if (!r.kept_keys_path.empty()) o << "keys:     " << r.kept_keys_path << "\n";
+  if (!r.kept_uids_path.empty()) o << "uids:     " << r.kept_uids_path << "\n";
   return o.str();
 }
 

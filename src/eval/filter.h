@@ -45,6 +45,7 @@ struct FilterReport {
   double precision = 0, recall = 0;
   double auroc = 0, fpr_at_95_tpr = 0;  // of the score for telling mismatched pairs (with the column)
   std::string kept_path, rejected_path, scores_path, skipped_path;
+  std::string kept_keys_path, kept_uids_path;  // shards: the kept keys (and uids, when the json has them)
   double seconds = 0;
 };
 
@@ -53,7 +54,8 @@ struct FilterReport {
 // any model is loaded or pair scored.
 void check_filter_options(const FilterOptions& options);
 
-// One model scores every pair. Cross-scoring: k models trained with data.folds = k, one per
+// One model scores every pair. With shards (options.manifest a .tar pattern), see
+// filter_shards. Cross-scoring: k models trained with data.folds = k, one per
 // data.holdout_fold, each scoring the pairs of the fold it never saw. With
 // options.scores_file, `models` must be empty and the manifest's default columns are read.
 FilterReport filter_manifest(std::vector<train::TrainedModel>& models, const FilterOptions& options);
@@ -62,6 +64,18 @@ inline FilterReport filter_manifest(train::TrainedModel& model, const FilterOpti
   return filter_manifest(one, options);
 }
 std::string format_filter_report(const FilterReport& report);
+
+// Filtering shards (filter_shards.cpp): one model scores every sample (pass 1, one batch in
+// memory); pass 2 copies each sample, its members' names and bytes unchanged, into
+// OUT/kept/NAME.tar or OUT/rejected/NAME.tar (NAME: its input shard's file name; samples that
+// cannot be scored go to rejected and are listed in skipped.tsv), each folder with its
+// sizes.json, so kept and rejected together are the input. Also scores.tsv (key, shard, score,
+// kept, mismatched, log-odds), kept_keys.txt (one key per line) and, when every kept sample's
+// json has a `uid`, kept_uids.npy (a NumPy array of those strings, DataComp's subset list).
+FilterReport filter_shards(train::TrainedModel& model, const FilterOptions& options);
+
+// A NumPy .npy file (format 1.0) holding a 1-d array of unicode strings ('<U' + longest).
+std::string npy_of_strings(const std::vector<std::string>& utf8);
 
 // The pairs to keep given scores: score < threshold, or the round(f * n) lowest by `rank_by`
 // (the log-odds; empty: by the scores), ties broken by position. `first_rejected`: the index

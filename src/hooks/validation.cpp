@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "data/shard_loader.h"
 #include "encoders/embed.h"
 
 namespace halo::hooks {
@@ -15,8 +16,16 @@ void ValidationHook::after_step(const StepContext& step, Metrics& metrics) {
   if (!main_rank_ || (step.step % o_.every != 0 && step.step != step.total_steps)) return;
   torch::NoGradGuard no_grad;
   step.model->eval();  // centring's running means are read, not updated
-  const encoders::PairEmbeddings e = encoders::embed_pairs(step.model, o_.tokenizer, o_.context_length, o_.manifest,
-                                                           o_.loader, o_.device, /*verbose=*/false);
+  encoders::PairEmbeddings e;
+  if (o_.shards) {
+    data::ShardLoader loader(o_.shards, [tok = o_.tokenizer, length = o_.context_length](
+                                            const std::vector<std::string>& captions) { return tok.encode(captions, length); },
+                             o_.loader, 1);
+    e = encoders::embed_all(step.model, loader, o_.device);
+  } else {
+    e = encoders::embed_pairs(step.model, o_.tokenizer, o_.context_length, o_.manifest, o_.loader, o_.device,
+                              /*verbose=*/false);
+  }
   step.model->train();
   const data::Manifest& m = *o_.manifest;
   std::vector<int64_t> clean;  // a mismatched pair's caption is not its image's truth

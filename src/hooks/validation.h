@@ -10,13 +10,16 @@
 
 #include "data/loader.h"
 #include "data/manifest.h"
+#include "data/shard_plan.h"
 #include "data/tokenizer.h"
 #include "hooks/step_hook.h"
 
 namespace halo::hooks {
 
 struct ValidationOptions {
+  // A manifest; or shards, with their index (data::index_shard_set) as the manifest.
   std::shared_ptr<const data::Manifest> manifest;
+  std::shared_ptr<const data::ShardSet> shards;
   data::LoaderOptions loader;  // evaluation order, no augmentation
   data::Tokenizer tokenizer;
   int64_t context_length = 32;

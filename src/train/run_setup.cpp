@@ -11,6 +11,8 @@
 #include "hooks/embedding_diagnostics.h"
 #include "hooks/pair_dynamics_hook.h"
 #include "hooks/validation.h"
+#include "data/shard_loader.h"
+#include "data/shard_pattern.h"
 #include "train/components.h"
 #include "train/optimizer.h"
 
@@ -19,6 +21,21 @@ namespace fs = std::filesystem;
 namespace halo::train {
 
 namespace {
+
+// The training shards (data.train_manifest a .tar pattern) and what stands for their manifest.
+void open_training_shards(const Config& c, Run& run) {
+  HALO_CHECK(c.data.folds == 0, "data.folds (cross-scoring) needs a TSV/CSV data.train_manifest, not shards ('",
+             c.data.train_manifest, "')");
+  auto shards = std::make_shared<data::ShardSet>(data::open_shard_set(c.data.train_manifest));
+  run.shards = shards;
+  if (c.train.pair_dynamics) {
+    run.manifest = std::make_shared<data::Manifest>(data::index_shard_set(*shards));
+  } else {
+    auto empty = std::make_shared<data::Manifest>();
+    empty->path = c.data.train_manifest;
+    run.manifest = empty;
+  }
+}
 
 // The training manifest; with cross-scoring (data.folds), without the held-out fold.
 std::shared_ptr<const data::Manifest> training_manifest(const Config& c) {
@@ -35,7 +52,7 @@ std::shared_ptr<const data::Manifest> training_manifest(const Config& c) {
 
 // The run's tokenizer: the configured model, else the one this run trained before (resume),
 // else a new one trained on the training captions. It is kept in the run folder.
-data::Tokenizer prepare_tokenizer(const Config& c, const data::Manifest& manifest) {
+data::Tokenizer prepare_tokenizer(const Config& c, const Run& run) {
   const fs::path run_model = fs::path(c.train.run_dir) / "tokenizer.model";
   if (!c.tokenizer.model.empty()) {
     data::Tokenizer tokenizer = data::Tokenizer::load(c.tokenizer.model);
@@ -46,7 +63,8 @@ data::Tokenizer prepare_tokenizer(const Config& c, const data::Manifest& manifes
   }
   if (!fs::exists(run_model)) {
     std::string corpus;
-    for (const auto& caption : manifest.captions) corpus += caption + "\n";
+    if (run.shards) corpus = data::shard_set_captions(*run.shards);
+    for (const auto& caption : run.manifest->captions) corpus += caption + "\n";
     const std::string corpus_path = (fs::path(c.train.run_dir) / "tokenizer_corpus.txt").string();
     write_file_atomically(corpus_path, corpus);
     data::TokenizerTrainOptions o;
@@ -54,15 +72,15 @@ data::Tokenizer prepare_tokenizer(const Config& c, const data::Manifest& manifes
     o.model_prefix = (fs::path(c.train.run_dir) / "tokenizer").string();
     o.vocab_size = c.tokenizer.vocab_size;
     data::Tokenizer::train(o);
-    log_message("trained a tokenizer on " + std::to_string(manifest.size()) + " captions: " + run_model.string());
+    log_message("trained a tokenizer on the training captions: " + run_model.string());
   }
   return data::Tokenizer::load(run_model.string());
 }
 
 // Rank 0 prepares the tokenizer (training it if needed); the others load what it wrote.
-data::Tokenizer shared_tokenizer(const Config& c, const data::Manifest& manifest, dist::ProcessGroup& group) {
+data::Tokenizer shared_tokenizer(const Config& c, const Run& run, dist::ProcessGroup& group) {
   if (group.rank() == 0) {
-    data::Tokenizer tokenizer = prepare_tokenizer(c, manifest);
+    data::Tokenizer tokenizer = prepare_tokenizer(c, run);
     group.barrier();
     return tokenizer;
   }
@@ -133,7 +151,11 @@ std::vector<std::shared_ptr<hooks::StepHook>> configured_hooks(const Config& c, 
   out.push_back(std::make_shared<hooks::EmbeddingDiagnosticsHook>(run.manifest));
   if (!c.train.eval_manifest.empty()) {
     hooks::ValidationOptions v;
-    if (run.main_rank) {
+    if (run.main_rank && data::is_shard_source(c.train.eval_manifest)) {
+      auto shards = std::make_shared<data::ShardSet>(data::open_shard_set(c.train.eval_manifest));
+      v.manifest = std::make_shared<data::Manifest>(data::index_shard_set(*shards));
+      v.shards = shards;
+    } else if (run.main_rank) {
       v.manifest = std::make_shared<data::Manifest>(data::read_manifest(c.train.eval_manifest, c.data.manifest_options()));
     }
     v.loader = eval_loader_options(c, c.train.batch_size);
@@ -167,20 +189,27 @@ Run set_up_run(const Config& c, const TrainOptions& options) {
     resume_path = resolve_checkpoint(c.train.run_dir, options.resume);
     tokenizer_path = check_resume(c, resume_path);
   }
-  run.manifest = training_manifest(c);
+  if (data::is_shard_source(c.data.train_manifest)) {
+    open_training_shards(c, run);
+  } else {
+    run.manifest = training_manifest(c);
+  }
   if (resume_path.empty()) {
     if (run.main_rank) write_run_folder(c, run, "");
-    run.tokenizer = shared_tokenizer(c, *run.manifest, *run.group);
+    run.tokenizer = shared_tokenizer(c, run, *run.group);
   } else {
     run.tokenizer = data::Tokenizer::load(tokenizer_path);
   }
   const int64_t context_length = c.model.text.context_length;
-  run.loader = std::make_unique<data::BatchLoader>(
-      run.manifest,
-      [tokenizer = run.tokenizer, context_length](const std::vector<std::string>& captions) {
-        return tokenizer.encode(captions, context_length);
-      },
-      loader_options(c, run.group->rank(), run.group->size()));
+  data::TextEncoder encode = [tokenizer = run.tokenizer, context_length](const std::vector<std::string>& captions) {
+    return tokenizer.encode(captions, context_length);
+  };
+  const data::LoaderOptions loader = loader_options(c, run.group->rank(), run.group->size());
+  if (run.shards) {
+    run.loader = std::make_unique<data::ShardLoader>(run.shards, encode, loader, c.data.shuffle_buffer);
+  } else {
+    run.loader = std::make_unique<data::BatchLoader>(run.manifest, encode, loader);
+  }
 
   run.model = encoders::ClipModel(c.model, run.tokenizer.vocab_size(), run.tokenizer.eos_id());
   loss::ContrastiveLossOptions loss_opts = loss_options(c);
@@ -209,8 +238,10 @@ Run set_up_run(const Config& c, const TrainOptions& options) {
     log_message("resumed from " + resume_path + " at step " + std::to_string(run.state.step));
   }
 
-  log_message(std::to_string(run.manifest->size()) + " pairs (" + std::to_string(run.manifest->skipped_rows) +
-              " bad rows skipped), " + std::to_string(run.steps_per_epoch) + " steps per epoch, " +
+  const int64_t pairs = run.shards ? run.shards->total : run.manifest->size();
+  log_message(std::to_string(pairs) + " pairs (" +
+              (run.shards ? std::to_string(run.shards->shards.size()) + " shards"
+                          : std::to_string(run.manifest->skipped_rows) + " bad rows skipped") + "), " + std::to_string(run.steps_per_epoch) + " steps per epoch, " +
               std::to_string(run.total_steps) + " steps, loss " + c.loss.name + ", device " + run.device.str());
   if (env.distributed()) log_message(env.describe() + ", backend " + run.group->backend());
   return run;

@@ -1,0 +1,257 @@
+// Filtering WebDataset shards (see filter.h, filter_shards): pass 1 scores every sample with a
+// model through the shard loader; the cut is fixed; pass 2 reads the shards again and copies
+// each sample unchanged into the kept or rejected shard of the same name.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <set>
+
+#include <torch/torch.h>
+
+#include "common/atomic_file.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "common/metrics.h"
+#include "data/image.h"
+#include "data/shard_pattern.h"
+#include "data/shard_plan.h"
+#include "data/shard_writer.h"
+#include "data/tar_reader.h"
+#include "eval/filter.h"
+#include "loss/contrastive_loss.h"
+
+namespace fs = std::filesystem;
+
+namespace halo::eval {
+
+namespace {
+
+// UTF-8 to code points (an invalid byte stands for itself).
+std::vector<uint32_t> code_points(const std::string& s) {
+  std::vector<uint32_t> out;
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 1;
+    if (n == 1 || i + n > s.size()) {
+      out.push_back(c);
+      ++i;
+      continue;
+    }
+    uint32_t cp = c & (0xFFu >> (n + 1));
+    for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3Fu);
+    out.push_back(cp);
+    i += n;
+  }
+  return out;
+}
+
+// The input pattern with each part's folder replaced by `folder` (the names stay).
+std::string pattern_in(const std::string& pattern, const fs::path& folder) {
+  std::string out;
+  size_t start = 0;
+  while (true) {
+    const size_t sep = pattern.find("::", start);
+    const std::string part = pattern.substr(start, sep == std::string::npos ? std::string::npos : sep - start);
+    if (!out.empty()) out += "::";
+    out += (folder / fs::path(part).filename()).string();
+    if (sep == std::string::npos) break;
+    start = sep + 2;
+  }
+  return out;
+}
+
+// Why a sample that the loader dropped could not be scored.
+std::string unscored_reason(const data::ShardSample& s, int64_t size) {
+  if (!s.problem.empty()) return s.problem;
+  if (s.index_in_shard >= size) return "beyond the shard's size in sizes.json";
+  try {
+    data::decode_image_bytes(s.image_bytes(), s.where());
+  } catch (const halo::Error& e) {
+    return e.message();
+  }
+  return "could not be scored";
+}
+
+}  // namespace
+
+std::string npy_of_strings(const std::vector<std::string>& utf8) {
+  std::vector<std::vector<uint32_t>> strings;
+  size_t width = 1;
+  for (const auto& s : utf8) {
+    strings.push_back(code_points(s));
+    width = std::max(width, strings.back().size());
+  }
+  std::string header = "{'descr': '<U" + std::to_string(width) + "', 'fortran_order': False, 'shape': (" +
+                       std::to_string(strings.size()) + ",), }";
+  const size_t unpadded = 10 + header.size() + 1;  // magic, version, length, header, newline
+  header += std::string((64 - unpadded % 64) % 64, ' ') + "\n";
+  std::string out = "\x93NUMPY";
+  out += '\x01';
+  out += '\x00';
+  out += static_cast<char>(header.size() & 0xFF);
+  out += static_cast<char>((header.size() >> 8) & 0xFF);
+  out += header;
+  for (const auto& s : strings) {
+    for (size_t i = 0; i < width; ++i) {
+      const uint32_t cp = i < s.size() ? s[i] : 0;
+      for (int b = 0; b < 4; ++b) out += static_cast<char>((cp >> (8 * b)) & 0xFF);  // little-endian UTF-32
+    }
+  }
+  return out;
+}
+
+FilterReport filter_shards(train::TrainedModel& m, const FilterOptions& o) {
+  torch::NoGradGuard no_grad;
+  const auto start = std::chrono::steady_clock::now();
+  check_filter_options(o);
+  auto set = std::make_shared<data::ShardSet>(data::open_shard_set(o.manifest));
+  std::set<std::string> names;
+  for (const auto& shard : set->shards) {
+    HALO_CHECK(names.insert(fs::path(shard).filename().string()).second, "shard name '",
+               fs::path(shard).filename().string(), "' appears twice in '", o.manifest,
+               "': kept and rejected shards keep the input's names, which must differ");
+  }
+  const fs::path out(o.out_dir), kept_dir = out / "kept", rejected_dir = out / "rejected";
+  fs::create_directories(kept_dir);
+  fs::create_directories(rejected_dir);
+  for (const auto& shard : set->shards) {
+    for (const auto& dir : {kept_dir, rejected_dir}) {
+      const fs::path target = dir / fs::path(shard).filename();
+      HALO_CHECK(!fs::exists(target) || !fs::equivalent(target, shard), "output '", target.string(),
+                 "' would overwrite an input shard");
+    }
+  }
+  FilterReport r;
+  r.kept_path = pattern_in(o.manifest, kept_dir);
+  r.rejected_path = pattern_in(o.manifest, rejected_dir);
+  r.scores_path = (out / "scores.tsv").string();
+  r.skipped_path = (out / "skipped.tsv").string();
+  r.kept_keys_path = (out / "kept_keys.txt").string();
+
+  // ---- pass 1: a score per usable sample, by shard set index ---------------------------------
+  const double none = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> score(static_cast<size_t>(set->total), none), log_odds(static_cast<size_t>(set->total), none);
+  EmbedOptions eo = o.embed;
+  eo.skip_bad = true;
+  int64_t scored_count = 0;
+  embed_shard_batches(m, set, eo, [&](const data::Batch& batch, const torch::Tensor& image, const torch::Tensor& text) {
+    torch::Tensor s, l;
+    if (o.score == "cosine") {
+      s = 1.0 - torch::cosine_similarity(image.to(torch::kFloat64), text.to(torch::kFloat64), 1);
+      l = loss::cosine_log_odds(image, text);
+    } else {
+      l = m.loss->mismatch_log_odds(image.to(m.device), text.to(m.device)).cpu().to(torch::kFloat64);
+      s = torch::sigmoid(l);
+    }
+    s = s.to(torch::kFloat64).contiguous();
+    l = l.to(torch::kFloat64).contiguous();
+    const auto* rows = batch.rows.data_ptr<int64_t>();
+    for (int64_t i = 0; i < batch.rows.numel(); ++i) {
+      score[static_cast<size_t>(rows[i])] = s.data_ptr<double>()[i];
+      log_odds[static_cast<size_t>(rows[i])] = l.data_ptr<double>()[i];
+    }
+    scored_count += batch.rows.numel();
+    if (o.verbose && scored_count % 10000 < batch.rows.numel()) {
+      std::cout << "  scored " << scored_count << " of " << set->total << " samples" << std::endl;
+    }
+  });
+  HALO_CHECK(scored_count > 0, "no sample of '", o.manifest, "' could be scored");
+  std::vector<double> values, rank_by;
+  std::vector<int64_t> scored_rows;
+  for (int64_t i = 0; i < set->total; ++i) {
+    if (std::isnan(score[static_cast<size_t>(i)])) continue;
+    scored_rows.push_back(i);
+    values.push_back(score[static_cast<size_t>(i)]);
+    rank_by.push_back(log_odds[static_cast<size_t>(i)]);
+  }
+  size_t first_rejected = values.size();
+  const std::vector<bool> keep_scored = keep_mask(values, o.threshold, o.keep_fraction, &r.threshold, rank_by, &first_rejected);
+  if (first_rejected < values.size()) r.threshold_log_odds = rank_by[first_rejected];
+  std::vector<bool> keep(static_cast<size_t>(set->total), false);
+  for (size_t k = 0; k < scored_rows.size(); ++k) keep[static_cast<size_t>(scored_rows[k])] = keep_scored[k];
+
+  // ---- pass 2: every sample, unchanged, to the kept or the rejected shard of its name --------
+  AtomicFile scores_file(r.scores_path), skipped_file(r.skipped_path), keys_file(r.kept_keys_path);
+  scores_file.out() << "key\tshard\tscore\tkept\tmismatched\tlog_odds\n";
+  skipped_file.out() << "key\tshard\treason\n";
+  std::vector<std::pair<std::string, int64_t>> kept_sizes, rejected_sizes;
+  std::vector<std::string> uids;
+  bool all_uids = true;
+  std::map<std::string, int64_t> reasons;
+  std::vector<double> detector_scores;
+  std::vector<int> detector_labels;
+  for (size_t s = 0; s < set->shards.size(); ++s) {
+    const std::string name = fs::path(set->shards[s]).filename().string();
+    data::ShardWriter kept((kept_dir / name).string()), rejected((rejected_dir / name).string());
+    data::ShardReader reader(set->shards[s]);
+    data::ShardSample sample;
+    while (reader.next(sample)) {
+      const int64_t row = set->offsets[s] + sample.index_in_shard;
+      const bool in_set = sample.index_in_shard < set->sizes[s];
+      const auto r_index = static_cast<size_t>(row);
+      const bool scored = in_set && !std::isnan(score[r_index]);
+      const bool k = scored && keep[r_index];
+      (k ? kept : rejected).add(sample);
+      if (!scored) {
+        const std::string reason = unscored_reason(sample, set->sizes[s]);
+        skipped_file.out() << data::tsv_field(sample.key) << '\t' << name << '\t' << data::tsv_field(reason) << '\n';
+        ++reasons[reason];
+        ++r.skipped;
+        continue;
+      }
+      scores_file.out() << data::tsv_field(sample.key) << '\t' << name << '\t' << json_number(score[r_index]) << '\t'
+                        << (k ? 1 : 0) << '\t'
+                        << (sample.mismatched < 0 ? std::string("-") : std::to_string(sample.mismatched)) << '\t'
+                        << json_number(log_odds[r_index]) << '\n';
+      ++r.scored;
+      (k ? r.kept : r.rejected) += 1;
+      if (sample.mismatched >= 0) {
+        r.mismatched = std::max<int64_t>(r.mismatched, 0) + sample.mismatched;
+        r.mismatched_rejected += (!k && sample.mismatched == 1) ? 1 : 0;
+        detector_scores.push_back(log_odds[r_index]);
+        detector_labels.push_back(sample.mismatched);
+      }
+      if (k) {
+        keys_file.out() << sample.key << '\n';
+        all_uids = all_uids && !sample.uid.empty();
+        if (all_uids) uids.push_back(sample.uid);
+      }
+    }
+    if (!reader.error().empty()) {
+      std::cerr << "filter: warning: " << reader.error() << "\n";
+      ++reasons["truncated or corrupt shard"];
+    }
+    kept_sizes.emplace_back(name, kept.samples());
+    rejected_sizes.emplace_back(name, rejected.samples());
+    kept.finish();
+    rejected.finish();
+  }
+  data::write_shard_sizes(kept_dir.string(), kept_sizes);
+  data::write_shard_sizes(rejected_dir.string(), rejected_sizes);
+  scores_file.commit();
+  skipped_file.commit();
+  keys_file.commit();
+  if (all_uids && r.kept > 0) {
+    r.kept_uids_path = (out / "kept_uids.npy").string();
+    write_file_atomically(r.kept_uids_path, npy_of_strings(uids));
+  }
+  r.skipped_reasons.assign(reasons.begin(), reasons.end());
+  if (r.mismatched >= 0) {
+    r.precision = r.rejected ? static_cast<double>(r.mismatched_rejected) / static_cast<double>(r.rejected) : 0.0;
+    r.recall = r.mismatched ? static_cast<double>(r.mismatched_rejected) / static_cast<double>(r.mismatched) : 0.0;
+    if (r.mismatched > 0 && r.mismatched < static_cast<int64_t>(detector_labels.size())) {
+      r.auroc = auroc(detector_scores, detector_labels);
+      r.fpr_at_95_tpr = fpr_at_tpr(detector_scores, detector_labels, 0.95);
+    }
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  write_file_atomically((out / "summary.txt").string(), format_filter_report(r));
+  return r;
+}
+
+}  // namespace halo::eval

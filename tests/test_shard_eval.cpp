@@ -1,0 +1,197 @@
+// eval and filter on shards: the same results as on the manifest they were written from, and
+// a filter round trip in which kept and rejected shards together are the input, every member's
+// name and bytes unchanged, with the key/score table, the kept-key list and the uid .npy.
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "data/manifest.h"
+#include "data/manifest_to_shards.h"
+#include "data/shard_pattern.h"
+#include "data/tar_reader.h"
+#include "eval/evaluate.h"
+#include "eval/filter.h"
+#include "shapes_dataset.h"
+#include "test_util.h"
+#include "train/trained_model.h"
+#include "train/trainer.h"
+
+namespace halo::test {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class ShardEvalEndToEnd : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = make_temp_dir("shard_eval_e2e");
+    manifest_ = make_shapes_dataset(dir_ + "/data", 64, 16, /*mismatch_every=*/5);
+    const auto c = train::parse_config(
+        "model: {embed_dim: 16, image: {image_size: 16, patch_size: 4, width: 32, layers: 1, heads: 2},"
+        "        text: {context_length: 8, width: 32, layers: 1, heads: 2}}\n"
+        "data: {workers: 2, prefetch_batches: 2}\ntokenizer: {vocab_size: 40}\n"
+        "optim: {lr: 3.0e-3, warmup_steps: 2}\n"
+        "train: {batch_size: 16, max_steps: 20, log_every: 5, checkpoint_every: 100, seed: 3}\n",
+        {"data.train_manifest=" + manifest_, "train.run_dir=" + dir_ + "/run"});
+    ASSERT_EQ(train::run_training(c, {}).exit_code, 0);
+    data::ManifestToShardsOptions so;
+    so.out = dir_ + "/shards";
+    so.samples_per_shard = 20;  // 4 shards of 16
+    so.verbose = false;
+    pattern_ = data::write_manifest_as_shards(data::read_manifest(manifest_, {}), so).pattern;
+  }
+  static std::string dir_, manifest_, pattern_;
+};
+std::string ShardEvalEndToEnd::dir_, ShardEvalEndToEnd::manifest_, ShardEvalEndToEnd::pattern_;
+
+// Each sample of the shards of `pattern`: key -> its members (name, bytes) in order.
+std::map<std::string, std::vector<std::pair<std::string, std::string>>> shard_contents(const std::string& pattern) {
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> out;
+  for (const auto& shard : data::existing_shards(pattern)) {
+    data::ShardReader reader(shard);
+    data::ShardSample s;
+    while (reader.next(s)) {
+      auto& members = out[s.key];
+      EXPECT_TRUE(members.empty()) << "key " << s.key << " twice";
+      for (const auto& m : s.members) members.emplace_back(m.name, m.data);
+    }
+    EXPECT_EQ(reader.error(), "") << shard;
+  }
+  return out;
+}
+
+TEST_F(ShardEvalEndToEnd, EvalOnShardsGivesTheManifestsResults) {
+  train::TrainedModel model = train::load_trained_model(dir_ + "/run");
+  eval::EvalOptions o;
+  o.embed.workers = 1;  // one batch of all 64 pairs on both paths: the same embeddings
+  o.classes = dir_ + "/data/classes.txt";
+  o.manifest = manifest_;
+  o.out_dir = dir_ + "/eval-tsv";
+  const eval::EvalResult tsv = eval::evaluate(model, o);
+  o.manifest = pattern_;
+  o.out_dir = dir_ + "/eval-shards";
+  const eval::EvalResult shards = eval::evaluate(model, o);
+  EXPECT_EQ(shards.pairs, 64);
+  EXPECT_EQ(shards.retrieval_pairs, 52);  // the json's mismatched flags were read
+  EXPECT_EQ(shards.image_to_text.r1, tsv.image_to_text.r1);
+  EXPECT_EQ(shards.text_to_image.r5, tsv.text_to_image.r5);
+  EXPECT_EQ(shards.image_to_text.mean_rank, tsv.image_to_text.mean_rank);
+  ASSERT_TRUE(shards.classification.has_value());  // the json's labels were read
+  ASSERT_TRUE(tsv.classification.has_value());
+  EXPECT_EQ(shards.classification->top1, tsv.classification->top1);
+  ASSERT_EQ(shards.detection.size(), tsv.detection.size());
+  for (size_t i = 0; i < tsv.detection.size(); ++i) EXPECT_EQ(shards.detection[i].auroc, tsv.detection[i].auroc);
+  // The pair scores name each sample by its key.
+  EXPECT_THAT(read_file(dir_ + "/eval-shards/pair_scores.tsv"), HasSubstr("\t000000063\t"));
+}
+
+TEST_F(ShardEvalEndToEnd, FilterSplitsShardsIntoKeptAndRejectedWithTheOriginalBytes) {
+  train::TrainedModel model = train::load_trained_model(dir_ + "/run/checkpoints/final.pt");
+  const auto input = shard_contents(pattern_);
+  ASSERT_EQ(input.size(), 64u);
+  std::map<std::string, std::string> input_files;
+  for (const auto& shard : data::existing_shards(pattern_)) input_files[shard] = read_file(shard);
+
+  eval::FilterOptions o;
+  o.keep_fraction = 0.75;
+  o.verbose = false;
+  o.embed.workers = 1;
+  o.manifest = manifest_;
+  o.out_dir = dir_ + "/filter-tsv";
+  const eval::FilterReport tsv = eval::filter_manifest(model, o);
+  o.manifest = pattern_;
+  o.out_dir = dir_ + "/filter-shards";
+  const eval::FilterReport r = eval::filter_manifest(model, o);
+  EXPECT_EQ(r.kept, 48);
+  EXPECT_EQ(r.rejected, 16);
+  EXPECT_EQ(r.skipped, 0);
+  EXPECT_EQ(r.mismatched, 12);
+  EXPECT_EQ(r.mismatched_rejected, tsv.mismatched_rejected);
+  EXPECT_EQ(r.kept_path, dir_ + "/filter-shards/kept/{00000..00003}.tar");
+
+  // Kept and rejected together are the input, sample for sample and byte for byte.
+  const auto kept = shard_contents(r.kept_path), rejected = shard_contents(r.rejected_path);
+  EXPECT_EQ(kept.size(), 48u);
+  EXPECT_EQ(rejected.size(), 16u);
+  for (const auto& [key, members] : input) {
+    const bool in_kept = kept.count(key) > 0, in_rejected = rejected.count(key) > 0;
+    EXPECT_NE(in_kept, in_rejected) << key;
+    EXPECT_EQ(in_kept ? kept.at(key) : rejected.at(key), members) << key;
+  }
+  // The same pairs as the manifest's filter kept (keys are the manifest's row numbers).
+  std::set<std::string> kept_by_tsv;
+  const data::Manifest tsv_kept = data::read_manifest(dir_ + "/filter-tsv/kept.tsv", {});
+  const data::Manifest all = data::read_manifest(manifest_, {});
+  for (const auto& image : tsv_kept.images) {
+    for (size_t i = 0; i < 64; ++i) {
+      if (fs::path(image).filename() == fs::path(all.images[i]).filename()) {
+        kept_by_tsv.insert(std::string(9 - std::to_string(i).size(), '0') + std::to_string(i));
+      }
+    }
+  }
+  std::set<std::string> kept_keys;
+  std::istringstream keys(read_file(dir_ + "/filter-shards/kept_keys.txt"));
+  for (std::string k; std::getline(keys, k);) kept_keys.insert(k);
+  EXPECT_EQ(kept_keys.size(), 48u);
+  EXPECT_EQ(kept_keys, kept_by_tsv);
+  for (const auto& k : kept_keys) EXPECT_TRUE(kept.count(k)) << k;
+  EXPECT_THAT(data::shard_sizes_from_json(data::existing_shards(r.kept_path)), ::testing::Each(::testing::Ge(0)));
+  std::istringstream scores(read_file(r.scores_path));
+  std::string line;
+  std::getline(scores, line);
+  EXPECT_EQ(line, "key\tshard\tscore\tkept\tmismatched\tlog_odds");
+  int rows = 0;
+  while (std::getline(scores, line)) ++rows;
+  EXPECT_EQ(rows, 64);
+  EXPECT_EQ(r.kept_uids_path, "");  // the json has no uid
+  // The input is untouched, and nothing half-written is left.
+  for (const auto& [shard, bytes] : input_files) EXPECT_EQ(read_file(shard), bytes) << shard;
+  EXPECT_TRUE(temporary_files_in(dir_ + "/filter-shards").empty());
+  EXPECT_TRUE(temporary_files_in(dir_ + "/filter-shards/kept").empty());
+}
+
+TEST_F(ShardEvalEndToEnd, FilterWritesTheKeptUidsAsANumpyArray) {
+  train::TrainedModel model = train::load_trained_model(dir_ + "/run");
+  const std::string dir = make_temp_dir("shard_filter_uids");
+  std::vector<std::pair<std::string, std::string>> members;
+  for (int i = 0; i < 6; ++i) {
+    const std::string key = "s" + std::to_string(i);
+    members.push_back({key + ".png", png_bytes(i, 16, 16)});
+    members.push_back({key + ".txt", "a red circle"});
+    members.push_back({key + ".json", "{\"uid\": \"u" + std::to_string(i) + "\\u00e9\"}"});
+  }
+  members.push_back({"s6.png", "broken"});
+  members.push_back({"s6.txt", "unreadable"});
+  write_tar(dir + "/in/a.tar", members);
+  eval::FilterOptions o;
+  o.threshold = 2.0;  // keeps every scored pair
+  o.verbose = false;
+  o.manifest = dir + "/in/a.tar";
+  o.out_dir = dir + "/out";
+  const eval::FilterReport r = eval::filter_shards(model, o);
+  EXPECT_EQ(r.kept, 6);
+  EXPECT_EQ(r.skipped, 1);
+  EXPECT_THAT(read_file(r.skipped_path), HasSubstr("s6\ta.tar\tcannot decode image"));
+  EXPECT_EQ(shard_contents(dir + "/out/rejected/a.tar").count("s6"), 1u);  // nothing is lost
+  ASSERT_EQ(r.kept_uids_path, dir + "/out/kept_uids.npy");
+  std::vector<std::string> uids;
+  for (int i = 0; i < 6; ++i) uids.push_back("u" + std::to_string(i) + "\xc3\xa9");
+  const std::string npy = read_file(r.kept_uids_path);
+  EXPECT_EQ(npy, eval::npy_of_strings(uids));
+  ASSERT_GT(npy.size(), 10u);
+  EXPECT_EQ(npy.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
+  const size_t header = static_cast<unsigned char>(npy[8]) + 256u * static_cast<unsigned char>(npy[9]);
+  EXPECT_EQ((10 + header) % 64, 0u);
+  EXPECT_THAT(npy.substr(10, header), HasSubstr("'descr': '<U3', 'fortran_order': False, 'shape': (6,)"));
+  EXPECT_EQ(npy.size(), 10 + header + 6 * 3 * 4);
+  EXPECT_EQ(npy.substr(10 + header, 12), std::string("u\0\0\0" "0\0\0\0" "\xe9\0\0\0", 12));
+}
+
+}  // namespace
+}  // namespace halo::test
