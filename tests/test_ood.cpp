@@ -5,6 +5,8 @@
 #include <cmath>
 #include <filesystem>
 
+#include <opencv2/imgcodecs.hpp>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -12,6 +14,8 @@
 #include "common/metrics.h"
 #include "data/manifest.h"
 #include "data/prepare.h"
+#include "data/shard_writer.h"
+#include "data/tar_reader.h"
 #include "eval/evaluate.h"
 #include "eval/ood.h"
 #include "loss/contrastive_loss.h"
@@ -207,6 +211,70 @@ TEST(PrepareNoise, SwapsAFractionOfAnyManifestsCaptionsAndKeepsItsImagesAndLabel
   EXPECT_EQ(read_file(dir + "/again/manifest.tsv"), read_file(dir + "/noisy/manifest.tsv"));
   o.source = dir + "/src";
   EXPECT_THAT(error_message([&] { data::prepare_dataset("noise", o); }), HasSubstr("is a directory"));
+}
+
+// A shard set: the same swaps as for a manifest, written under the same shard names; captions
+// swapped, every other member's bytes kept, the json's own fields kept and the ground truth added.
+TEST(PrepareNoise, ShardSetGetsSwappedCaptionsAndTheGroundTruthInItsJson) {
+  const std::string dir = make_temp_dir("prepare_noise_shards");
+  fs::create_directories(dir + "/in");
+  std::vector<uchar> png;
+  cv::imencode(".png", cv::Mat(2, 2, CV_8UC3, cv::Scalar(10, 200, 30)), png);
+  const std::string image(png.begin(), png.end());
+  for (int shard = 0; shard < 2; ++shard) {
+    data::ShardWriter w(dir + "/in/part-" + std::to_string(shard) + ".tar");
+    for (int i = 0; i < 5; ++i) {
+      const std::string key = "k" + std::to_string(shard * 5 + i);
+      data::ShardSample sample;
+      sample.members.emplace_back(key + ".png", image);
+      sample.members.emplace_back(key + ".txt", "caption " + key);
+      if (i % 2 == 0) sample.members.emplace_back(key + ".json", "{\"uid\": \"0007\", \"label\": 3, \"note\": [1, \"a\"]}");
+      w.add(sample);
+    }
+    w.finish();
+  }
+  data::PrepareOptions o;
+  o.source = dir + "/in/part-{0..1}.tar";
+  o.out = dir + "/out";
+  o.mismatch_fraction = 0.4;
+  o.seed = 3;
+  o.verbose = false;
+  const data::PrepareReport r = data::prepare_dataset("noise", o);
+  EXPECT_EQ(r.written, 10);
+  EXPECT_EQ(r.mismatched, 4);
+  EXPECT_EQ(r.manifest_path, dir + "/out/part-{0..1}.tar");
+  EXPECT_TRUE(fs::exists(dir + "/out/sizes.json"));
+  int swapped = 0, flagged = 0, samples = 0;
+  for (int shard = 0; shard < 2; ++shard) {
+    data::ShardReader in(dir + "/in/part-" + std::to_string(shard) + ".tar"), out(dir + "/out/part-" + std::to_string(shard) + ".tar");
+    data::ShardSample a, b;
+    while (in.next(a)) {
+      ASSERT_TRUE(out.next(b));
+      ++samples;
+      ASSERT_TRUE(b.usable()) << b.problem;
+      EXPECT_EQ(b.key, a.key);
+      EXPECT_EQ(b.image_bytes(), a.image_bytes());
+      const bool own = b.caption_text() == a.caption_text();
+      swapped += own ? 0 : 1;
+      flagged += b.mismatched == 1 ? 1 : 0;
+      EXPECT_EQ(b.mismatched, own ? 0 : 1) << b.key;
+      const YAML::Node json = YAML::Load(b.members.at(static_cast<size_t>(b.json)).data);
+      EXPECT_EQ(json["original_caption"].as<std::string>(), a.caption_text());
+      if (a.json >= 0) {  // its own fields, with their types
+        EXPECT_EQ(b.uid, "0007");
+        EXPECT_EQ(b.label, 3);
+        EXPECT_THAT(b.members.at(static_cast<size_t>(b.json)).data, HasSubstr("\"uid\": \"0007\""));
+        EXPECT_THAT(b.members.at(static_cast<size_t>(b.json)).data, HasSubstr("\"note\": [1, \"a\"]"));
+      }
+    }
+    EXPECT_FALSE(out.next(b));
+  }
+  EXPECT_EQ(samples, 10);
+  EXPECT_EQ(swapped, 4);
+  EXPECT_EQ(flagged, 4);
+  // Writing over the input is refused.
+  o.out = dir + "/in";
+  EXPECT_THAT(error_message([&] { data::prepare_dataset("noise", o); }), HasSubstr("would overwrite the input shard"));
 }
 
 }  // namespace

@@ -82,7 +82,9 @@ std::string summary_of(const std::string& set) {
            "order for both styles).\nImages are copied to OUT/images/.";
   }
   if (set == "noise") {
-    return "noise: the pairs of any manifest (--manifest; TSV, or CSV by its extension), with a seeded\n"
+    return "noise: the pairs of any manifest (--manifest; TSV, or CSV by its extension) or shard set (a\n"
+           "pattern such as data/cc/{00000..00099}.tar: written as a new shard set under --out, each\n"
+           "sample's json carrying `mismatched` and `original_caption`), with a seeded\n"
            "--fraction of their captions swapped among themselves and marked in the column `mismatched`\n"
            "(original_caption keeps the true one), as the built-in sets do: measure mismatch detection\n"
            "(eval, filter) on your own data. Images are not copied: OUT/manifest.tsv points at them.\n"
@@ -112,7 +114,7 @@ int run_prepare(const std::vector<std::string>& argv) {
   ArgParser args("prepare " + set, summary_of(set));
   const bool noise = set == "noise";
   if (noise) {
-    args.required("manifest", "FILE", "the manifest whose captions to swap")
+    args.required("manifest", "FILE|PATTERN", "the manifest (or shard pattern) whose captions to swap")
         .required("out", "DIR", "output folder: manifest.tsv (and classes.txt) (created)")
         .required("fraction", "F", "fraction of pairs whose captions are swapped, in [0, 1)")
         .option("image-key", "NAME", "the manifest's image column", "image_path")

@@ -11,6 +11,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "data/shard_pattern.h"
 
 namespace halo::data {
 
@@ -53,7 +54,9 @@ void validate_prepare_options(const PrepareOptions& options, const std::string& 
   HALO_CHECK(options.limit != 0, "--limit must be a positive number of pairs, got 0");
   HALO_CHECK(options.split == "train" || options.split == "test",
              "--split must be 'train' or 'test', got '", options.split, "'");
-  if (set == "noise") {
+  if (set == "noise" && is_shard_source(options.source)) {
+    existing_shards(options.source);
+  } else if (set == "noise") {
     check_input_file(options.source, "--manifest");
   } else {
     HALO_CHECK(!options.source.empty(), "--source: no folder given");
@@ -98,6 +101,7 @@ int64_t inject_mismatches(std::vector<ManifestRow>& rows, double fraction, uint6
 PrepareReport prepare_dataset(const std::string& set, const PrepareOptions& options) {
   const double start = now_seconds();
   validate_prepare_options(options, set);
+  if (set == "noise" && is_shard_source(options.source)) return prepare_noise_shards(options);
   fs::create_directories(options.out);
 
   Collected collected;

@@ -62,6 +62,10 @@ Collected collect_tuxpaint(const PrepareOptions& options);
 Collected collect_mnist(const PrepareOptions& options, bool fashion);
 // noise: options.source is a manifest file (prepare_noise.cpp).
 Collected collect_manifest(const PrepareOptions& options);
+// noise on a shard set (options.source a shard pattern): a new shard set under options.out with
+// the same names, captions swapped and the ground truth in each sample's json
+// (prepare_noise_shards.cpp). prepare_dataset("noise", ...) calls it for shard patterns.
+PrepareReport prepare_noise_shards(const PrepareOptions& options);
 
 // Shared helpers for the collectors.
 // Copies `from` to `to` (creating folders) unless `to` already holds a file of the same size.

@@ -144,4 +144,18 @@ std::vector<int64_t> shard_sizes_from_json(const std::vector<std::string>& shard
   return sizes;
 }
 
+std::string shard_pattern_in(const std::string& pattern, const std::string& folder) {
+  std::string out;
+  size_t start = 0;
+  while (true) {
+    const size_t sep = pattern.find("::", start);
+    const std::string part = pattern.substr(start, sep == std::string::npos ? std::string::npos : sep - start);
+    if (!out.empty()) out += "::";
+    out += (std::filesystem::path(folder) / std::filesystem::path(part).filename()).string();
+    if (sep == std::string::npos) break;
+    start = sep + 2;
+  }
+  return out;
+}
+
 }  // namespace halo::data

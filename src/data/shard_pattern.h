@@ -20,6 +20,10 @@ std::vector<std::string> expand_shard_pattern(const std::string& pattern);
 // error naming it (and how many of the pattern's shards are missing).
 std::vector<std::string> existing_shards(const std::string& pattern);
 
+// The pattern with each `::` part's folder replaced by `folder` (the shard names stay): where a
+// command that writes a shard set under the input's names puts it.
+std::string shard_pattern_in(const std::string& pattern, const std::string& folder);
+
 // Samples per shard from the `sizes.json` in the folder of each shard ({"name.tar": count}, as
 // img2dataset and open_clip write it); -1 for a shard that no sizes.json lists.
 std::vector<int64_t> shard_sizes_from_json(const std::vector<std::string>& shards);

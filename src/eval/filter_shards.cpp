@@ -50,21 +50,6 @@ std::vector<uint32_t> code_points(const std::string& s) {
   return out;
 }
 
-// The input pattern with each part's folder replaced by `folder` (the names stay).
-std::string pattern_in(const std::string& pattern, const fs::path& folder) {
-  std::string out;
-  size_t start = 0;
-  while (true) {
-    const size_t sep = pattern.find("::", start);
-    const std::string part = pattern.substr(start, sep == std::string::npos ? std::string::npos : sep - start);
-    if (!out.empty()) out += "::";
-    out += (folder / fs::path(part).filename()).string();
-    if (sep == std::string::npos) break;
-    start = sep + 2;
-  }
-  return out;
-}
-
 // Why a sample that the loader dropped could not be scored.
 std::string unscored_reason(const data::ShardSample& s, int64_t size) {
   if (!s.problem.empty()) return s.problem;
@@ -127,8 +112,8 @@ FilterReport filter_shards(train::TrainedModel& m, const FilterOptions& o) {
     }
   }
   FilterReport r;
-  r.kept_path = pattern_in(o.manifest, kept_dir);
-  r.rejected_path = pattern_in(o.manifest, rejected_dir);
+  r.kept_path = data::shard_pattern_in(o.manifest, kept_dir);
+  r.rejected_path = data::shard_pattern_in(o.manifest, rejected_dir);
   r.scores_path = (out / "scores.tsv").string();
   r.skipped_path = (out / "skipped.tsv").string();
   r.kept_keys_path = (out / "kept_keys.txt").string();
