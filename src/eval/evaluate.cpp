@@ -196,12 +196,9 @@ void write_outputs(const EvalResult& r, const data::Manifest& manifest, const Pa
 
 std::vector<double> in_context_mismatch_score(loss::ContrastiveLoss& loss, const torch::Tensor& image,
                                               const torch::Tensor& text, int64_t chunk_rows) {
-  torch::NoGradGuard no_grad;
-  HALO_CHECK(image.sizes() == text.sizes(), "in-context scores need as many images as texts");
-  HALO_CHECK(chunk_rows >= 1, "chunk_rows must be >= 1");
-  const torch::Tensor p = 0.5 * (own_log_prob(loss, image, text, chunk_rows).first.exp() +
-                                 own_log_prob(loss, text, image, chunk_rows).first.exp());
-  return to_vector(1.0 - p);
+  std::vector<double> score = in_context_log_odds(loss, image, text, chunk_rows);
+  for (double& v : score) v = 1.0 / (1.0 + std::exp(-v));
+  return score;
 }
 
 std::vector<double> in_context_log_odds(loss::ContrastiveLoss& loss, const torch::Tensor& image,

@@ -27,11 +27,13 @@ namespace halo::eval {
 
 namespace {
 
-std::vector<std::vector<std::string>> read_tsv(const std::string& path) {
+// The rows of a TSV file; its header into `header` when given.
+std::vector<std::vector<std::string>> read_tsv(const std::string& path, std::vector<std::string>* header = nullptr) {
   std::ifstream in(path);
   std::vector<std::vector<std::string>> rows;
   std::string line;
-  std::getline(in, line);  // header
+  std::getline(in, line);
+  if (header) *header = data::split_fields(line, '\t');
   while (std::getline(in, line)) {
     if (!line.empty()) rows.push_back(data::split_fields(line, '\t'));
   }
@@ -152,11 +154,8 @@ std::string histogram_from(const std::string& path, const std::string& title) {
 
 // eval --ood's per-image file: one histogram per score, one series per set.
 std::string ood_histograms_from(const std::string& path) {
-  const auto rows = read_tsv(path);
-  std::ifstream in(path);
-  std::string header;
-  std::getline(in, header);
-  const auto names = data::split_fields(header, '\t');
+  std::vector<std::string> names;
+  const auto rows = read_tsv(path, &names);
   std::string html = "<h3>Zero-shot OOD scores per image</h3>";
   const std::vector<std::pair<std::string, std::string>> shown{
       {"abstain_score", "HALO abstain log-odds (higher: rejected)"},
