@@ -17,6 +17,7 @@
 
 #include "common/allocator.h"
 #include "common/args.h"
+#include "common/cpu_convolutions.h"
 #include "common/error.h"
 #include "common/threads.h"
 #include "dist/grad_allreduce.h"
@@ -141,6 +142,7 @@ int main(int argc, char** argv) {
   try {
     if (!args.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
     const int threads = halo::configure_cpu_threads();
+    halo::check_cpu_convolutions();  // as halo-clip does
     const auto config = halo::train::load_config(args.str("config"), args.all("set"));
     if (!args.str("case").empty()) {
       const auto parts = halo::split_list(args.str("case"));

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "common/allocator.h"
+#include "common/cpu_convolutions.h"
 #include "common/error.h"
 #include "common/threads.h"
 
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
     if (command.name != args[0]) continue;
     try {
       halo::configure_cpu_threads();
+      halo::check_cpu_convolutions();  // after the threads: the faulty kernels depend on them
       return command.run(std::vector<std::string>(args.begin() + 1, args.end()));
     } catch (const halo::Error& e) {
       std::cerr << "halo-clip " << command.name << ": error: " << e.message() << "\n";
