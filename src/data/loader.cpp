@@ -101,38 +101,21 @@ Batch BatchLoader::build(int64_t epoch, int64_t batch) const {
 void BatchLoader::worker_loop() {
   // Decoding threads run small tensor ops; with LibTorch's default they would each start an
   // OpenMP team as wide as the machine and compete with the training step for the cores.
+  // (OpenMP team sizes are per thread: the training loop's stays as it is.)
   at::set_num_threads(1);
-  while (true) {
-    int64_t batch = 0, epoch = 0;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait(lock, [&] {
-        return stopping_ || error_ || next_to_build_ >= end_ ||
-               next_to_build_ < next_to_return_ + options_.prefetch_batches;
-      });
-      if (stopping_ || error_ || next_to_build_ >= end_) return;
-      batch = next_to_build_++;
-      epoch = epoch_;
-    }
+  while (const std::optional<int64_t> batch = queue_.claim_next()) {
     try {
-      Batch b = build(epoch, batch);
-      std::lock_guard<std::mutex> lock(mutex_);
+      Batch b = build(epoch_, *batch);
       skipped_total_ += b.skipped;
-      ready_.emplace(batch, std::move(b));
+      queue_.put(*batch, std::move(b));
     } catch (...) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!error_) error_ = std::current_exception();
+      queue_.fail(std::current_exception());
     }
-    cv_.notify_all();
   }
 }
 
 void BatchLoader::stop() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
+  queue_.stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
 }
@@ -141,25 +124,12 @@ void BatchLoader::start_epoch(int64_t epoch, int64_t first_batch) {
   stop();
   HALO_CHECK(first_batch >= 0 && first_batch <= batches_per_epoch(), "loader: batch ", first_batch,
              " is outside epoch of ", batches_per_epoch(), " batches");
-  ready_.clear();
-  error_ = nullptr;
-  stopping_ = false;
   if (epoch != epoch_ || order_.empty()) order_ = epoch_order(manifest_->size(), options_.seed, epoch, options_.shuffle);
   epoch_ = epoch;
-  next_to_build_ = next_to_return_ = first_batch;
-  end_ = batches_per_epoch();
+  queue_.reset(first_batch, batches_per_epoch(), options_.prefetch_batches);
   for (int64_t i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
 }
 
-std::optional<Batch> BatchLoader::next() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  if (next_to_return_ >= end_) return std::nullopt;
-  cv_.wait(lock, [&] { return error_ || ready_.count(next_to_return_) > 0; });
-  if (error_) std::rethrow_exception(error_);
-  auto node = ready_.extract(next_to_return_++);
-  lock.unlock();
-  cv_.notify_all();
-  return std::move(node.mapped());
-}
+std::optional<Batch> BatchLoader::next() { return queue_.take(); }
 
 }  // namespace halo::data

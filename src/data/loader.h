@@ -5,13 +5,9 @@
 // from a generator seeded by (seed, epoch, row): results do not depend on thread timing.
 #pragma once
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <exception>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -19,6 +15,8 @@
 
 #include <torch/types.h>
 
+#include "data/batch.h"
+#include "data/batch_queue.h"
 #include "data/image.h"
 #include "data/manifest.h"
 
@@ -36,14 +34,6 @@ struct LoaderOptions {
   bool drop_last = true;  // false (evaluation): a last, shorter batch holds the remaining rows
   bool skip_bad = false;  // drop (and count) unreadable images instead of failing
   ImageTransform transform;
-};
-
-struct Batch {
-  torch::Tensor images;   // n x 3 x S x S float
-  torch::Tensor tokens;   // n x L int64
-  torch::Tensor rows;     // n manifest row numbers (int64)
-  int64_t index = 0;      // batch number within the epoch
-  int64_t skipped = 0;    // unreadable images dropped from this batch (skip_bad)
 };
 
 // What training draws its batches from: a manifest (BatchLoader) or shards (ShardLoader).
@@ -88,13 +78,9 @@ class BatchLoader : public BatchSource {
   LoaderOptions options_;
 
   std::vector<std::thread> threads_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::map<int64_t, Batch> ready_;
-  std::exception_ptr error_;
-  bool stopping_ = false;
+  BatchQueue queue_;
   std::vector<int64_t> order_;  // the permutation of the started epoch
-  int64_t epoch_ = 0, next_to_build_ = 0, next_to_return_ = 0, end_ = 0;
+  int64_t epoch_ = 0;
   std::atomic<int64_t> skipped_total_{0};
 };
 

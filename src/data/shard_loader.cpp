@@ -142,12 +142,7 @@ ShardLoader::~ShardLoader() { stop(); }
 int64_t ShardLoader::batches_per_epoch() const { return static_cast<int64_t>(plan_.owner.size()); }
 
 void ShardLoader::stop() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
-    stop_requested_ = true;
-  }
-  cv_.notify_all();
+  queue_.stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
 }
@@ -157,13 +152,8 @@ void ShardLoader::start_epoch(int64_t epoch, int64_t first_batch) {
   plan_ = plan_epoch(shards_->sizes, plan_options_, epoch);
   HALO_CHECK(first_batch >= 0 && first_batch <= batches_per_epoch(), "loader: batch ", first_batch,
              " is outside epoch of ", batches_per_epoch(), " batches");
-  ready_.clear();
-  error_ = nullptr;
-  stopping_ = false;
-  stop_requested_ = false;
-  next_to_return_ = first_batch;
-  end_ = batches_per_epoch();
-  if (first_batch >= end_) return;  // the epoch is over: nothing to read
+  queue_.reset(first_batch, batches_per_epoch(), options_.prefetch_batches);
+  if (first_batch >= batches_per_epoch()) return;  // the epoch is over: nothing to read
   for (int64_t w = 0; w < options_.workers; ++w) {
     threads_.emplace_back([this, w, epoch, first_batch] { worker_loop(w, epoch, first_batch); });
   }
@@ -227,7 +217,7 @@ void ShardLoader::worker_loop(int64_t worker, int64_t epoch, int64_t first_batch
     ShardSample incoming, leaving;
     bool stream_ended = false;
     for (const int64_t b : global) {
-      if (stop_requested_) return;
+      if (queue_.stopped()) return;
       std::vector<ShardSample> samples;
       while (static_cast<int64_t>(samples.size()) < options_.batch_size) {
         if (!stream_ended && stream.next(incoming)) {
@@ -239,35 +229,16 @@ void ShardLoader::worker_loop(int64_t worker, int64_t epoch, int64_t first_batch
         }
       }
       if (b < first_batch) continue;  // replayed
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return stopping_ || error_ || b < next_to_return_ + options_.prefetch_batches; });
-        if (stopping_ || error_) return;
-      }
+      if (!queue_.wait_for_turn(b)) return;
       Batch batch = build(samples, epoch, b);
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        skipped_total_ += batch.skipped;
-        ready_.emplace(b, std::move(batch));
-      }
-      cv_.notify_all();
+      skipped_total_ += batch.skipped;
+      queue_.put(b, std::move(batch));
     }
   } catch (...) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!error_) error_ = std::current_exception();
+    queue_.fail(std::current_exception());
   }
-  cv_.notify_all();
 }
 
-std::optional<Batch> ShardLoader::next() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  if (next_to_return_ >= end_) return std::nullopt;
-  cv_.wait(lock, [&] { return error_ || ready_.count(next_to_return_) > 0; });
-  if (error_) std::rethrow_exception(error_);
-  auto node = ready_.extract(next_to_return_++);
-  lock.unlock();
-  cv_.notify_all();
-  return std::move(node.mapped());
-}
+std::optional<Batch> ShardLoader::next() { return queue_.take(); }
 
 }  // namespace halo::data

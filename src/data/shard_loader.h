@@ -7,17 +7,14 @@
 // that are still in its shuffle buffer there (which ones is computed from the seed).
 #pragma once
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <exception>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "data/batch_queue.h"
 #include "data/loader.h"
 #include "data/shard_plan.h"
 #include "data/tar_reader.h"
@@ -55,13 +52,7 @@ class ShardLoader : public BatchSource {
   EpochPlan plan_;
 
   std::vector<std::thread> threads_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::map<int64_t, Batch> ready_;
-  std::exception_ptr error_;
-  bool stopping_ = false;
-  std::atomic<bool> stop_requested_{false};  // stopping_, read without the lock (replay)
-  int64_t next_to_return_ = 0, end_ = 0;
+  BatchQueue queue_;
   std::atomic<int64_t> skipped_total_{0}, broken_shards_{0};
 };
 
