@@ -45,7 +45,7 @@ int wait_exit(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-int run(const std::vector<std::string>& args, const std::string& log) { return wait_exit(spawn(args, log)); }
+int run_tool(const std::vector<std::string>& args, const std::string& log) { return wait_exit(spawn(args, log)); }
 
 TEST(CliProcess, SigtermCheckpointsAndResumeFinishes) {
   const std::string dir = make_temp_dir("cli_sigterm");
@@ -74,7 +74,7 @@ TEST(CliProcess, SigtermCheckpointsAndResumeFinishes) {
   }
 
   // Resume and finish a short budget.
-  EXPECT_EQ(run({cli, "train", "--config", dir + "/config.yaml", "--set", "train.max_steps=40", "--resume", "latest"},
+  EXPECT_EQ(run_tool({cli, "train", "--config", dir + "/config.yaml", "--set", "train.max_steps=40", "--resume", "latest"},
                 dir + "/resume.log"),
             0)
       << read_file(dir + "/resume.log");
@@ -82,17 +82,17 @@ TEST(CliProcess, SigtermCheckpointsAndResumeFinishes) {
   ASSERT_TRUE(fs::exists(dir + "/run/checkpoints/final.pt"));
 
   // The user-facing commands on the result.
-  EXPECT_EQ(run({cli, "eval", "--checkpoint", dir + "/run", "--manifest", manifest}, dir + "/eval.log"), 0)
+  EXPECT_EQ(run_tool({cli, "eval", "--checkpoint", dir + "/run", "--manifest", manifest}, dir + "/eval.log"), 0)
       << read_file(dir + "/eval.log");
   EXPECT_NE(read_file(dir + "/eval.log").find("image -> text"), std::string::npos);
   EXPECT_TRUE(fs::exists(dir + "/run/eval-data/results.json"));  // default: RUN/eval-<manifest folder>
-  EXPECT_EQ(run({cli, "filter", "--checkpoint", dir + "/run", "--manifest", manifest, "--out", dir + "/run/filter",
+  EXPECT_EQ(run_tool({cli, "filter", "--checkpoint", dir + "/run", "--manifest", manifest, "--out", dir + "/run/filter",
                  "--keep-fraction", "0.5"},
                 dir + "/filter.log"),
             0)
       << read_file(dir + "/filter.log");
   EXPECT_NE(read_file(dir + "/filter.log").find("kept 32, rejected 32"), std::string::npos) << read_file(dir + "/filter.log");
-  EXPECT_EQ(run({cli, "report", "--run", dir + "/run"}, dir + "/report.log"), 0) << read_file(dir + "/report.log");
+  EXPECT_EQ(run_tool({cli, "report", "--run", dir + "/run"}, dir + "/report.log"), 0) << read_file(dir + "/report.log");
   EXPECT_TRUE(fs::exists(dir + "/run/report.html"));
 }
 
@@ -102,9 +102,9 @@ TEST(CliProcess, FilterByAScoreFile) {
   std::ofstream(dir + "/scores.tsv") << "line\timage_path\tmy_score\n2\ta\t0.1\n3\tb\t0.2\n4\tc\t0.3\n5\td\t0.9\n"
                                         "6\te\t0.4\n7\tf\t0.5\n8\tg\t0.6\n9\th\t0.8\n";
   const std::string cli = HALO_CLI_PATH;
-  ASSERT_EQ(run({cli, "filter", "--help"}, dir + "/help.log"), 0);
+  ASSERT_EQ(run_tool({cli, "filter", "--help"}, dir + "/help.log"), 0);
   EXPECT_NE(read_file(dir + "/help.log").find("--scores-file"), std::string::npos) << read_file(dir + "/help.log");
-  EXPECT_EQ(run({cli, "filter", "--scores-file", dir + "/scores.tsv", "--score-column", "my_score", "--manifest", manifest,
+  EXPECT_EQ(run_tool({cli, "filter", "--scores-file", dir + "/scores.tsv", "--score-column", "my_score", "--manifest", manifest,
                  "--out", dir + "/out", "--keep-fraction", "0.75"},
                 dir + "/filter.log"),
             0)
@@ -114,13 +114,13 @@ TEST(CliProcess, FilterByAScoreFile) {
   EXPECT_NE(read_file(dir + "/filter.log").find("precision 1.000, recall 1.000"), std::string::npos) << read_file(dir + "/filter.log");
   // A file for another manifest stops with an error that names the file and line.
   std::ofstream(dir + "/short.tsv") << "line\tmy_score\n2\t0.1\n";
-  EXPECT_NE(run({cli, "filter", "--scores-file", dir + "/short.tsv", "--score-column", "my_score", "--manifest", manifest,
+  EXPECT_NE(run_tool({cli, "filter", "--scores-file", dir + "/short.tsv", "--score-column", "my_score", "--manifest", manifest,
                  "--out", dir + "/out2", "--threshold", "0.5"},
                 dir + "/short.log"),
             0);
   EXPECT_NE(read_file(dir + "/short.log").find("short.tsv' has no row for line 3 of manifest"), std::string::npos)
       << read_file(dir + "/short.log");
-  EXPECT_NE(run({cli, "filter", "--scores-file", dir + "/scores.tsv", "--manifest", manifest, "--out", dir + "/out3",
+  EXPECT_NE(run_tool({cli, "filter", "--scores-file", dir + "/scores.tsv", "--manifest", manifest, "--out", dir + "/out3",
                  "--threshold", "0.5"},
                 dir + "/nocolumn.log"),
             0);

@@ -37,7 +37,7 @@ LossInputs make_inputs(double noise) {
           loss::abstain_bias(kD, kN, 0.1)};
 }
 
-loss::HaloClipOptions options(double radial_weight, double bootstrap, bool distill) {
+loss::HaloClipOptions halo_clip_options(double radial_weight, double bootstrap, bool distill) {
   loss::HaloClipOptions o;
   o.embed_dim = kD;
   o.num_candidates = kN;
@@ -87,7 +87,7 @@ TEST(HaloOptions, RadialWeightAndSinkBootstrapMatchAnExplicitCrossEntropy) {
                      " sink_bootstrap " + std::to_string(beta));
         const LossInputs in = make_inputs(0.3);
         const torch::Tensor got = loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text),
-                                                       in.gamma_raw, in.b, options(w, beta, distill))
+                                                       in.gamma_raw, in.b, halo_clip_options(w, beta, distill))
                                       .total;
         const torch::Tensor want = explicit_total(in, w, beta, distill);
         EXPECT_NEAR(got.item<double>(), want.item<double>(), 1e-10);
@@ -126,7 +126,7 @@ TEST(HaloOptions, AGivenSinkShareReplacesTheModelsShare) {
 
       loss::PairBatch batch = loss::PairBatch::local(in.image, in.text);
       batch.sink_share = share;
-      const torch::Tensor got = loss::halo_clip_loss(batch, in.gamma_raw, in.b, options(1.0, beta, distill)).total;
+      const torch::Tensor got = loss::halo_clip_loss(batch, in.gamma_raw, in.b, halo_clip_options(1.0, beta, distill)).total;
       EXPECT_NEAR(got.item<double>(), want.item<double>(), 1e-10);
       const auto g_got = grads(got, in), g_want = grads(want, in);
       for (size_t k = 0; k < g_got.size(); ++k) {
@@ -134,7 +134,7 @@ TEST(HaloOptions, AGivenSinkShareReplacesTheModelsShare) {
       }
       // And the share differs from the model's: the loss is not the plain bootstrap's.
       const torch::Tensor plain = loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text), in.gamma_raw,
-                                                       in.b, options(1.0, beta, distill))
+                                                       in.b, halo_clip_options(1.0, beta, distill))
                                       .total;
       EXPECT_GT(std::abs(plain.item<double>() - got.item<double>()), 1e-3);
     }
@@ -146,7 +146,7 @@ TEST(HaloOptions, ABadSinkShareIsAClearError) {
   auto run = [&](const torch::Tensor& share, loss::LossImplementation implementation) {
     loss::PairBatch batch = loss::PairBatch::local(in.image, in.text);
     batch.sink_share = share;
-    loss::HaloClipOptions o = options(1.0, 0.0, true);
+    loss::HaloClipOptions o = halo_clip_options(1.0, 0.0, true);
     o.implementation = loss::loss_implementation_name(implementation);
     loss::halo_clip_loss(batch, in.gamma_raw, in.b, o);
   };
@@ -203,7 +203,7 @@ TEST(HaloOptions, SinkBootstrapWeakensThePullOnRejectedPairsOnly) {
   const LossInputs in = make_inputs(0.3);
   auto pull = [&](double beta, int64_t i) {
     const torch::Tensor total = loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text),
-                                                     in.gamma_raw, in.b, options(1.0, beta, true))
+                                                     in.gamma_raw, in.b, halo_clip_options(1.0, beta, true))
                                     .total;
     const torch::Tensor g_image = grads(total, in)[0];
     // Component of -grad along (t_i - x_i): how strongly image i moves towards its caption.
@@ -223,7 +223,7 @@ TEST(HaloOptions, SinkBootstrapWeakensThePullOnRejectedPairsOnly) {
 
 TEST(HaloOptions, TiledLossRefusesSinkBootstrap) {
   const LossInputs in = make_inputs(0.3);
-  loss::HaloClipOptions o = options(1.0, 0.5, true);
+  loss::HaloClipOptions o = halo_clip_options(1.0, 0.5, true);
   o.implementation = loss::loss_implementation_name(loss::LossImplementation::kTiled);
   EXPECT_THROW(loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text), in.gamma_raw, in.b, o),
                std::exception);

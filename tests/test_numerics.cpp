@@ -24,7 +24,7 @@ struct Outcome {
   torch::Tensor loss, grad_image, grad_text;
 };
 
-Outcome run(loss::ContrastiveLoss& fn, const torch::Tensor& image0, const torch::Tensor& text0) {
+Outcome loss_outcome(loss::ContrastiveLoss& fn, const torch::Tensor& image0, const torch::Tensor& text0) {
   torch::Tensor image = image0.clone().requires_grad_(true), text = text0.clone().requires_grad_(true);
   torch::Tensor total = fn.forward(loss::PairBatch::local(image, text)).total;
   total.backward();
@@ -42,8 +42,8 @@ TEST(Numerics, HalfPrecisionInputsAreComputedInFloat32) {
       auto fn = loss::make_contrastive_loss(o);
       // The half inputs, and the same (rounded) values given as fp32.
       const torch::Tensor image_h = image.to(dtype), text_h = text.to(dtype);
-      const Outcome half = run(*fn, image_h, text_h);
-      const Outcome single = run(*fn, image_h.to(torch::kFloat), text_h.to(torch::kFloat));
+      const Outcome half = loss_outcome(*fn, image_h, text_h);
+      const Outcome single = loss_outcome(*fn, image_h.to(torch::kFloat), text_h.to(torch::kFloat));
       EXPECT_EQ(half.loss.scalar_type(), torch::kFloat);
       EXPECT_EQ(half.loss.item<float>(), single.loss.item<float>());
       EXPECT_EQ(half.grad_image.scalar_type(), dtype);
@@ -65,9 +65,9 @@ TEST(Numerics, LargeNormsStayFiniteAndMatchDouble) {
   const torch::Tensor image = 1e3 * dir / dir.norm(2, 1, true);
   const torch::Tensor text = image + 30.0 * torch::randn({N, D}, torch::kDouble);
   auto fn = loss::make_contrastive_loss(halo_options(D, N));
-  const Outcome single = run(*fn, image.to(torch::kFloat), text.to(torch::kFloat));
+  const Outcome single = loss_outcome(*fn, image.to(torch::kFloat), text.to(torch::kFloat));
   fn->to(torch::kDouble);
-  const Outcome exact = run(*fn, image, text);
+  const Outcome exact = loss_outcome(*fn, image, text);
   EXPECT_TRUE(std::isfinite(single.loss.item<double>()));
   // fp32 rounding of logits of size ~3e5 is ~0.03 in absolute terms: the loss (dominated by the
   // radial term, ~1e4 here) keeps about 6 significant digits, gradients about 4.
@@ -86,7 +86,7 @@ TEST(Numerics, IdenticalPairHasFiniteLossAndGradient) {
   torch::Tensor image = torch::randn({N, D}), text = torch::randn({N, D});
   text[2] = image[2];  // r^2 = 0 for pair 2
   auto fn = loss::make_contrastive_loss(halo_options(D, N));
-  const Outcome r = run(*fn, image, text);
+  const Outcome r = loss_outcome(*fn, image, text);
   EXPECT_TRUE(std::isfinite(r.loss.item<double>()));
   EXPECT_TRUE(torch::isfinite(r.grad_image).all().item<bool>());
   EXPECT_TRUE(torch::isfinite(r.grad_text).all().item<bool>());

@@ -257,7 +257,7 @@ data::Manifest manifest_of(int n, bool truth) {
   return m;
 }
 
-std::vector<std::vector<std::string>> read_tsv(const std::string& path) {
+std::vector<std::vector<std::string>> read_tsv_rows(const std::string& path) {
   std::ifstream in(path);
   std::vector<std::vector<std::string>> rows;
   for (std::string line; std::getline(in, line);) rows.push_back(data::split_fields(line, '\t'));
@@ -274,7 +274,7 @@ TEST(PairDynamicsFile, ColumnsUnseenRowsAndAuroc) {
         torch::tensor({{0.1, 0.2, 0.3, 4.0}, {0.9, 0.8, 0.7, -2.25}, {0.2, 0.3, 0.4, 3.0}, {0.8, 0.1, 0.5, -1.0}},
                       torch::kFloat64));
   const auto detection = hooks::write_pair_dynamics(dir + "/pair_dynamics.tsv", d, manifest_of(5, true));
-  const auto rows = read_tsv(dir + "/pair_dynamics.tsv");
+  const auto rows = read_tsv_rows(dir + "/pair_dynamics.tsv");
   ASSERT_EQ(rows.size(), 6u);
   EXPECT_EQ(rows[0], (std::vector<std::string>{"line", "image_path", "mismatched", "seen", "own_mean", "cosine_mean",
                                                "in_context_mean", "margin_mean"}));
@@ -291,7 +291,7 @@ TEST(PairDynamicsFile, ColumnsUnseenRowsAndAuroc) {
 
   // Without the truth: "-" in the mismatched column and no detection figures.
   EXPECT_TRUE(hooks::write_pair_dynamics(dir + "/unknown.tsv", d, manifest_of(5, false)).empty());
-  EXPECT_EQ(read_tsv(dir + "/unknown.tsv")[1][2], "-");
+  EXPECT_EQ(read_tsv_rows(dir + "/unknown.tsv")[1][2], "-");
 }
 
 }  // namespace

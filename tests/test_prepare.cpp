@@ -36,7 +36,7 @@ struct Table {
   std::vector<std::vector<std::string>> rows;
 };
 
-Table read_tsv(const fs::path& path) {
+Table read_table(const fs::path& path) {
   std::ifstream in(path);
   Table t;
   std::string line;
@@ -101,7 +101,7 @@ TEST(Prepare, EmojiBothStylesGiveTheSameCaptionsInSortOrder) {
     EXPECT_EQ(skipped(report, "image missing"), 1);
     EXPECT_EQ(skipped(report, "skin-tone"), 1);
     EXPECT_EQ(report.manifest_path, (out / "manifest.tsv").string());
-    const Table t = read_tsv(out / "manifest.tsv");
+    const Table t = read_table(out / "manifest.tsv");
     EXPECT_EQ(t.header, (std::vector<std::string>{"image_path", "caption", "mismatched",
                                                   "original_caption", "label"}));
     ASSERT_EQ(t.rows.size(), 2u);
@@ -137,7 +137,7 @@ TEST(Prepare, EmojiBothStylesGiveTheSameCaptionsInSortOrder) {
   auto with_tones = options_for(root / "emoji-google", root / "tones");
   with_tones.skin_tones = true;
   EXPECT_EQ(data::prepare_dataset("emoji-google", with_tones).written, 3);
-  const Table t = read_tsv(root / "tones" / "manifest.tsv");
+  const Table t = read_table(root / "tones" / "manifest.tsv");
   ASSERT_EQ(t.rows.size(), 3u);
   EXPECT_EQ(t.rows[2][0], "images/1f44d-1f3fb.png");
   EXPECT_EQ(t.rows[2][1], "thumbs up sign, light skin tone, people & body, hand fingers closed");
@@ -160,7 +160,7 @@ TEST(Prepare, TuxpaintSanitisesCaptionsAndCountsStampsWithoutText) {
   const auto report = data::prepare_dataset("tuxpaint", options_for(source, root / "out"));
   EXPECT_EQ(report.written, 1);
   EXPECT_EQ(skipped(report, "no .txt"), 1);
-  const Table t = read_tsv(root / "out" / "manifest.tsv");
+  const Table t = read_table(root / "out" / "manifest.tsv");
   ASSERT_EQ(t.rows.size(), 1u);
   EXPECT_EQ(t.rows[0],
             (std::vector<std::string>{"images/toys/ball.png", "A red ball,", "0", "A red ball,"}));
@@ -205,7 +205,7 @@ TEST(Prepare, MnistWritesPngsTemplatedCaptionsLabelsAndClasses) {
     options.split = split;
     const auto report = data::prepare_dataset("mnist", options);
     EXPECT_EQ(report.written, 5);
-    const Table t = read_tsv(root / split / "manifest.tsv");
+    const Table t = read_table(root / split / "manifest.tsv");
     EXPECT_EQ(t.header.back(), "label");
     ASSERT_EQ(t.rows.size(), 5u);
     const char* words[] = {"seven", "zero", "one", "seven", "three"};
@@ -234,14 +234,14 @@ TEST(Prepare, MnistWritesPngsTemplatedCaptionsLabelsAndClasses) {
   auto limited = options_for(source, root / "limited");
   limited.limit = 3;
   EXPECT_EQ(data::prepare_dataset("mnist", limited).written, 3);
-  const Table full = read_tsv(root / "train" / "manifest.tsv");
-  const Table part = read_tsv(root / "limited" / "manifest.tsv");
+  const Table full = read_table(root / "train" / "manifest.tsv");
+  const Table part = read_table(root / "limited" / "manifest.tsv");
   ASSERT_EQ(part.rows.size(), 3u);
   EXPECT_EQ(part.rows[2], full.rows[2]);
 
   auto fashion = options_for(source, root / "fashion");
   EXPECT_EQ(data::prepare_dataset("fashion-mnist", fashion).written, 5);
-  const Table f = read_tsv(root / "fashion" / "manifest.tsv");
+  const Table f = read_table(root / "fashion" / "manifest.tsv");
   EXPECT_THAT(f.rows[0][1], HasSubstr("sneaker"));
   EXPECT_THAT(f.rows[1][1], HasSubstr("a t-shirt"));
   fs::remove_all(root);
@@ -308,7 +308,7 @@ TEST(Prepare, ManifestWithMismatchesAndBadOptionsAreNamed) {
   options.mismatch_fraction = 0.4;
   options.seed = 3;
   const auto report = data::prepare_dataset("mnist", options);
-  const Table t = read_tsv(root / "mm" / "manifest.tsv");
+  const Table t = read_table(root / "mm" / "manifest.tsv");
   int64_t flagged = 0;
   for (const auto& row : t.rows) {
     EXPECT_EQ(row[2] == "1", row[1] != row[3]) << row[1];

@@ -16,7 +16,7 @@ struct Grads {
   std::vector<torch::Tensor> params;
 };
 
-Grads run(loss::ContrastiveLoss& fn, const torch::Tensor& image0, const torch::Tensor& text0,
+Grads row_block_grads(loss::ContrastiveLoss& fn, const torch::Tensor& image0, const torch::Tensor& text0,
           const std::vector<int64_t>& blocks) {
   fn.zero_grad();
   torch::Tensor image = image0.clone().requires_grad_(true), text = text0.clone().requires_grad_(true);
@@ -42,10 +42,10 @@ void expect_blocks_equal_full(const loss::ContrastiveLossOptions& options) {
   const torch::Tensor text = 0.7 * image + torch::randn({N, D}, torch::kDouble);
   auto fn = loss::make_contrastive_loss(options);
   fn->to(torch::kDouble);
-  const Grads full = run(*fn, image, text, {N});
+  const Grads full = row_block_grads(*fn, image, text, {N});
   for (const auto& blocks : std::vector<std::vector<int64_t>>{{5, 4, 3}, {1, 11}, {4, 4, 4}, {3, 3, 3, 3}}) {
     SCOPED_TRACE(options.name + " with " + std::to_string(blocks.size()) + " blocks");
-    const Grads split = run(*fn, image, text, blocks);
+    const Grads split = row_block_grads(*fn, image, text, blocks);
     EXPECT_TRUE(all_close(split.loss, full.loss, 1e-12, 1e-12)) << "loss";
     EXPECT_TRUE(all_close(split.image, full.image, 1e-10, 1e-12)) << "image gradient";
     EXPECT_TRUE(all_close(split.text, full.text, 1e-10, 1e-12)) << "text gradient";
@@ -56,7 +56,7 @@ void expect_blocks_equal_full(const loss::ContrastiveLossOptions& options) {
   }
 }
 
-loss::ContrastiveLossOptions options(const std::string& name, bool distill = true) {
+loss::ContrastiveLossOptions contrastive_options(const std::string& name, bool distill = true) {
   loss::ContrastiveLossOptions o;
   o.name = name;
   o.embed_dim = 6;
@@ -65,18 +65,18 @@ loss::ContrastiveLossOptions options(const std::string& name, bool distill = tru
   return o;
 }
 
-TEST(RowBlocks, HaloDistillEqualsFullBatch) { expect_blocks_equal_full(options("halo", true)); }
-TEST(RowBlocks, HaloLabelSmoothingEqualsFullBatch) { expect_blocks_equal_full(options("halo", false)); }
+TEST(RowBlocks, HaloDistillEqualsFullBatch) { expect_blocks_equal_full(contrastive_options("halo", true)); }
+TEST(RowBlocks, HaloLabelSmoothingEqualsFullBatch) { expect_blocks_equal_full(contrastive_options("halo", false)); }
 TEST(RowBlocks, HaloTiledEqualsFullBatch) {
   for (bool distill : {true, false}) {
-    auto o = options("halo", distill);
+    auto o = contrastive_options("halo", distill);
     o.implementation = "tiled";
     o.tile_size = 5;  // divides neither the batch nor the blocks
     expect_blocks_equal_full(o);
   }
 }
-TEST(RowBlocks, InfoNceEqualsFullBatch) { expect_blocks_equal_full(options("infonce")); }
-TEST(RowBlocks, SigLipEqualsFullBatch) { expect_blocks_equal_full(options("siglip")); }
+TEST(RowBlocks, InfoNceEqualsFullBatch) { expect_blocks_equal_full(contrastive_options("infonce")); }
+TEST(RowBlocks, SigLipEqualsFullBatch) { expect_blocks_equal_full(contrastive_options("siglip")); }
 
 }  // namespace
 }  // namespace halo::test

@@ -24,7 +24,7 @@ struct Result {
 
 // image/text rows and columns are separate leaves (rows == columns when `local`), and the
 // upstream gradient weights the parts differently so that each output's backward is checked.
-Result run(const TileCase& s, bool distill, bool local, loss::LossImplementation impl,
+Result tiled_case_result(const TileCase& s, bool distill, bool local, loss::LossImplementation impl,
            torch::ScalarType dtype, uint64_t seed) {
   torch::manual_seed(seed);
   const auto o = torch::TensorOptions().dtype(torch::kDouble);
@@ -66,8 +66,8 @@ void expect_tiled_matches_dense(const TileCase& s, bool distill, bool local, tor
                << s.dim << " tile " << s.tile << (distill ? " distill" : " smoothing")
                << (local ? " local" : " split") << " " << dtype);
   const uint64_t seed = static_cast<uint64_t>(s.rows * 131 + s.cols * 17 + s.tile);
-  const Result dense = run(s, distill, local, loss::LossImplementation::kDense, dtype, seed);
-  const Result tiled = run(s, distill, local, loss::LossImplementation::kTiled, dtype, seed);
+  const Result dense = tiled_case_result(s, distill, local, loss::LossImplementation::kDense, dtype, seed);
+  const Result tiled = tiled_case_result(s, distill, local, loss::LossImplementation::kTiled, dtype, seed);
   for (size_t i = 0; i < dense.values.size(); ++i) {
     EXPECT_EQ(tiled.values[i].scalar_type(), dense.values[i].scalar_type()) << kNames[i];
     EXPECT_TRUE(all_close(tiled.values[i].to(torch::kDouble), dense.values[i].to(torch::kDouble),

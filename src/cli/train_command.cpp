@@ -28,6 +28,9 @@ int run_train(const std::vector<std::string>& argv) {
               "micro-batches, loss memory) and exit")
       .option("world-size", "N", "processes to assume for --dump-config (default: WORLD_SIZE, else 1)", "");
   if (!args.parse(argv)) return 0;
+  HALO_CHECK(args.str("world-size").empty() || args.on("dump-config"),
+             "--world-size is read only with --dump-config; a run's processes come from WORLD_SIZE "
+             "(set by halo-clip launch or torchrun)");
   const train::Config config = train::load_config(args.str("config"), args.all("set"));
   if (args.on("dump-config")) {
     const int64_t world = args.str("world-size").empty() ? dist::read_env().world_size : args.integer("world-size");
