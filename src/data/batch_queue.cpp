@@ -3,9 +3,14 @@
 
 #include <utility>
 
+#include <ATen/Parallel.h>
+
+#include "common/error.h"
+
 namespace halo::data {
 
 void BatchQueue::reset(int64_t first, int64_t end, int64_t prefetch) {
+  HALO_CHECK(first >= 0 && first <= end, "loader: batch ", first, " is outside epoch of ", end, " batches");
   std::lock_guard<std::mutex> lock(mutex_);
   ready_.clear();
   error_ = nullptr;
@@ -13,6 +18,20 @@ void BatchQueue::reset(int64_t first, int64_t end, int64_t prefetch) {
   next_to_claim_ = next_to_take_ = first;
   end_ = end;
   prefetch_ = prefetch;
+}
+
+void BatchQueue::start_workers(int64_t count, const std::function<void(int64_t)>& work) {
+  if (next_to_take_ >= end_) return;
+  for (int64_t w = 0; w < count; ++w) {
+    threads_.emplace_back([this, w, work] {
+      at::set_num_threads(1);  // (OpenMP team sizes are per thread: the training loop's stays)
+      try {
+        work(w);
+      } catch (...) {
+        fail(std::current_exception());
+      }
+    });
+  }
 }
 
 bool BatchQueue::wait_for_turn(int64_t index) {
@@ -50,6 +69,8 @@ void BatchQueue::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
 }
 
 std::optional<Batch> BatchQueue::take() {

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 
-#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include "common/error.h"
@@ -43,7 +42,7 @@ BatchLoader::BatchLoader(std::shared_ptr<const Manifest> manifest, TextEncoder e
              " rows: fewer than one global batch of ", options_.batch_size * options_.world_size);
 }
 
-BatchLoader::~BatchLoader() { stop(); }
+BatchLoader::~BatchLoader() { queue_.stop(); }
 
 int64_t BatchLoader::batches_per_epoch() const {
   const int64_t global = options_.batch_size * options_.world_size;
@@ -99,35 +98,19 @@ Batch BatchLoader::build(int64_t epoch, int64_t batch) const {
 }
 
 void BatchLoader::worker_loop() {
-  // Decoding threads run small tensor ops; with LibTorch's default they would each start an
-  // OpenMP team as wide as the machine and compete with the training step for the cores.
-  // (OpenMP team sizes are per thread: the training loop's stays as it is.)
-  at::set_num_threads(1);
   while (const std::optional<int64_t> batch = queue_.claim_next()) {
-    try {
-      Batch b = build(epoch_, *batch);
-      skipped_total_ += b.skipped;
-      queue_.put(*batch, std::move(b));
-    } catch (...) {
-      queue_.fail(std::current_exception());
-    }
+    Batch b = build(epoch_, *batch);
+    skipped_total_ += b.skipped;
+    queue_.put(*batch, std::move(b));
   }
 }
 
-void BatchLoader::stop() {
-  queue_.stop();
-  for (auto& t : threads_) t.join();
-  threads_.clear();
-}
-
 void BatchLoader::start_epoch(int64_t epoch, int64_t first_batch) {
-  stop();
-  HALO_CHECK(first_batch >= 0 && first_batch <= batches_per_epoch(), "loader: batch ", first_batch,
-             " is outside epoch of ", batches_per_epoch(), " batches");
+  queue_.stop();
+  queue_.reset(first_batch, batches_per_epoch(), options_.prefetch_batches);
   if (epoch != epoch_ || order_.empty()) order_ = epoch_order(manifest_->size(), options_.seed, epoch, options_.shuffle);
   epoch_ = epoch;
-  queue_.reset(first_batch, batches_per_epoch(), options_.prefetch_batches);
-  for (int64_t i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
+  queue_.start_workers(options_.workers, [this](int64_t) { worker_loop(); });
 }
 
 std::optional<Batch> BatchLoader::next() { return queue_.take(); }

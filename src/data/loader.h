@@ -10,7 +10,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <torch/types.h>
@@ -71,13 +70,11 @@ class BatchLoader : public BatchSource {
   // This rank's slice of batch `batch` of a permutation.
   std::vector<int64_t> slice(const std::vector<int64_t>& order, int64_t batch) const;
   void worker_loop();
-  void stop();
 
   std::shared_ptr<const Manifest> manifest_;
   TextEncoder encode_text_;
   LoaderOptions options_;
 
-  std::vector<std::thread> threads_;
   BatchQueue queue_;
   std::vector<int64_t> order_;  // the permutation of the started epoch
   int64_t epoch_ = 0;

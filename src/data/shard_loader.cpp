@@ -3,7 +3,6 @@
 
 #include <algorithm>
 
-#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include "common/error.h"
@@ -137,26 +136,15 @@ ShardLoader::ShardLoader(std::shared_ptr<const ShardSet> shards, TextEncoder enc
              options_.world_size, " process(es) x ", options_.workers, " worker(s))");
 }
 
-ShardLoader::~ShardLoader() { stop(); }
+ShardLoader::~ShardLoader() { queue_.stop(); }
 
 int64_t ShardLoader::batches_per_epoch() const { return static_cast<int64_t>(plan_.owner.size()); }
 
-void ShardLoader::stop() {
-  queue_.stop();
-  for (auto& t : threads_) t.join();
-  threads_.clear();
-}
-
 void ShardLoader::start_epoch(int64_t epoch, int64_t first_batch) {
-  stop();
+  queue_.stop();
   plan_ = plan_epoch(shards_->sizes, plan_options_, epoch);
-  HALO_CHECK(first_batch >= 0 && first_batch <= batches_per_epoch(), "loader: batch ", first_batch,
-             " is outside epoch of ", batches_per_epoch(), " batches");
   queue_.reset(first_batch, batches_per_epoch(), options_.prefetch_batches);
-  if (first_batch >= batches_per_epoch()) return;  // the epoch is over: nothing to read
-  for (int64_t w = 0; w < options_.workers; ++w) {
-    threads_.emplace_back([this, w, epoch, first_batch] { worker_loop(w, epoch, first_batch); });
-  }
+  queue_.start_workers(options_.workers, [this, epoch, first_batch](int64_t w) { worker_loop(w, epoch, first_batch); });
 }
 
 Batch ShardLoader::build(std::vector<ShardSample>& samples, int64_t epoch, int64_t index) const {
@@ -197,45 +185,40 @@ Batch ShardLoader::build(std::vector<ShardSample>& samples, int64_t epoch, int64
 }
 
 void ShardLoader::worker_loop(int64_t worker, int64_t epoch, int64_t first_batch) {
-  at::set_num_threads(1);  // as BatchLoader's workers: small tensor ops, one thread each
-  try {
-    const WorkerStream& plan = plan_.workers[static_cast<size_t>(worker)];
-    // This worker's batches in the epoch, as global batch numbers; those before first_batch
-    // are replayed (read, not decoded) to restore the shuffle buffer.
-    std::vector<int64_t> global;
-    for (size_t b = 0; b < plan_.owner.size(); ++b) {
-      if (plan_.owner[b].first == worker) global.push_back(static_cast<int64_t>(b));
-    }
-    const uint64_t buffer_seed = shuffle_buffer_seed(options_.seed, epoch, options_.rank, worker);
-    const auto replayed = static_cast<int64_t>(
-        std::count_if(global.begin(), global.end(), [&](int64_t b) { return b < first_batch; }));
-    WorkerSampleStream stream(*shards_, plan.shards, broken_shards_,
-                              replayed == 0 ? std::vector<bool>()
-                                            : positions_taken(plan.samples, replayed, options_.batch_size,
-                                                              shuffle_buffer_, buffer_seed));
-    ShuffleBuffer<ShardSample> buffer(shuffle_buffer_, buffer_seed);
-    ShardSample incoming, leaving;
-    bool stream_ended = false;
-    for (const int64_t b : global) {
-      if (queue_.stopped()) return;
-      std::vector<ShardSample> samples;
-      while (static_cast<int64_t>(samples.size()) < options_.batch_size) {
-        if (!stream_ended && stream.next(incoming)) {
-          if (buffer.push(std::move(incoming), leaving)) samples.push_back(std::move(leaving));
-        } else {
-          stream_ended = true;
-          if (!buffer.drain(leaving)) break;
-          samples.push_back(std::move(leaving));
-        }
+  const WorkerStream& plan = plan_.workers[static_cast<size_t>(worker)];
+  // This worker's batches in the epoch, as global batch numbers; those before first_batch
+  // are replayed (read, not decoded) to restore the shuffle buffer.
+  std::vector<int64_t> global;
+  for (size_t b = 0; b < plan_.owner.size(); ++b) {
+    if (plan_.owner[b].first == worker) global.push_back(static_cast<int64_t>(b));
+  }
+  const uint64_t buffer_seed = shuffle_buffer_seed(options_.seed, epoch, options_.rank, worker);
+  const auto replayed = static_cast<int64_t>(
+      std::count_if(global.begin(), global.end(), [&](int64_t b) { return b < first_batch; }));
+  WorkerSampleStream stream(*shards_, plan.shards, broken_shards_,
+                            replayed == 0 ? std::vector<bool>()
+                                          : positions_taken(plan.samples, replayed, options_.batch_size,
+                                                            shuffle_buffer_, buffer_seed));
+  ShuffleBuffer<ShardSample> buffer(shuffle_buffer_, buffer_seed);
+  ShardSample incoming, leaving;
+  bool stream_ended = false;
+  for (const int64_t b : global) {
+    if (queue_.stopped()) return;
+    std::vector<ShardSample> samples;
+    while (static_cast<int64_t>(samples.size()) < options_.batch_size) {
+      if (!stream_ended && stream.next(incoming)) {
+        if (buffer.push(std::move(incoming), leaving)) samples.push_back(std::move(leaving));
+      } else {
+        stream_ended = true;
+        if (!buffer.drain(leaving)) break;
+        samples.push_back(std::move(leaving));
       }
-      if (b < first_batch) continue;  // replayed
-      if (!queue_.wait_for_turn(b)) return;
-      Batch batch = build(samples, epoch, b);
-      skipped_total_ += batch.skipped;
-      queue_.put(b, std::move(batch));
     }
-  } catch (...) {
-    queue_.fail(std::current_exception());
+    if (b < first_batch) continue;  // replayed
+    if (!queue_.wait_for_turn(b)) return;
+    Batch batch = build(samples, epoch, b);
+    skipped_total_ += batch.skipped;
+    queue_.put(b, std::move(batch));
   }
 }
 

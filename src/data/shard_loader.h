@@ -11,7 +11,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "data/batch_queue.h"
@@ -42,7 +41,6 @@ class ShardLoader : public BatchSource {
  private:
   void worker_loop(int64_t worker, int64_t epoch, int64_t first_batch);
   Batch build(std::vector<ShardSample>& samples, int64_t epoch, int64_t index) const;
-  void stop();
 
   std::shared_ptr<const ShardSet> shards_;
   TextEncoder encode_text_;
@@ -51,7 +49,6 @@ class ShardLoader : public BatchSource {
   PlanOptions plan_options_;
   EpochPlan plan_;
 
-  std::vector<std::thread> threads_;
   BatchQueue queue_;
   std::atomic<int64_t> skipped_total_{0}, broken_shards_{0};
 };
