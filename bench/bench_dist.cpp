@@ -10,9 +10,9 @@
 
 #include <torch/torch.h>
 
+#include "common/allocator.h"
 #include "common/args.h"
 #include "common/error.h"
-#include "common/allocator.h"
 #include "common/threads.h"
 #include "dist/gather_with_grad.h"
 #include "dist/grad_allreduce.h"

@@ -44,8 +44,7 @@ struct Case {
 
 bool is_out_of_memory(const std::exception& e) {
   const std::string what = e.what();
-  return what.find("out of memory") != std::string::npos ||
-         what.find("alloc") != std::string::npos;
+  return what.find("out of memory") != std::string::npos || what.find("alloc") != std::string::npos;
 }
 
 void sync(const torch::Device& device) {
@@ -67,7 +66,8 @@ Inputs make_inputs(int64_t n, int64_t d, torch::ScalarType dtype, const torch::D
   return in;
 }
 
-halo::loss::HaloClipOptions loss_options(int64_t n, int64_t d, LossImplementation impl, int64_t tile) {
+halo::loss::HaloClipOptions loss_options(int64_t n, int64_t d, LossImplementation impl,
+                                         int64_t tile) {
   halo::loss::HaloClipOptions opt;
   opt.embed_dim = d;
   opt.num_candidates = n;
@@ -95,12 +95,14 @@ Outcome loss_and_grads(const Inputs& in, torch::ScalarType dtype, int64_t r0, in
   const double b = halo::loss::abstain_bias(opt.embed_dim, n, opt.label_smoothing);
   const halo::loss::PairBatch batch =
       k == n ? halo::loss::PairBatch::local(image, text)
-             : halo::loss::PairBatch{image.narrow(0, r0, k), text.narrow(0, r0, k), image, text, r0, {}};
+             : halo::loss::PairBatch{
+                   image.narrow(0, r0, k), text.narrow(0, r0, k), image, text, r0, {}};
   torch::Tensor total = halo::loss::halo_clip_loss(batch, gamma_raw, b, opt).total;
   total.backward();
   Outcome out;
   out.loss = total.item<double>();
-  for (const auto* t : {&image, &text, &gamma_raw}) out.grads.push_back(t->grad().to(torch::kCPU, torch::kDouble));
+  for (const auto* t : {&image, &text, &gamma_raw})
+    out.grads.push_back(t->grad().to(torch::kCPU, torch::kDouble));
   return out;
 }
 
@@ -153,7 +155,8 @@ Reference make_reference(const Inputs& in, int64_t d, int64_t full_max_n, int64_
   ref.rows = std::min(rows, n);
   std::vector<int64_t> starts{0, (n - ref.rows) / 2, n - ref.rows};
   starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
-  for (const int64_t r0 : starts) ref.blocks.emplace_back(r0, loss_and_grads(in, torch::kFloat, r0, ref.rows, opt));
+  for (const int64_t r0 : starts)
+    ref.blocks.emplace_back(r0, loss_and_grads(in, torch::kFloat, r0, ref.rows, opt));
   return ref;
 }
 
@@ -164,7 +167,8 @@ double check_case(const Case& c, const Inputs& in, const Reference& ref, const O
   const auto opt = loss_options(c.n, c.d, c.impl, c.tile);
   double worst = 0;
   for (const auto& [r0, expected] : ref.blocks) {
-    worst = std::max(worst, relative_error(loss_and_grads(in, c.dtype, r0, ref.rows, opt), expected));
+    worst =
+        std::max(worst, relative_error(loss_and_grads(in, c.dtype, r0, ref.rows, opt), expected));
   }
   return worst;
 }
@@ -203,7 +207,8 @@ Result run_case(const Case& c, const Inputs& in, const Reference& ref, double to
     Outcome first;
     if (ref.full) {
       first.loss = first_total.item<double>();
-      for (const auto* t : {&image, &text, &gamma_raw}) first.grads.push_back(t->grad().to(torch::kCPU, torch::kDouble));
+      for (const auto* t : {&image, &text, &gamma_raw})
+        first.grads.push_back(t->grad().to(torch::kCPU, torch::kDouble));
     }
     r.check_error = check_case(c, in, ref, &first);
     if (!(r.check_error <= tolerance)) {
@@ -265,14 +270,16 @@ int main(int argc, char** argv) {
       .option("dense-max-n", "N", "skip timing dense above this N (CUDA also catches OOM)", "")
       .option("check-full-max-n", "N",
               "check against the whole dense batch up to this N, sampled rows above", "")
-      .option("check-rows", "K", "rows per sampled block when the whole batch is not checked", "512")
+      .option("check-rows", "K", "rows per sampled block when the whole batch is not checked",
+              "512")
       .option("tile", "T", "tile edge of the tiled (ATen) path", "1024")
       .option("warmup", "K", "untimed runs per case", "1")
       .option("repeats", "K", "timed runs per case (the median is reported)", "3")
       .option("max-case-s", "S", "a case whose first run takes longer is not repeated", "30")
       .option("skip-projected-s", "S",
               "skip a case whose time projected from the same implementation at the previous N\n"
-              "(time ~ N^2) exceeds S seconds (0: never skip)", "0")
+              "(time ~ N^2) exceeds S seconds (0: never skip)",
+              "0")
       .option("threads", "T", "CPU threads (0: all cores, or OMP_NUM_THREADS)", "0");
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   try {
@@ -287,15 +294,18 @@ int main(int argc, char** argv) {
       const std::string v = args.str(flag);
       return v.empty() ? (cuda ? gpu : cpu) : v;
     };
-    const auto sizes =
-        halo::positive_integers(pick("sizes", "4096,16384,65536,262144", "1024,2048,4096"), "sizes");
+    const auto sizes = halo::positive_integers(
+        pick("sizes", "4096,16384,65536,262144", "1024,2048,4096"), "sizes");
     const auto dims = halo::positive_integers(pick("dims", "256,512,1024", "256,512"), "dims");
-    const int64_t dense_max_n = halo::positive_integers(pick("dense-max-n", "1000000000", "8192"), "dense-max-n").front();
+    const int64_t dense_max_n =
+        halo::positive_integers(pick("dense-max-n", "1000000000", "8192"), "dense-max-n").front();
     const int64_t check_full_max_n =
-        halo::positive_integers(pick("check-full-max-n", std::to_string(dense_max_n), std::to_string(dense_max_n)),
-                   "check-full-max-n")
+        halo::positive_integers(
+            pick("check-full-max-n", std::to_string(dense_max_n), std::to_string(dense_max_n)),
+            "check-full-max-n")
             .front();
-    const int64_t check_rows = halo::positive_integers(args.str("check-rows"), "check-rows").front();
+    const int64_t check_rows =
+        halo::positive_integers(args.str("check-rows"), "check-rows").front();
     std::vector<torch::ScalarType> dtypes;
     for (const auto& t : halo::split_list(pick("dtypes", "fp32,bf16", "fp32"))) {
       HALO_CHECK(t == "fp32" || t == "bf16", "--dtypes takes fp32 and/or bf16, got '", t, "'");
@@ -354,14 +364,15 @@ int main(int argc, char** argv) {
               const double projected_s = ms0 * 1e-3 * std::pow(static_cast<double>(N) / n0, 2.0);
               if (projected_s > skip_projected_s) {
                 char why[96];
-                std::snprintf(why, sizeof why, "skipped (projected %.0f s > --skip-projected-s)", projected_s);
+                std::snprintf(why, sizeof why, "skipped (projected %.0f s > --skip-projected-s)",
+                              projected_s);
                 skip(name, why);
                 continue;
               }
             }
             if (!ref) ref = make_reference(in, D, check_full_max_n, check_rows);
-            const Result r = run_case({N, D, dtype, impl, args.integer("tile")}, in, *ref, tolerance,
-                                      device, warmup, repeats, max_case_s);
+            const Result r = run_case({N, D, dtype, impl, args.integer("tile")}, in, *ref,
+                                      tolerance, device, warmup, repeats, max_case_s);
             if (r.check_failed) {
               ++failures;
               char why[160];
@@ -383,7 +394,8 @@ int main(int argc, char** argv) {
                 (r.note.empty() ? "" : "; " + r.note);
             std::printf("%-6s %-5s %8lld %6lld %14.2f %16.1f %9.3f %10.2e  %s\n", name, type,
                         static_cast<long long>(N), static_cast<long long>(D), r.median_ms,
-                        r.peak_mib, flops / (r.median_ms * 1e-3) / 1e12, r.check_error, note.c_str());
+                        r.peak_mib, flops / (r.median_ms * 1e-3) / 1e12, r.check_error,
+                        note.c_str());
           }
         }
       }

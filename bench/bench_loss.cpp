@@ -47,8 +47,8 @@ Result run_case(const std::string& name, int64_t N, int64_t D, int warmup, int r
     return total;
   };
   const double first = step().item<double>();  // validate before timing
-  HALO_CHECK(std::isfinite(first) && image.grad().isfinite().all().item<bool>(),
-             name, " produced a non-finite loss or gradient at N = ", N);
+  HALO_CHECK(std::isfinite(first) && image.grad().isfinite().all().item<bool>(), name,
+             " produced a non-finite loss or gradient at N = ", N);
   for (int i = 0; i < warmup; ++i) step();
 
   halo::bench::MemoryMeter meter(device);
@@ -93,15 +93,16 @@ int main(int argc, char** argv) {
       halo::configure_cpu_threads();
     }
 
-    std::printf("bench_loss: D = %lld, device = %s, threads = %d, median of %d runs after %d warm-up\n",
-                static_cast<long long>(D), device.str().c_str(), torch::get_num_threads(), repeats,
-                warmup);
+    std::printf(
+        "bench_loss: D = %lld, device = %s, threads = %d, median of %d runs after %d warm-up\n",
+        static_cast<long long>(D), device.str().c_str(), torch::get_num_threads(), repeats, warmup);
     std::printf("%-8s %7s %14s %12s %16s %14s\n", "loss", "N", "fwd+bwd (ms)", "min (ms)",
                 "peak mem (MiB)", "time / InfoNCE");
     for (int64_t N : sizes) {
       const Result infonce = run_case("infonce", N, D, warmup, repeats, device);
       for (const std::string name : {"halo", "infonce", "siglip"}) {
-        const Result r = name == "infonce" ? infonce : run_case(name, N, D, warmup, repeats, device);
+        const Result r =
+            name == "infonce" ? infonce : run_case(name, N, D, warmup, repeats, device);
         std::printf("%-8s %7lld %14.2f %12.2f %16.1f %13.2fx\n", name.c_str(),
                     static_cast<long long>(N), r.median_ms, r.min_ms, r.peak_mib,
                     r.median_ms / infonce.median_ms);

@@ -30,7 +30,9 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 // Peak resident set size of this process (VmHWM), MiB.
 double peak_rss_mib() {
@@ -76,21 +78,26 @@ double images_per_second(halo::data::BatchSource& source, int64_t epochs) {
 }
 
 int throughput(const std::vector<std::string>& argv) {
-  halo::ArgParser args("bench_shards throughput",
-                       "Images/s per worker thread decoding the same images from files and from shards.");
+  halo::ArgParser args(
+      "bench_shards throughput",
+      "Images/s per worker thread decoding the same images from files and from shards.");
   args.required("manifest", "FILE", "image-caption manifest (its images are read as files)")
-      .required("work", "DIR", "scratch folder: the manifest is written as shards in DIR/shards once")
+      .required("work", "DIR",
+                "scratch folder: the manifest is written as shards in DIR/shards once")
       .option("workers", "N", "loader worker threads", "1")
       .option("batch", "N", "batch size", "64")
       .option("image-size", "S", "output image size (random resized crop)", "64")
       .option("epochs", "N", "epochs timed per source (the median is printed)", "5");
   if (!args.parse(argv)) return 0;
-  const int64_t workers = args.integer("workers"), batch = args.integer("batch"), size = args.integer("image-size");
+  const int64_t workers = args.integer("workers"), batch = args.integer("batch"),
+                size = args.integer("image-size");
   const int64_t epochs = args.integer("epochs");
   HALO_CHECK(epochs >= 1, "--epochs must be >= 1");
-  auto manifest = std::make_shared<halo::data::Manifest>(halo::data::read_manifest(args.str("manifest"), {}));
+  auto manifest =
+      std::make_shared<halo::data::Manifest>(halo::data::read_manifest(args.str("manifest"), {}));
   const fs::path shards_dir = fs::path(args.str("work")) / "shards";
-  // One shard per worker and batch-sized shards' worth of samples, so both sources give every image.
+  // One shard per worker and batch-sized shards' worth of samples, so both sources give every
+  // image.
   halo::data::ManifestToShardsOptions so;
   so.out = shards_dir.string();
   so.samples_per_shard = (manifest->size() + workers - 1) / workers;
@@ -98,21 +105,25 @@ int throughput(const std::vector<std::string>& argv) {
   const std::string pattern = halo::data::write_manifest_as_shards(*manifest, so).pattern;
   auto set = std::make_shared<halo::data::ShardSet>(halo::data::open_shard_set(pattern));
   halo::data::BatchLoader files(manifest, constant_tokens(), training_loader(batch, workers, size));
-  halo::data::ShardLoader shards(set, constant_tokens(), training_loader(batch, workers, size), 1000);
+  halo::data::ShardLoader shards(set, constant_tokens(), training_loader(batch, workers, size),
+                                 1000);
   const double f = images_per_second(files, epochs), s = images_per_second(shards, epochs);
-  std::printf("data path, %lld images (%s), batch %lld, %lldx%lld random resized crop, %lld worker(s), median of %lld epochs:\n",
-              static_cast<long long>(manifest->size()), args.str("manifest").c_str(), static_cast<long long>(batch),
-              static_cast<long long>(size), static_cast<long long>(size), static_cast<long long>(workers),
-              static_cast<long long>(epochs));
+  std::printf(
+      "data path, %lld images (%s), batch %lld, %lldx%lld random resized crop, %lld worker(s), "
+      "median of %lld epochs:\n",
+      static_cast<long long>(manifest->size()), args.str("manifest").c_str(),
+      static_cast<long long>(batch), static_cast<long long>(size), static_cast<long long>(size),
+      static_cast<long long>(workers), static_cast<long long>(epochs));
   std::printf("  files : %8.0f images/s, %8.0f per worker\n", f, f / static_cast<double>(workers));
-  std::printf("  shards: %8.0f images/s, %8.0f per worker (%lld shards)\n", s, s / static_cast<double>(workers),
-              static_cast<long long>(set->shards.size()));
+  std::printf("  shards: %8.0f images/s, %8.0f per worker (%lld shards)\n", s,
+              s / static_cast<double>(workers), static_cast<long long>(set->shards.size()));
   return 0;
 }
 
 int make(const std::vector<std::string>& argv) {
-  halo::ArgParser args("bench_shards make",
-                       "A synthetic shard set: a manifest's images and captions repeated under new keys.");
+  halo::ArgParser args(
+      "bench_shards make",
+      "A synthetic shard set: a manifest's images and captions repeated under new keys.");
   args.required("manifest", "FILE", "image-caption manifest (.png/.jpg images)")
       .required("out", "DIR", "output folder (shards and sizes.json)")
       .required("samples", "N", "samples in the set")
@@ -147,14 +158,15 @@ int make(const std::vector<std::string>& argv) {
     sizes.emplace_back(name, end - first);
   }
   halo::data::write_shard_sizes(args.str("out"), sizes);
-  std::printf("wrote %lld samples in %zu shards to %s in %.1f s\n", static_cast<long long>(n), sizes.size(),
-              args.str("out").c_str(), seconds_since(start));
+  std::printf("wrote %lld samples in %zu shards to %s in %.1f s\n", static_cast<long long>(n),
+              sizes.size(), args.str("out").c_str(), seconds_since(start));
   return 0;
 }
 
 int read_set(const std::vector<std::string>& argv) {
   halo::ArgParser args("bench_shards read",
-                       "Streams a shard set through the training loader: time to the first batch, images/s, peak RSS.");
+                       "Streams a shard set through the training loader: time to the first batch, "
+                       "images/s, peak RSS.");
   args.required("shards", "PATTERN", "the shard set (a brace pattern)")
       .option("workers", "N", "loader worker threads", "2")
       .option("batch", "N", "batch size", "256")
@@ -165,7 +177,8 @@ int read_set(const std::vector<std::string>& argv) {
   const double rss_start = peak_rss_mib();
   const auto start = Clock::now();
   auto set = std::make_shared<halo::data::ShardSet>(halo::data::open_shard_set(args.str("shards")));
-  halo::data::LoaderOptions o = training_loader(args.integer("batch"), args.integer("workers"), args.integer("image-size"));
+  halo::data::LoaderOptions o =
+      training_loader(args.integer("batch"), args.integer("workers"), args.integer("image-size"));
   halo::data::ShardLoader loader(set, constant_tokens(), o, args.integer("shuffle-buffer"));
   loader.start_epoch(0, 0);
   auto first = loader.next();
@@ -181,13 +194,18 @@ int read_set(const std::vector<std::string>& argv) {
     ++batches;
   }
   const double seconds = seconds_since(timed);
-  std::printf("%lld samples in %zu shards (%lld counted), %lld worker(s), batch %lld, shuffle buffer %lld:\n",
-              static_cast<long long>(set->total), set->shards.size(), static_cast<long long>(set->counted),
-              static_cast<long long>(o.workers), static_cast<long long>(o.batch_size),
-              static_cast<long long>(args.integer("shuffle-buffer")));
-  std::printf("  first batch after %.2f s; %lld batches, %lld images, %.0f images/s; peak RSS %.0f MiB (%.0f MiB at start)\n",
-              to_first, static_cast<long long>(batches), static_cast<long long>(images),
-              static_cast<double>(images - first->images.size(0)) / std::max(seconds, 1e-9), peak_rss_mib(), rss_start);
+  std::printf(
+      "%lld samples in %zu shards (%lld counted), %lld worker(s), batch %lld, shuffle buffer "
+      "%lld:\n",
+      static_cast<long long>(set->total), set->shards.size(), static_cast<long long>(set->counted),
+      static_cast<long long>(o.workers), static_cast<long long>(o.batch_size),
+      static_cast<long long>(args.integer("shuffle-buffer")));
+  std::printf(
+      "  first batch after %.2f s; %lld batches, %lld images, %.0f images/s; peak RSS %.0f MiB "
+      "(%.0f MiB at start)\n",
+      to_first, static_cast<long long>(batches), static_cast<long long>(images),
+      static_cast<double>(images - first->images.size(0)) / std::max(seconds, 1e-9), peak_rss_mib(),
+      rss_start);
   return 0;
 }
 
@@ -202,7 +220,8 @@ int main(int argc, char** argv) {
     if (command == "throughput") return throughput(rest);
     if (command == "make") return make(rest);
     if (command == "read") return read_set(rest);
-    std::cout << "usage: bench_shards throughput|make|read [flags]   (bench_shards COMMAND --help)\n";
+    std::cout
+        << "usage: bench_shards throughput|make|read [flags]   (bench_shards COMMAND --help)\n";
     return command == "--help" || command == "-h" ? 0 : 2;
   } catch (const halo::Error& e) {
     std::cerr << "error: " << e.message() << "\n";

@@ -33,8 +33,12 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-double mib(int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+double mib(int64_t bytes) {
+  return static_cast<double>(bytes) / (1 << 20);
+}
 
 struct Case {
   int64_t batch = 0, accum = 1;
@@ -51,7 +55,8 @@ int run_case(const halo::train::Config& base, const Case& k) {
   c.loss.implementation = k.implementation;
   c.validate();
   torch::manual_seed(0);
-  const int64_t vocab = c.tokenizer.vocab_size, eos = vocab - 1, length = c.model.text.context_length;
+  const int64_t vocab = c.tokenizer.vocab_size, eos = vocab - 1,
+                length = c.model.text.context_length;
   halo::encoders::ClipModel model(c.model, vocab, eos);
   halo::loss::ContrastiveLossOptions options = halo::train::loss_options(c);
   options.check_finite = false;  // as halo-clip train
@@ -70,11 +75,13 @@ int run_case(const halo::train::Config& base, const Case& k) {
 
   // The first step also allocates AdamW's state and touches fresh memory: it is run untimed.
   const halo::train::StepModules modules{*model, *loss, *optimizer, params, grads, *group};
-  const halo::train::StepOptions step_options{c.train.accum_steps, c.train.precision == "bf16", c.optim.grad_clip};
+  const halo::train::StepOptions step_options{c.train.accum_steps, c.train.precision == "bf16",
+                                              c.optim.grad_clip};
   halo::train::train_step(modules, step_options, images, tokens, {}).loss.total.item<double>();
   meter.reset_peak();
   auto start = Clock::now();
-  const halo::train::StepResult out = halo::train::train_step(modules, step_options, images, tokens, {});
+  const halo::train::StepResult out =
+      halo::train::train_step(modules, step_options, images, tokens, {});
   out.loss.total.item<double>();
   const double step_s = seconds_since(start);
   const int64_t step_bytes = meter.peak_bytes_above_start();
@@ -86,8 +93,8 @@ int run_case(const halo::train::Config& base, const Case& k) {
   const int64_t scores_bytes = meter.peak_bytes_above_start();
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  std::printf("result %.3f %.1f %.3f %.1f %.1f %.1f\n", step_s, mib(step_bytes), scores_s, mib(scores_bytes),
-              mib(input_bytes), static_cast<double>(usage.ru_maxrss) / 1024);
+  std::printf("result %.3f %.1f %.3f %.1f %.1f %.1f\n", step_s, mib(step_bytes), scores_s,
+              mib(scores_bytes), mib(input_bytes), static_cast<double>(usage.ru_maxrss) / 1024);
   return 0;
 }
 
@@ -101,7 +108,8 @@ std::string quoted(const std::string& s) {
 void run_child(const std::string& self, const std::vector<std::string>& common, const Case& k) {
   std::string command = "exec " + quoted(self);
   for (const auto& a : common) command += " " + quoted(a);
-  command += " --case " + std::to_string(k.batch) + "," + k.implementation + "," + std::to_string(k.accum) + " 2>&1";
+  command += " --case " + std::to_string(k.batch) + "," + k.implementation + "," +
+             std::to_string(k.accum) + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   HALO_CHECK(pipe != nullptr, "cannot start ", self);
   std::string output, result;
@@ -115,12 +123,15 @@ void run_child(const std::string& self, const std::vector<std::string>& common, 
               static_cast<long long>(k.accum), static_cast<long long>(k.batch / k.accum));
   if (status != 0 || result.empty()) {
     const bool killed = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 137);
-    std::printf(" %s\n", killed ? "killed (out of memory?)" : ("failed: " + output.substr(0, output.find('\n'))).c_str());
+    std::printf(" %s\n", killed ? "killed (out of memory?)"
+                                : ("failed: " + output.substr(0, output.find('\n'))).c_str());
     return;
   }
   double step_s = 0, step_mib = 0, scores_s = 0, scores_mib = 0, input_mib = 0, rss_mib = 0;
-  std::istringstream(result) >> step_s >> step_mib >> scores_s >> scores_mib >> input_mib >> rss_mib;
-  std::printf("%9.3f %11.1f %10.3f %11.1f %10.1f %10.1f\n", step_s, step_mib, scores_s, scores_mib, input_mib, rss_mib);
+  std::istringstream(result) >> step_s >> step_mib >> scores_s >> scores_mib >> input_mib >>
+      rss_mib;
+  std::printf("%9.3f %11.1f %10.3f %11.1f %10.1f %10.1f\n", step_s, step_mib, scores_s, scores_mib,
+              input_mib, rss_mib);
 }
 
 }  // namespace
@@ -128,17 +139,21 @@ void run_child(const std::string& self, const std::vector<std::string>& common, 
 int main(int argc, char** argv) {
   halo::keep_freed_memory();  // as halo-clip does (src/common/allocator.h)
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  halo::ArgParser args("bench_step",
-                       "Peak tensor memory and time of one training step (towers, loss, backward, clipping,\n"
-                       "AdamW) and of the pair dynamics' scores after it, by global batch, dense against\n"
-                       "tiled, with and without gradient accumulation; one process per case.");
+  halo::ArgParser args(
+      "bench_step",
+      "Peak tensor memory and time of one training step (towers, loss, backward, clipping,\n"
+      "AdamW) and of the pair dynamics' scores after it, by global batch, dense against\n"
+      "tiled, with and without gradient accumulation; one process per case.");
   args.required("config", "FILE", "training configuration (model, loss, optimiser)")
       .repeated("set", "KEY=VALUE", "configuration override")
       .option("batches", "N,N,...", "global batches", "1024,4096,16384")
       .option("impls", "I,I", "loss implementations (dense, tiled)", "dense,tiled")
-      .option("micro-batch", "M", "micro-batch of the accumulated cases (train.accum_steps = N / M)", "1024")
-      .option("plain-up-to", "N", "also run without accumulation up to this global batch (0: never)", "4096")
-      .option("case", "N,IMPL,K", "run one case in this process (what the benchmark starts itself with)", "");
+      .option("micro-batch", "M",
+              "micro-batch of the accumulated cases (train.accum_steps = N / M)", "1024")
+      .option("plain-up-to", "N",
+              "also run without accumulation up to this global batch (0: never)", "4096")
+      .option("case", "N,IMPL,K",
+              "run one case in this process (what the benchmark starts itself with)", "");
   try {
     if (!args.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
     const int threads = halo::configure_cpu_threads();
@@ -157,10 +172,12 @@ int main(int argc, char** argv) {
     std::vector<Case> cases;
     for (const int64_t n : batches) {
       for (const auto& impl : impls) {
-        HALO_CHECK(impl == "dense" || impl == "tiled", "--impls takes dense and/or tiled, got '", impl, "'");
+        HALO_CHECK(impl == "dense" || impl == "tiled", "--impls takes dense and/or tiled, got '",
+                   impl, "'");
         if (n <= plain_up_to || n <= micro) cases.push_back({n, 1, impl});
         if (n > micro) {
-          HALO_CHECK(n % micro == 0, "--micro-batch ", micro, " must divide every batch above it, not ", n);
+          HALO_CHECK(n % micro == 0, "--micro-batch ", micro,
+                     " must divide every batch above it, not ", n);
           cases.push_back({n, n / micro, impl});
         }
       }
@@ -172,13 +189,18 @@ int main(int argc, char** argv) {
     std::vector<std::string> common{"--config", args.str("config")};
     for (const auto& s : args.all("set")) common.insert(common.end(), {"--set", s});
 
-    std::printf("bench_step: %s, loss %s, D = %lld, image %lld px, %d torch threads, the second step of each case\n",
-                args.str("config").c_str(), config.loss.name.c_str(), static_cast<long long>(config.model.embed_dim),
-                static_cast<long long>(config.model.image.image_size), threads);
-    std::printf("peak MiB: tensors allocated during the step (or the scores) above what was live before it; input: the "
-                "batch's images and tokens; max RSS: the whole process\n");
-    std::printf("%8s %-6s %6s %7s %9s %11s %9s %11s %10s %10s\n", "batch", "loss", "accum", "micro", "step (s)",
-                "step peak", "scores (s)", "scores peak", "input", "max RSS");
+    std::printf(
+        "bench_step: %s, loss %s, D = %lld, image %lld px, %d torch threads, the second step of "
+        "each case\n",
+        args.str("config").c_str(), config.loss.name.c_str(),
+        static_cast<long long>(config.model.embed_dim),
+        static_cast<long long>(config.model.image.image_size), threads);
+    std::printf(
+        "peak MiB: tensors allocated during the step (or the scores) above what was live before "
+        "it; input: the "
+        "batch's images and tokens; max RSS: the whole process\n");
+    std::printf("%8s %-6s %6s %7s %9s %11s %9s %11s %10s %10s\n", "batch", "loss", "accum", "micro",
+                "step (s)", "step peak", "scores (s)", "scores peak", "input", "max RSS");
     for (const auto& k : cases) run_child(self, common, k);
     return 0;
   } catch (const halo::Error& e) {

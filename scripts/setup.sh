@@ -12,7 +12,10 @@ PACKAGES=(
   libsentencepiece-dev  # tokenizer
   libopencv-dev         # image decoding
   libarchive-dev        # WebDataset .tar shards, read as streams
+  librsvg2-dev          # SVG rendering (the iconify icon corpus)
   libgtest-dev libgmock-dev
+  iproute2              # ip netns: scripts/multinode_check.sh's two nodes on one machine
+  clang-format          # scripts/check_format.sh (CI checks the formatting)
 )
 
 missing=()

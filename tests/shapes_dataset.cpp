@@ -22,15 +22,19 @@ std::string make_shapes_dataset(const std::string& dir, int n, int size, int mis
     const cv::Point mid(size / 2 + jitter, size / 2 - jitter);
     const int r = size / 3;
     if (s == 0) cv::circle(img, mid, r, bgr[c], cv::FILLED);
-    if (s == 1) cv::rectangle(img, mid - cv::Point(r, r), mid + cv::Point(r, r), bgr[c], cv::FILLED);
-    if (s == 2) cv::rectangle(img, mid - cv::Point(r, r / 3), mid + cv::Point(r, r / 3), bgr[c], cv::FILLED);
-    if (s == 3) cv::rectangle(img, mid - cv::Point(r / 3, r), mid + cv::Point(r / 3, r), bgr[c], cv::FILLED);
+    if (s == 1)
+      cv::rectangle(img, mid - cv::Point(r, r), mid + cv::Point(r, r), bgr[c], cv::FILLED);
+    if (s == 2)
+      cv::rectangle(img, mid - cv::Point(r, r / 3), mid + cv::Point(r, r / 3), bgr[c], cv::FILLED);
+    if (s == 3)
+      cv::rectangle(img, mid - cv::Point(r / 3, r), mid + cv::Point(r / 3, r), bgr[c], cv::FILLED);
     const std::string name = "img/" + std::to_string(i) + ".png";
     cv::imwrite(dir + "/" + name, img);
     const bool swap = mismatch_every > 0 && i % mismatch_every == mismatch_every - 1;
     // A mismatched caption names another colour and another shape.
     const int cc = swap ? (c + 1) % 4 : c, ss = swap ? (s + 2) % 4 : s;
-    manifest << name << "\ta " << colours[cc] << " " << shapes[ss] << "\t" << (swap ? 1 : 0) << "\t" << s << "\n";
+    manifest << name << "\ta " << colours[cc] << " " << shapes[ss] << "\t" << (swap ? 1 : 0) << "\t"
+             << s << "\n";
   }
   std::ofstream classes(dir + "/classes.txt");
   for (const char* shape : shapes) classes << shape << "\n";

@@ -9,6 +9,7 @@ namespace halo::test {
 // returns the manifest path. Columns: image_path, caption, mismatched, label (the shape). With
 // mismatch_every = k > 0, every k-th pair (i % k == k - 1) gets another pair's caption and
 // mismatched = 1.
-std::string make_shapes_dataset(const std::string& dir, int n, int image_size = 16, int mismatch_every = 0);
+std::string make_shapes_dataset(const std::string& dir, int n, int image_size = 16,
+                                int mismatch_every = 0);
 
 }  // namespace halo::test

@@ -32,8 +32,10 @@ const char* kAccumOutVar = "HALO_TEST_ACCUM_OUT";
 struct LossCase {
   std::string name, loss, implementation;
 };
-const std::vector<LossCase> kCases{
-    {"halo_dense", "halo", "dense"}, {"halo_tiled", "halo", "tiled"}, {"infonce", "infonce", "dense"}, {"siglip", "siglip", "dense"}};
+const std::vector<LossCase> kCases{{"halo_dense", "halo", "dense"},
+                                   {"halo_tiled", "halo", "tiled"},
+                                   {"infonce", "infonce", "dense"},
+                                   {"siglip", "siglip", "dense"}};
 
 train::Config case_config(const LossCase& k) {
   return train::parse_config(
@@ -47,14 +49,17 @@ train::Config case_config(const LossCase& k) {
 }
 
 // One training step (in float64, so that the comparison sees the algorithm, not the rounding of
-// sums taken in another order) on this rank's share of a fixed global batch with `accum` micro-batches:
-// [the loss averaged over ranks, every parameter's gradient (model, then loss), every buffer].
-std::vector<torch::Tensor> step_results(const LossCase& k, int64_t accum, dist::ProcessGroup& group) {
+// sums taken in another order) on this rank's share of a fixed global batch with `accum`
+// micro-batches: [the loss averaged over ranks, every parameter's gradient (model, then loss),
+// every buffer].
+std::vector<torch::Tensor> step_results(const LossCase& k, int64_t accum,
+                                        dist::ProcessGroup& group) {
   const train::Config c = case_config(k);
   torch::manual_seed(3);
   const torch::Tensor images = torch::randn({kBatch, 3, kImage, kImage}, torch::kDouble);
   torch::Tensor tokens = torch::randint(1, kEos, {kBatch, kContext}, torch::kLong);
-  tokens.index_put_({torch::arange(kBatch), torch::randint(1, kContext, {kBatch}, torch::kLong)}, kEos);
+  tokens.index_put_({torch::arange(kBatch), torch::randint(1, kContext, {kBatch}, torch::kLong)},
+                    kEos);
   encoders::ClipModel model(c.model, kVocab, kEos);
   loss::ContrastiveLossOptions options = train::loss_options(c);
   options.tile_size = 3;  // several tiles, the last one partial
@@ -68,11 +73,13 @@ std::vector<torch::Tensor> step_results(const LossCase& k, int64_t accum, dist::
   dist::GradientAverager grads(params, group, c.dist.bucket_mb);
 
   const int64_t n = kBatch / group.size(), first = group.rank() * n;
-  const train::StepResult out = train::train_step({*model, *loss, *optimizer, params, grads, group},
-                                                  {accum, false, c.optim.grad_clip}, images.narrow(0, first, n),
-                                                  tokens.narrow(0, first, n), {});
-  std::vector<torch::Tensor> result{torch::tensor(dist::average(group, {out.loss.total.item<double>()})[0])};
-  for (const auto& p : params) result.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+  const train::StepResult out = train::train_step(
+      {*model, *loss, *optimizer, params, grads, group}, {accum, false, c.optim.grad_clip},
+      images.narrow(0, first, n), tokens.narrow(0, first, n), {});
+  std::vector<torch::Tensor> result{
+      torch::tensor(dist::average(group, {out.loss.total.item<double>()})[0])};
+  for (const auto& p : params)
+    result.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
   for (const auto& b : model->buffers()) result.push_back(b.clone());
   return result;
 }
@@ -92,7 +99,8 @@ std::vector<std::string> result_names() {
 // them: the float64 rounding of a sum taken in another order. The floor matters only for the
 // gradients that are zero in exact arithmetic (the biases of the layer norms before the
 // centring, which removes any constant offset), where a relative error is not defined.
-void expect_same_step(const std::vector<torch::Tensor>& got, const std::vector<torch::Tensor>& want) {
+void expect_same_step(const std::vector<torch::Tensor>& got,
+                      const std::vector<torch::Tensor>& want) {
   ASSERT_EQ(got.size(), want.size());
   static const std::vector<std::string> names = result_names();
   double total = 0;
@@ -100,8 +108,9 @@ void expect_same_step(const std::vector<torch::Tensor>& got, const std::vector<t
   for (size_t i = 0; i < got.size(); ++i) {
     const double scale = want[i].norm().item<double>();
     const double diff = (got[i] - want[i]).norm().item<double>();
-    EXPECT_LE(diff, 1e-5 * scale + 1e-12 * std::sqrt(total)) << (i < names.size() ? names[i] : "tensor " + std::to_string(i)) << ": |difference| "
-                                  << diff << ", |K = 1 value| " << scale;
+    EXPECT_LE(diff, 1e-5 * scale + 1e-12 * std::sqrt(total))
+        << (i < names.size() ? names[i] : "tensor " + std::to_string(i)) << ": |difference| "
+        << diff << ", |K = 1 value| " << scale;
   }
 }
 
@@ -124,8 +133,9 @@ TEST(AccumulationWorker, WritesBothSteps) {
   const auto group = dist::make_process_group(dist::read_env(), {"gloo", 30, 30}, torch::kCPU);
   for (const auto& k : kCases) {
     for (const int64_t accum : {1, 2}) {
-      torch::save(step_results(k, accum, *group), std::string(out) + "/" + k.name + "_k" + std::to_string(accum) +
-                                                      "_rank" + std::to_string(group->rank()) + ".pt");
+      torch::save(step_results(k, accum, *group), std::string(out) + "/" + k.name + "_k" +
+                                                      std::to_string(accum) + "_rank" +
+                                                      std::to_string(group->rank()) + ".pt");
     }
   }
 }
@@ -142,7 +152,11 @@ TEST(Accumulation, TwoRanksWithMicroBatchesGiveTheStepOfTheWholeBatch) {
   const int status = dist::launch(o);
   unsetenv(kAccumOutVar);
   ASSERT_EQ(status, 0);
+  const auto one_process = dist::make_process_group(dist::DistEnv{}, {}, torch::kCPU);
   for (const auto& k : kCases) {
+    // One process on the whole batch: what both ranks together must compute, centring included
+    // (it subtracts the global batch's mean, so the running means agree too).
+    const auto single = step_results(k, 1, *one_process);
     for (int rank = 0; rank < 2; ++rank) {
       SCOPED_TRACE(k.name + ", rank " + std::to_string(rank));
       const std::string prefix = dir + "/" + k.name + "_k";
@@ -151,6 +165,7 @@ TEST(Accumulation, TwoRanksWithMicroBatchesGiveTheStepOfTheWholeBatch) {
       torch::load(micro, prefix + "2_rank" + std::to_string(rank) + ".pt");
       ASSERT_GT(whole.at(1).norm().item<double>(), 0);
       expect_same_step(micro, whole);
+      expect_same_step(whole, single);
     }
   }
 }
@@ -164,12 +179,14 @@ TEST(Accumulation, ReplayedGeneratorsDrawTheSameNumbers) {
 }
 
 TEST(Accumulation, StepsThatDoNotDivideTheBatchAreRefusedNamingTheKeys) {
-  EXPECT_THAT(error_message([] { train::parse_config("train: {batch_size: 16, accum_steps: 3}\n"); }),
-              HasSubstr("train.accum_steps must be >= 1 and divide train.batch_size (16), got 3"));
+  EXPECT_THAT(
+      error_message([] { train::parse_config("train: {batch_size: 16, accum_steps: 3}\n"); }),
+      HasSubstr("train.accum_steps must be >= 1 and divide train.batch_size (16), got 3"));
   train::Config c = case_config(kCases[0]);
   c.train.accum_steps = 4;  // 16 / 8 processes = 2 pairs each
   EXPECT_THAT(error_message([&] { train::loader_options(c, 0, 8); }),
-              HasSubstr("train.accum_steps (4) must divide each process's share of train.batch_size (16 / WORLD_SIZE 8 = 2)"));
+              HasSubstr("train.accum_steps (4) must divide each process's share of "
+                        "train.batch_size (16 / WORLD_SIZE 8 = 2)"));
 }
 
 }  // namespace

@@ -12,13 +12,16 @@ namespace {
 
 TEST(Allocator, ChoiceFollowsTheEnvironment) {
   EXPECT_FALSE(keep_freed_memory_choice("0", nullptr).apply);
-  EXPECT_NE(keep_freed_memory_choice("0", nullptr).reason.find("HALO_KEEP_FREED_MEMORY=0"), std::string::npos);
+  EXPECT_NE(keep_freed_memory_choice("0", nullptr).reason.find("HALO_KEEP_FREED_MEMORY=0"),
+            std::string::npos);
   EXPECT_FALSE(keep_freed_memory_choice(nullptr, "glibc.malloc.trim_threshold=1").apply);
-  EXPECT_FALSE(keep_freed_memory_choice("1", "glibc.pthread.rseq=0:glibc.malloc.mmap_threshold=4096").apply);
+  EXPECT_FALSE(
+      keep_freed_memory_choice("1", "glibc.pthread.rseq=0:glibc.malloc.mmap_threshold=4096").apply);
 #if defined(__GLIBC__)
   EXPECT_TRUE(keep_freed_memory_choice(nullptr, nullptr).apply);
   EXPECT_TRUE(keep_freed_memory_choice("1", nullptr).apply);
-  EXPECT_TRUE(keep_freed_memory_choice(nullptr, "glibc.pthread.rseq=0").apply) << "no malloc tunable set";
+  EXPECT_TRUE(keep_freed_memory_choice(nullptr, "glibc.pthread.rseq=0").apply)
+      << "no malloc tunable set";
 #else
   EXPECT_FALSE(keep_freed_memory_choice(nullptr, nullptr).apply);
 #endif
@@ -29,7 +32,8 @@ TEST(Allocator, AppliesUnderGlibc) {
   // With no HALO_KEEP_FREED_MEMORY or malloc tunable in the environment, mallopt must accept
   // both settings.
   const char* tunables = std::getenv("GLIBC_TUNABLES");
-  if (std::getenv("HALO_KEEP_FREED_MEMORY") != nullptr || (tunables != nullptr && std::strstr(tunables, "glibc.malloc."))) {
+  if (std::getenv("HALO_KEEP_FREED_MEMORY") != nullptr ||
+      (tunables != nullptr && std::strstr(tunables, "glibc.malloc."))) {
     GTEST_SKIP() << "the environment chooses the allocator settings";
   }
   const AllocatorChoice done = keep_freed_memory();

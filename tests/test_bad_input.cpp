@@ -20,18 +20,22 @@ using ::testing::HasSubstr;
 std::string batch_error(const loss::PairBatch& batch, const std::string& name = "halo") {
   loss::ContrastiveLossOptions o;
   o.name = name;
-  o.embed_dim = batch.image_rows.defined() && batch.image_rows.dim() == 2 ? batch.image_rows.size(1) : 4;
+  o.embed_dim =
+      batch.image_rows.defined() && batch.image_rows.dim() == 2 ? batch.image_rows.size(1) : 4;
   if (o.embed_dim < 2) o.embed_dim = 2;
   auto fn = loss::make_contrastive_loss(o);
   return error_message([&] { fn->forward(batch); });
 }
 
-torch::Tensor r(int64_t n, int64_t d) { return torch::randn({n, d}); }
+torch::Tensor r(int64_t n, int64_t d) {
+  return torch::randn({n, d});
+}
 
 TEST(BadInput, MismatchedShapesAreNamed) {
   for (const std::string name : {"halo", "infonce", "siglip"}) {
     SCOPED_TRACE(name);
-    EXPECT_THAT(batch_error(loss::PairBatch::local(r(4, 8), r(4, 6)), name), HasSubstr("embedding sizes differ"));
+    EXPECT_THAT(batch_error(loss::PairBatch::local(r(4, 8), r(4, 6)), name),
+                HasSubstr("embedding sizes differ"));
     EXPECT_THAT(batch_error(loss::PairBatch::local(r(4, 8), r(3, 8)), name),
                 HasSubstr("as many image rows as text rows"));
     EXPECT_THAT(batch_error({r(2, 8), r(2, 8), r(6, 8), r(5, 8), 0, {}}, name),
@@ -46,7 +50,8 @@ TEST(BadInput, MismatchedShapesAreNamed) {
 TEST(BadInput, EmbeddingSizeBelowTwo) {
   EXPECT_THAT(batch_error(loss::PairBatch::local(r(4, 1), r(4, 1))), HasSubstr("D >= 2"));
   EXPECT_THAT(error_message([] { loss::abstain_bias(1, 8, 0.1); }), HasSubstr("D >= 2"));
-  EXPECT_THAT(error_message([] { loss::HaloLoss(loss::HaloLossOptions(1, 3)); }), HasSubstr("D >= 2"));
+  EXPECT_THAT(error_message([] { loss::HaloLoss(loss::HaloLossOptions(1, 3)); }),
+              HasSubstr("D >= 2"));
 }
 
 TEST(BadInput, EmptyBatch) {
@@ -60,18 +65,27 @@ TEST(BadInput, EmptyBatch) {
 
 TEST(BadInput, TargetOutOfRange) {
   loss::HaloLoss halo(loss::HaloLossOptions(8, 3));
-  EXPECT_THAT(error_message([&] { halo(r(2, 8), torch::tensor({0, 3}), r(3, 8)); }),
+  EXPECT_THAT(error_message([&] {
+                halo(r(2, 8), torch::tensor({0, 3}), r(3, 8));
+              }),
               HasSubstr("target out of range"));
-  EXPECT_THAT(error_message([&] { halo(r(2, 8), torch::tensor({-1, 0}), r(3, 8)); }),
+  EXPECT_THAT(error_message([&] {
+                halo(r(2, 8), torch::tensor({-1, 0}), r(3, 8));
+              }),
               HasSubstr("target out of range"));
-  EXPECT_THAT(error_message([&] { halo(r(2, 8), torch::tensor({0, 1, 2}), r(3, 8)); }),
+  EXPECT_THAT(error_message([&] {
+                halo(r(2, 8), torch::tensor({0, 1, 2}), r(3, 8));
+              }),
               HasSubstr("vector of 2 class indices"));
-  EXPECT_THAT(error_message([&] { halo(r(2, 8), torch::tensor({0.0, 1.0}), r(3, 8)); }),
+  EXPECT_THAT(error_message([&] {
+                halo(r(2, 8), torch::tensor({0.0, 1.0}), r(3, 8));
+              }),
               HasSubstr("integer class indices"));
 }
 
 TEST(BadInput, NanAndInfinityAreRejected) {
-  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN(),
+               inf = std::numeric_limits<double>::infinity();
   for (const std::string name : {"halo", "infonce", "siglip"}) {
     SCOPED_TRACE(name);
     for (double bad : {nan, inf, -inf}) {
@@ -88,18 +102,24 @@ TEST(BadInput, NanAndInfinityAreRejected) {
   loss::HaloLoss halo(loss::HaloLossOptions(8, 3));
   torch::Tensor cen = r(3, 8);
   cen[1][1] = nan;
-  EXPECT_THAT(error_message([&] { halo(r(2, 8), torch::tensor({0, 1}), cen); }),
+  EXPECT_THAT(error_message([&] {
+                halo(r(2, 8), torch::tensor({0, 1}), cen);
+              }),
               HasSubstr("centroids contains NaN"));
 }
 
 TEST(BadInput, OptionsAreChecked) {
-  EXPECT_THAT(error_message([] { loss::HaloLoss(loss::HaloLossOptions(8, 3).label_smoothing(0.0)); }),
-              HasSubstr("needs label_smoothing > 0"));
-  EXPECT_THAT(error_message([] { loss::abstain_bias(8, 4, 1.5); }), HasSubstr("label_smoothing must be in [0, 1)"));
-  EXPECT_THAT(error_message([] { loss::abstain_bias(8, 0, 0.1); }), HasSubstr("at least one candidate"));
+  EXPECT_THAT(
+      error_message([] { loss::HaloLoss(loss::HaloLossOptions(8, 3).label_smoothing(0.0)); }),
+      HasSubstr("needs label_smoothing > 0"));
+  EXPECT_THAT(error_message([] { loss::abstain_bias(8, 4, 1.5); }),
+              HasSubstr("label_smoothing must be in [0, 1)"));
+  EXPECT_THAT(error_message([] { loss::abstain_bias(8, 0, 0.1); }),
+              HasSubstr("at least one candidate"));
   loss::ContrastiveLossOptions o;
   o.name = "softmax";
-  EXPECT_THAT(error_message([&] { loss::make_contrastive_loss(o); }), HasSubstr("unknown loss 'softmax'"));
+  EXPECT_THAT(error_message([&] { loss::make_contrastive_loss(o); }),
+              HasSubstr("unknown loss 'softmax'"));
   o.name = "halo";
   o.embed_dim = 16;
   auto fn = loss::make_contrastive_loss(o);

@@ -19,8 +19,8 @@
 #include "train/components.h"
 #include "train/config.h"
 #include "train/optimizer.h"
-#include "train/trainer.h"
 #include "train/trained_model.h"
+#include "train/trainer.h"
 
 namespace halo::test {
 namespace {
@@ -28,11 +28,12 @@ namespace {
 // The tiny preset as shipped, on the generated shapes, with a batch and vocabulary that suit them.
 train::Config tiny_preset(const std::string& manifest, const std::string& run_dir,
                           const std::string& precision, int64_t steps) {
-  return train::load_config(std::string(HALO_SOURCE_DIR) + "/configs/tiny.yaml",
-                            {"data.train_manifest=" + manifest, "train.run_dir=" + run_dir,
-                             "train.precision=" + precision, "train.max_steps=" + std::to_string(steps),
-                             "train.batch_size=16", "tokenizer.vocab_size=40", "data.workers=1",
-                             "train.log_every=1", "train.checkpoint_every=1", "train.keep_checkpoints=5"});
+  return train::load_config(
+      std::string(HALO_SOURCE_DIR) + "/configs/tiny.yaml",
+      {"data.train_manifest=" + manifest, "train.run_dir=" + run_dir,
+       "train.precision=" + precision, "train.max_steps=" + std::to_string(steps),
+       "train.batch_size=16", "tokenizer.vocab_size=40", "data.workers=1", "train.log_every=1",
+       "train.checkpoint_every=1", "train.keep_checkpoints=5"});
 }
 
 TEST(Bf16Cpu, AutocastScopeRestoresTheState) {
@@ -80,7 +81,8 @@ TEST(Bf16Cpu, TinyPresetStepRunsEncodersInBf16AndTheRestInFp32) {
   encoders::ClipModel model(c.model, tokenizer.vocab_size(), tokenizer.eos_id());
   auto loss_fn = loss::make_contrastive_loss(train::loss_options(c));
   auto optimizer = train::make_optimizer(*model, *loss_fn, c.optim);
-  train::load_checkpoint(dir + "/bf16/checkpoints/step_00000001.pt", *model, *loss_fn, optimizer.get());
+  train::load_checkpoint(dir + "/bf16/checkpoints/step_00000001.pt", *model, *loss_fn,
+                         optimizer.get());
   int64_t adam_states = 0;
   for (const auto& entry : optimizer->state()) {
     const auto& s = static_cast<const torch::optim::AdamWParamState&>(*entry.second);
@@ -123,7 +125,8 @@ TEST(Bf16Cpu, TinyPresetStepRunsEncodersInBf16AndTheRestInFp32) {
   EXPECT_EQ(text_emb.scalar_type(), torch::kBFloat16);
   const auto out = loss_fn->forward(loss::PairBatch::local(image_emb, text_emb));
   EXPECT_EQ(out.total.scalar_type(), torch::kFloat);
-  for (const auto& part : out.parts) EXPECT_EQ(part.second.scalar_type(), torch::kFloat) << part.first;
+  for (const auto& part : out.parts)
+    EXPECT_EQ(part.second.scalar_type(), torch::kFloat) << part.first;
   EXPECT_TRUE(std::isfinite(out.total.item<double>()));
   optimizer->zero_grad();
   out.total.backward();

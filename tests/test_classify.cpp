@@ -21,8 +21,8 @@
 namespace halo::test {
 namespace {
 
-using ::testing::HasSubstr;
 using classify::ClassifyOptions;
+using ::testing::HasSubstr;
 
 // The shapes set (4 classes: the shape) once per process, shared by the tests below.
 const std::string& shapes_manifest() {
@@ -77,7 +77,8 @@ TEST_P(ClassifyTraining, BeatsChanceAndWritesResults) {
     if (set == "test" && test_rows == 1) {
       // The first test image's OOD score, as the result holds it.
       const double written = std::stod(line.substr(line.rfind('\t') + 1));
-      EXPECT_NEAR(written, r.scored[0].scores.ood_score[0], 1e-5 * std::max(1.0, std::abs(written)));
+      EXPECT_NEAR(written, r.scored[0].scores.ood_score[0],
+                  1e-5 * std::max(1.0, std::abs(written)));
     }
   }
   EXPECT_EQ(test_rows, 128);
@@ -122,7 +123,8 @@ TEST(ClassifierHead, HaloScoresTheAbstainProbability) {
   classify::ClassifierHead head("halo", 4, 2);
   {
     torch::NoGradGuard no_grad;
-    head->centroids->centroids.copy_(torch::tensor({{2.0f, 0.f, 0.f, 0.f}, {-2.0f, 0.f, 0.f, 0.f}}));
+    head->centroids->centroids.copy_(
+        torch::tensor({{2.0f, 0.f, 0.f, 0.f}, {-2.0f, 0.f, 0.f, 0.f}}));
   }
   const torch::Tensor x = torch::tensor({{0.f, 0.f, 0.f, 0.f}, {2.0f, 0.f, 0.f, 0.f}});
   const auto p = head->predict(x);
@@ -160,8 +162,10 @@ TEST(ClassifyFlags, BadFlagsNameTheFlag) {
   EXPECT_EQ(with({}), "");
   EXPECT_THAT(with({"--loss", "focal"}), HasSubstr("--loss must be 'ce' or 'halo', got 'focal'"));
   EXPECT_THAT(with({"--ood", "mnist"}), HasSubstr("--ood expects NAME=FILE"));
-  EXPECT_THAT(with({"--ood", "mnist=no/such.tsv"}), HasSubstr("--ood mnist: manifest 'no/such.tsv' does not exist"));
-  EXPECT_THAT(with({"--ood", "a=" + m, "--ood", "a=" + m}), HasSubstr("the name 'a' is given twice"));
+  EXPECT_THAT(with({"--ood", "mnist=no/such.tsv"}),
+              HasSubstr("--ood mnist: manifest 'no/such.tsv' does not exist"));
+  EXPECT_THAT(with({"--ood", "a=" + m, "--ood", "a=" + m}),
+              HasSubstr("the name 'a' is given twice"));
   EXPECT_THAT(with({"--preset", "huge"}), HasSubstr("--preset must be 'small' or 'resnet18'"));
   EXPECT_THAT(with({"--epochs", "0"}), HasSubstr("--epochs must be >= 1"));
   EXPECT_THAT(with({"--lr", "fast"}), HasSubstr("--lr"));
@@ -174,7 +178,8 @@ TEST(ClassifyFlags, BadFlagsNameTheFlag) {
 TEST(ClassifyFlags, ManifestWithoutLabelsIsNamed) {
   const std::string dir = make_temp_dir("classify_nolabel");
   const std::string path = dir + "/manifest.tsv";
-  std::ofstream(path) << "image_path\tcaption\n" << std::filesystem::absolute(shapes_manifest()).parent_path().string()
+  std::ofstream(path) << "image_path\tcaption\n"
+                      << std::filesystem::absolute(shapes_manifest()).parent_path().string()
                       << "/img/0.png\ta red circle\n";
   ClassifyOptions o = tiny_options("ce", dir + "/out");
   o.train_manifest = path;

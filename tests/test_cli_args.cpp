@@ -23,7 +23,8 @@ ArgParser parser() {
 
 TEST(ArgParser, ParsesValuesDefaultsTogglesAndRest) {
   ArgParser p = parser();
-  ASSERT_TRUE(p.parse({"--dim", "64", "--set=a.b=1", "--set", "c=2", "--verbose", "--", "train", "--x"}));
+  ASSERT_TRUE(
+      p.parse({"--dim", "64", "--set=a.b=1", "--set", "c=2", "--verbose", "--", "train", "--x"}));
   EXPECT_EQ(p.integer("dim"), 64);
   EXPECT_DOUBLE_EQ(p.real("lr"), 0.001);
   EXPECT_EQ(p.all("set"), (std::vector<std::string>{"a.b=1", "c=2"}));
@@ -61,7 +62,8 @@ TEST(ArgParser, NumbersMustBeFinite) {
     SCOPED_TRACE(bad);
     ArgParser p = parser();
     ASSERT_TRUE(p.parse({"--dim", "8", "--lr", bad}));
-    EXPECT_THAT(error_message([&] { p.real("lr"); }), HasSubstr("flag --lr expects a finite number, got '" + bad + "'"));
+    EXPECT_THAT(error_message([&] { p.real("lr"); }),
+                HasSubstr("flag --lr expects a finite number, got '" + bad + "'"));
   }
   ArgParser p = parser();
   ASSERT_TRUE(p.parse({"--dim", "8", "--lr", "-2.5e-3"}));

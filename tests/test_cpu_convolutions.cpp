@@ -12,7 +12,8 @@ namespace halo::test {
 namespace {
 
 // Every parameter's gradient of sum(net(x) * r), in the net's current dtype, as float64.
-std::vector<torch::Tensor> resnet_gradients(encoders::ResNet& net, const torch::Tensor& x, const torch::Tensor& r) {
+std::vector<torch::Tensor> resnet_gradients(encoders::ResNet& net, const torch::Tensor& x,
+                                            const torch::Tensor& r) {
   net->zero_grad();
   const torch::Tensor dtype_x = x.to(net->parameters().front().scalar_type());
   (net(dtype_x) * r.to(dtype_x.scalar_type())).sum().backward();
@@ -37,8 +38,9 @@ TEST(CpuConvolutions, ResNetGradientsInFloat32MatchFloat64) {
     const double scale = exact[i].abs().max().item<double>();
     const double error = (single[i] - exact[i]).abs().max().item<double>();
     // float32 accumulation over a few thousand terms: errors near 1e-6 of the largest gradient.
-    EXPECT_LE(error, 1e-4 * scale + 1e-9) << names[i] << ": max |float32 - float64| " << error << " of " << scale
-                                          << " (oneDNN on: " << at::globalContext().userEnabledMkldnn() << ")";
+    EXPECT_LE(error, 1e-4 * scale + 1e-9)
+        << names[i] << ": max |float32 - float64| " << error << " of " << scale
+        << " (oneDNN on: " << at::globalContext().userEnabledMkldnn() << ")";
   }
 }
 

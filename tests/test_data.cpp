@@ -6,8 +6,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <opencv2/imgcodecs.hpp>
 #include <torch/torch.h>
+#include <opencv2/imgcodecs.hpp>
 
 #include "data/image.h"
 #include "data/loader.h"
@@ -19,7 +19,6 @@ namespace {
 
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
-
 
 // A folder with n small PNGs (distinct colours) and a manifest naming them.
 std::string make_image_set(const std::string& name, int n) {
@@ -47,7 +46,8 @@ TEST(Manifest, ParsesTsvWithRelativePathsAndFlags) {
 
 TEST(Manifest, OpenClipCsvWithQuotesAndOtherColumnNames) {
   const std::string dir = make_temp_dir("manifest_csv");
-  write_text(dir + "/m.csv", "title,filepath\n\"a cat, sitting\",a.png\n\"say \"\"hi\"\"\",b.png\n");
+  write_text(dir + "/m.csv",
+             "title,filepath\n\"a cat, sitting\",a.png\n\"say \"\"hi\"\"\",b.png\n");
   data::ManifestOptions o;
   o.separator = ',';
   o.image_key = "filepath";
@@ -74,7 +74,8 @@ TEST(Manifest, ErrorsNameFileLineAndColumn) {
   EXPECT_THAT(error_message([&] { data::read_manifest(dir + "/empty_caption.tsv", {}); }),
               HasSubstr("empty_caption.tsv:2: empty caption"));
   write_text(dir + "/utf8.tsv", "image_path\tcaption\na.png\tbad \xff\xfe bytes\n");
-  EXPECT_THAT(error_message([&] { data::read_manifest(dir + "/utf8.tsv", {}); }), HasSubstr("not valid UTF-8"));
+  EXPECT_THAT(error_message([&] { data::read_manifest(dir + "/utf8.tsv", {}); }),
+              HasSubstr("not valid UTF-8"));
   data::ManifestOptions skip;
   skip.skip_bad = true;
   const auto m = data::read_manifest(dir + "/empty_caption.tsv", skip);
@@ -90,15 +91,17 @@ TEST(Manifest, ByteOrderMarkAndDirectory) {
   const data::Manifest m = data::read_manifest(dir + "/bom.tsv", {});
   ASSERT_EQ(m.size(), 1);
   EXPECT_EQ(m.images[0], dir + "/a.png");
-  EXPECT_THAT(error_message([&] { data::read_manifest(dir, {}); }), HasSubstr("manifest '" + dir + "' is a directory"));
-  EXPECT_THAT(error_message([&] { data::read_manifest("no/such.tsv", {}); }),
-              HasSubstr("manifest 'no/such.tsv' does not exist (relative to the current directory "));
+  EXPECT_THAT(error_message([&] { data::read_manifest(dir, {}); }),
+              HasSubstr("manifest '" + dir + "' is a directory"));
+  EXPECT_THAT(
+      error_message([&] { data::read_manifest("no/such.tsv", {}); }),
+      HasSubstr("manifest 'no/such.tsv' does not exist (relative to the current directory "));
 }
 
 TEST(Image, DecodesAlphaOnWhiteAndGreyToRgb) {
   const std::string dir = make_temp_dir("image_decode");
   cv::Mat bgra(4, 4, CV_8UC4, cv::Scalar(0, 0, 255, 0));  // fully transparent red
-  bgra.at<cv::Vec4b>(0, 0) = cv::Vec4b(255, 0, 0, 255);    // one opaque blue pixel
+  bgra.at<cv::Vec4b>(0, 0) = cv::Vec4b(255, 0, 0, 255);   // one opaque blue pixel
   cv::imwrite(dir + "/a.png", bgra);
   const cv::Mat rgb = data::decode_image(dir + "/a.png");
   ASSERT_EQ(rgb.channels(), 3);
@@ -144,7 +147,8 @@ data::TextEncoder fake_tokens() {
 }
 
 std::vector<int64_t> rows_of(const data::Batch& b) {
-  return std::vector<int64_t>(b.rows.data_ptr<int64_t>(), b.rows.data_ptr<int64_t>() + b.rows.numel());
+  return std::vector<int64_t>(b.rows.data_ptr<int64_t>(),
+                              b.rows.data_ptr<int64_t>() + b.rows.numel());
 }
 
 TEST(Loader, OrderDependsOnSeedAndEpochOnlyAndShardsAreDisjoint) {
@@ -197,7 +201,8 @@ TEST(Loader, DeliversInOrderIdenticallyForAnyWorkerCountAndResumes) {
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(a[i].index, static_cast<int64_t>(i));
     EXPECT_EQ(rows_of(a[i]), rows_of(b[i]));
-    EXPECT_TRUE(torch::equal(a[i].images, b[i].images)) << "augmentation must not depend on threads";
+    EXPECT_TRUE(torch::equal(a[i].images, b[i].images))
+        << "augmentation must not depend on threads";
   }
   EXPECT_EQ(rows_of(resumed[0]), rows_of(a[4]));
   EXPECT_TRUE(torch::equal(resumed[1].images, a[5].images));
@@ -216,7 +221,9 @@ TEST(Loader, BadImagesStopOrAreSkippedAndCounted) {
     loader.start_epoch(0);
     const std::string message = error_message([&] { loader.next(); });
     EXPECT_THAT(message, HasSubstr("img/3.png"));
-    EXPECT_THAT(message, HasSubstr(dir + "/manifest.tsv:5: "));  // row 3 is line 5: the line, as the README says
+    EXPECT_THAT(
+        message,
+        HasSubstr(dir + "/manifest.tsv:5: "));  // row 3 is line 5: the line, as the README says
     EXPECT_THAT(message, HasSubstr("data.skip_bad"));
   }
   o.skip_bad = true;

@@ -169,9 +169,13 @@ TEST(DistGroup, TwoJobsOnOnePortAreToldApart) {
   dist::DistEnv b = a;
   b.run_id = "job-b";
   b.rank = 1;  // first: its client waits for A's store to come up
-  const std::string b1 = error_message([&] { dist::make_process_group(b, {"gloo", 6, 6}, torch::kCPU); });
+  const std::string b1 = error_message([&] {
+    dist::make_process_group(b, {"gloo", 6, 6}, torch::kCPU);
+  });
   b.rank = 0;
-  const std::string b0 = error_message([&] { dist::make_process_group(b, {"gloo", 6, 6}, torch::kCPU); });
+  const std::string b0 = error_message([&] {
+    dist::make_process_group(b, {"gloo", 6, 6}, torch::kCPU);
+  });
   serve.join();
   EXPECT_THAT(b1, ::testing::HasSubstr("rank 1 reached the rendezvous of another job"));
   EXPECT_THAT(b1, ::testing::HasSubstr("its run id is 'job-a', this rank's is 'job-b'"));
@@ -184,7 +188,8 @@ TEST(DistGroup, TwoJobsOnOnePortAreToldApart) {
 // Where this LibTorch lets the store serve on a socket of ours, it listens on MASTER_ADDR only:
 // with 127.0.0.1, the port is still free on the other addresses of this host.
 TEST(DistGroup, StoreListensOnMasterAddrOnly) {
-  if (!dist::store_binds_master_addr()) GTEST_SKIP() << "this LibTorch's store listens on every interface";
+  if (!dist::store_binds_master_addr())
+    GTEST_SKIP() << "this LibTorch's store listens on every interface";
   dist::DistEnv env;
   env.source = "launcher";
   env.master_port = dist::free_port();

@@ -1,6 +1,5 @@
 // The worker's environment contract (launcher/torchrun variables, Slurm's, none), Slurm node
 // lists, and the arguments a restarted worker gets. No processes are started here.
-#include <cstdlib>
 #include <map>
 
 #include <gmock/gmock.h>
@@ -77,13 +76,36 @@ TEST(DistEnv, RunIdNamesTheJob) {
                   {"SLURM_JOB_ID", "9"}})
                 .run_id,
             "h1");
-  // A launcher on one node names its job at random; several nodes must agree, so no default.
-  const std::string a = dist::default_run_id(1), b = dist::default_run_id(1);
-  if (std::getenv("HALO_RUN_ID") == nullptr) {
-    EXPECT_EQ(a.size(), 16u);
-    EXPECT_NE(a, b);
-    EXPECT_EQ(dist::default_run_id(2), "none");
-  }
+}
+
+// The run id of a launcher without --run-id: random on one node; several nodes must agree, so
+// they take it from the environment (HALO_RUN_ID, TORCHELASTIC_RUN_ID, SLURM_JOB_ID, in that
+// order) or refuse to start, naming --run-id.
+TEST(DistEnv, LauncherRunIdIsRandomOnOneNodeAndRequiredOnSeveral) {
+  using Vars = std::map<std::string, std::string>;
+  const auto run_id = [](int nnodes, const Vars& vars) {
+    return dist::default_run_id(nnodes, [&](const char* name) -> const char* {
+      auto it = vars.find(name);
+      return it == vars.end() ? nullptr : it->second.c_str();
+    });
+  };
+  const std::string a = run_id(1, {}), b = run_id(1, {});
+  EXPECT_EQ(a.size(), 16u);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(run_id(1, {{"HALO_RUN_ID", "h1"}}), "h1");
+  EXPECT_EQ(run_id(1, {{"SLURM_JOB_ID", "9"}}).size(), 16u);  // one node keeps its random id
+
+  EXPECT_THAT(error_message([&] { run_id(2, {}); }),
+              ::testing::HasSubstr("--nnodes 2 needs a run id that every node's launcher shares: "
+                                   "give --run-id ID"));
+  EXPECT_THAT(error_message([&] {
+                run_id(3, {{"HALO_RUN_ID", ""}});
+              }),
+              ::testing::HasSubstr("--run-id"));
+  EXPECT_EQ(run_id(2, {{"SLURM_JOB_ID", "9"}}), "9");
+  EXPECT_EQ(run_id(2, {{"SLURM_JOB_ID", "9"}, {"TORCHELASTIC_RUN_ID", "t7"}}), "t7");
+  const Vars all{{"SLURM_JOB_ID", "9"}, {"TORCHELASTIC_RUN_ID", "t7"}, {"HALO_RUN_ID", "h1"}};
+  EXPECT_EQ(run_id(2, all), "h1");
 }
 
 TEST(DistEnv, BadValuesNameTheVariable) {

@@ -21,14 +21,18 @@ TEST(Encoders, VitShapesAndPooling) {
   torch::manual_seed(0);
   for (const char* pool : {"cls", "mean"}) {
     encoders::VisionTransformerOptions o;
-    o.image_size = 16, o.patch_size = 4, o.width = 32, o.layers = 2, o.heads = 4, o.embed_dim = 12, o.pool = pool;
+    o.image_size = 16, o.patch_size = 4, o.width = 32, o.layers = 2, o.heads = 4, o.embed_dim = 12,
+    o.pool = pool;
     encoders::VisionTransformer vit(o);
     const torch::Tensor out = vit(torch::randn({3, 3, 16, 16}));
     EXPECT_EQ(out.sizes(), (std::vector<int64_t>{3, 12})) << pool;
     EXPECT_GT(out.norm(2, 1).std().item<double>(), 0.0) << "embeddings are not normalised";
   }
   encoders::VisionTransformer vit(encoders::VisionTransformerOptions{});
-  EXPECT_THAT(error_message([&] { vit(torch::randn({1, 3, 20, 20})); }), HasSubstr("ViT expects B x 3 x 32 x 32"));
+  EXPECT_THAT(error_message([&] {
+                vit(torch::randn({1, 3, 20, 20}));
+              }),
+              HasSubstr("ViT expects B x 3 x 32 x 32"));
 }
 
 TEST(Encoders, ResNetShapesAndBatchIndependence) {
@@ -50,7 +54,8 @@ TEST(Encoders, CausalMaskIsLowerTriangular) {
 
 encoders::TextTransformer small_text(int64_t embed_dim = 8) {
   encoders::TextTransformerOptions o;
-  o.vocab_size = 50, o.context_length = 10, o.width = 16, o.layers = 2, o.heads = 2, o.embed_dim = embed_dim;
+  o.vocab_size = 50, o.context_length = 10, o.width = 16, o.layers = 2, o.heads = 2,
+  o.embed_dim = embed_dim;
   o.eos_id = 2;
   return encoders::TextTransformer(o);
 }
@@ -59,8 +64,10 @@ TEST(Encoders, TextPoolsAtEndOfTextAndIgnoresWhatFollows) {
   torch::manual_seed(2);
   auto text = small_text();
   const torch::Tensor a = torch::tensor({{1, 7, 9, 2, 0, 0, 0, 0, 0, 0}}, torch::kLong);
-  const torch::Tensor b = torch::tensor({{1, 7, 9, 2, 5, 6, 4, 3, 8, 11}}, torch::kLong);  // junk after EOS
-  const torch::Tensor c = torch::tensor({{1, 7, 8, 2, 0, 0, 0, 0, 0, 0}}, torch::kLong);  // a different token
+  const torch::Tensor b =
+      torch::tensor({{1, 7, 9, 2, 5, 6, 4, 3, 8, 11}}, torch::kLong);  // junk after EOS
+  const torch::Tensor c =
+      torch::tensor({{1, 7, 8, 2, 0, 0, 0, 0, 0, 0}}, torch::kLong);  // a different token
   const torch::Tensor ea = text(a), eb = text(b), ec = text(c);
   EXPECT_EQ(ea.sizes(), (std::vector<int64_t>{1, 8}));
   EXPECT_TRUE(all_close(eb, ea, 1e-5, 1e-6)) << "tokens after EOS must not change the embedding";
@@ -72,9 +79,14 @@ TEST(Encoders, TextPoolsAtEndOfTextAndIgnoresWhatFollows) {
 
 TEST(Encoders, TextRejectsBadTokens) {
   auto text = small_text();
-  EXPECT_THAT(error_message([&] { text(torch::tensor({{1, 5, 6}}, torch::kLong)); }),
+  EXPECT_THAT(error_message([&] {
+                text(torch::tensor({{1, 5, 6}}, torch::kLong));
+              }),
               HasSubstr("must contain the end-of-text id 2"));
-  EXPECT_THAT(error_message([&] { text(torch::ones({1, 11}, torch::kLong)); }), HasSubstr("L <= 10"));
+  EXPECT_THAT(error_message([&] {
+                text(torch::ones({1, 11}, torch::kLong));
+              }),
+              HasSubstr("L <= 10"));
 }
 
 TEST(Encoders, ClipModelFromConfig) {
@@ -85,7 +97,9 @@ TEST(Encoders, ClipModelFromConfig) {
   for (const char* type : {"vit", "resnet"}) {
     c.image.type = type;
     encoders::ClipModel model(c, 100, 2);
-    EXPECT_EQ(model->encode_image(torch::randn({2, 3, 16, 16})).sizes(), (std::vector<int64_t>{2, 16})) << type;
+    EXPECT_EQ(model->encode_image(torch::randn({2, 3, 16, 16})).sizes(),
+              (std::vector<int64_t>{2, 16}))
+        << type;
     EXPECT_EQ(model->encode_text(torch::tensor({{1, 5, 2, 0}, {1, 2, 0, 0}}, torch::kLong)).sizes(),
               (std::vector<int64_t>{2, 16}));
   }
@@ -112,7 +126,8 @@ TEST(Encoders, CentringRemovesTheBatchMeanAndUsesTheRunningMeanAtInference) {
   c.text.context_length = 8, c.text.width = 16, c.text.layers = 1;
   c.center_embeddings = true;
   encoders::ClipModel model(c, 50, 2);
-  EXPECT_TRUE(all_close(model->encode_image(torch::randn({3, 3, 16, 16})).mean(0), torch::zeros({8}), 0, 1e-5));
+  EXPECT_TRUE(all_close(model->encode_image(torch::randn({3, 3, 16, 16})).mean(0),
+                        torch::zeros({8}), 0, 1e-5));
   EXPECT_EQ(model->named_buffers().size(), 2u);  // the running means travel in checkpoints
 }
 

@@ -56,7 +56,8 @@ class EvalEndToEnd : public ::testing::Test {
     dir_ = make_temp_dir("eval_e2e");
     manifest_ = make_shapes_dataset(dir_ + "/data", 64, 16, /*mismatch_every=*/5);  // 12 mismatched
     const auto c = train::parse_config(
-        "model: {embed_dim: 16, image: {image_size: 16, patch_size: 4, width: 32, layers: 1, heads: 2},"
+        "model: {embed_dim: 16, image: {image_size: 16, patch_size: 4, width: 32, layers: 1, "
+        "heads: 2},"
         "        text: {context_length: 8, width: 32, layers: 1, heads: 2}}\n"
         "data: {workers: 2, prefetch_batches: 2}\ntokenizer: {vocab_size: 40}\n"
         "optim: {lr: 3.0e-3, warmup_steps: 2}\n"
@@ -92,15 +93,18 @@ TEST_F(EvalEndToEnd, EvalReportsRetrievalClassificationAndDetection) {
 
   // Training logged the score diagnostics, split by the ground truth of the manifest.
   const std::string metrics = read_file(dir_ + "/run/metrics.jsonl");
-  for (const char* key : {"\"mismatch_score_clean\"", "\"mismatch_score_mismatched\"", "\"mismatch_score_median\"",
-                          "\"image_mean_norm\"", "\"pair_r2\"", "\"gamma\""}) {
+  for (const char* key :
+       {"\"mismatch_score_clean\"", "\"mismatch_score_mismatched\"", "\"mismatch_score_median\"",
+        "\"image_mean_norm\"", "\"pair_r2\"", "\"gamma\""}) {
     EXPECT_NE(metrics.find(key), std::string::npos) << key;
   }
 
-  for (const char* f : {"results.json", "results.txt", "pair_scores.tsv", "reliability.tsv", "examples.tsv"}) {
+  for (const char* f :
+       {"results.json", "results.txt", "pair_scores.tsv", "reliability.tsv", "examples.tsv"}) {
     EXPECT_TRUE(fs::exists(dir_ + "/run/eval-shapes/" + f)) << f;
   }
-  EXPECT_THAT(read_file(dir_ + "/run/eval-shapes/results.json"), HasSubstr("\"mismatch_detection\""));
+  EXPECT_THAT(read_file(dir_ + "/run/eval-shapes/results.json"),
+              HasSubstr("\"mismatch_detection\""));
   std::ifstream scores(dir_ + "/run/eval-shapes/pair_scores.tsv");
   int lines = 0;
   for (std::string l; std::getline(scores, l);) ++lines;
@@ -117,7 +121,8 @@ std::map<std::string, std::vector<std::string>> tsv_columns(const std::string& p
   while (std::getline(in, line)) {
     const auto fields = data::split_fields(line, '\t');
     EXPECT_EQ(fields.size(), header.size()) << path << ": " << line;
-    for (size_t i = 0; i < header.size() && i < fields.size(); ++i) columns[header[i]].push_back(fields[i]);
+    for (size_t i = 0; i < header.size() && i < fields.size(); ++i)
+      columns[header[i]].push_back(fields[i]);
   }
   return columns;
 }
@@ -145,12 +150,14 @@ TEST(LegacyRun, CheckpointOfAnEarlierVersionScoresPairsAsBefore) {
   for (const std::string column : {"score", "cosine_score"}) {
     ASSERT_EQ(got[column].size(), expected[column].size()) << column;
     for (size_t i = 0; i < got[column].size(); ++i) {
-      EXPECT_NEAR(std::stod(got[column][i]), std::stod(expected[column][i]), 1e-6) << column << " row " << i;
+      EXPECT_NEAR(std::stod(got[column][i]), std::stod(expected[column][i]), 1e-6)
+          << column << " row " << i;
     }
   }
   for (size_t i = 0; i < got["score"].size(); ++i) {
     const double p = std::stod(got["score"][i]);
-    EXPECT_NEAR(std::stod(got["log_odds"][i]), std::log(p / (1 - p)), 1e-9 * (1 + std::abs(std::log(p / (1 - p)))))
+    EXPECT_NEAR(std::stod(got["log_odds"][i]), std::log(p / (1 - p)),
+                1e-9 * (1 + std::abs(std::log(p / (1 - p)))))
         << "row " << i;
   }
 }
@@ -168,13 +175,17 @@ TEST(InContextScore, IsOneMinusTheOwnCandidatesSoftmaxProbabilityWithTheSink) {
     torch::NoGradGuard no_grad;
     auto own_prob = [&](const torch::Tensor& q, const torch::Tensor& c) {
       torch::Tensor logits = fn->logits(q, c).to(torch::kFloat64);
-      if (auto b = fn->abstain_logit()) logits = torch::cat({logits, torch::full({7, 1}, *b, logits.options())}, 1);
-      return torch::softmax(logits, 1).diagonal();  // the sink column is last, never on the diagonal
+      if (auto b = fn->abstain_logit())
+        logits = torch::cat({logits, torch::full({7, 1}, *b, logits.options())}, 1);
+      return torch::softmax(logits, 1)
+          .diagonal();  // the sink column is last, never on the diagonal
     };
     const torch::Tensor want = 1.0 - 0.5 * (own_prob(image, text) + own_prob(text, image));
-    const std::vector<double> got = eval::in_context_mismatch_score(*fn, image, text, /*chunk_rows=*/3);
+    const std::vector<double> got =
+        eval::in_context_mismatch_score(*fn, image, text, /*chunk_rows=*/3);
     ASSERT_EQ(got.size(), 7u);
-    for (int64_t i = 0; i < 7; ++i) EXPECT_NEAR(got[static_cast<size_t>(i)], want[i].item<double>(), 1e-12) << i;
+    for (int64_t i = 0; i < 7; ++i)
+      EXPECT_NEAR(got[static_cast<size_t>(i)], want[i].item<double>(), 1e-12) << i;
   }
 }
 
@@ -190,21 +201,23 @@ TEST_F(EvalEndToEnd, OodSetsGetEveryScoreAndTheirFiles) {
   o.out_dir = dir_ + "/eval-ood";
   o.embed.verbose = false;
   const eval::EvalResult r = eval::evaluate(model, o);
-  ASSERT_EQ(r.ood.size(), 8u);
+  ASSERT_EQ(r.ood.size(), 10u);  // abstain, msp, mcm, mcm_clip, energy for each set
   EXPECT_EQ(r.ood[0].score, "abstain");
-  EXPECT_EQ(r.ood[3].score, "energy");
-  EXPECT_DOUBLE_EQ(r.ood[0].auroc, r.ood[3].auroc);  // b + energy: the same ranking
-  EXPECT_DOUBLE_EQ(r.ood[0].fpr95, r.ood[3].fpr95);
-  for (size_t k = 0; k < 4; ++k) {
+  EXPECT_EQ(r.ood[2].score, "mcm");
+  EXPECT_EQ(r.ood[3].score, "mcm_clip");
+  EXPECT_EQ(r.ood[4].score, "energy");
+  EXPECT_DOUBLE_EQ(r.ood[0].auroc, r.ood[4].auroc);  // b + energy: the same ranking
+  EXPECT_DOUBLE_EQ(r.ood[0].fpr95, r.ood[4].fpr95);
+  for (size_t k = 0; k < 5; ++k) {
     EXPECT_EQ(r.ood[k].set, "bigger");
     EXPECT_EQ(r.ood[k].images, 16);
-    const auto& same = r.ood[k + 4];
+    const auto& same = r.ood[k + 5];
     EXPECT_EQ(same.set, "itself");
     EXPECT_EQ(same.images, 64);
     EXPECT_DOUBLE_EQ(same.auroc, 0.5) << same.score;
     EXPECT_GE(same.fpr95, 0.95) << same.score;
   }
-  ASSERT_EQ(r.selective.size(), 4u);
+  ASSERT_EQ(r.selective.size(), 5u);
   for (const auto& s : r.selective) {
     ASSERT_EQ(s.result.accuracy.size(), 3u);
     // At 50% coverage the confident half: never below the accuracy of answering everything
@@ -219,14 +232,16 @@ TEST_F(EvalEndToEnd, OodSetsGetEveryScoreAndTheirFiles) {
   ASSERT_EQ(columns["set"].size(), 144u);
   EXPECT_EQ(std::count(columns["set"].begin(), columns["set"].end(), "bigger"), 16);
   EXPECT_EQ(columns["label"].back(), "-1");
-  for (const char* c : {"abstain", "abstain_score", "msp", "msp_score", "mcm", "mcm_score", "energy", "energy_score",
-                        "predicted", "correct"}) {
+  for (const char* c :
+       {"abstain", "abstain_score", "msp", "msp_score", "mcm", "mcm_score", "mcm_clip",
+        "mcm_clip_score", "energy", "energy_score", "predicted", "correct"}) {
     EXPECT_EQ(columns[c].size(), 144u) << c;
   }
   // Without labels and class names there is no classifier to ask.
   o.manifest = ood;
   fs::remove(dir_ + "/ood/classes.txt");
-  EXPECT_THAT(error_message([&] { eval::evaluate(model, o); }), HasSubstr("--ood needs zero-shot classification"));
+  EXPECT_THAT(error_message([&] { eval::evaluate(model, o); }),
+              HasSubstr("--ood needs zero-shot classification"));
 }
 
 // filter --score in-context: each chunk is the bank, so one chunk holding the whole set gives the
@@ -244,8 +259,9 @@ TEST_F(EvalEndToEnd, FilterByTheInContextScoreUsesItsChunkAsTheBank) {
   EXPECT_EQ(r.kept, 51);  // round(0.8 * 64)
   eval::EmbedOptions eo;
   eo.verbose = false;
-  const auto emb = eval::embed_pairs(model, std::make_shared<data::Manifest>(data::read_manifest(manifest_, {})), eo);
-  const std::vector<double> want = eval::in_context_mismatch_score(*model.loss, emb.image, emb.text, 1024);
+  const auto emb = eval::embed_pairs(model, *data::PairSet::open(manifest_, {}), eo);
+  const std::vector<double> want =
+      eval::in_context_mismatch_score(*model.loss, emb.image, emb.text, 1024);
   const auto got = read_scores(o.out_dir + "/scores.tsv");
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i].score, want[i], 1e-5) << i;
@@ -255,7 +271,8 @@ TEST_F(EvalEndToEnd, FilterByTheInContextScoreUsesItsChunkAsTheBank) {
   eval::filter_manifest(model, o);
   const auto small = read_scores(o.out_dir + "/scores.tsv");
   double largest = 0;
-  for (size_t i = 0; i < got.size(); ++i) largest = std::max(largest, std::abs(small[i].score - got[i].score));
+  for (size_t i = 0; i < got.size(); ++i)
+    largest = std::max(largest, std::abs(small[i].score - got[i].score));
   EXPECT_GT(largest, 1e-3);
 }
 
@@ -279,7 +296,8 @@ TEST_F(EvalEndToEnd, FilterStreamsWithoutChangingResultsAndNeverTouchesItsInput)
   EXPECT_EQ(streamed.mismatched, 12);
   // Streaming in chunks of 7 gives the scores of one pass (to float rounding: the encoders see
   // other batch shapes), and the kept pairs are exactly the lowest scores.
-  const auto a = read_scores(dir_ + "/filter_whole/scores.tsv"), b = read_scores(dir_ + "/run/filter/scores.tsv");
+  const auto a = read_scores(dir_ + "/filter_whole/scores.tsv"),
+             b = read_scores(dir_ + "/run/filter/scores.tsv");
   ASSERT_EQ(a.size(), 64u);
   ASSERT_EQ(b.size(), 64u);
   double highest_kept = 0, lowest_rejected = 1;
@@ -329,9 +347,10 @@ TEST_F(EvalEndToEnd, FilterStreamsWithoutChangingResultsAndNeverTouchesItsInput)
 TEST_F(EvalEndToEnd, CrossScoringUsesTheModelThatDidNotSeeThePair) {
   std::vector<train::TrainedModel> folds;
   for (int k = 0; k < 2; ++k) {
-    auto c = train::parse_config(train::checkpoint_config(dir_ + "/run/checkpoints/final.pt"),
-                                 {"data.folds=2", "data.holdout_fold=" + std::to_string(k), "train.max_steps=6",
-                                  "train.run_dir=" + dir_ + "/fold" + std::to_string(k)});
+    auto c = train::parse_config(
+        train::checkpoint_config(dir_ + "/run/checkpoints/final.pt"),
+        {"data.folds=2", "data.holdout_fold=" + std::to_string(k), "train.max_steps=6",
+         "train.run_dir=" + dir_ + "/fold" + std::to_string(k)});
     const auto result = train::run_training(c, {});
     ASSERT_EQ(result.exit_code, 0);
     folds.push_back(train::load_trained_model(dir_ + "/fold" + std::to_string(k)));
@@ -374,8 +393,9 @@ TEST(PairScores, LogOddsDoNotSaturateWhereTheProbabilityDoes) {
   const torch::Tensor image = torch::randn({64, 8}), text = torch::randn({64, 8});
   // Moderate scale (p well inside (0, 1)): log-odds = logit(probability), to float64 rounding.
   const torch::Tensor small_image = 0.2 * image, small_text = 0.2 * text;
-  const torch::Tensor p = loss::pair_abstain_score(small_image.to(torch::kFloat64), small_text.to(torch::kFloat64),
-                                                   halo_loss->named_parameters()["gamma_raw"], *halo_loss->abstain_logit());
+  const torch::Tensor p = loss::pair_abstain_score(
+      small_image.to(torch::kFloat64), small_text.to(torch::kFloat64),
+      halo_loss->named_parameters()["gamma_raw"], *halo_loss->abstain_logit());
   const torch::Tensor lodds = halo_loss->mismatch_log_odds(small_image, small_text);
   ASSERT_EQ(lodds.scalar_type(), torch::kFloat64);
   EXPECT_TRUE(torch::allclose(lodds, torch::log(p) - torch::log1p(-p), 1e-6, 1e-6));
@@ -391,8 +411,10 @@ TEST(PairScores, LogOddsDoNotSaturateWhereTheProbabilityDoes) {
     SCOPED_TRACE(name);
     lo.name = name;
     auto other = loss::make_contrastive_loss(lo);
-    const torch::Tensor s = other->mismatch_score(image.to(torch::kFloat64), text.to(torch::kFloat64));
-    EXPECT_TRUE(torch::allclose(other->mismatch_log_odds(image, text), torch::log(s) - torch::log1p(-s), 1e-6, 1e-6));
+    const torch::Tensor s =
+        other->mismatch_score(image.to(torch::kFloat64), text.to(torch::kFloat64));
+    EXPECT_TRUE(torch::allclose(other->mismatch_log_odds(image, text),
+                                torch::log(s) - torch::log1p(-s), 1e-6, 1e-6));
   }
 }
 
@@ -423,28 +445,35 @@ TEST(FilterOptions, BadValuesAreRefusedBeforeAnyWork) {
   o.verbose = false;
   std::vector<train::TrainedModel> none;  // would fail later ("give a checkpoint") if reached
   o.keep_fraction = 1.5;
-  EXPECT_THAT(error_message([&] { eval::filter_manifest(none, o); }), HasSubstr("--keep-fraction must be in [0, 1], got 1.5"));
+  EXPECT_THAT(error_message([&] { eval::filter_manifest(none, o); }),
+              HasSubstr("--keep-fraction must be in [0, 1], got 1.5"));
   o.keep_fraction = std::nan("");
-  EXPECT_THAT(error_message([&] { eval::filter_manifest(none, o); }), HasSubstr("--keep-fraction must be in [0, 1]"));
+  EXPECT_THAT(error_message([&] { eval::filter_manifest(none, o); }),
+              HasSubstr("--keep-fraction must be in [0, 1]"));
   o.keep_fraction.reset();
   for (double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
     o.threshold = bad;
-    EXPECT_THAT(error_message([&] { eval::filter_manifest(none, o); }), HasSubstr("--threshold must be a finite number"));
+    EXPECT_THAT(error_message([&] { eval::filter_manifest(none, o); }),
+                HasSubstr("--threshold must be a finite number"));
   }
   o.threshold = 0.5;
   o.manifest = dir + "/data";
-  EXPECT_THAT(error_message([&] { eval::filter_manifest(none, o); }), HasSubstr("manifest '" + dir + "/data' is a directory"));
-  o.manifest = "no/such/manifest.tsv";
   EXPECT_THAT(error_message([&] { eval::filter_manifest(none, o); }),
-              HasSubstr("manifest 'no/such/manifest.tsv' does not exist (relative to the current directory " +
-                        fs::current_path().string() + ")"));
+              HasSubstr("manifest '" + dir + "/data' is a directory"));
+  o.manifest = "no/such/manifest.tsv";
+  EXPECT_THAT(
+      error_message([&] { eval::filter_manifest(none, o); }),
+      HasSubstr(
+          "manifest 'no/such/manifest.tsv' does not exist (relative to the current directory " +
+          fs::current_path().string() + ")"));
   EXPECT_FALSE(fs::exists(dir + "/out"));  // nothing written
 }
 
 TEST_F(EvalEndToEnd, FilterReportsACorruptImageAndSkipsIt) {
   const std::string copy = dir_ + "/corrupt";
   fs::create_directories(copy);
-  fs::copy(dir_ + "/data", copy, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  fs::copy(dir_ + "/data", copy,
+           fs::copy_options::recursive | fs::copy_options::overwrite_existing);
   std::ofstream(copy + "/img/3.png", std::ios::trunc) << "not a png";
   train::TrainedModel model = train::load_trained_model(dir_ + "/run");
   eval::FilterOptions o;
@@ -459,7 +488,8 @@ TEST_F(EvalEndToEnd, FilterReportsACorruptImageAndSkipsIt) {
   const std::string skipped = read_file(copy + "/out/skipped.tsv");
   EXPECT_THAT(skipped, HasSubstr("5\tunreadable image"));  // row 3 is line 5 of the file
   EXPECT_THAT(skipped, HasSubstr("3.png"));
-  EXPECT_THAT(read_file(copy + "/out/kept.tsv") + read_file(copy + "/out/rejected.tsv"), ::testing::Not(HasSubstr("img/3.png")));
+  EXPECT_THAT(read_file(copy + "/out/kept.tsv") + read_file(copy + "/out/rejected.tsv"),
+              ::testing::Not(HasSubstr("img/3.png")));
 }
 
 // The training run wrote pair_dynamics.tsv; filtering by one of its columns keeps the pairs
@@ -467,12 +497,14 @@ TEST_F(EvalEndToEnd, FilterReportsACorruptImageAndSkipsIt) {
 TEST_F(EvalEndToEnd, FilterByAScoreFileJoinsItByManifestLine) {
   const std::string file = dir_ + "/run/pair_dynamics.tsv";
   ASSERT_TRUE(fs::exists(file));
-  std::map<int64_t, double> expected;  // manifest line -> in_context_mean
+  std::map<int64_t, double> expected;  // manifest line -> in_context_log_odds_mean
   {
     std::ifstream in(file);
     std::string line;
     std::getline(in, line);
-    EXPECT_EQ(line, "line\timage_path\tmismatched\tseen\town_mean\tcosine_mean\tin_context_mean\tmargin_mean");
+    EXPECT_EQ(line,
+              "line\timage_path\tmismatched\tseen\town_mean\tcosine_mean\tin_context_log_odds_"
+              "mean\tmargin_mean");
     while (std::getline(in, line)) {
       const auto f = data::split_fields(line, '\t');
       EXPECT_GE(std::stoll(f.at(3)), 7) << "30 steps of 16 over 64 pairs: 7 or 8 each";
@@ -483,7 +515,7 @@ TEST_F(EvalEndToEnd, FilterByAScoreFileJoinsItByManifestLine) {
   eval::FilterOptions o;
   o.manifest = manifest_;
   o.scores_file = file;
-  o.score_column = "in_context_mean";
+  o.score_column = "in_context_log_odds_mean";
   o.keep_fraction = 0.75;
   o.chunk_rows = 10;
   o.verbose = false;
@@ -495,7 +527,7 @@ TEST_F(EvalEndToEnd, FilterByAScoreFileJoinsItByManifestLine) {
   EXPECT_EQ(r.mismatched, 12);
   const auto rows = read_scores(o.out_dir + "/scores.tsv");
   ASSERT_EQ(rows.size(), 64u);
-  double highest_kept = 0, lowest_rejected = 2;
+  double highest_kept = -INFINITY, lowest_rejected = INFINITY;  // log-odds: any real number
   std::vector<double> score;
   std::vector<int> label;
   for (const auto& row : rows) {
@@ -538,11 +570,14 @@ TEST_F(EvalEndToEnd, FilterRefusesAScoreFileThatDoesNotFitTheManifest) {
     if (line != 40) missing += std::to_string(line) + "\t0.25\n";
   }
   EXPECT_THAT(attempt(missing, "score"), HasSubstr("has no row for line 40 of manifest"));
-  EXPECT_THAT(attempt(all + "99\t0.5\n", "score"), HasSubstr("scores.tsv:66: manifest line 99 is not a pair of manifest"));
-  EXPECT_THAT(attempt(all + "7\t0.5\n", "score"), HasSubstr("scores.tsv:66: manifest line 7 again (first at line 7)"));
+  EXPECT_THAT(attempt(all + "99\t0.5\n", "score"),
+              HasSubstr("scores.tsv:66: manifest line 99 is not a pair of manifest"));
+  EXPECT_THAT(attempt(all + "7\t0.5\n", "score"),
+              HasSubstr("scores.tsv:66: manifest line 7 again (first at line 7)"));
   std::string word = all;
   word.replace(word.find("\n10\t0.25"), 8, "\n10\tx");
-  EXPECT_THAT(attempt(word, "score"), HasSubstr("scores.tsv:10: column 'score' is 'x', not a score (manifest line 10)"));
+  EXPECT_THAT(attempt(word, "score"),
+              HasSubstr("scores.tsv:10: column 'score' is 'x', not a score (manifest line 10)"));
   // "-" (a pair the scoring run never trained on) skips the pair, with the reason.
   std::string dash = all;
   dash.replace(dash.find("\n10\t0.25"), 8, "\n10\t-");
@@ -581,7 +616,8 @@ TEST_F(EvalEndToEnd, ReportIsOneSelfContainedPage) {
   EXPECT_NE(html.find("data:image/png;base64,"), std::string::npos) << "data:image/png;base64,";
   // Nothing is fetched: the only URL is the SVG namespace.
   std::string stripped = html;
-  for (size_t at; (at = stripped.find("http://www.w3.org/2000/svg")) != std::string::npos;) stripped.erase(at, 26);
+  for (size_t at; (at = stripped.find("http://www.w3.org/2000/svg")) != std::string::npos;)
+    stripped.erase(at, 26);
   EXPECT_EQ(stripped.find("http://"), std::string::npos);
   EXPECT_EQ(stripped.find("https://"), std::string::npos);
   EXPECT_EQ(stripped.find("src=\"img/"), std::string::npos);

@@ -31,13 +31,16 @@ std::vector<std::filesystem::path> fixture_files() {
 const std::vector<std::pair<std::string, YAML::Node>>& fixtures() {
   static const auto docs = [] {
     std::vector<std::pair<std::string, YAML::Node>> out;
-    for (const auto& path : fixture_files()) out.emplace_back(path.filename(), YAML::LoadFile(path));
+    for (const auto& path : fixture_files())
+      out.emplace_back(path.filename(), YAML::LoadFile(path));
     return out;
   }();
   return docs;
 }
 
-torch::Tensor f32(const YAML::Node& node) { return tensor_from_json(node).to(torch::kFloat); }
+torch::Tensor f32(const YAML::Node& node) {
+  return tensor_from_json(node).to(torch::kFloat);
+}
 
 TEST(Golden, FixtureFolderHasCasesOfBothLosses) {
   int64_t halo_cases = 0, clip_cases = 0;
@@ -72,10 +75,12 @@ TEST(Golden, ClassificationHaloMatchesReference) {
       EXPECT_TRUE(all_close(out.loss, tensor_from_json(e["loss"]), kRtol, kAtol)) << "loss";
       EXPECT_TRUE(all_close(out.logits_true, tensor_from_json(e["logits_true"]), kRtol, kAtol))
           << "logits_true";
-      EXPECT_TRUE(all_close(pos.grad(), tensor_from_json(e["grad_pos"]), kRtol, kAtol)) << "grad_pos";
+      EXPECT_TRUE(all_close(pos.grad(), tensor_from_json(e["grad_pos"]), kRtol, kAtol))
+          << "grad_pos";
       EXPECT_TRUE(all_close(cen.grad(), tensor_from_json(e["grad_centroids"]), kRtol, kAtol))
           << "grad_centroids";
-      EXPECT_TRUE(all_close(halo->gamma_raw.grad(), tensor_from_json(e["grad_gamma_raw"]), kRtol, kAtol))
+      EXPECT_TRUE(
+          all_close(halo->gamma_raw.grad(), tensor_from_json(e["grad_gamma_raw"]), kRtol, kAtol))
           << "grad_gamma_raw";
     }
   }
@@ -106,8 +111,8 @@ TEST(Golden, BatchHaloMatchesReference) {
         torch::NoGradGuard no_grad;
         gamma_raw.fill_(c["gamma_raw"].as<double>());
       }
-      const double b = loss::abstain_bias(options.embed_dim, options.num_candidates,
-                                          options.label_smoothing);
+      const double b =
+          loss::abstain_bias(options.embed_dim, options.num_candidates, options.label_smoothing);
       EXPECT_NEAR(b, e["abstain_bias"].as<double>(), 1e-9);
 
       torch::Tensor image = f32(c["image"]).requires_grad_(true);
@@ -129,7 +134,8 @@ TEST(Golden, BatchHaloMatchesReference) {
       EXPECT_TRUE(all_close(halo->mismatch_score(image, text), tensor_from_json(e["pair_abstain"]),
                             kRtol, kAtol))
           << "pair_abstain";
-      torch::Tensor S = loss::shifted_distance(image, text, loss::gamma_from_raw(gamma_raw, torch::kFloat));
+      torch::Tensor S =
+          loss::shifted_distance(image, text, loss::gamma_from_raw(gamma_raw, torch::kFloat));
       EXPECT_TRUE(all_close(S, tensor_from_json(e["shifted_logits"]), kRtol, kAtol))
           << "shifted_logits";
     }

@@ -26,7 +26,9 @@ void expect_gradients_match(const Fn& f, const Inputs& inputs, const Fn& fd_f = 
   }
 }
 
-torch::Tensor rand64(std::vector<int64_t> shape) { return torch::randn(shape, torch::kDouble); }
+torch::Tensor rand64(std::vector<int64_t> shape) {
+  return torch::randn(shape, torch::kDouble);
+}
 
 TEST(GradCheck, ShiftedDistance) {
   torch::manual_seed(1);
@@ -45,7 +47,8 @@ TEST(GradCheck, BatchHaloLabelSmoothing) {
     return loss::halo_clip_loss(loss::PairBatch::local(in[0], in[1]), in[2], b, opt).total;
   };
   const torch::Tensor image = rand64({6, 4});
-  expect_gradients_match(f, {image, 0.6 * image + rand64({6, 4}), torch::tensor({1.3}, torch::kDouble)});
+  expect_gradients_match(
+      f, {image, 0.6 * image + rand64({6, 4}), torch::tensor({1.3}, torch::kDouble)});
 }
 
 TEST(GradCheck, BatchHaloDistillWithTargetsHeldFixed) {
@@ -68,12 +71,14 @@ TEST(GradCheck, BatchHaloDistillWithTargetsHeldFixed) {
   const torch::Tensor t_i2t = targets_at(image, text), t_t2i = targets_at(text, image);
   Fn frozen = [&](const Inputs& in) {
     const torch::Tensor g = loss::gamma_from_raw(in[2], torch::kDouble);
-    const torch::Tensor ce_i2t = loss::sink_cross_entropy(loss::shifted_distance(in[0], in[1], g), b, t_i2t);
-    const torch::Tensor ce_t2i = loss::sink_cross_entropy(loss::shifted_distance(in[1], in[0], g), b, t_t2i);
+    const torch::Tensor ce_i2t =
+        loss::sink_cross_entropy(loss::shifted_distance(in[0], in[1], g), b, t_i2t);
+    const torch::Tensor ce_t2i =
+        loss::sink_cross_entropy(loss::shifted_distance(in[1], in[0], g), b, t_t2i);
     return 0.5 * (ce_i2t + ce_t2i) + loss::radial_nll((in[0] - in[1]).pow(2).mean(1), D);
   };
-  EXPECT_NEAR(f({image, text, gamma_raw}).item<double>(), frozen({image, text, gamma_raw}).item<double>(),
-              1e-12);
+  EXPECT_NEAR(f({image, text, gamma_raw}).item<double>(),
+              frozen({image, text, gamma_raw}).item<double>(), 1e-12);
   expect_gradients_match(f, {image, text, gamma_raw}, frozen);
 }
 
@@ -82,17 +87,23 @@ TEST(GradCheck, ClassificationHaloBothTargetModes) {
   const int64_t N = 6, K = 4, D = 3;
   const torch::Tensor target = torch::tensor({0, 1, 2, 3, 1, 0}, torch::kLong);
   const torch::Tensor pos = rand64({N, D}), raw = rand64({K, D});
-  const torch::Tensor cen = raw - raw.mean(0, true), gamma_raw = torch::tensor({1.1}, torch::kDouble);
+  const torch::Tensor cen = raw - raw.mean(0, true),
+                      gamma_raw = torch::tensor({1.1}, torch::kDouble);
 
   auto opt = loss::HaloLossOptions(D, K).distill(false).label_smoothing(0.1);
   const double b = loss::abstain_bias(D, K, 0.1);
-  Fn smooth = [&](const Inputs& in) { return loss::halo_loss(in[0], target, in[1], in[2], b, opt).loss; };
+  Fn smooth = [&](const Inputs& in) {
+    return loss::halo_loss(in[0], target, in[1], in[2], b, opt).loss;
+  };
   expect_gradients_match(smooth, {pos, cen, gamma_raw});
 
   opt.distill(true);
-  Fn distill = [&](const Inputs& in) { return loss::halo_loss(in[0], target, in[1], in[2], b, opt).loss; };
+  Fn distill = [&](const Inputs& in) {
+    return loss::halo_loss(in[0], target, in[1], in[2], b, opt).loss;
+  };
   const torch::Tensor g0 = loss::gamma_from_raw(gamma_raw, torch::kDouble);
-  const torch::Tensor frozen_t = loss::distill_targets(loss::shifted_distance(pos, cen, g0), g0, pos, target, 0.1);
+  const torch::Tensor frozen_t =
+      loss::distill_targets(loss::shifted_distance(pos, cen, g0), g0, pos, target, 0.1);
   Fn frozen = [&](const Inputs& in) {
     const torch::Tensor g = loss::gamma_from_raw(in[2], torch::kDouble);
     return loss::sink_cross_entropy(loss::shifted_distance(in[0], in[1], g), b, frozen_t) +
@@ -103,7 +114,9 @@ TEST(GradCheck, ClassificationHaloBothTargetModes) {
 
 TEST(GradCheck, InfoNce) {
   torch::manual_seed(5);
-  Fn f = [&](const Inputs& in) { return loss::infonce_loss(loss::PairBatch::local(in[0], in[1]), in[2]).total; };
+  Fn f = [&](const Inputs& in) {
+    return loss::infonce_loss(loss::PairBatch::local(in[0], in[1]), in[2]).total;
+  };
   expect_gradients_match(f, {rand64({5, 4}), rand64({5, 4}), torch::tensor({1.2}, torch::kDouble)});
 }
 

@@ -54,8 +54,8 @@ torch::Tensor explicit_direction(const torch::Tensor& q, const torch::Tensor& c,
                                  torch::Tensor* abstain) {
   const torch::Tensor S = loss::shifted_distance(q, c, gamma);
   const torch::Tensor eye = torch::arange(kN);
-  torch::Tensor t = distill ? loss::distill_targets(S, gamma, q, eye, 0.1)
-                            : loss::smoothing_targets(S, eye, 0.1);
+  torch::Tensor t =
+      distill ? loss::distill_targets(S, gamma, q, eye, 0.1) : loss::smoothing_targets(S, eye, 0.1);
   const torch::Tensor a = torch::sigmoid(b - S.diagonal()).detach();
   *abstain = a;
   const torch::Tensor m = (beta * a).unsqueeze(1);
@@ -64,11 +64,14 @@ torch::Tensor explicit_direction(const torch::Tensor& q, const torch::Tensor& c,
   return -(targets * torch::log_softmax(logits, 1)).sum(1).mean();
 }
 
-torch::Tensor explicit_total(const LossInputs& in, double radial_weight, double beta, bool distill) {
+torch::Tensor explicit_total(const LossInputs& in, double radial_weight, double beta,
+                             bool distill) {
   const torch::Tensor gamma = torch::softplus(in.gamma_raw).reshape({});
   torch::Tensor a_i2t, a_t2i;
-  const torch::Tensor ce_i2t = explicit_direction(in.image, in.text, gamma, in.b, beta, distill, &a_i2t);
-  const torch::Tensor ce_t2i = explicit_direction(in.text, in.image, gamma, in.b, beta, distill, &a_t2i);
+  const torch::Tensor ce_i2t =
+      explicit_direction(in.image, in.text, gamma, in.b, beta, distill, &a_i2t);
+  const torch::Tensor ce_t2i =
+      explicit_direction(in.text, in.image, gamma, in.b, beta, distill, &a_t2i);
   const torch::Tensor r_sq = (in.image - in.text).pow(2).mean(1);
   const torch::Tensor nll = -((0.5 - 1.0 / kD) * torch::log(r_sq) - 0.5 * r_sq);
   const torch::Tensor weights = 1.0 - beta * 0.5 * (a_i2t + a_t2i);
@@ -86,9 +89,10 @@ TEST(HaloOptions, RadialWeightAndSinkBootstrapMatchAnExplicitCrossEntropy) {
         SCOPED_TRACE("distill " + std::to_string(distill) + " radial_weight " + std::to_string(w) +
                      " sink_bootstrap " + std::to_string(beta));
         const LossInputs in = make_inputs(0.3);
-        const torch::Tensor got = loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text),
-                                                       in.gamma_raw, in.b, halo_clip_options(w, beta, distill))
-                                      .total;
+        const torch::Tensor got =
+            loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text), in.gamma_raw, in.b,
+                                 halo_clip_options(w, beta, distill))
+                .total;
         const torch::Tensor want = explicit_total(in, w, beta, distill);
         EXPECT_NEAR(got.item<double>(), want.item<double>(), 1e-10);
         const auto g_got = grads(got, in), g_want = grads(want, in);
@@ -105,7 +109,8 @@ TEST(HaloOptions, RadialWeightAndSinkBootstrapMatchAnExplicitCrossEntropy) {
 TEST(HaloOptions, AGivenSinkShareReplacesTheModelsShare) {
   for (const bool distill : {true, false}) {
     for (const double beta : {0.0, 0.5}) {
-      SCOPED_TRACE("distill " + std::to_string(distill) + " sink_bootstrap " + std::to_string(beta));
+      SCOPED_TRACE("distill " + std::to_string(distill) + " sink_bootstrap " +
+                   std::to_string(beta));
       const LossInputs in = make_inputs(0.3);
       const torch::Tensor gamma = torch::softplus(in.gamma_raw).reshape({});
       const torch::Tensor share = torch::linspace(0.0, 0.9, kN, torch::kDouble);
@@ -126,16 +131,19 @@ TEST(HaloOptions, AGivenSinkShareReplacesTheModelsShare) {
 
       loss::PairBatch batch = loss::PairBatch::local(in.image, in.text);
       batch.sink_share = share;
-      const torch::Tensor got = loss::halo_clip_loss(batch, in.gamma_raw, in.b, halo_clip_options(1.0, beta, distill)).total;
+      const torch::Tensor got =
+          loss::halo_clip_loss(batch, in.gamma_raw, in.b, halo_clip_options(1.0, beta, distill))
+              .total;
       EXPECT_NEAR(got.item<double>(), want.item<double>(), 1e-10);
       const auto g_got = grads(got, in), g_want = grads(want, in);
       for (size_t k = 0; k < g_got.size(); ++k) {
         EXPECT_TRUE(torch::allclose(g_got[k], g_want[k], 1e-9, 1e-11)) << "gradient " << k;
       }
       // And the share differs from the model's: the loss is not the plain bootstrap's.
-      const torch::Tensor plain = loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text), in.gamma_raw,
-                                                       in.b, halo_clip_options(1.0, beta, distill))
-                                      .total;
+      const torch::Tensor plain =
+          loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text), in.gamma_raw, in.b,
+                               halo_clip_options(1.0, beta, distill))
+              .total;
       EXPECT_GT(std::abs(plain.item<double>() - got.item<double>()), 1e-3);
     }
   }
@@ -153,15 +161,21 @@ TEST(HaloOptions, ABadSinkShareIsAClearError) {
   const auto dense = loss::LossImplementation::kDense;
   EXPECT_THAT(error_message([&] { run(torch::zeros({kN - 1}, torch::kDouble), dense); }),
               HasSubstr("one floating-point value per row (12)"));
-  EXPECT_THAT(error_message([&] { run(torch::full({kN}, 1.0, torch::kDouble), dense); }), HasSubstr("in [0, 1)"));
-  EXPECT_THAT(error_message([&] { run(torch::full({kN}, -0.1, torch::kDouble), dense); }), HasSubstr("in [0, 1)"));
+  EXPECT_THAT(error_message([&] { run(torch::full({kN}, 1.0, torch::kDouble), dense); }),
+              HasSubstr("in [0, 1)"));
+  EXPECT_THAT(error_message([&] { run(torch::full({kN}, -0.1, torch::kDouble), dense); }),
+              HasSubstr("in [0, 1)"));
   EXPECT_THAT(error_message([&] { run(torch::full({kN}, std::nan(""), torch::kDouble), dense); }),
               HasSubstr("in [0, 1)"));
-  EXPECT_THAT(error_message([&] { run(torch::zeros({kN, 1}, torch::kDouble), dense); }),
+  EXPECT_THAT(error_message([&] {
+                run(torch::zeros({kN, 1}, torch::kDouble), dense);
+              }),
               HasSubstr("one floating-point value per row"));
   EXPECT_THAT(error_message([&] { run(torch::zeros({kN}, torch::kLong), dense); }),
               HasSubstr("one floating-point value per row"));
-  EXPECT_THAT(error_message([&] { run(torch::zeros({kN}, torch::kDouble), loss::LossImplementation::kTiled); }),
+  EXPECT_THAT(error_message([&] {
+                run(torch::zeros({kN}, torch::kDouble), loss::LossImplementation::kTiled);
+              }),
               HasSubstr("dense loss only"));
 }
 
@@ -174,18 +188,22 @@ TEST(SinkShare, InfoNceWeightsEachRowByOneMinusItsShare) {
   const torch::Tensor logits = std::exp(2.0) * unit(in.image).matmul(unit(in.text).t());
   const torch::Tensor ce_i2t = -torch::log_softmax(logits, 1).diagonal();
   const torch::Tensor ce_t2i = -torch::log_softmax(logits.t(), 1).diagonal();
-  const torch::Tensor want = 0.5 * (((1.0 - share) * ce_i2t).mean() + ((1.0 - share) * ce_t2i).mean());
+  const torch::Tensor want =
+      0.5 * (((1.0 - share) * ce_i2t).mean() + ((1.0 - share) * ce_t2i).mean());
   loss::PairBatch batch = loss::PairBatch::local(in.image, in.text);
   batch.sink_share = share;
   const torch::Tensor got = loss::infonce_loss(batch, logit_scale).total;
   EXPECT_NEAR(got.item<double>(), want.item<double>(), 1e-10);
   const auto g_got = torch::autograd::grad({got}, {in.image, in.text});
   const auto g_want = torch::autograd::grad({want}, {in.image, in.text});
-  for (size_t k = 0; k < g_got.size(); ++k) EXPECT_TRUE(torch::allclose(g_got[k], g_want[k], 1e-9, 1e-11));
+  for (size_t k = 0; k < g_got.size(); ++k)
+    EXPECT_TRUE(torch::allclose(g_got[k], g_want[k], 1e-9, 1e-11));
   // A zero share is the plain loss.
   batch.sink_share = torch::zeros({kN}, torch::kDouble);
   EXPECT_NEAR(loss::infonce_loss(batch, logit_scale).total.item<double>(),
-              loss::infonce_loss(loss::PairBatch::local(in.image, in.text), logit_scale).total.item<double>(), 1e-12);
+              loss::infonce_loss(loss::PairBatch::local(in.image, in.text), logit_scale)
+                  .total.item<double>(),
+              1e-12);
 }
 
 TEST(SinkShare, SigLipRefusesIt) {
@@ -193,18 +211,20 @@ TEST(SinkShare, SigLipRefusesIt) {
   loss::PairBatch batch = loss::PairBatch::local(in.image, in.text);
   batch.sink_share = torch::zeros({kN}, torch::kDouble);
   const torch::Tensor scalar = torch::zeros({1}, torch::kDouble);
-  EXPECT_THAT(error_message([&] { loss::siglip_loss(batch, scalar, scalar); }), HasSubstr("takes no sink share"));
+  EXPECT_THAT(error_message([&] { loss::siglip_loss(batch, scalar, scalar); }),
+              HasSubstr("takes no sink share"));
 }
 
 TEST(HaloOptions, SinkBootstrapWeakensThePullOnRejectedPairsOnly) {
   // Pairs 0-5 are mismatched, 6-11 clean: take one the model rejects (abstain probability ~1)
-  // and one it accepts (~0). Bootstrapping weakens the gradient that pulls image 0 towards its caption
-  // and leaves the clean pair's almost as it was.
+  // and one it accepts (~0). Bootstrapping weakens the gradient that pulls image 0 towards its
+  // caption and leaves the clean pair's almost as it was.
   const LossInputs in = make_inputs(0.3);
   auto pull = [&](double beta, int64_t i) {
-    const torch::Tensor total = loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text),
-                                                     in.gamma_raw, in.b, halo_clip_options(1.0, beta, true))
-                                    .total;
+    const torch::Tensor total =
+        loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text), in.gamma_raw, in.b,
+                             halo_clip_options(1.0, beta, true))
+            .total;
     const torch::Tensor g_image = grads(total, in)[0];
     // Component of -grad along (t_i - x_i): how strongly image i moves towards its caption.
     const torch::Tensor dir = in.text[i] - in.image[i];
@@ -225,8 +245,9 @@ TEST(HaloOptions, TiledLossRefusesSinkBootstrap) {
   const LossInputs in = make_inputs(0.3);
   loss::HaloClipOptions o = halo_clip_options(1.0, 0.5, true);
   o.implementation = loss::loss_implementation_name(loss::LossImplementation::kTiled);
-  EXPECT_THROW(loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text), in.gamma_raw, in.b, o),
-               std::exception);
+  EXPECT_THROW(
+      loss::halo_clip_loss(loss::PairBatch::local(in.image, in.text), in.gamma_raw, in.b, o),
+      std::exception);
   o.sink_bootstrap = 0.0;
   o.radial_weight = 0.25;
   const auto tiled =

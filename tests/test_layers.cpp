@@ -45,14 +45,16 @@ std::vector<SourceFile> sources() {
   const fs::path src = fs::path(HALO_SOURCE_DIR) / "src";
   for (const auto& e : fs::recursive_directory_iterator(src)) {
     const std::string ext = e.path().extension().string();
-    if (!e.is_regular_file() || (ext != ".h" && ext != ".cpp" && ext != ".cu" && ext != ".cuh")) continue;
+    if (!e.is_regular_file() || (ext != ".h" && ext != ".cpp" && ext != ".cu" && ext != ".cuh"))
+      continue;
     out.push_back({e.path(), fs::relative(e.path(), src).begin()->string()});
   }
   return out;
 }
 
 TEST(Layers, EveryFolderIsKnown) {
-  for (const auto& f : sources()) EXPECT_TRUE(allowed().count(f.folder)) << f.path << ": folder '" << f.folder << "'";
+  for (const auto& f : sources())
+    EXPECT_TRUE(allowed().count(f.folder)) << f.path << ": folder '" << f.folder << "'";
 }
 
 TEST(Layers, IncludesRunOneWay) {
@@ -71,7 +73,8 @@ TEST(Layers, IncludesRunOneWay) {
       if (!allowed().count(to)) continue;  // a file beside this one (e.g. "kernels/...")
       ++checked;
       EXPECT_TRUE(to == f.folder || rules->second.count(to))
-          << f.path.string() << ":" << line_no << ": " << f.folder << "/ may not include " << to << "/";
+          << f.path.string() << ":" << line_no << ": " << f.folder << "/ may not include " << to
+          << "/";
     }
   }
   EXPECT_GT(checked, 100);  // the scan found the includes

@@ -1,10 +1,14 @@
 // Metric functions against hand-computed cases, ties included, and the filter's keep rule.
+#include <cmath>
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "common/error.h"
 #include "common/metrics.h"
 #include "eval/filter.h"
+#include "test_util.h"
 
 namespace halo::test {
 namespace {
@@ -12,7 +16,8 @@ namespace {
 using eval::keep_mask;
 
 TEST(Metrics, RanksCountTiesAgainstTheTrueCandidate) {
-  const torch::Tensor s = torch::tensor({{0.5, 0.5, 0.1}, {0.2, 0.9, 0.3}, {0.7, 0.7, 0.7}}, torch::kFloat64);
+  const torch::Tensor s =
+      torch::tensor({{0.5, 0.5, 0.1}, {0.2, 0.9, 0.3}, {0.7, 0.7, 0.7}}, torch::kFloat64);
   EXPECT_EQ(true_ranks(s, {0, 1, 2}), (std::vector<int64_t>{2, 1, 3}));
   EXPECT_EQ(true_ranks(s, {2, 0, 0}), (std::vector<int64_t>{3, 3, 3}));
   EXPECT_THROW(true_ranks(s, {0, 1}), halo::Error);
@@ -70,13 +75,55 @@ TEST(Metrics, FprAtTprByHand) {
   EXPECT_DOUBLE_EQ(fpr_at_tpr({0.9, 0.8, 0.8}, {1, 1, 0}, 0.95), 1.0);
 }
 
+// A tied block is answered as a whole on average: the result is the same whatever order the
+// tied inputs come in. By hand: sorted, the first is right (0.9); then three tied at 0.5 with one
+// error among them, so the expected errors among the top k are 0, 1/3, 2/3, 1.
+TEST(Metrics, SelectiveClassificationAveragesTiedBlocks) {
+  const std::vector<double> coverages{0.5, 1.0};
+  const SelectiveResult a = selective_classification({0.9, 0.5, 0.5, 0.5}, {1, 0, 1, 1}, coverages);
+  const SelectiveResult b = selective_classification({0.5, 0.5, 0.5, 0.9}, {1, 1, 0, 1}, coverages);
+  EXPECT_NEAR(a.aurc, (0.0 + (1.0 / 3) / 2 + (2.0 / 3) / 3 + 1.0 / 4) / 4, 1e-15);
+  EXPECT_DOUBLE_EQ(a.aurc, b.aurc);
+  EXPECT_NEAR(a.accuracy[0], 1.0 - (1.0 / 3) / 2, 1e-15);
+  EXPECT_DOUBLE_EQ(a.accuracy[0], b.accuracy[0]);
+  EXPECT_DOUBLE_EQ(a.accuracy[1], 0.75);
+}
+
+// NaN would make the sorts undefined behaviour; each metric names the bad score instead.
+TEST(Metrics, NonFiniteScoresAreRejectedWithTheirPosition) {
+  const double nan = std::nan("");
+  EXPECT_THAT(error_message([&] {
+                auroc({0.1, nan, 0.3}, {0, 1, 1});
+              }),
+              ::testing::HasSubstr("auroc: score 1 of 3 is nan"));
+  EXPECT_THAT(error_message([&] {
+                fpr_at_tpr({0.1, 0.2, INFINITY}, {0, 1, 1});
+              }),
+              ::testing::HasSubstr("fpr_at_tpr: score 2 of 3 is inf"));
+  EXPECT_THAT(error_message([&] {
+                selective_classification({nan, 0.5}, {1, 0}, {0.5});
+              }),
+              ::testing::HasSubstr("score 0 of 2 is nan"));
+  EXPECT_THAT(error_message([&] {
+                paired_bootstrap_auroc_difference({0.1, 0.2}, {0.3, -INFINITY}, {0, 1}, 10, 0.9, 0);
+              }),
+              ::testing::HasSubstr("score 1 of 2 is -inf"));
+  const torch::Tensor s = torch::tensor({{0.5, nan}, {0.2, 0.9}}, torch::kFloat64);
+  EXPECT_THAT(error_message([&] {
+                true_ranks(s, {0, 1});
+              }),
+              ::testing::HasSubstr("NaN or infinite"));
+}
+
 TEST(Filter, KeepRuleByThresholdAndFraction) {
   const std::vector<double> s{0.9, 0.1, 0.5, 0.5, 0.2};
   double t = 0;
-  EXPECT_EQ(keep_mask(s, 0.5, std::nullopt, &t), (std::vector<bool>{false, true, false, false, true}));
+  EXPECT_EQ(keep_mask(s, 0.5, std::nullopt, &t),
+            (std::vector<bool>{false, true, false, false, true}));
   EXPECT_DOUBLE_EQ(t, 0.5);
   // 3 of 5: 0.1, 0.2 and the first 0.5 (ties by position); rejection starts at the other 0.5.
-  EXPECT_EQ(keep_mask(s, std::nullopt, 0.6, &t), (std::vector<bool>{false, true, true, false, true}));
+  EXPECT_EQ(keep_mask(s, std::nullopt, 0.6, &t),
+            (std::vector<bool>{false, true, true, false, true}));
   EXPECT_FLOAT_EQ(static_cast<float>(t), 0.5f);
   EXPECT_EQ(keep_mask(s, std::nullopt, 0.0, &t), std::vector<bool>(5, false));
   EXPECT_EQ(keep_mask(s, std::nullopt, 1.0, &t), std::vector<bool>(5, true));

@@ -24,8 +24,10 @@ struct Outcome {
   torch::Tensor loss, grad_image, grad_text;
 };
 
-Outcome loss_outcome(loss::ContrastiveLoss& fn, const torch::Tensor& image0, const torch::Tensor& text0) {
-  torch::Tensor image = image0.clone().requires_grad_(true), text = text0.clone().requires_grad_(true);
+Outcome loss_outcome(loss::ContrastiveLoss& fn, const torch::Tensor& image0,
+                     const torch::Tensor& text0) {
+  torch::Tensor image = image0.clone().requires_grad_(true),
+                text = text0.clone().requires_grad_(true);
   torch::Tensor total = fn.forward(loss::PairBatch::local(image, text)).total;
   total.backward();
   return {total.detach(), image.grad(), text.grad()};

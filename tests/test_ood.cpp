@@ -47,21 +47,26 @@ TEST(OodScores, EachScoreIsItsDefinition) {
     const torch::Tensor probs = torch::softmax(logits, 1);
     const torch::Tensor cos = torch::cosine_similarity(images.to(torch::kFloat64).unsqueeze(1),
                                                        classes.to(torch::kFloat64).unsqueeze(0), 2);
-    const torch::Tensor mcm = std::get<0>(torch::softmax(cos / 0.01, 1).max(1));
+    const torch::Tensor mcm =
+        std::get<0>(torch::softmax(cos, 1).max(1));  // the paper's temperature 1
+    const torch::Tensor mcm_clip = std::get<0>(torch::softmax(cos / 0.01, 1).max(1));
     ASSERT_EQ(s.predicted.size(), 9u);
-    ASSERT_EQ(s.scores.size(), name == "halo" ? 4u : 3u);
+    ASSERT_EQ(s.scores.size(), name == "halo" ? 5u : 4u);
     for (int64_t i = 0; i < 9; ++i) {
       const auto k = static_cast<size_t>(i);
       EXPECT_EQ(s.predicted[k], logits[i].argmax().item<int64_t>());
       EXPECT_NEAR(std::exp(-s.score("msp")[k]), probs[i].max().item<double>(), 1e-12);
       EXPECT_NEAR(std::exp(-s.score("mcm")[k]), mcm[i].item<double>(), 1e-9);
+      EXPECT_NEAR(std::exp(-s.score("mcm_clip")[k]), mcm_clip[i].item<double>(), 1e-9);
       EXPECT_NEAR(s.score("energy")[k], -torch::logsumexp(logits[i], 0).item<double>(), 1e-9);
       if (name == "halo") {
         // The sink's probability in the softmax over the classes and the sink, and its log-odds
         // b - logsumexp = b + energy: it ranks images exactly as the energy does.
         const double b = *fn->abstain_logit();
-        const torch::Tensor with_sink = torch::softmax(torch::cat({logits[i], torch::full({1}, b, logits.options())}), 0);
-        EXPECT_NEAR(eval::OodImageScores::natural_value("abstain", s.score("abstain")[k]), with_sink[5].item<double>(), 1e-12);
+        const torch::Tensor with_sink =
+            torch::softmax(torch::cat({logits[i], torch::full({1}, b, logits.options())}), 0);
+        EXPECT_NEAR(eval::OodImageScores::natural_value("abstain", s.score("abstain")[k]),
+                    with_sink[5].item<double>(), 1e-12);
         EXPECT_NEAR(s.score("abstain")[k], b + s.score("energy")[k], 1e-9);
       }
     }
@@ -81,7 +86,8 @@ TEST(OodScores, DetectionTellsFarImagesFromClassImages) {
     SCOPED_TRACE(name);
     const auto fn = loss_named(name, 16);
     const auto id = eval::ood_image_scores(*fn, near, classes, 8);
-    const auto detected = eval::ood_detection("far", id, eval::ood_image_scores(*fn, far, classes, 8));
+    const auto detected =
+        eval::ood_detection("far", id, eval::ood_image_scores(*fn, far, classes, 8));
     ASSERT_EQ(detected.size(), id.scores.size());
     for (const auto& d : detected) {
       if (d.score != "msp") {
@@ -89,7 +95,8 @@ TEST(OodScores, DetectionTellsFarImagesFromClassImages) {
       }
       EXPECT_EQ(d.images, 12);
     }
-    for (const auto& d : eval::ood_detection("same", id, id)) EXPECT_DOUBLE_EQ(d.auroc, 0.5) << d.score;
+    for (const auto& d : eval::ood_detection("same", id, id))
+      EXPECT_DOUBLE_EQ(d.auroc, 0.5) << d.score;
   }
 }
 
@@ -105,7 +112,8 @@ TEST(SelectiveClassification, AccuracyAtCoverageAndAreaUnderTheRiskCoverageCurve
   const SelectiveResult best = selective_classification({0.9, 0.1, 0.7, 0.6}, correct, {0.75});
   EXPECT_DOUBLE_EQ(best.accuracy[0], 1.0);
   EXPECT_LT(best.aurc, r.aurc);
-  EXPECT_THAT(error_message([&] { selective_classification(confidence, correct, {1.5}); }), HasSubstr("coverage 1.5"));
+  EXPECT_THAT(error_message([&] { selective_classification(confidence, correct, {1.5}); }),
+              HasSubstr("coverage 1.5"));
 }
 
 TEST(PairedBootstrap, IntervalOfAnAurocDifference) {
@@ -114,7 +122,8 @@ TEST(PairedBootstrap, IntervalOfAnAurocDifference) {
   for (int i = 0; i < 200; ++i) {
     label.push_back(i % 4 == 0);
     good.push_back((i % 4 == 0 ? 1.0 : 0.0) + 0.3 * std::sin(i * 1.7));
-    noise.push_back(std::sin(i * 12.9898) * 43758.5453 - std::floor(std::sin(i * 12.9898) * 43758.5453));
+    noise.push_back(std::sin(i * 12.9898) * 43758.5453 -
+                    std::floor(std::sin(i * 12.9898) * 43758.5453));
   }
   const Interval same = paired_bootstrap_auroc_difference(good, good, label, 200, 0.95, 3);
   EXPECT_EQ(same.estimate, 0.0);
@@ -138,9 +147,11 @@ TEST(InContextScore, LogOddsAreTheScoresLogitAndKeepOrderWhereItSaturates) {
   const auto s = eval::in_context_mismatch_score(*fn, image, text, 3);
   const auto l = eval::in_context_log_odds(*fn, image, text, 3);
   ASSERT_EQ(l.size(), 7u);
-  for (size_t i = 0; i < 7; ++i) EXPECT_NEAR(l[i], std::log(s[i] / (1 - s[i])), 1e-9 * (1 + std::abs(l[i]))) << i;
+  for (size_t i = 0; i < 7; ++i)
+    EXPECT_NEAR(l[i], std::log(s[i] / (1 - s[i])), 1e-9 * (1 + std::abs(l[i]))) << i;
   // Pairs far from each other and from their own partner: s rounds to 1, the log-odds still rank.
-  const torch::Tensor far_image = 40 * torch::randn({6, 8}), far_text = -far_image * torch::arange(1, 7).unsqueeze(1);
+  const torch::Tensor far_image = 40 * torch::randn({6, 8}),
+                      far_text = -far_image * torch::arange(1, 7).unsqueeze(1);
   const auto far = eval::in_context_log_odds(*fn, far_image, far_text, 4);
   for (double v : far) EXPECT_TRUE(std::isfinite(v)) << v;
   EXPECT_GT(*std::max_element(far.begin(), far.end()), *std::min_element(far.begin(), far.end()));
@@ -155,8 +166,10 @@ TEST(InContextScore, LogOddsKeepOrderWhereTheScoreRoundsToZero) {
   const auto got = eval::in_context_log_odds(*fn, image, text, 4);
   torch::NoGradGuard no_grad;
   const double b = *fn->abstain_logit();
-  auto log_rest = [&](const torch::Tensor& q, const torch::Tensor& c) {  // log(1 - p_own), log p_own
-    const torch::Tensor logits = torch::cat({fn->logits(q, c).to(torch::kFloat64), torch::full({6, 1}, b, torch::kFloat64)}, 1);
+  auto log_rest = [&](const torch::Tensor& q,
+                      const torch::Tensor& c) {  // log(1 - p_own), log p_own
+    const torch::Tensor logits = torch::cat(
+        {fn->logits(q, c).to(torch::kFloat64), torch::full({6, 1}, b, torch::kFloat64)}, 1);
     const torch::Tensor lse = torch::logsumexp(logits, 1);
     const torch::Tensor others = logits.masked_fill(torch::eye(6, 7, torch::kBool), -INFINITY);
     return std::make_pair(torch::logsumexp(others, 1) - lse, logits.diagonal() - lse);
@@ -167,7 +180,9 @@ TEST(InContextScore, LogOddsKeepOrderWhereTheScoreRoundsToZero) {
   ASSERT_EQ(got.size(), 6u);
   for (int64_t i = 0; i < 6; ++i) {
     EXPECT_LT(want[i].item<double>(), -30) << "the case must be saturated: s < 1e-13";
-    EXPECT_NEAR(got[static_cast<size_t>(i)], want[i].item<double>(), 1e-9 * std::abs(want[i].item<double>())) << i;
+    EXPECT_NEAR(got[static_cast<size_t>(i)], want[i].item<double>(),
+                1e-9 * std::abs(want[i].item<double>()))
+        << i;
   }
 }
 
@@ -176,7 +191,8 @@ TEST(PrepareNoise, SwapsAFractionOfAnyManifestsCaptionsAndKeepsItsImagesAndLabel
   std::string text = "picture\ttext\tlabel\n";
   for (int i = 0; i < 10; ++i) {
     write_text(dir + "/src/img" + std::to_string(i) + ".png", "not decoded here");
-    text += "img" + std::to_string(i) + ".png\tcaption number " + std::to_string(i) + "\t" + std::to_string(i % 2) + "\n";
+    text += "img" + std::to_string(i) + ".png\tcaption number " + std::to_string(i) + "\t" +
+            std::to_string(i % 2) + "\n";
   }
   write_text(dir + "/src/list.tsv", text);
   write_text(dir + "/src/classes.txt", "even\nodd\n");
@@ -197,7 +213,8 @@ TEST(PrepareNoise, SwapsAFractionOfAnyManifestsCaptionsAndKeepsItsImagesAndLabel
   int swapped = 0;
   for (int64_t i = 0; i < 10; ++i) {
     const auto k = static_cast<size_t>(i);
-    EXPECT_TRUE(fs::equivalent(m.images[k], dir + "/src/img" + std::to_string(i) + ".png")) << m.images[k];
+    EXPECT_TRUE(fs::equivalent(m.images[k], dir + "/src/img" + std::to_string(i) + ".png"))
+        << m.images[k];
     EXPECT_EQ(m.labels[k], i % 2);
     const bool own = m.captions[k] == "caption number " + std::to_string(i);
     EXPECT_EQ(m.mismatched[k] == 1, !own) << i;
@@ -210,7 +227,8 @@ TEST(PrepareNoise, SwapsAFractionOfAnyManifestsCaptionsAndKeepsItsImagesAndLabel
   data::prepare_dataset("noise", o);
   EXPECT_EQ(read_file(dir + "/again/manifest.tsv"), read_file(dir + "/noisy/manifest.tsv"));
   o.source = dir + "/src";
-  EXPECT_THAT(error_message([&] { data::prepare_dataset("noise", o); }), HasSubstr("is a directory"));
+  EXPECT_THAT(error_message([&] { data::prepare_dataset("noise", o); }),
+              HasSubstr("is a directory"));
 }
 
 // A shard set: the same swaps as for a manifest, written under the same shard names; captions
@@ -228,7 +246,9 @@ TEST(PrepareNoise, ShardSetGetsSwappedCaptionsAndTheGroundTruthInItsJson) {
       data::ShardSample sample;
       sample.members.emplace_back(key + ".png", image);
       sample.members.emplace_back(key + ".txt", "caption " + key);
-      if (i % 2 == 0) sample.members.emplace_back(key + ".json", "{\"uid\": \"0007\", \"label\": 3, \"note\": [1, \"a\"]}");
+      if (i % 2 == 0)
+        sample.members.emplace_back(key + ".json",
+                                    "{\"uid\": \"0007\", \"label\": 3, \"note\": [1, \"a\"]}");
       w.add(sample);
     }
     w.finish();
@@ -246,7 +266,8 @@ TEST(PrepareNoise, ShardSetGetsSwappedCaptionsAndTheGroundTruthInItsJson) {
   EXPECT_TRUE(fs::exists(dir + "/out/sizes.json"));
   int swapped = 0, flagged = 0, samples = 0;
   for (int shard = 0; shard < 2; ++shard) {
-    data::ShardReader in(dir + "/in/part-" + std::to_string(shard) + ".tar"), out(dir + "/out/part-" + std::to_string(shard) + ".tar");
+    data::ShardReader in(dir + "/in/part-" + std::to_string(shard) + ".tar"),
+        out(dir + "/out/part-" + std::to_string(shard) + ".tar");
     data::ShardSample a, b;
     while (in.next(a)) {
       ASSERT_TRUE(out.next(b));
@@ -264,7 +285,8 @@ TEST(PrepareNoise, ShardSetGetsSwappedCaptionsAndTheGroundTruthInItsJson) {
         EXPECT_EQ(b.uid, "0007");
         EXPECT_EQ(b.label, 3);
         EXPECT_THAT(b.members.at(static_cast<size_t>(b.json)).data, HasSubstr("\"uid\": \"0007\""));
-        EXPECT_THAT(b.members.at(static_cast<size_t>(b.json)).data, HasSubstr("\"note\": [1, \"a\"]"));
+        EXPECT_THAT(b.members.at(static_cast<size_t>(b.json)).data,
+                    HasSubstr("\"note\": [1, \"a\"]"));
       }
     }
     EXPECT_FALSE(out.next(b));
@@ -274,7 +296,8 @@ TEST(PrepareNoise, ShardSetGetsSwappedCaptionsAndTheGroundTruthInItsJson) {
   EXPECT_EQ(flagged, 4);
   // Writing over the input is refused.
   o.out = dir + "/in";
-  EXPECT_THAT(error_message([&] { data::prepare_dataset("noise", o); }), HasSubstr("would overwrite the input shard"));
+  EXPECT_THAT(error_message([&] { data::prepare_dataset("noise", o); }),
+              HasSubstr("would overwrite the input shard"));
 }
 
 }  // namespace

@@ -13,21 +13,22 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
-#include "data/manifest.h"
-#include "eval/evaluate.h"
 #include "common/metrics.h"
-#include "loss/contrastive_loss.h"
-#include "test_util.h"
+#include "data/manifest.h"
 #include "dist/env.h"
 #include "dist/process_group.h"
+#include "eval/evaluate.h"
 #include "hooks/pair_dynamics.h"
+#include "loss/contrastive_loss.h"
+#include "test_util.h"
 
 namespace halo::test {
 namespace {
 
 using ::testing::HasSubstr;
 
-std::shared_ptr<loss::ContrastiveLoss> make_loss(const std::string& name, int64_t dim, int64_t batch) {
+std::shared_ptr<loss::ContrastiveLoss> make_loss(const std::string& name, int64_t dim,
+                                                 int64_t batch) {
   loss::ContrastiveLossOptions o;
   o.name = name;
   o.embed_dim = dim;
@@ -61,16 +62,41 @@ TEST_P(StepScores, MatchTheirDefinitionsOnAWholeBatch) {
   const torch::Tensor s = hooks::step_pair_scores(*loss, loss::PairBatch::local(image, text));
   ASSERT_EQ(s.sizes(), (std::vector<int64_t>{n, 4}));
   EXPECT_EQ(s.dtype(), torch::kFloat64);
-  EXPECT_TRUE(all_close(s.select(1, 0), loss->mismatch_score(image, text).to(torch::kFloat64), 1e-6, 1e-7));
-  EXPECT_TRUE(all_close(s.select(1, 1), 1.0 - torch::cosine_similarity(image, text, 1).to(torch::kFloat64), 1e-6, 1e-7));
-  const auto context = eval::in_context_mismatch_score(*loss, image, text, 5);
-  EXPECT_TRUE(all_close(s.select(1, 2), torch::tensor(context, torch::kFloat64), 1e-6, 1e-7));
+  EXPECT_TRUE(
+      all_close(s.select(1, 0), loss->mismatch_score(image, text).to(torch::kFloat64), 1e-6, 1e-7));
+  EXPECT_TRUE(all_close(s.select(1, 1),
+                        1.0 - torch::cosine_similarity(image, text, 1).to(torch::kFloat64), 1e-6,
+                        1e-7));
+  const auto context = eval::in_context_log_odds(*loss, image, text, 5);
+  EXPECT_TRUE(all_close(s.select(1, 2), torch::tensor(context, torch::kFloat64), 1e-6, 1e-6));
   const torch::Tensor i2t = loss->logits(image, text).to(torch::kFloat64);
   const torch::Tensor t2i = loss->logits(text, image).to(torch::kFloat64);
   const auto b = loss->abstain_logit();
   const torch::Tensor margin =
       0.5 * ((i2t.diagonal() - best_other(i2t, b)) + (t2i.diagonal() - best_other(t2i, b)));
   EXPECT_TRUE(all_close(s.select(1, 3), -margin, 1e-6, 1e-6));
+}
+
+// Pairs the model is sure of have an in-context probability 1 - p below the accumulator's
+// resolution (2^-24): as a probability they would all sum to 0 and tie. As log-odds they keep
+// their order through the fixed-point means, as eval's and filter's in-context score does.
+TEST(PairDynamics, ConfidentPairsKeepTheirInContextOrderThroughTheMeans) {
+  torch::manual_seed(3);
+  const int64_t n = 6, d = 8;
+  // Orthogonal directions of growing length: each pair's own column wins by more than the last.
+  const torch::Tensor scale = torch::arange(1, n + 1, torch::kFloat).unsqueeze(1) * 4;
+  const torch::Tensor image = torch::eye(n, d) * scale * 3, text = image.clone();
+  auto loss = make_loss("halo", d, n);  // distances grow with the norms, so p can reach 1
+  const torch::Tensor s = hooks::step_pair_scores(*loss, loss::PairBatch::local(image, text));
+  const torch::Tensor context = s.select(1, 2);
+  EXPECT_LT(context.max().item<double>(), std::log(std::ldexp(1.0, -24)));  // 1 - p below 2^-24
+  hooks::PairDynamics dynamics(n);
+  dynamics.add(torch::arange(n, torch::kInt64), s);
+  const torch::Tensor means = dynamics.means().select(1, 2).contiguous();
+  std::vector<double> values(means.data_ptr<double>(), means.data_ptr<double>() + n);
+  std::sort(values.begin(), values.end());
+  EXPECT_EQ(std::adjacent_find(values.begin(), values.end()), values.end())
+      << "tied in-context means";
 }
 
 // A rank's rows against the gathered columns give that slice of the whole batch's scores (to
@@ -81,9 +107,14 @@ TEST_P(StepScores, ARanksRowsGiveItsSliceOfTheGlobalBatch) {
   const torch::Tensor image = torch::randn({n, d}), text = image + torch::randn({n, d});
   auto loss = make_loss(GetParam(), d, n);
   const torch::Tensor whole = hooks::step_pair_scores(*loss, loss::PairBatch::local(image, text));
-  const loss::PairBatch slice{image.slice(0, offset, offset + rows), text.slice(0, offset, offset + rows), image, text,
-                              offset, {}};
-  EXPECT_TRUE(all_close(hooks::step_pair_scores(*loss, slice), whole.slice(0, offset, offset + rows), 1e-5, 1e-7));
+  const loss::PairBatch slice{image.slice(0, offset, offset + rows),
+                              text.slice(0, offset, offset + rows),
+                              image,
+                              text,
+                              offset,
+                              {}};
+  EXPECT_TRUE(all_close(hooks::step_pair_scores(*loss, slice),
+                        whole.slice(0, offset, offset + rows), 1e-5, 1e-7));
 }
 
 // Logits made a few rows at a time (any block size, down to one row; a block that straddles the
@@ -92,10 +123,15 @@ TEST_P(StepScores, ARanksRowsGiveItsSliceOfTheGlobalBatch) {
 TEST_P(StepScores, RowBlocksGiveTheScoresOfTheWholeBlock) {
   torch::manual_seed(3);
   const int64_t n = 24, d = 8, offset = 7, rows = 10;
-  const torch::Tensor image = torch::randn({n, d}, torch::kDouble), text = image + torch::randn({n, d}, torch::kDouble);
+  const torch::Tensor image = torch::randn({n, d}, torch::kDouble),
+                      text = image + torch::randn({n, d}, torch::kDouble);
   auto loss = make_loss(GetParam(), d, n);
-  const loss::PairBatch slice{image.slice(0, offset, offset + rows), text.slice(0, offset, offset + rows), image, text,
-                              offset, {}};
+  const loss::PairBatch slice{image.slice(0, offset, offset + rows),
+                              text.slice(0, offset, offset + rows),
+                              image,
+                              text,
+                              offset,
+                              {}};
   const torch::Tensor whole = hooks::step_pair_scores(*loss, slice, rows * (n + 1));
   ASSERT_EQ(whole.size(0), rows);
   for (const int64_t chunk : {int64_t{1}, n + 1, 3 * (n + 1), 4 * n + 2}) {
@@ -128,7 +164,8 @@ TEST(PairDynamicsAccumulator, MeansAndCountsPerRow) {
   hooks::PairDynamics d(4);
   d.add(torch::tensor({2, 0}, torch::kInt64),
         torch::tensor({{0.25, 1.5, 0.5, -3.0}, {0.0, 2.0, 1.0, 7.5}}, torch::kFloat64));
-  d.add(torch::tensor({2}, torch::kInt64), torch::tensor({{0.75, 0.5, 0.0, -2.0}}, torch::kFloat64));
+  d.add(torch::tensor({2}, torch::kInt64),
+        torch::tensor({{0.75, 0.5, 0.0, -2.0}}, torch::kFloat64));
   EXPECT_TRUE(torch::equal(d.counts(), torch::tensor({1, 0, 2, 0}, torch::kInt64)));
   const torch::Tensor m = d.means();
   EXPECT_DOUBLE_EQ(m[2][0].item<double>(), 0.5);
@@ -141,11 +178,17 @@ TEST(PairDynamicsAccumulator, MeansAndCountsPerRow) {
   // A score beyond 2^20 is clamped; a NaN score, a row out of range or a wrong shape is an error.
   d.add(torch::tensor({3}, torch::kInt64), torch::tensor({{0.0, 0.0, 0.0, -1e9}}, torch::kFloat64));
   EXPECT_EQ(d.means()[3][3].item<double>(), -1048576.0);
-  EXPECT_THAT(error_message([&] { d.add(torch::tensor({1}, torch::kInt64), torch::full({1, 4}, NAN, torch::kFloat64)); }),
+  EXPECT_THAT(error_message([&] {
+                d.add(torch::tensor({1}, torch::kInt64), torch::full({1, 4}, NAN, torch::kFloat64));
+              }),
               HasSubstr("not finite"));
-  EXPECT_THAT(error_message([&] { d.add(torch::tensor({4}, torch::kInt64), torch::zeros({1, 4}, torch::kFloat64)); }),
+  EXPECT_THAT(error_message([&] {
+                d.add(torch::tensor({4}, torch::kInt64), torch::zeros({1, 4}, torch::kFloat64));
+              }),
               HasSubstr("outside [0, 4)"));
-  EXPECT_THAT(error_message([&] { d.add(torch::tensor({0}, torch::kInt64), torch::zeros({1, 3}, torch::kFloat64)); }),
+  EXPECT_THAT(error_message([&] {
+                d.add(torch::tensor({0}, torch::kInt64), torch::zeros({1, 3}, torch::kFloat64));
+              }),
               HasSubstr("scores of shape [1, 3]"));
 }
 
@@ -154,12 +197,13 @@ TEST(PairDynamicsAccumulator, MeansAndCountsPerRow) {
 TEST(PairDynamicsAccumulator, SumsDoNotDependOnOrderOrSplit) {
   torch::manual_seed(3);
   const torch::Tensor rows = torch::randint(0, 5, {200}, torch::kInt64);
-  const torch::Tensor scores =
-      (torch::rand({200, 4}, torch::kFloat64) - torch::tensor({0.0, 0.0, 0.0, 0.5}, torch::kFloat64)) *
-      torch::tensor({1.0, 2.0, 1.0, 40.0}, torch::kFloat64);
+  const torch::Tensor scores = (torch::rand({200, 4}, torch::kFloat64) -
+                                torch::tensor({0.0, 0.0, 0.0, 0.5}, torch::kFloat64)) *
+                               torch::tensor({1.0, 2.0, 1.0, 40.0}, torch::kFloat64);
   hooks::PairDynamics forward(5), backward(5), first(5), second(5);
   forward.add(rows, scores);
-  for (int64_t i = 199; i >= 0; --i) backward.add(rows.slice(0, i, i + 1), scores.slice(0, i, i + 1));
+  for (int64_t i = 199; i >= 0; --i)
+    backward.add(rows.slice(0, i, i + 1), scores.slice(0, i, i + 1));
   first.add(rows.slice(0, 0, 77), scores.slice(0, 0, 77));
   second.add(rows.slice(0, 77), scores.slice(0, 77));
   EXPECT_TRUE(torch::equal(forward.means(), backward.means()));
@@ -173,7 +217,8 @@ TEST(PairDynamicsAccumulator, SumsDoNotDependOnOrderOrSplit) {
   for (int64_t r = 0; r < 5; ++r) {
     const torch::Tensor mask = rows == r;
     if (!mask.any().item<bool>()) continue;
-    EXPECT_TRUE(all_close(forward.means()[r], scores.index({mask}).mean(0), 0, 1e-7)) << "row " << r;
+    EXPECT_TRUE(all_close(forward.means()[r], scores.index({mask}).mean(0), 0, 1e-7))
+        << "row " << r;
   }
 }
 
@@ -190,7 +235,8 @@ TEST(RunPairDynamics, HistoryIsTheFoldedSumsPlusTheAdditionsSince) {
   d.add(torch::tensor({0, 1}, torch::kInt64), margins({1.0, -2.0}));
   d.fold(*group);
   d.add(torch::tensor({1, 2}, torch::kInt64), margins({5.0, 0.25}));
-  const torch::Tensor m = d.history_means(torch::tensor({2, 3, 1, 0}, torch::kInt64), "margin_mean");
+  const torch::Tensor m =
+      d.history_means(torch::tensor({2, 3, 1, 0}, torch::kInt64), "margin_mean");
   EXPECT_DOUBLE_EQ(m[0].item<double>(), 0.25);
   EXPECT_TRUE(std::isnan(m[1].item<double>()));  // never seen
   EXPECT_DOUBLE_EQ(m[2].item<double>(), 1.5);    // (-2 + 5) / 2: one before the fold, one after
@@ -212,7 +258,8 @@ TEST(RunPairDynamics, HistoryIsTheFoldedSumsPlusTheAdditionsSince) {
                            torch::tensor({0.0, 0.5, 0.5, 0.0}, torch::kFloat64)));
   // Without the history: only the additions, and the loaded sums only on rank 0.
   hooks::RunPairDynamics plain(4, false, true), other_rank(4, false, false);
-  EXPECT_THAT(error_message([&] { plain.history_means(torch::arange(4), "margin_mean"); }), HasSubstr("no history"));
+  EXPECT_THAT(error_message([&] { plain.history_means(torch::arange(4), "margin_mean"); }),
+              HasSubstr("no history"));
   plain.load_state(totals.state());
   other_rank.load_state(totals.state());
   EXPECT_TRUE(torch::equal(plain.fold(*group).counts(), totals.counts()));
@@ -223,15 +270,18 @@ TEST(PairDynamicsAccumulator, HistorySinkShareGoesToTheHardestRowsWithAHistory) 
   // Rows 1 and 4 have no history; of the other five, round(0.4 * 5) = 2 get the share: the two
   // highest means (7.0 at row 2; 3.0 at rows 0 and 5, the earlier row wins the tie).
   const double none = std::nan("");
-  const torch::Tensor history = torch::tensor({3.0, none, 7.0, -1.0, none, 3.0, 0.5}, torch::kFloat64);
+  const torch::Tensor history =
+      torch::tensor({3.0, none, 7.0, -1.0, none, 3.0, 0.5}, torch::kFloat64);
   EXPECT_TRUE(torch::equal(hooks::history_sink_share(history, 0.8, 0.4),
                            torch::tensor({0.8, 0.0, 0.8, 0.0, 0.0, 0.0, 0.0}, torch::kFloat64)));
   EXPECT_TRUE(torch::equal(hooks::history_sink_share(history, 0.8, 0.99),  // 5 of 5
                            torch::tensor({0.8, 0.0, 0.8, 0.8, 0.0, 0.8, 0.8}, torch::kFloat64)));
   // No history at all (the first epoch): no share.
-  EXPECT_TRUE(torch::equal(hooks::history_sink_share(torch::full({3}, NAN, torch::kFloat64), 0.8, 0.5),
-                           torch::zeros({3}, torch::kFloat64)));
-  EXPECT_TRUE(torch::equal(hooks::history_sink_share(history, 0.8, 0.05), torch::zeros({7}, torch::kFloat64)));
+  EXPECT_TRUE(
+      torch::equal(hooks::history_sink_share(torch::full({3}, NAN, torch::kFloat64), 0.8, 0.5),
+                   torch::zeros({3}, torch::kFloat64)));
+  EXPECT_TRUE(torch::equal(hooks::history_sink_share(history, 0.8, 0.05),
+                           torch::zeros({7}, torch::kFloat64)));
 }
 
 TEST(PairDynamicsAccumulator, StateRoundTripsAndRefusesAnotherManifest) {
@@ -241,7 +291,8 @@ TEST(PairDynamicsAccumulator, StateRoundTripsAndRefusesAnotherManifest) {
   b.load_state(a.state());
   EXPECT_TRUE(torch::equal(a.counts(), b.counts()));
   hooks::PairDynamics other(4);
-  EXPECT_THAT(error_message([&] { other.load_state(a.state()); }), HasSubstr("for 3 pairs but the training manifest has 4"));
+  EXPECT_THAT(error_message([&] { other.load_state(a.state()); }),
+              HasSubstr("for 3 pairs but the training manifest has 4"));
   EXPECT_THAT(error_message([&] { other.load_state({}); }), HasSubstr("holds no pair dynamics"));
   EXPECT_TRUE(hooks::PairDynamics().state().empty());
 }
@@ -270,15 +321,20 @@ TEST(PairDynamicsFile, ColumnsUnseenRowsAndAuroc) {
   // Rows 1 and 3 are mismatched; row 4 is never seen. The own score ranks 1 and 3 on top
   // (AUROC 1), the cosine puts row 3 below both clean ones seen (AUROC 0.5), the margin
   // ranks them last (AUROC 0).
-  d.add(torch::tensor({0, 1, 2, 3}, torch::kInt64),
-        torch::tensor({{0.1, 0.2, 0.3, 4.0}, {0.9, 0.8, 0.7, -2.25}, {0.2, 0.3, 0.4, 3.0}, {0.8, 0.1, 0.5, -1.0}},
-                      torch::kFloat64));
-  const auto detection = hooks::write_pair_dynamics(dir + "/pair_dynamics.tsv", d, manifest_of(5, true));
+  d.add(torch::tensor({0, 1, 2, 3}, torch::kInt64), torch::tensor({{0.1, 0.2, 0.3, 4.0},
+                                                                   {0.9, 0.8, 0.7, -2.25},
+                                                                   {0.2, 0.3, 0.4, 3.0},
+                                                                   {0.8, 0.1, 0.5, -1.0}},
+                                                                  torch::kFloat64));
+  const auto detection =
+      hooks::write_pair_dynamics(dir + "/pair_dynamics.tsv", d, manifest_of(5, true));
   const auto rows = read_tsv_rows(dir + "/pair_dynamics.tsv");
   ASSERT_EQ(rows.size(), 6u);
-  EXPECT_EQ(rows[0], (std::vector<std::string>{"line", "image_path", "mismatched", "seen", "own_mean", "cosine_mean",
-                                               "in_context_mean", "margin_mean"}));
-  EXPECT_EQ(rows[2], (std::vector<std::string>{"3", "img1.png", "1", "1", "0.9", "0.8", "0.7", "-2.25"}));
+  EXPECT_EQ(rows[0],
+            (std::vector<std::string>{"line", "image_path", "mismatched", "seen", "own_mean",
+                                      "cosine_mean", "in_context_log_odds_mean", "margin_mean"}));
+  EXPECT_EQ(rows[2],
+            (std::vector<std::string>{"3", "img1.png", "1", "1", "0.9", "0.8", "0.7", "-2.25"}));
   EXPECT_EQ(rows[5], (std::vector<std::string>{"6", "img4.png", "0", "0", "-", "-", "-", "-"}));
   ASSERT_EQ(detection.size(), 4u);
   EXPECT_EQ(detection[0].column, "own_mean");

@@ -23,7 +23,9 @@ std::string write_file(const std::string& dir, const std::string& name, const st
 }
 
 // Numbers written next to the bars and legend entries are text elements: find ">TEXT<".
-std::string text_element(const std::string& text) { return ">" + text + "<"; }
+std::string text_element(const std::string& text) {
+  return ">" + text + "<";
+}
 
 TEST(PlotBars, MeanOverRowsSharingALabelWithTheirRange) {
   const std::string dir = make_temp_dir("plot_bars");
@@ -55,8 +57,9 @@ TEST(PlotBars, MeanOverRowsSharingALabelWithTheirRange) {
 
 TEST(PlotBars, SeriesFromAColumn) {
   const std::string dir = make_temp_dir("plot_bars_series");
-  const std::string table = write_file(dir, "t.tsv",
-                                       "swapped\tmodel\tr1\n0\tall\t0.11\n0\tkept\t0.09\n20\tall\t0.08\n20\tkept\t0.084\n");
+  const std::string table = write_file(
+      dir, "t.tsv",
+      "swapped\tmodel\tr1\n0\tall\t0.11\n0\tkept\t0.09\n20\tall\t0.08\n20\tkept\t0.084\n");
   eval::BarsPlot p;
   p.table = table;
   p.label_column = "swapped";
@@ -87,18 +90,20 @@ TEST(PlotBars, ErrorsNameTheFileAndTheColumn) {
   p.table = table;
   p.label_column = "variant";
   p.value_columns = {"r5"};
-  EXPECT_THAT(error_message([&] { eval::plot_bars(p); }), HasSubstr("'" + table + "' has no column 'r5'"));
+  EXPECT_THAT(error_message([&] { eval::plot_bars(p); }),
+              HasSubstr("'" + table + "' has no column 'r5'"));
   p.value_columns = {"r1"};
   p.where = {{"variant", "siglip"}};
   EXPECT_THAT(error_message([&] { eval::plot_bars(p); }), HasSubstr("no row"));
   p.table = dir + "/missing.tsv";
-  EXPECT_THAT(error_message([&] { eval::plot_bars(p); }), HasSubstr("cannot read '" + dir + "/missing.tsv'"));
+  EXPECT_THAT(error_message([&] { eval::plot_bars(p); }),
+              HasSubstr("cannot read '" + dir + "/missing.tsv'"));
 }
 
 TEST(PlotHistogram, GroupsAreSplitNamedAndCounted) {
   const std::string dir = make_temp_dir("plot_hist");
-  const std::string table = write_file(dir, "scores.tsv",
-                                       "line\tmismatched\tscore\n2\t0\t0.1\n3\t0\t0.2\n4\t1\t0.9\n5\t0\t-\n");
+  const std::string table = write_file(
+      dir, "scores.tsv", "line\tmismatched\tscore\n2\t0\t0.1\n3\t0\t0.2\n4\t1\t0.9\n5\t0\t-\n");
   eval::HistogramPlot p;
   p.tables = {{"", table}};
   p.value_column = "score";
@@ -116,13 +121,15 @@ TEST(PlotHistogram, GroupsAreSplitNamedAndCounted) {
 TEST(PlotCurves, ReadsMetricsAndNamesSeriesByRun) {
   const std::string dir = make_temp_dir("plot_curves");
   write_file(dir, "metrics.jsonl",
-             "{\"step\": 10, \"loss\": 5.5, \"gamma\": 19.4}\n{\"step\": 20, \"loss\": 4.5, \"gamma\": 19.3}\n");
+             "{\"step\": 10, \"loss\": 5.5, \"gamma\": 19.4}\n{\"step\": 20, \"loss\": 4.5, "
+             "\"gamma\": 19.3}\n");
   const auto metrics = eval::read_metrics(dir + "/metrics.jsonl");
   ASSERT_EQ(metrics.count("loss"), 1u);
   EXPECT_EQ(metrics.at("loss").x, (std::vector<double>{10, 20}));
   EXPECT_EQ(metrics.at("loss").y, (std::vector<double>{5.5, 4.5}));
   eval::CurvesPlot p;
-  p.runs = {eval::parse_labelled_file("centred=" + dir), eval::parse_labelled_file(dir + "/metrics.jsonl")};
+  p.runs = {eval::parse_labelled_file("centred=" + dir),
+            eval::parse_labelled_file(dir + "/metrics.jsonl")};
   p.keys = {"gamma"};
   const std::string svg = eval::plot_curves(p);
   EXPECT_THAT(svg, HasSubstr(text_element("centred")));
@@ -134,7 +141,8 @@ TEST(PlotCurves, ReadsMetricsAndNamesSeriesByRun) {
 }
 
 TEST(PlotFile, StandaloneSvgCarriesItsStyle) {
-  const std::string svg = eval::standalone_svg(eval::svg_line_chart("t", {{"a", "#000", {0, 1}, {0, 1}}}));
+  const std::string svg =
+      eval::standalone_svg(eval::svg_line_chart("t", {{"a", "#000", {0, 1}, {0, 1}}}));
   EXPECT_EQ(svg.rfind("<?xml", 0), 0u);
   EXPECT_THAT(svg, HasSubstr("<svg xmlns=\"http://www.w3.org/2000/svg\""));
   EXPECT_LT(svg.find("<svg"), svg.find("<style>"));

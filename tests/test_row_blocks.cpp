@@ -16,15 +16,17 @@ struct Grads {
   std::vector<torch::Tensor> params;
 };
 
-Grads row_block_grads(loss::ContrastiveLoss& fn, const torch::Tensor& image0, const torch::Tensor& text0,
-          const std::vector<int64_t>& blocks) {
+Grads row_block_grads(loss::ContrastiveLoss& fn, const torch::Tensor& image0,
+                      const torch::Tensor& text0, const std::vector<int64_t>& blocks) {
   fn.zero_grad();
-  torch::Tensor image = image0.clone().requires_grad_(true), text = text0.clone().requires_grad_(true);
+  torch::Tensor image = image0.clone().requires_grad_(true),
+                text = text0.clone().requires_grad_(true);
   const int64_t N = image.size(0);
   torch::Tensor total = torch::zeros({}, torch::kDouble);
   int64_t offset = 0;
   for (int64_t n : blocks) {
-    loss::PairBatch block{image.narrow(0, offset, n), text.narrow(0, offset, n), image, text, offset, {}};
+    loss::PairBatch block{
+        image.narrow(0, offset, n), text.narrow(0, offset, n), image, text, offset, {}};
     total = total + fn.forward(block).total * (static_cast<double>(n) / N);
     offset += n;
   }
@@ -43,7 +45,8 @@ void expect_blocks_equal_full(const loss::ContrastiveLossOptions& options) {
   auto fn = loss::make_contrastive_loss(options);
   fn->to(torch::kDouble);
   const Grads full = row_block_grads(*fn, image, text, {N});
-  for (const auto& blocks : std::vector<std::vector<int64_t>>{{5, 4, 3}, {1, 11}, {4, 4, 4}, {3, 3, 3, 3}}) {
+  for (const auto& blocks :
+       std::vector<std::vector<int64_t>>{{5, 4, 3}, {1, 11}, {4, 4, 4}, {3, 3, 3, 3}}) {
     SCOPED_TRACE(options.name + " with " + std::to_string(blocks.size()) + " blocks");
     const Grads split = row_block_grads(*fn, image, text, blocks);
     EXPECT_TRUE(all_close(split.loss, full.loss, 1e-12, 1e-12)) << "loss";
@@ -65,8 +68,12 @@ loss::ContrastiveLossOptions contrastive_options(const std::string& name, bool d
   return o;
 }
 
-TEST(RowBlocks, HaloDistillEqualsFullBatch) { expect_blocks_equal_full(contrastive_options("halo", true)); }
-TEST(RowBlocks, HaloLabelSmoothingEqualsFullBatch) { expect_blocks_equal_full(contrastive_options("halo", false)); }
+TEST(RowBlocks, HaloDistillEqualsFullBatch) {
+  expect_blocks_equal_full(contrastive_options("halo", true));
+}
+TEST(RowBlocks, HaloLabelSmoothingEqualsFullBatch) {
+  expect_blocks_equal_full(contrastive_options("halo", false));
+}
 TEST(RowBlocks, HaloTiledEqualsFullBatch) {
   for (bool distill : {true, false}) {
     auto o = contrastive_options("halo", distill);
@@ -75,8 +82,12 @@ TEST(RowBlocks, HaloTiledEqualsFullBatch) {
     expect_blocks_equal_full(o);
   }
 }
-TEST(RowBlocks, InfoNceEqualsFullBatch) { expect_blocks_equal_full(contrastive_options("infonce")); }
-TEST(RowBlocks, SigLipEqualsFullBatch) { expect_blocks_equal_full(contrastive_options("siglip")); }
+TEST(RowBlocks, InfoNceEqualsFullBatch) {
+  expect_blocks_equal_full(contrastive_options("infonce"));
+}
+TEST(RowBlocks, SigLipEqualsFullBatch) {
+  expect_blocks_equal_full(contrastive_options("siglip"));
+}
 
 }  // namespace
 }  // namespace halo::test

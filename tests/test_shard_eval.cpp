@@ -1,6 +1,8 @@
 // eval and filter on shards: the same results as on the manifest they were written from, and
 // a filter round trip in which kept and rejected shards together are the input, every member's
 // name and bytes unchanged, with the key/score table, the kept-key list and the uid .npy.
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -33,7 +35,8 @@ class ShardEvalEndToEnd : public ::testing::Test {
     dir_ = make_temp_dir("shard_eval_e2e");
     manifest_ = make_shapes_dataset(dir_ + "/data", 64, 16, /*mismatch_every=*/5);
     const auto c = train::parse_config(
-        "model: {embed_dim: 16, image: {image_size: 16, patch_size: 4, width: 32, layers: 1, heads: 2},"
+        "model: {embed_dim: 16, image: {image_size: 16, patch_size: 4, width: 32, layers: 1, "
+        "heads: 2},"
         "        text: {context_length: 8, width: 32, layers: 1, heads: 2}}\n"
         "data: {workers: 2, prefetch_batches: 2}\ntokenizer: {vocab_size: 40}\n"
         "optim: {lr: 3.0e-3, warmup_steps: 2}\n"
@@ -51,7 +54,8 @@ class ShardEvalEndToEnd : public ::testing::Test {
 std::string ShardEvalEndToEnd::dir_, ShardEvalEndToEnd::manifest_, ShardEvalEndToEnd::pattern_;
 
 // Each sample of the shards of `pattern`: key -> its members (name, bytes) in order.
-std::map<std::string, std::vector<std::pair<std::string, std::string>>> shard_contents(const std::string& pattern) {
+std::map<std::string, std::vector<std::pair<std::string, std::string>>> shard_contents(
+    const std::string& pattern) {
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> out;
   for (const auto& shard : data::existing_shards(pattern)) {
     data::ShardReader reader(shard);
@@ -86,7 +90,8 @@ TEST_F(ShardEvalEndToEnd, EvalOnShardsGivesTheManifestsResults) {
   ASSERT_TRUE(tsv.classification.has_value());
   EXPECT_EQ(shards.classification->top1, tsv.classification->top1);
   ASSERT_EQ(shards.detection.size(), tsv.detection.size());
-  for (size_t i = 0; i < tsv.detection.size(); ++i) EXPECT_EQ(shards.detection[i].auroc, tsv.detection[i].auroc);
+  for (size_t i = 0; i < tsv.detection.size(); ++i)
+    EXPECT_EQ(shards.detection[i].auroc, tsv.detection[i].auroc);
   // The pair scores name each sample by its key.
   EXPECT_THAT(read_file(dir_ + "/eval-shards/pair_scores.tsv"), HasSubstr("\t000000063\t"));
 }
@@ -141,7 +146,8 @@ TEST_F(ShardEvalEndToEnd, FilterSplitsShardsIntoKeptAndRejectedWithTheOriginalBy
   EXPECT_EQ(kept_keys.size(), 48u);
   EXPECT_EQ(kept_keys, kept_by_tsv);
   for (const auto& k : kept_keys) EXPECT_TRUE(kept.count(k)) << k;
-  EXPECT_THAT(data::shard_sizes_from_json(data::existing_shards(r.kept_path)), ::testing::Each(::testing::Ge(0)));
+  EXPECT_THAT(data::shard_sizes_from_json(data::existing_shards(r.kept_path)),
+              ::testing::Each(::testing::Ge(0)));
   std::istringstream scores(read_file(r.scores_path));
   std::string line;
   std::getline(scores, line);
@@ -154,6 +160,62 @@ TEST_F(ShardEvalEndToEnd, FilterSplitsShardsIntoKeptAndRejectedWithTheOriginalBy
   for (const auto& [shard, bytes] : input_files) EXPECT_EQ(read_file(shard), bytes) << shard;
   EXPECT_TRUE(temporary_files_in(dir_ + "/filter-shards").empty());
   EXPECT_TRUE(temporary_files_in(dir_ + "/filter-shards/kept").empty());
+}
+
+// The score column of a filter's scores.tsv by the set's row: a manifest's rows by line (row =
+// line - 2), shards by key (the zero-padded row).
+std::map<int64_t, double> filter_scores_by_row(const std::string& path) {
+  std::map<int64_t, double> out;
+  std::istringstream in(read_file(path));
+  std::string line;
+  std::getline(in, line);
+  const bool by_line = line.rfind("line\t", 0) == 0;
+  while (std::getline(in, line)) {
+    const auto f = data::split_fields(line, '\t');
+    out[std::stoll(f.at(0)) - (by_line ? 2 : 0)] = std::stod(f.at(2));
+  }
+  return out;
+}
+
+// --score in-context on shards scores each chunk of --chunk samples against itself, as on a
+// manifest: the same scores for the same pairs, and another --chunk gives other ones.
+TEST_F(ShardEvalEndToEnd, FilterInContextOnShardsUsesTheChunkAsOnAManifest) {
+  train::TrainedModel model = train::load_trained_model(dir_ + "/run/checkpoints/final.pt");
+  eval::FilterOptions o;
+  o.keep_fraction = 0.75;
+  o.verbose = false;
+  o.embed.workers = 1;  // the shards in order, so that the chunks hold the manifest's rows
+  o.score = "in-context";
+  o.chunk_rows = 16;
+  o.manifest = manifest_;
+  o.out_dir = dir_ + "/in-context-tsv";
+  const eval::FilterReport tsv = eval::filter_manifest(model, o);
+  o.manifest = pattern_;
+  o.out_dir = dir_ + "/in-context-shards";
+  const eval::FilterReport shards = eval::filter_manifest(model, o);
+  EXPECT_EQ(shards.kept, tsv.kept);
+  const auto want = filter_scores_by_row(tsv.scores_path),
+             got = filter_scores_by_row(shards.scores_path);
+  ASSERT_EQ(got.size(), 64u);
+  ASSERT_EQ(want.size(), 64u);
+  for (const auto& [row, score] : want)
+    EXPECT_NEAR(got.at(row), score, 1e-6 * std::max(1.0, score)) << row;
+  // The model's own score is another one: in-context is not silently replaced by it.
+  o.score = "model";
+  o.out_dir = dir_ + "/model-shards";
+  const auto model_scores = filter_scores_by_row(eval::filter_manifest(model, o).scores_path);
+  int64_t differ = 0;
+  for (const auto& [row, score] : got)
+    differ += std::abs(model_scores.at(row) - score) > 1e-6 ? 1 : 0;
+  EXPECT_GT(differ, 32);
+  // A bank of 32 pairs instead of 16 changes the scores.
+  o.score = "in-context";
+  o.chunk_rows = 32;
+  o.out_dir = dir_ + "/in-context-shards-32";
+  const auto wider = filter_scores_by_row(eval::filter_manifest(model, o).scores_path);
+  differ = 0;
+  for (const auto& [row, score] : got) differ += std::abs(wider.at(row) - score) > 1e-9 ? 1 : 0;
+  EXPECT_GT(differ, 32);
 }
 
 TEST_F(ShardEvalEndToEnd, FilterWritesTheKeptUidsAsANumpyArray) {
@@ -186,11 +248,16 @@ TEST_F(ShardEvalEndToEnd, FilterWritesTheKeptUidsAsANumpyArray) {
   EXPECT_EQ(npy, eval::npy_of_strings(uids));
   ASSERT_GT(npy.size(), 10u);
   EXPECT_EQ(npy.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
-  const size_t header = static_cast<unsigned char>(npy[8]) + 256u * static_cast<unsigned char>(npy[9]);
+  const size_t header =
+      static_cast<unsigned char>(npy[8]) + 256u * static_cast<unsigned char>(npy[9]);
   EXPECT_EQ((10 + header) % 64, 0u);
-  EXPECT_THAT(npy.substr(10, header), HasSubstr("'descr': '<U3', 'fortran_order': False, 'shape': (6,)"));
+  EXPECT_THAT(npy.substr(10, header),
+              HasSubstr("'descr': '<U3', 'fortran_order': False, 'shape': (6,)"));
   EXPECT_EQ(npy.size(), 10 + header + 6 * 3 * 4);
-  EXPECT_EQ(npy.substr(10 + header, 12), std::string("u\0\0\0" "0\0\0\0" "\xe9\0\0\0", 12));
+  EXPECT_EQ(npy.substr(10 + header, 12), std::string("u\0\0\0"
+                                                     "0\0\0\0"
+                                                     "\xe9\0\0\0",
+                                                     12));
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "hooks/step_hook.h"
 #include "shapes_dataset.h"
 #include "test_util.h"
+#include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/trained_model.h"
 #include "train/trainer.h"
@@ -98,17 +99,58 @@ TEST(ShardPlan, RanksAndWorkersGetDisjointShardsThatCoverAll) {
       if (rank == 0) rank0_orders.push_back(order);
       batches.push_back(plan.owner.size());
       // Workers take turns: batch b comes from worker b mod 3.
-      for (size_t b = 0; b < plan.owner.size(); ++b) EXPECT_EQ(plan.owner[b].first, static_cast<int64_t>(b % 3));
+      for (size_t b = 0; b < plan.owner.size(); ++b)
+        EXPECT_EQ(plan.owner[b].first, static_cast<int64_t>(b % 3));
     }
     EXPECT_EQ(seen.size(), sizes.size());
-    for (int64_t s = 0; s < 12; ++s) EXPECT_EQ(seen.count(s), 1u) << "shard " << s << " in epoch " << epoch;
+    for (int64_t s = 0; s < 12; ++s)
+      EXPECT_EQ(seen.count(s), 1u) << "shard " << s << " in epoch " << epoch;
     EXPECT_EQ(batches[0], batches[1]);  // every rank steps the same number of times
-    EXPECT_EQ(batches[0], 3u * 5u);     // each worker: the two smallest shards, 10 samples, 5 batches
+    EXPECT_EQ(batches[0], 3u * 5u);  // each worker: the two smallest shards, 10 samples, 5 batches
   }
   EXPECT_TRUE(rank0_orders[1] != rank0_orders[0] || rank0_orders[2] != rank0_orders[0]);
   o.rank = 0;
-  EXPECT_THAT(error_message([&] { data::plan_epoch({5, 5, 5}, o, 0); }),
-              HasSubstr("3 shard(s) cannot give each of the 2 process(es) x 3 loader worker(s) one shard"));
+  EXPECT_THAT(
+      error_message([&] {
+        data::plan_epoch({5, 5, 5}, o, 0);
+      }),
+      HasSubstr("3 shard(s) cannot give each of the 2 process(es) x 3 loader worker(s) one shard"));
+}
+
+// 33 shards for 8 processes x 4 workers, one of them small: the equal-share rule used to give
+// every worker what the smallest shard fills (about 3% of the epoch). By size, the small shard
+// joins one stream and every stream keeps a full shard: nearly all of the epoch is used.
+TEST(ShardPlan, UnevenShardsLoseAtMostOneShardPerStream) {
+  std::vector<int64_t> sizes(32, 1000);
+  sizes.insert(sizes.begin() + 7, 30);
+  data::PlanOptions o;
+  o.batch_size = 10;
+  o.world_size = 8;
+  o.workers = 4;
+  o.seed = 3;
+  EXPECT_EQ(data::batches_per_worker(sizes, o), 100);
+  EXPECT_NEAR(data::epoch_sample_share(sizes, o), 32000.0 / 32030.0, 1e-12);
+  for (int64_t epoch = 0; epoch < 3; ++epoch) {
+    std::multiset<int64_t> seen;
+    for (int64_t rank = 0; rank < 8; ++rank) {
+      o.rank = rank;
+      const data::EpochPlan plan = data::plan_epoch(sizes, o, epoch);
+      EXPECT_EQ(plan.owner.size(), 400u);
+      for (const auto& w : plan.workers) {
+        EXPECT_EQ(w.batches, 100);
+        EXPECT_GE(w.samples, 1000);
+        seen.insert(w.shards.begin(), w.shards.end());
+      }
+    }
+    EXPECT_EQ(seen.size(), 33u);
+    for (int64_t s = 0; s < 33; ++s) EXPECT_EQ(seen.count(s), 1u) << s;
+  }
+  // Shards of very different sizes: stream totals differ by at most the largest shard.
+  const std::vector<int64_t> mixed{900, 10, 20, 500, 480, 30, 400, 470};
+  o.world_size = 2;
+  o.workers = 2;
+  // Streams: 900; 500 + 20; 480 + 30 + 10; 470 + 400. The least holds 520: 52 batches of 10.
+  EXPECT_EQ(data::batches_per_worker(mixed, o), 52);
 }
 
 TEST(ShardPlan, ShuffleBufferMixesAndKeepsEveryItem) {
@@ -205,8 +247,10 @@ TEST(ShardLoader, StartingMidEpochGivesTheSameBatchesAsReadingThrough) {
       auto batch = resumed.next();
       ASSERT_TRUE(batch.has_value());
       EXPECT_EQ(batch->index, b);
-      EXPECT_EQ(batch_row_list(*batch), batch_row_list(batches[static_cast<size_t>(b)])) << "from " << first;
-      EXPECT_TRUE(torch::equal(batch->images, batches[static_cast<size_t>(b)].images)) << "batch " << b;
+      EXPECT_EQ(batch_row_list(*batch), batch_row_list(batches[static_cast<size_t>(b)]))
+          << "from " << first;
+      EXPECT_TRUE(torch::equal(batch->images, batches[static_cast<size_t>(b)].images))
+          << "batch " << b;
     }
     EXPECT_FALSE(resumed.next().has_value());
   }
@@ -214,10 +258,13 @@ TEST(ShardLoader, StartingMidEpochGivesTheSameBatchesAsReadingThrough) {
 
 TEST(ShardLoader, BadSampleNamesShardAndKeyOrIsSkippedAndCounted) {
   const std::string dir = make_temp_dir("shard_loader_bad");
-  write_tar(dir + "/a.tar", {{"k1.png", png_bytes(1)}, {"k1.txt", "one"},
-                             {"k2.png", png_bytes(2)},                          // no caption
-                             {"k3.png", "broken"}, {"k3.txt", "three"},        // undecodable
-                             {"k4.png", png_bytes(4)}, {"k4.txt", "four"}});
+  write_tar(dir + "/a.tar", {{"k1.png", png_bytes(1)},
+                             {"k1.txt", "one"},
+                             {"k2.png", png_bytes(2)},  // no caption
+                             {"k3.png", "broken"},
+                             {"k3.txt", "three"},  // undecodable
+                             {"k4.png", png_bytes(4)},
+                             {"k4.txt", "four"}});
   auto set = std::make_shared<data::ShardSet>(data::open_shard_set(dir + "/a.tar"));
   EXPECT_EQ(set->counted, 1);  // no sizes.json: counted once
   ASSERT_EQ(set->total, 4);
@@ -240,6 +287,89 @@ TEST(ShardLoader, BadSampleNamesShardAndKeyOrIsSkippedAndCounted) {
   EXPECT_EQ(batch_row_list(*batch), (std::vector<int64_t>{0, 3}));
   EXPECT_EQ(batch->skipped, 2);
   EXPECT_EQ(loader.skipped_images(), 2);
+}
+
+// What training reads of a sample is its image, caption and json: other members (features,
+// class files) are skipped unread and left out; a copy of the whole sample keeps them.
+TEST(ShardReader, TrainingReadsOnlyThePairsMembers) {
+  const std::string dir = make_temp_dir("shard_reader_members");
+  const std::string img = png_bytes(1), features(1 << 20, 'x');
+  write_tar(dir + "/m.tar", {{"k1.png", img},
+                             {"k1.npy", features},
+                             {"k1.txt", "one"},
+                             {"k1.json", "{\"label\": 2}"},
+                             {"k1.cls", "7"},
+                             {"k2.png", png_bytes(2)},
+                             {"k2.txt", "two"}});
+  data::ShardSample s;
+  data::ShardReader pairs_only(dir + "/m.tar", /*read_images=*/true, /*keep_other_members=*/false);
+  ASSERT_TRUE(pairs_only.next(s));
+  ASSERT_TRUE(s.usable()) << s.problem;
+  ASSERT_EQ(s.members.size(), 3u);
+  EXPECT_EQ(s.members[0].name, "k1.png");
+  EXPECT_EQ(s.members[1].name, "k1.txt");
+  EXPECT_EQ(s.members[2].name, "k1.json");
+  EXPECT_EQ(s.image_bytes(), img);
+  EXPECT_EQ(s.caption_text(), "one");
+  EXPECT_EQ(s.label, 2);
+  ASSERT_TRUE(pairs_only.next(s));
+  EXPECT_EQ(s.key, "k2");
+  EXPECT_FALSE(pairs_only.next(s));
+  EXPECT_EQ(pairs_only.error(), "");
+  data::ShardReader whole(dir + "/m.tar");
+  ASSERT_TRUE(whole.next(s));
+  ASSERT_EQ(s.members.size(), 5u);
+  EXPECT_EQ(s.members[1].data, features);
+}
+
+// Two samples under one key, one right after the other and one further on: neither is merged
+// into the first sample, so the shard keeps the length its sizes.json gives; each repeat is an
+// error naming the shard and the key, or is skipped and counted with skip_bad.
+TEST(ShardLoader, RepeatedKeyIsAnErrorNamingItOrSkippedAndCounted) {
+  const std::string dir = make_temp_dir("shard_loader_repeated_key");
+  write_tar(dir + "/d.tar", {{"k1.png", png_bytes(1)},
+                             {"k1.txt", "one"},
+                             {"k1.png", png_bytes(2)},
+                             {"k1.txt", "one again"},  // right after
+                             {"k2.png", png_bytes(3)},
+                             {"k2.txt", "two"},
+                             {"k1.png", png_bytes(4)},
+                             {"k1.txt", "one, later"},  // further on
+                             {"k3.png", png_bytes(5)},
+                             {"k3.txt", "three"}});
+  data::write_shard_sizes(dir, {{"d.tar", 5}});
+  std::vector<data::ShardSample> samples;
+  data::ShardReader reader(dir + "/d.tar");
+  for (data::ShardSample sample; reader.next(sample);) samples.push_back(sample);
+  ASSERT_EQ(samples.size(), 5u);
+  EXPECT_EQ(data::count_shard_samples(dir + "/d.tar"), 5);
+  for (size_t i : {0u, 2u, 4u}) EXPECT_TRUE(samples[i].usable()) << i << ": " << samples[i].problem;
+  for (size_t i : {1u, 3u}) {
+    EXPECT_EQ(samples[i].key, "k1");
+    EXPECT_THAT(samples[i].problem, HasSubstr("the key 'k1' repeats in this shard"));
+    EXPECT_EQ(samples[i].members.size(), 2u);
+  }
+  auto set = std::make_shared<data::ShardSet>(data::open_shard_set(dir + "/d.tar"));
+  ASSERT_EQ(set->total, 5);
+  data::LoaderOptions o;
+  o.batch_size = 5;
+  o.workers = 1;
+  o.shuffle = false;
+  o.transform.size = 8;
+  {
+    data::ShardLoader loader(set, shard_test_tokens(), o, 1);
+    loader.start_epoch(0, 0);
+    EXPECT_THAT(
+        error_message([&] { loader.next(); }),
+        HasSubstr("shard '" + dir + "/d.tar', sample 'k1': the key 'k1' repeats in this shard"));
+  }
+  o.skip_bad = true;
+  data::ShardLoader loader(set, shard_test_tokens(), o, 1);
+  loader.start_epoch(0, 0);
+  const auto batch = loader.next();
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_EQ(batch_row_list(*batch), (std::vector<int64_t>{0, 2, 4}));
+  EXPECT_EQ(batch->skipped, 2);
 }
 
 TEST(ShardLoader, TruncatedLastShardIsReportedAndItsLostSamplesSkipped) {
@@ -304,13 +434,47 @@ TEST(PrepareShards, ManifestBecomesBalancedShardsWithOriginalBytes) {
   EXPECT_TRUE(temporary_files_in(dir + "/shards").empty());
 }
 
+// A folder that holds another set's shards is refused, naming them: a brace pattern over the
+// folder would mix the two sets. --overwrite replaces the old set, leaving no stale shard.
+TEST(PrepareShards, FolderWithAnotherSetIsRefusedUnlessOverwritten) {
+  const std::string dir = make_temp_dir("prepare_shards_overwrite");
+  const std::string manifest_path = make_shapes_dataset(dir + "/data", 25, 16, 4);
+  const data::Manifest m = data::read_manifest(manifest_path, {});
+  data::ManifestToShardsOptions o;
+  o.out = dir + "/shards";
+  o.samples_per_shard = 5;
+  o.verbose = false;
+  EXPECT_EQ(data::write_manifest_as_shards(m, o).shards, 5);
+  o.samples_per_shard = 10;
+  const std::string message = error_message([&] { data::write_manifest_as_shards(m, o); });
+  EXPECT_THAT(message, HasSubstr("output folder '" + dir +
+                                 "/shards' already holds a shard set (00000.tar, 00001.tar, "
+                                 "00002.tar, 00003.tar, 00004.tar and 1 more)"));
+  EXPECT_THAT(message, HasSubstr("--overwrite"));
+  EXPECT_TRUE(fs::exists(dir + "/shards/00004.tar"));  // nothing was touched
+  o.overwrite = true;
+  EXPECT_EQ(data::write_manifest_as_shards(m, o).shards, 3);
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir + "/shards"))
+    names.insert(e.path().filename().string());
+  EXPECT_EQ(names, (std::set<std::string>{"00000.tar", "00001.tar", "00002.tar", "sizes.json"}));
+  EXPECT_EQ(data::open_shard_set(dir + "/shards/{00000..00002}.tar").total, 25);
+  // An input inside the folder is never removed.
+  write_tar(dir + "/shards/input.tar", {{"x.txt", "x"}});
+  data::Manifest with_input = m;
+  with_input.path = dir + "/shards/input.tar";
+  EXPECT_THAT(error_message([&] { data::write_manifest_as_shards(with_input, o); }),
+              HasSubstr("holds the input '" + dir + "/shards/input.tar'"));
+}
+
 TEST(PrepareShards, JsonLinesListWithItsOwnFieldNamesBecomesShards) {
   const std::string dir = make_temp_dir("prepare_shards_jsonl");
   write_text(dir + "/img/a.png", png_bytes(1));
   write_text(dir + "/img/b.png", png_bytes(2));
-  write_text(dir + "/list.jsonl", "{\"file\": \"img/a.png\", \"text\": \"a red square\", \"mismatched\": false}\n"
-                                  "\n"
-                                  "{\"file\": \"img/b.png\", \"text\": \"a \\\"blue\\\" square\", \"mismatched\": 1}\n");
+  write_text(dir + "/list.jsonl",
+             "{\"file\": \"img/a.png\", \"text\": \"a red square\", \"mismatched\": false}\n"
+             "\n"
+             "{\"file\": \"img/b.png\", \"text\": \"a \\\"blue\\\" square\", \"mismatched\": 1}\n");
   data::ManifestOptions mo;
   mo.image_key = "file";
   mo.caption_key = "text";
@@ -332,7 +496,8 @@ TEST(PrepareShards, JsonLinesListWithItsOwnFieldNamesBecomesShards) {
   EXPECT_EQ(s.image_bytes(), png_bytes(2));
   EXPECT_EQ(s.caption_text(), "a \"blue\" square");
   EXPECT_EQ(s.mismatched, 1);
-  write_text(dir + "/bad.jsonl", "{\"file\": \"img/a.png\", \"text\": \"x\"}\n{\"file\": \"img/b.png\"}\n");
+  write_text(dir + "/bad.jsonl",
+             "{\"file\": \"img/a.png\", \"text\": \"x\"}\n{\"file\": \"img/b.png\"}\n");
   EXPECT_THAT(error_message([&] { data::read_jsonl_manifest(dir + "/bad.jsonl", mo); }),
               HasSubstr(dir + "/bad.jsonl:2: empty caption"));
   write_text(dir + "/bad.jsonl", "[1, 2]\n");
@@ -342,14 +507,19 @@ TEST(PrepareShards, JsonLinesListWithItsOwnFieldNamesBecomesShards) {
   write_text(dir + "/img/c.bmp", "BM");
   write_text(dir + "/bmp.jsonl", "{\"file\": \"img/c.bmp\", \"text\": \"x\"}\n");
   o.out = dir + "/shards_bmp";
-  EXPECT_THAT(error_message([&] { data::write_manifest_as_shards(data::read_jsonl_manifest(dir + "/bmp.jsonl", mo), o); }),
-              HasSubstr(dir + "/bmp.jsonl:1: image '" + dir + "/img/c.bmp' is not a .jpg, .jpeg, .png or .webp file"));
+  EXPECT_THAT(error_message([&] {
+                data::write_manifest_as_shards(data::read_jsonl_manifest(dir + "/bmp.jsonl", mo),
+                                               o);
+              }),
+              HasSubstr(dir + "/bmp.jsonl:1: image '" + dir +
+                        "/img/c.bmp' is not a .jpg, .jpeg, .png or .webp file"));
 }
 
 // The tiny model of the training tests, on shards.
 train::Config shard_run_config(const std::string& pattern, const std::string& run_dir) {
   return train::parse_config(
-      "model: {embed_dim: 16, image: {image_size: 16, patch_size: 4, width: 32, layers: 1, heads: 2},"
+      "model: {embed_dim: 16, image: {image_size: 16, patch_size: 4, width: 32, layers: 1, heads: "
+      "2},"
       "        text: {context_length: 8, width: 32, layers: 1, heads: 2}}\n"
       "data: {workers: 2, prefetch_batches: 2, shuffle_buffer: 5}\n"
       "tokenizer: {vocab_size: 40}\n"
@@ -363,7 +533,9 @@ class StopShardRunAfter : public hooks::StepHook {
   explicit StopShardRunAfter(int64_t steps) : steps_(steps) {}
   std::string name() const override { return "stop_shard_run_after"; }
   void after_step(const hooks::StepContext&, Metrics&) override { ++done_; }
-  std::string stop_reason() const override { return done_ >= steps_ ? "after step " + std::to_string(steps_) : ""; }
+  std::string stop_reason() const override {
+    return done_ >= steps_ ? "after step " + std::to_string(steps_) : "";
+  }
 
  private:
   int64_t steps_, done_ = 0;
@@ -398,7 +570,8 @@ TEST(ShardTraining, StoppedAndResumedRunEqualsUninterruptedRun) {
   split.train.max_steps = 9;
   split.tokenizer.model = dir + "/straight/tokenizer.model";
   train::TrainOptions first;
-  first.hooks.push_back(std::make_shared<StopShardRunAfter>(8));  // in the middle of the second epoch
+  first.hooks.push_back(
+      std::make_shared<StopShardRunAfter>(8));  // in the middle of the second epoch
   const auto stopped = train::run_training(split, first);
   EXPECT_EQ(stopped.state.step, 8);
   train::TrainOptions resume;
@@ -416,6 +589,52 @@ TEST(ShardTraining, StoppedAndResumedRunEqualsUninterruptedRun) {
   const std::string dynamics = read_file(dir + "/straight/pair_dynamics.tsv");
   EXPECT_THAT(dynamics, HasSubstr("\t000000047\t"));
   EXPECT_EQ(read_file(dir + "/split/pair_dynamics.tsv"), dynamics);
+}
+
+// The shard order depends on the workers, the shuffle buffer, the processes, the batch and the
+// shards: a resume mid-epoch that changes any of them would repeat and skip samples. It is
+// refused before anything is written, naming each change; --restart-epoch starts the epoch over.
+TEST(ShardTraining, ResumeWithAnotherDataLayoutIsRefusedNamingEachChange) {
+  const std::string dir = make_temp_dir("shard_train_layout");
+  const data::Manifest m = data::read_manifest(make_shapes_dataset(dir + "/data", 48, 16, 6), {});
+  data::ManifestToShardsOptions so;
+  so.out = dir + "/shards";
+  so.samples_per_shard = 12;
+  so.verbose = false;
+  const std::string pattern = data::write_manifest_as_shards(m, so).pattern;  // 4 shards of 12
+  auto c = shard_run_config(pattern, dir + "/run");
+  c.train.max_steps = 9;
+  train::TrainOptions first;
+  first.hooks.push_back(std::make_shared<StopShardRunAfter>(4));  // mid-epoch (6 steps per epoch)
+  ASSERT_EQ(train::run_training(c, first).state.step, 4);
+  const std::string metrics = read_file(dir + "/run/metrics.jsonl"),
+                    config = read_file(dir + "/run/config.yaml");
+
+  auto changed = c;
+  changed.data.workers = 1;
+  changed.data.shuffle_buffer = c.data.shuffle_buffer + 7;
+  train::TrainOptions resume;
+  resume.resume = "latest";
+  const std::string message = error_message([&] { train::run_training(changed, resume); });
+  EXPECT_THAT(message, HasSubstr("the data would be read in another order (2 difference(s))"));
+  EXPECT_THAT(message, HasSubstr("loader workers per process (data.workers): checkpoint 2, now 1"));
+  EXPECT_THAT(message, HasSubstr("shuffle buffer (data.shuffle_buffer): checkpoint " +
+                                 std::to_string(c.data.shuffle_buffer) + ", now " +
+                                 std::to_string(changed.data.shuffle_buffer)));
+  EXPECT_THAT(message, HasSubstr("--restart-epoch"));
+  EXPECT_EQ(read_file(dir + "/run/metrics.jsonl"), metrics);  // nothing was written
+  EXPECT_EQ(read_file(dir + "/run/config.yaml"), config);
+
+  resume.restart_epoch = true;  // epoch 0 (steps 1-6) starts over at step 4: it ends at step 10
+  changed.train.max_steps = 10;
+  const auto resumed = train::run_training(changed, resume);
+  ASSERT_EQ(resumed.exit_code, 0);
+  EXPECT_EQ(resumed.state.step, 10);
+  EXPECT_EQ(resumed.state.epoch, 1);
+  EXPECT_EQ(resumed.state.batch_in_epoch, 0);
+  // The same layout resumes as before.
+  EXPECT_THAT(train::checkpoint_data_layout(dir + "/run/checkpoints/final.pt"),
+              HasSubstr("loader workers per process (data.workers): 1\n"));
 }
 
 }  // namespace

@@ -19,7 +19,8 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-std::vector<data::ShardSample> read_all_samples(const std::string& shard, std::string* error = nullptr) {
+std::vector<data::ShardSample> read_all_samples(const std::string& shard,
+                                                std::string* error = nullptr) {
   data::ShardReader reader(shard);
   std::vector<data::ShardSample> out;
   data::ShardSample s;
@@ -33,7 +34,8 @@ TEST(ShardPattern, ExpandsRangesAlternativesAndJoinedPatterns) {
               ElementsAre("d/train-00000.tar", "d/train-00001.tar", "d/train-00002.tar"));
   EXPECT_THAT(data::expand_shard_pattern("{a,b}-{8..10}.tar"),
               ElementsAre("a-8.tar", "a-9.tar", "a-10.tar", "b-8.tar", "b-9.tar", "b-10.tar"));
-  EXPECT_THAT(data::expand_shard_pattern("x.tar::y/{09..10}.tar"), ElementsAre("x.tar", "y/09.tar", "y/10.tar"));
+  EXPECT_THAT(data::expand_shard_pattern("x.tar::y/{09..10}.tar"),
+              ElementsAre("x.tar", "y/09.tar", "y/10.tar"));
   EXPECT_THAT(data::expand_shard_pattern("plain.tar"), ElementsAre("plain.tar"));
   EXPECT_TRUE(data::is_shard_source("d/train-{0..3}.tar"));
   EXPECT_TRUE(data::is_shard_source("a.tar"));
@@ -74,8 +76,10 @@ TEST(ShardPattern, MissingShardsAreNamedAndCounted) {
 TEST(ShardPattern, SizesJsonGivesCountsPerShard) {
   const std::string dir = make_temp_dir("shard_sizes");
   write_text(dir + "/sizes.json", "{\"s-0.tar\": 3, \"s-1.tar\": 10}\n");
-  EXPECT_THAT(data::shard_sizes_from_json({dir + "/s-0.tar", dir + "/s-1.tar", dir + "/s-2.tar"}), ElementsAre(3, 10, -1));
-  EXPECT_THAT(data::shard_sizes_from_json({make_temp_dir("shard_no_sizes") + "/a.tar"}), ElementsAre(-1));
+  EXPECT_THAT(data::shard_sizes_from_json({dir + "/s-0.tar", dir + "/s-1.tar", dir + "/s-2.tar"}),
+              ElementsAre(3, 10, -1));
+  EXPECT_THAT(data::shard_sizes_from_json({make_temp_dir("shard_no_sizes") + "/a.tar"}),
+              ElementsAre(-1));
   write_text(dir + "/sizes.json", "{\"s-0.tar\": \"many\"}\n");
   EXPECT_THAT(error_message([&] { data::shard_sizes_from_json({dir + "/s-0.tar"}); }),
               HasSubstr("the count of 's-0.tar' must be an integer"));
@@ -96,15 +100,17 @@ TEST(ShardReader, SplitsMemberNamesAtTheFirstDotOfTheFileName) {
 TEST(ShardReader, GroupsMembersByKeyWithFoldersAndUpperCaseExtensions) {
   const std::string dir = make_temp_dir("shard_group");
   const std::string img1 = png_bytes(1), img2 = png_bytes(2), img3 = png_bytes(3);
-  write_tar(dir + "/s.tar", {{"0001.jpg", img1},
-                             {"0001.txt", "  a red square \n"},
-                             {"0001.json", "{\"mismatched\": 1, \"label\": 3, \"uid\": \"abc\", \"url\": \"http://x\"}"},
-                             {"LICENSE", "ignored: no extension"},
-                             {"part.v2/0002.PNG", img2},
-                             {"part.v2/0002.TXT", "a green square"},
-                             {"part.v2/0002.json", "{\"mismatched\": false}"},
-                             {"0003.txt", "caption first"},
-                             {"0003.webp", img3}});
+  write_tar(
+      dir + "/s.tar",
+      {{"0001.jpg", img1},
+       {"0001.txt", "  a red square \n"},
+       {"0001.json", "{\"mismatched\": 1, \"label\": 3, \"uid\": \"abc\", \"url\": \"http://x\"}"},
+       {"LICENSE", "ignored: no extension"},
+       {"part.v2/0002.PNG", img2},
+       {"part.v2/0002.TXT", "a green square"},
+       {"part.v2/0002.json", "{\"mismatched\": false}"},
+       {"0003.txt", "caption first"},
+       {"0003.webp", img3}});
   std::string error;
   const auto samples = read_all_samples(dir + "/s.tar", &error);
   EXPECT_EQ(error, "");
@@ -135,13 +141,20 @@ TEST(ShardReader, GroupsMembersByKeyWithFoldersAndUpperCaseExtensions) {
 TEST(ShardReader, SamplesWithProblemsNameWhatIsWrong) {
   const std::string dir = make_temp_dir("shard_problems");
   const std::string img = png_bytes(4);
-  write_tar(dir + "/bad.tar", {{"a.jpg", img},                       // no caption
-                               {"b.txt", "no image"},                // no image
-                               {"c.png", img}, {"c.txt", "  \n"},    // empty caption
-                               {"d.png", img}, {"d.txt", "x"}, {"d.json", "{not json"},
-                               {"e.png", img}, {"e.jpg", img}, {"e.txt", "two images"},
-                               {"f.png", img}, {"f.txt", "\xff\xfe"},
-                               {"g.png", "not a png"}, {"g.txt", "fine until decoded"}});
+  write_tar(dir + "/bad.tar", {{"a.jpg", img},         // no caption
+                               {"b.txt", "no image"},  // no image
+                               {"c.png", img},
+                               {"c.txt", "  \n"},  // empty caption
+                               {"d.png", img},
+                               {"d.txt", "x"},
+                               {"d.json", "{not json"},
+                               {"e.png", img},
+                               {"e.jpg", img},
+                               {"e.txt", "two images"},
+                               {"f.png", img},
+                               {"f.txt", "\xff\xfe"},
+                               {"g.png", "not a png"},
+                               {"g.txt", "fine until decoded"}});
   const auto samples = read_all_samples(dir + "/bad.tar");
   ASSERT_EQ(samples.size(), 7u);
   EXPECT_THAT(samples[0].problem, HasSubstr("no caption (a.txt)"));
@@ -152,7 +165,8 @@ TEST(ShardReader, SamplesWithProblemsNameWhatIsWrong) {
   EXPECT_THAT(samples[5].problem, HasSubstr("not valid UTF-8"));
   EXPECT_TRUE(samples[6].usable());
   EXPECT_EQ(samples[6].where(), "shard '" + dir + "/bad.tar', sample 'g'");
-  EXPECT_THAT(error_message([&] { data::decode_image_bytes(samples[6].image_bytes(), samples[6].where()); }),
+  EXPECT_THAT(error_message(
+                  [&] { data::decode_image_bytes(samples[6].image_bytes(), samples[6].where()); }),
               HasSubstr("cannot decode image shard '" + dir + "/bad.tar', sample 'g'"));
 }
 
@@ -171,14 +185,16 @@ TEST(ShardReader, TruncatedShardIsReportedNotACrash) {
   ASSERT_EQ(read_all_samples(dir + "/full.tar").size(), 4u);
   // The data ends before the two zero blocks that close the archive.
   size_t data_end = full.size();
-  while (data_end >= 512 && full.compare(data_end - 512, 512, std::string(512, '\0')) == 0) data_end -= 512;
+  while (data_end >= 512 && full.compare(data_end - 512, 512, std::string(512, '\0')) == 0)
+    data_end -= 512;
   int truncations = 0;
   for (size_t cut = 100; cut < data_end; cut += 256) {
     write_text(dir + "/cut.tar", full.substr(0, cut));
     std::string error;
     const auto samples = read_all_samples(dir + "/cut.tar", &error);
     ASSERT_LE(samples.size(), 4u);
-    for (size_t i = 0; i + 1 < samples.size(); ++i) EXPECT_TRUE(samples[i].usable()) << cut << ": " << samples[i].problem;
+    for (size_t i = 0; i + 1 < samples.size(); ++i)
+      EXPECT_TRUE(samples[i].usable()) << cut << ": " << samples[i].problem;
     const bool complete = samples.size() == 4 && samples.back().usable();
     if (!complete) {
       EXPECT_THAT(error, HasSubstr("shard '" + dir + "/cut.tar' is truncated or corrupt")) << cut;
@@ -191,7 +207,8 @@ TEST(ShardReader, TruncatedShardIsReportedNotACrash) {
 TEST(ShardWriter, RoundTripKeepsNamesAndBytesAndWritesAtomically) {
   const std::string dir = make_temp_dir("shard_writer");
   const std::string img = png_bytes(7);
-  write_tar(dir + "/in.tar", {{"x/01.JPG", img}, {"x/01.txt", "one"}, {"x/02.png", img}, {"x/02.txt", "two"}});
+  write_tar(dir + "/in.tar",
+            {{"x/01.JPG", img}, {"x/01.txt", "one"}, {"x/02.png", img}, {"x/02.txt", "two"}});
   const auto samples = read_all_samples(dir + "/in.tar");
   ASSERT_EQ(samples.size(), 2u);
   {

@@ -22,9 +22,9 @@ struct Shape {
 };
 
 // Loss parts and gradients (image rows, text rows, image cols, text cols, gamma_raw) on `device`.
-std::vector<torch::Tensor> cuda_case_grads(const Shape& s, bool distill, loss::LossImplementation impl,
-                               torch::ScalarType dtype, const torch::Device& device,
-                               int64_t tile = 1024) {
+std::vector<torch::Tensor> cuda_case_grads(const Shape& s, bool distill,
+                                           loss::LossImplementation impl, torch::ScalarType dtype,
+                                           const torch::Device& device, int64_t tile = 1024) {
   torch::manual_seed(static_cast<uint64_t>(s.rows * 7 + s.cols));
   const torch::Tensor image_c = torch::randn({s.cols, s.dim});
   const torch::Tensor text_c = 0.6 * image_c + torch::randn({s.cols, s.dim});
@@ -72,7 +72,8 @@ void expect_matches_dense_cpu(loss::LossImplementation impl, int64_t tile) {
         SCOPED_TRACE(::testing::Message()
                      << s.rows << " x " << s.cols << " offset " << s.offset << " D " << s.dim
                      << (distill ? " distill " : " smoothing ") << dtype);
-        const auto ref = cuda_case_grads(s, distill, loss::LossImplementation::kDense, dtype, torch::kCPU);
+        const auto ref =
+            cuda_case_grads(s, distill, loss::LossImplementation::kDense, dtype, torch::kCPU);
         const auto got = cuda_case_grads(s, distill, impl, dtype, torch::Device("cuda:0"), tile);
         ASSERT_EQ(ref.size(), got.size());
         for (size_t i = 0; i < ref.size(); ++i) {
@@ -101,9 +102,10 @@ TEST(TiledCuda, KernelsMatchDenseCpuReference) {
 TEST(TiledCuda, DenseOnCudaMatchesCpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   const Shape s{40, 97, 57, 33};
-  const auto ref = cuda_case_grads(s, true, loss::LossImplementation::kDense, torch::kFloat, torch::kCPU);
-  const auto got =
-      cuda_case_grads(s, true, loss::LossImplementation::kDense, torch::kFloat, torch::Device("cuda:0"));
+  const auto ref =
+      cuda_case_grads(s, true, loss::LossImplementation::kDense, torch::kFloat, torch::kCPU);
+  const auto got = cuda_case_grads(s, true, loss::LossImplementation::kDense, torch::kFloat,
+                                   torch::Device("cuda:0"));
   for (size_t i = 0; i < ref.size(); ++i) {
     const double atol = std::max(1e-6, 1e-5 * ref[i].abs().max().item<double>());
     EXPECT_TRUE(all_close(got[i], ref[i], 1e-4, atol)) << "output " << i;

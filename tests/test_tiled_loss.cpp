@@ -25,7 +25,7 @@ struct Result {
 // image/text rows and columns are separate leaves (rows == columns when `local`), and the
 // upstream gradient weights the parts differently so that each output's backward is checked.
 Result tiled_case_result(const TileCase& s, bool distill, bool local, loss::LossImplementation impl,
-           torch::ScalarType dtype, uint64_t seed) {
+                         torch::ScalarType dtype, uint64_t seed) {
   torch::manual_seed(seed);
   const auto o = torch::TensorOptions().dtype(torch::kDouble);
   const torch::Tensor image_c = torch::randn({s.cols, s.dim}, o);
@@ -59,15 +59,17 @@ const char* const kNames[] = {"total",           "ce_image_to_text", "ce_text_to
                               "radial",          "grad image rows",  "grad text rows",
                               "grad image cols", "grad text cols",   "grad gamma_raw"};
 
-void expect_tiled_matches_dense(const TileCase& s, bool distill, bool local, torch::ScalarType dtype,
-                                double rtol, double atol) {
+void expect_tiled_matches_dense(const TileCase& s, bool distill, bool local,
+                                torch::ScalarType dtype, double rtol, double atol) {
   SCOPED_TRACE(::testing::Message()
                << "rows " << s.rows << " cols " << s.cols << " offset " << s.offset << " D "
                << s.dim << " tile " << s.tile << (distill ? " distill" : " smoothing")
                << (local ? " local" : " split") << " " << dtype);
   const uint64_t seed = static_cast<uint64_t>(s.rows * 131 + s.cols * 17 + s.tile);
-  const Result dense = tiled_case_result(s, distill, local, loss::LossImplementation::kDense, dtype, seed);
-  const Result tiled = tiled_case_result(s, distill, local, loss::LossImplementation::kTiled, dtype, seed);
+  const Result dense =
+      tiled_case_result(s, distill, local, loss::LossImplementation::kDense, dtype, seed);
+  const Result tiled =
+      tiled_case_result(s, distill, local, loss::LossImplementation::kTiled, dtype, seed);
   for (size_t i = 0; i < dense.values.size(); ++i) {
     EXPECT_EQ(tiled.values[i].scalar_type(), dense.values[i].scalar_type()) << kNames[i];
     EXPECT_TRUE(all_close(tiled.values[i].to(torch::kDouble), dense.values[i].to(torch::kDouble),
@@ -78,10 +80,10 @@ void expect_tiled_matches_dense(const TileCase& s, bool distill, bool local, tor
 
 // Local batches (rows == columns) and row blocks against gathered columns.
 const std::vector<TileCase> kLocal{{1, 1, 0, 2, 1},   {1, 1, 0, 3, 4},    {7, 7, 0, 5, 3},
-                                {13, 13, 0, 8, 4}, {16, 16, 0, 4, 16}, {10, 10, 0, 6, 64},
-                                {33, 33, 0, 7, 8}};
+                                   {13, 13, 0, 8, 4}, {16, 16, 0, 4, 16}, {10, 10, 0, 6, 64},
+                                   {33, 33, 0, 7, 8}};
 const std::vector<TileCase> kSplit{{5, 17, 6, 3, 4}, {1, 9, 8, 4, 2},   {6, 6, 0, 5, 4},
-                                {4, 23, 0, 6, 5}, {9, 31, 11, 5, 7}, {3, 12, 9, 2, 64}};
+                                   {4, 23, 0, 6, 5}, {9, 31, 11, 5, 7}, {3, 12, 9, 2, 64}};
 
 TEST(TiledLoss, MatchesDenseFp64BothModes) {
   for (bool distill : {true, false}) {
@@ -122,16 +124,20 @@ TEST(TiledLoss, SelectedByNameThroughContrastiveLoss) {
   o.implementation = "auto";
   EXPECT_NO_THROW(loss::make_contrastive_loss(o));
   o.implementation = "fused";
-  EXPECT_NE(error_message([&] { loss::make_contrastive_loss(o); }).find("dense, tiled, kernel or auto"),
-            std::string::npos);
+  EXPECT_NE(
+      error_message([&] { loss::make_contrastive_loss(o); }).find("dense, tiled, kernel or auto"),
+      std::string::npos);
 }
 
 // auto: tiled exactly where the dense loss's estimated matrices (7 n M fp32) pass 512 MiB.
 TEST(TiledLoss, AutoPicksTiledAboveTheDenseBudget) {
   using loss::LossImplementation;
-  EXPECT_EQ(loss::resolve_loss_implementation("auto", 4378, 4378), LossImplementation::kDense);  // 511.8 MiB
-  EXPECT_EQ(loss::resolve_loss_implementation("auto", 4379, 4379), LossImplementation::kTiled);  // 512.0+ MiB
-  EXPECT_EQ(loss::resolve_loss_implementation("auto", 512, 65536), LossImplementation::kTiled);  // one rank of 128
+  EXPECT_EQ(loss::resolve_loss_implementation("auto", 4378, 4378),
+            LossImplementation::kDense);  // 511.8 MiB
+  EXPECT_EQ(loss::resolve_loss_implementation("auto", 4379, 4379),
+            LossImplementation::kTiled);  // 512.0+ MiB
+  EXPECT_EQ(loss::resolve_loss_implementation("auto", 512, 65536),
+            LossImplementation::kTiled);  // one rank of 128
   EXPECT_EQ(loss::resolve_loss_implementation("dense", 65536, 65536), LossImplementation::kDense);
   EXPECT_EQ(loss::resolve_loss_implementation("kernel", 2, 2), LossImplementation::kKernel);
 }
@@ -148,13 +154,14 @@ TEST(TiledLoss, KernelsAreChosenByNameOnly) {
   const std::string message = error_message([&] {
     loss::halo_clip_loss(loss::PairBatch::local(x, x + 1), torch::tensor({1.0}), 0.0, opt);
   });
-  EXPECT_NE(message.find("'kernel' runs the CUDA kernels and needs CUDA tensors"), std::string::npos)
+  EXPECT_NE(message.find("'kernel' runs the CUDA kernels and needs CUDA tensors"),
+            std::string::npos)
       << message;
   // The same check inside the direction function, for callers that go there directly.
   loss::TiledDirectionParams p;
   p.kernel = true;
-  const std::string direct = error_message(
-      [&] { loss::tiled_direction_cross_entropy(x, x, torch::tensor(1.0), p); });
+  const std::string direct =
+      error_message([&] { loss::tiled_direction_cross_entropy(x, x, torch::tensor(1.0), p); });
   EXPECT_FALSE(direct.empty());
 }
 

@@ -25,7 +25,8 @@ const data::Tokenizer& tokenizer() {
     const char* colours[] = {"red", "green", "blue", "yellow", "black", "white"};
     const char* things[] = {"cat", "dog", "face", "flag", "heart", "car", "tree", "house"};
     for (int i = 0; i < 600; ++i) {
-      corpus << "a " << colours[i % 6] << " " << things[(i / 6) % 8] << " with smiling eyes number " << i % 13 << "\n";
+      corpus << "a " << colours[i % 6] << " " << things[(i / 6) % 8] << " with smiling eyes number "
+             << i % 13 << "\n";
     }
     corpus.close();
     data::TokenizerTrainOptions o;
@@ -42,7 +43,8 @@ const data::Tokenizer& tokenizer() {
 TEST(Tokenizer, RoundTripsText) {
   const auto& t = tokenizer();
   EXPECT_GE(t.vocab_size(), 20);
-  for (const std::string text : {"a red cat", "a white house with smiling eyes", "the number 12 is a tree"}) {
+  for (const std::string text :
+       {"a red cat", "a white house with smiling eyes", "the number 12 is a tree"}) {
     EXPECT_EQ(t.decode(t.encode_ids(text)), text);
   }
   // Characters never seen in training become the unknown piece, not an error.
@@ -57,10 +59,12 @@ TEST(Tokenizer, EncodeAddsBeginEndAndPadsOrTruncates) {
   const auto& t = tokenizer();
   const std::vector<int> pieces = t.encode_ids("a red cat");
   const int64_t n = static_cast<int64_t>(pieces.size());
-  const torch::Tensor ids = t.encode({"a red cat", "a blue dog with smiling eyes number 12 and more"}, n + 4);
+  const torch::Tensor ids =
+      t.encode({"a red cat", "a blue dog with smiling eyes number 12 and more"}, n + 4);
   ASSERT_EQ(ids.sizes(), (std::vector<int64_t>{2, n + 4}));
   EXPECT_EQ(ids[0][0].item<int64_t>(), t.bos_id());
-  for (int64_t k = 0; k < n; ++k) EXPECT_EQ(ids[0][k + 1].item<int64_t>(), pieces[static_cast<size_t>(k)]);
+  for (int64_t k = 0; k < n; ++k)
+    EXPECT_EQ(ids[0][k + 1].item<int64_t>(), pieces[static_cast<size_t>(k)]);
   EXPECT_EQ(ids[0][n + 1].item<int64_t>(), t.eos_id());
   EXPECT_EQ(ids[0][n + 2].item<int64_t>(), t.pad_id());
   EXPECT_EQ(ids[0][n + 3].item<int64_t>(), t.pad_id());
@@ -124,6 +128,14 @@ TEST(Tokenizer, TrainsBpeAtomicallyAndNamesBadInput) {
               HasSubstr("'" + dir + "/no/such/folder' does not exist"));
   EXPECT_THAT(error_message([] { data::Tokenizer().encode_ids("x"); }),
               HasSubstr("before Tokenizer::load"));
+  // SentencePiece samples at most max_sentences lines (bounded memory on any corpus).
+  o.model_prefix = dir + "/sampled";
+  o.max_sentences = 101;
+  data::Tokenizer::train(o);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/sampled.model"));
+  o.max_sentences = 100;
+  EXPECT_THAT(error_message([&] { data::Tokenizer::train(o); }),
+              HasSubstr("max_sentences must be > 100"));
 }
 
 }  // namespace

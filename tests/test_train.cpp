@@ -1,22 +1,32 @@
 // The training loop end to end on a tiny generated set: the loss falls; a run stopped and
 // resumed ends with exactly the parameters (and pair dynamics) of an uninterrupted run;
 // checkpoints, metrics, pair dynamics and the saved configuration are where the README says.
+#include <unistd.h>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "common/torch_compat.h"
 #include "data/manifest.h"
+#include "data/pair_set.h"
+#include "data/tokenizer.h"
+#include "dist/process_group.h"
+#include "encoders/clip_model.h"
+#include "hooks/validation.h"
+#include "loss/contrastive_loss.h"
 #include "shapes_dataset.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
 #include "train/components.h"
-#include "loss/contrastive_loss.h"
 #include "train/optimizer.h"
+#include "train/run_log.h"
 #include "train/trained_model.h"
 #include "train/trainer.h"
 
@@ -27,7 +37,8 @@ namespace fs = std::filesystem;
 
 train::Config tiny_config(const std::string& manifest, const std::string& run_dir) {
   return train::parse_config(
-      "model: {embed_dim: 16, image: {image_size: 16, patch_size: 4, width: 32, layers: 1, heads: 2},"
+      "model: {embed_dim: 16, image: {image_size: 16, patch_size: 4, width: 32, layers: 1, heads: "
+      "2},"
       "        text: {context_length: 8, width: 32, layers: 1, heads: 2}}\n"
       "data: {workers: 2, prefetch_batches: 2}\n"
       "tokenizer: {vocab_size: 40}\n"
@@ -52,7 +63,9 @@ class StopAfterSteps : public hooks::StepHook {
   explicit StopAfterSteps(int64_t steps) : steps_(steps) {}
   std::string name() const override { return "stop_after_steps"; }
   void after_step(const hooks::StepContext& step, Metrics&) override { done_ = step.step; }
-  std::string stop_reason() const override { return done_ >= steps_ ? "the test after step " + std::to_string(steps_) : ""; }
+  std::string stop_reason() const override {
+    return done_ >= steps_ ? "the test after step " + std::to_string(steps_) : "";
+  }
 
  private:
   int64_t steps_, done_ = 0;
@@ -77,12 +90,15 @@ TEST(Train, TinyRunLowersTheLossAndWritesItsFiles) {
   EXPECT_EQ(result.state.step, 40);
   const auto losses = logged_losses(dir + "/run");
   ASSERT_EQ(losses.size(), 40u);
-  const double first = (losses[0] + losses[1] + losses[2]) / 3, last = (losses[37] + losses[38] + losses[39]) / 3;
+  const double first = (losses[0] + losses[1] + losses[2]) / 3,
+               last = (losses[37] + losses[38] + losses[39]) / 3;
   EXPECT_LT(last, first - 0.5) << "first " << first << ", last " << last;
-  for (const char* file : {"config.yaml", "tokenizer.model", "checkpoints/final.pt", "checkpoints/latest"}) {
+  for (const char* file :
+       {"config.yaml", "tokenizer.model", "checkpoints/final.pt", "checkpoints/latest"}) {
     EXPECT_TRUE(fs::exists(dir + "/run/" + file)) << file;
   }
-  EXPECT_THAT(train::checkpoint_config(dir + "/run/checkpoints/final.pt"), ::testing::HasSubstr("embed_dim: 16"));
+  EXPECT_THAT(train::checkpoint_config(dir + "/run/checkpoints/final.pt"),
+              ::testing::HasSubstr("embed_dim: 16"));
   // Every pair of every step is counted once in the pair dynamics.
   EXPECT_EQ(total_seen(dir + "/run/pair_dynamics.tsv"), 40 * 16);
   EXPECT_THAT(read_file(dir + "/run/metrics.jsonl"), ::testing::HasSubstr("\"dynamics_ms\""));
@@ -101,11 +117,13 @@ TEST(Train, PairDynamicsCanBeTurnedOff) {
 
 // history: bootstrapping onto the sink from the pairs' history, which the checkpoint carries.
 // accum: train.accum_steps (the checkpoint falls between steps, never inside an accumulation).
-void check_resume_equals_straight_run(const std::string& folder, bool center, bool history = false, int64_t accum = 1) {
+void check_resume_equals_straight_run(const std::string& folder, bool center, bool history = false,
+                                      int64_t accum = 1, const std::string& precision = "fp32") {
   const std::string dir = make_temp_dir(folder);
   const std::string manifest = make_shapes_dataset(dir + "/data", 48);  // 3 steps per epoch
   auto straight = tiny_config(manifest, dir + "/straight");
   straight.train.max_steps = 8;
+  straight.train.precision = precision;
   straight.model.center_embeddings = center;
   straight.train.accum_steps = accum;
   if (history) {
@@ -117,12 +135,14 @@ void check_resume_equals_straight_run(const std::string& folder, bool center, bo
 
   auto split = tiny_config(manifest, dir + "/split");
   split.train.max_steps = 8;
+  split.train.precision = precision;
   split.model.center_embeddings = center;
   split.train.accum_steps = accum;
   split.loss = straight.loss;
   split.tokenizer.model = dir + "/straight/tokenizer.model";  // the same tokenizer
   train::TrainOptions first;
-  first.hooks.push_back(std::make_shared<StopAfterSteps>(5));  // as a signal after step 5 (mid-epoch)
+  first.hooks.push_back(
+      std::make_shared<StopAfterSteps>(5));  // as a signal after step 5 (mid-epoch)
   const auto stopped = train::run_training(split, first);
   EXPECT_FALSE(stopped.finished);
   EXPECT_EQ(stopped.state.step, 5);
@@ -138,7 +158,8 @@ void check_resume_equals_straight_run(const std::string& folder, bool center, bo
   ASSERT_FALSE(straight_parameters.empty());
   for (const auto& [name, value] : straight_parameters) {
     ASSERT_TRUE(resumed_parameters.count(name)) << name;
-    EXPECT_TRUE(torch::equal(value, resumed_parameters.at(name))) << name << " differs after resume";
+    EXPECT_TRUE(torch::equal(value, resumed_parameters.at(name)))
+        << name << " differs after resume";
   }
   EXPECT_EQ(logged_losses(dir + "/split"), logged_losses(dir + "/straight"));
   // The pair dynamics went through the checkpoint: the same file, byte for byte.
@@ -151,7 +172,9 @@ void check_resume_equals_straight_run(const std::string& folder, bool center, bo
   EXPECT_EQ(offset_logged, center);
 }
 
-TEST(Train, StoppedAndResumedRunEqualsUninterruptedRun) { check_resume_equals_straight_run("train_resume", false); }
+TEST(Train, StoppedAndResumedRunEqualsUninterruptedRun) {
+  check_resume_equals_straight_run("train_resume", false);
+}
 
 // With centring the running means (buffers) must survive the checkpoint too.
 TEST(Train, StoppedAndResumedRunWithCentringEqualsUninterruptedRun) {
@@ -166,6 +189,136 @@ TEST(Train, StoppedAndResumedRunWithSinkSharesFromTheHistoryEqualsUninterruptedR
 
 TEST(Train, StoppedAndResumedRunWithAccumulationEqualsUninterruptedRun) {
   check_resume_equals_straight_run("train_resume_accum", true, true, 2);
+}
+
+// bf16 on the CPU (LibTorch 2.x) with accumulation: both passes of each micro-batch under
+// autocast, and a resume between steps ends bit-identical to the straight run.
+TEST(Train, StoppedAndResumedBf16RunWithAccumulationEqualsUninterruptedRun) {
+  if (!cpu_bf16_autocast_available()) {
+    GTEST_SKIP() << "LibTorch " << TORCH_VERSION << " has no CPU autocast to bf16";
+  }
+  check_resume_equals_straight_run("train_resume_bf16_accum", true, false, 2, "bf16");
+  const auto dir =
+      std::filesystem::temp_directory_path() /
+      ("halo_test_" + std::to_string(::getpid()) + "_train_resume_bf16_accum");  // make_temp_dir's
+  const auto losses = logged_losses((dir / "straight").string());
+  ASSERT_EQ(losses.size(), 8u);
+  for (double l : losses) EXPECT_TRUE(std::isfinite(l));
+}
+
+// The order of a manifest's batches depends on the global batch and the pairs, not on the
+// number of processes: a resume that changes the global batch is refused before anything is
+// written, naming it; --restart-epoch starts the checkpoint's epoch over instead.
+TEST(Train, ResumeWithAnotherGlobalBatchIsRefusedOrRestartsTheEpoch) {
+  const std::string dir = make_temp_dir("train_resume_layout");
+  const std::string manifest = make_shapes_dataset(dir + "/data", 48);  // 3 steps per epoch
+  auto c = tiny_config(manifest, dir + "/run");
+  c.train.max_steps = 8;
+  train::TrainOptions first;
+  first.hooks.push_back(std::make_shared<StopAfterSteps>(4));  // epoch 1, batch 1
+  ASSERT_EQ(train::run_training(c, first).state.step, 4);
+  const std::string metrics = read_file(dir + "/run/metrics.jsonl");
+  auto changed = c;
+  changed.train.batch_size = 8;
+  train::TrainOptions resume;
+  resume.resume = "latest";
+  const std::string message = error_message([&] { train::run_training(changed, resume); });
+  EXPECT_THAT(message,
+              ::testing::HasSubstr("global batch (train.batch_size): checkpoint 16, now 8"));
+  EXPECT_THAT(message, ::testing::HasSubstr("nothing was written"));
+  EXPECT_EQ(read_file(dir + "/run/metrics.jsonl"), metrics);
+  resume.restart_epoch = true;
+  const auto resumed = train::run_training(changed, resume);
+  ASSERT_EQ(resumed.exit_code, 0);
+  EXPECT_EQ(resumed.state.step, 8);
+  // 48 pairs in batches of 8: epoch 1 starts over at step 4 and holds 6 batches.
+  EXPECT_EQ(resumed.state.epoch, 1);
+  EXPECT_EQ(resumed.state.batch_in_epoch, 4);
+}
+
+// Validation that fails (here: an image that cannot be read) gives the model back in training
+// mode: the exception must not leave the run's model in evaluation mode.
+TEST(Train, FailedValidationLeavesTheModelInTrainingMode) {
+  const std::string dir = make_temp_dir("train_validation_mode");
+  const std::string manifest = make_shapes_dataset(dir + "/data", 8);
+  std::ofstream(dir + "/broken.png") << "not a png";
+  std::ofstream(dir + "/bad.tsv") << "image_path\tcaption\n"
+                                  << dir << "/broken.png\ta broken image\n";
+  const auto c = tiny_config(manifest, dir + "/run");
+  encoders::ClipModel model(c.model, 40, 2);
+  model->train();
+  auto loss = loss::make_contrastive_loss(train::loss_options(c));
+  auto group = dist::make_process_group(dist::DistEnv{}, {}, torch::kCPU);
+  hooks::ValidationOptions v;
+  v.pairs = data::PairSet::open(dir + "/bad.tsv", {});
+  v.loader = train::eval_loader_options(c, 4);
+  v.tokenizer = data::Tokenizer::load(std::string(HALO_SOURCE_DIR) +
+                                      "/tests/fixtures/legacy_run/tokenizer.model");
+  v.context_length = c.model.text.context_length;
+  v.every = 1;
+  hooks::ValidationHook hook(std::move(v), /*main_rank=*/true);
+  const data::Batch batch;
+  const torch::Tensor e = torch::randn({2, c.model.embed_dim});
+  const loss::PairBatch pairs = loss::PairBatch::local(e, e);
+  Metrics metrics;
+  const hooks::StepContext step{1, 1, 0, true, batch, pairs, *loss, model, *group};
+  EXPECT_THAT(error_message([&] { hook.after_step(step, metrics); }),
+              ::testing::HasSubstr("broken.png"));
+  EXPECT_TRUE(model->is_training());
+}
+
+// metrics.jsonl holds every value as the shortest text that reads back as the same double (it
+// rounded to 6 significant digits, while runs are compared to 1e-5).
+TEST(Train, MetricsAreWrittenSoThatTheyReadBackExactly) {
+  const std::string dir = make_temp_dir("train_metrics_digits");
+  {
+    train::RunLog log(dir, 0, 1);
+    log.step(1, 0, 16, 0.0,
+             {{"loss", static_cast<double>(4.5082102f)}, {"lr", 0.0015}, {"x", 1.0 / 3}}, 1);
+  }
+  const std::string line = read_file(dir + "/metrics.jsonl");
+  EXPECT_THAT(line, ::testing::HasSubstr("\"loss\": 4.508210182189941"));
+  EXPECT_THAT(line, ::testing::HasSubstr("\"lr\": 0.0015,"));
+  EXPECT_THAT(line, ::testing::HasSubstr("\"x\": 0.3333333333333333"));
+}
+
+// A batch source that ends its epoch after `limit` batches, fewer than it promises.
+class EndsEarly : public data::BatchSource {
+ public:
+  EndsEarly(std::unique_ptr<data::BatchSource> inner, int64_t limit)
+      : inner_(std::move(inner)), limit_(limit) {}
+  int64_t batches_per_epoch() const override { return inner_->batches_per_epoch(); }
+  void start_epoch(int64_t epoch, int64_t first_batch) override {
+    inner_->start_epoch(epoch, first_batch);
+    given_ = first_batch;
+  }
+  std::optional<data::Batch> next() override {
+    if (given_ >= limit_) return std::nullopt;
+    ++given_;
+    return inner_->next();
+  }
+  int64_t skipped_images() const override { return inner_->skipped_images(); }
+  data::DataLayout layout() const override { return inner_->layout(); }
+
+ private:
+  std::unique_ptr<data::BatchSource> inner_;
+  int64_t limit_, given_ = 0;
+};
+
+// The loop would start the same epoch at the same batch forever; it stops with a message.
+TEST(Train, DataThatEndsBeforeItsEpochIsAnErrorNotAnEndlessLoop) {
+  const std::string dir = make_temp_dir("train_source_ends");
+  const std::string manifest = make_shapes_dataset(dir + "/data", 64);  // 4 steps per epoch
+  auto c = tiny_config(manifest, dir + "/run");
+  c.train.max_steps = 8;
+  train::TrainOptions o;
+  o.wrap_loader =
+      [](std::unique_ptr<data::BatchSource> inner) -> std::unique_ptr<data::BatchSource> {
+    return std::make_unique<EndsEarly>(std::move(inner), 2);
+  };
+  const std::string message = error_message([&] { train::run_training(c, o); });
+  EXPECT_THAT(message, ::testing::HasSubstr(
+                           "the training data ended epoch 0 after 2 of the 4 batches it promised"));
 }
 
 // In the first epoch no pair has a history, so no share: the plain loss. From the second epoch
@@ -185,7 +338,8 @@ TEST_P(SinkSharesFromTheHistory, StartInTheSecondEpoch) {
     if (from_history) c.tokenizer.model = dir + "/run0/tokenizer.model";
     ASSERT_EQ(train::run_training(c, {}).exit_code, 0);
   }
-  const auto losses_plain = logged_losses(dir + "/run0"), losses_history = logged_losses(dir + "/run1");
+  const auto losses_plain = logged_losses(dir + "/run0"),
+             losses_history = logged_losses(dir + "/run1");
   ASSERT_EQ(losses_plain.size(), 4u);
   ASSERT_EQ(losses_history.size(), 4u);
   EXPECT_NEAR(losses_plain[0], losses_history[0], 1e-5);
@@ -203,7 +357,9 @@ TEST(Train, LossScalarsGetTheirOwnLearningRate) {
   auto optimizer = train::make_optimizer(*model, *loss, c);
   ASSERT_EQ(optimizer->param_groups().size(), 3u);
   train::set_learning_rate(*optimizer, 0.01, c);
-  auto lr = [&](size_t g) { return static_cast<torch::optim::AdamWOptions&>(optimizer->param_groups()[g].options()).lr(); };
+  auto lr = [&](size_t g) {
+    return static_cast<torch::optim::AdamWOptions&>(optimizer->param_groups()[g].options()).lr();
+  };
   EXPECT_DOUBLE_EQ(lr(0), 0.01);
   EXPECT_DOUBLE_EQ(lr(1), 0.01);
   EXPECT_DOUBLE_EQ(lr(2), 0.1);
@@ -217,7 +373,8 @@ std::map<int64_t, std::string> validation_lines(const std::string& run_dir) {
   for (std::string line; std::getline(in, line);) {
     if (line.find("\"val_i2t_r1\"") == std::string::npos) continue;
     std::string values;  // the "val_*": value pairs, in order
-    for (size_t at = line.find("\"val_"); at != std::string::npos; at = line.find("\"val_", at + 1)) {
+    for (size_t at = line.find("\"val_"); at != std::string::npos;
+         at = line.find("\"val_", at + 1)) {
       values += line.substr(at, line.find_first_of(",}", at) - at) + ";";
     }
     out[std::stoll(line.substr(line.find("\"step\": ") + 8))] = values;
@@ -276,7 +433,8 @@ TEST(Train, NonFiniteLossStopsTheRunNamingTheStepWhereItWentBad) {
   const std::string message = error_message([&] { train::run_training(c, {}); });
   EXPECT_THAT(message, ::testing::HasSubstr("the loss became NaN or infinite at step 2"));
   EXPECT_THAT(message, ::testing::HasSubstr(dir + "/run/checkpoints"));
-  EXPECT_FALSE(fs::exists(dir + "/run/checkpoints/step_00000005.pt"));  // no checkpoint after it went bad
+  EXPECT_FALSE(
+      fs::exists(dir + "/run/checkpoints/step_00000005.pt"));  // no checkpoint after it went bad
 }
 
 TEST(Train, ResumeWithoutCheckpointIsAClearError) {
@@ -293,13 +451,16 @@ TEST(Train, ResumeWithoutCheckpointIsAClearError) {
 TEST(Train, MissingManifestNamesTheSettingAndWritesNothing) {
   const std::string dir = make_temp_dir("train_empty_config");
   auto c = train::parse_config("", {"train.run_dir=" + dir + "/run"});
-  EXPECT_THAT(error_message([&] { train::run_training(c, {}); }), ::testing::HasSubstr("set data.train_manifest"));
+  EXPECT_THAT(error_message([&] { train::run_training(c, {}); }),
+              ::testing::HasSubstr("set data.train_manifest"));
   c.data.train_manifest = "no/such/manifest.tsv";
   EXPECT_THAT(error_message([&] { train::run_training(c, {}); }),
-              ::testing::HasSubstr("training manifest 'no/such/manifest.tsv' does not exist (relative to the current directory " +
+              ::testing::HasSubstr("training manifest 'no/such/manifest.tsv' does not exist "
+                                   "(relative to the current directory " +
                                    fs::current_path().string() + ")"));
   c.data.train_manifest = dir;
-  EXPECT_THAT(error_message([&] { train::run_training(c, {}); }), ::testing::HasSubstr("is a directory"));
+  EXPECT_THAT(error_message([&] { train::run_training(c, {}); }),
+              ::testing::HasSubstr("is a directory"));
   EXPECT_FALSE(fs::exists(dir + "/run/config.yaml"));
 }
 
@@ -330,9 +491,11 @@ TEST_F(CheckpointIdentity, AnotherRunsTokenizerIsRefusedNamingBothFiles) {
   fs::create_directories(dir_ + "/mixed/checkpoints");
   fs::copy_file(dir_ + "/a/checkpoints/final.pt", dir_ + "/mixed/checkpoints/final.pt");
   fs::copy_file(dir_ + "/b/tokenizer.model", dir_ + "/mixed/tokenizer.model");
-  const std::string message = error_message([&] { train::load_trained_model(dir_ + "/mixed/checkpoints/final.pt", "cpu"); });
+  const std::string message = error_message(
+      [&] { train::load_trained_model(dir_ + "/mixed/checkpoints/final.pt", "cpu"); });
   EXPECT_THAT(message, ::testing::HasSubstr(dir_ + "/mixed/checkpoints/final.pt"));
-  EXPECT_THAT(message, ::testing::HasSubstr("another tokenizer than '" + dir_ + "/mixed/tokenizer.model'"));
+  EXPECT_THAT(message,
+              ::testing::HasSubstr("another tokenizer than '" + dir_ + "/mixed/tokenizer.model'"));
   EXPECT_EQ(train::checkpoint_tokenizer_fingerprint(dir_ + "/a/checkpoints/final.pt"),
             train::tokenizer_fingerprint(dir_ + "/a/tokenizer.model"));
   EXPECT_NO_THROW(train::load_trained_model(dir_ + "/a", "cpu"));
@@ -349,7 +512,8 @@ TEST_F(CheckpointIdentity, ResumeIntoANewFolderUsesTheCheckpointsTokenizer) {
   ASSERT_EQ(train::run_training(c, o).exit_code, 0);
   EXPECT_EQ(read_file(dir_ + "/continued/tokenizer.model"), read_file(dir_ + "/a/tokenizer.model"));
   EXPECT_FALSE(fs::exists(dir_ + "/continued/tokenizer_corpus.txt"));  // no tokenizer was trained
-  EXPECT_TRUE(temporary_files_in(dir_ + "/continued/checkpoints").empty());  // the stale one is gone
+  EXPECT_TRUE(
+      temporary_files_in(dir_ + "/continued/checkpoints").empty());  // the stale one is gone
 
   // The configured tokenizer is another run's: refused, naming both, and nothing written.
   auto d = tiny_config(manifest_, dir_ + "/refused");
@@ -374,7 +538,8 @@ TEST_F(CheckpointIdentity, ResumeWithAnotherShapeNamesTheKeysAndWritesNothing) {
   // The tensors themselves: every one whose shape differs is named.
   encoders::ClipModel wider(c.model, 40, 2);
   auto loss = loss::make_contrastive_loss(train::loss_options(c));
-  const std::string shapes = error_message([&] { train::check_checkpoint_shapes(dir_ + "/a/checkpoints/final.pt", *wider, *loss); });
+  const std::string shapes = error_message(
+      [&] { train::check_checkpoint_shapes(dir_ + "/a/checkpoints/final.pt", *wider, *loss); });
   EXPECT_THAT(shapes, ::testing::HasSubstr("this configuration [64"));
   EXPECT_THAT(shapes, ::testing::HasSubstr("model."));
 }

@@ -9,8 +9,8 @@
 
 #include <unistd.h>
 
-#include <opencv2/imgcodecs.hpp>
 #include <torch/torch.h>
+#include <opencv2/imgcodecs.hpp>
 
 #include "common/error.h"
 #include "data/shard_writer.h"
@@ -39,8 +39,8 @@ namespace halo::test {
   std::ostringstream msg;
   msg << (excess > 0).sum().item<int64_t>() << " of " << e.numel()
       << " elements differ; worst at flat index " << worst << ": got "
-      << a.reshape({-1})[worst].item<double>() << ", expected " << e.reshape({-1})[worst].item<double>()
-      << " (rtol " << rtol << ", atol " << atol << ")";
+      << a.reshape({-1})[worst].item<double>() << ", expected "
+      << e.reshape({-1})[worst].item<double>() << " (rtol " << rtol << ", atol " << atol << ")";
   return ::testing::AssertionFailure() << msg.str();
 }
 
@@ -92,7 +92,8 @@ std::vector<torch::Tensor> autograd_grads(
   for (const auto& x : inputs) leaves.push_back(x.detach().clone().requires_grad_(true));
   f(leaves).backward();
   std::vector<torch::Tensor> grads;
-  for (const auto& x : leaves) grads.push_back(x.grad().defined() ? x.grad() : torch::zeros_like(x));
+  for (const auto& x : leaves)
+    grads.push_back(x.grad().defined() ? x.grad() : torch::zeros_like(x));
   return grads;
 }
 
@@ -145,13 +146,15 @@ std::string error_message(const std::function<void()>& f) {
 }
 
 std::string png_bytes(int seed, int height, int width) {
-  cv::Mat img(height, width, CV_8UC3, cv::Scalar(seed * 37 % 256, seed * 11 % 256, 255 - seed * 23 % 256));
+  cv::Mat img(height, width, CV_8UC3,
+              cv::Scalar(seed * 37 % 256, seed * 11 % 256, 255 - seed * 23 % 256));
   std::vector<uchar> buffer;
   cv::imencode(".png", img, buffer);
   return std::string(buffer.begin(), buffer.end());
 }
 
-void write_tar(const std::string& path, const std::vector<std::pair<std::string, std::string>>& members) {
+void write_tar(const std::string& path,
+               const std::vector<std::pair<std::string, std::string>>& members) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   data::ShardWriter writer(path);
   for (const auto& [name, bytes] : members) writer.add(data::TarMember{name, bytes});

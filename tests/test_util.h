@@ -49,7 +49,8 @@ std::vector<std::string> temporary_files_in(const std::string& dir);
 std::string png_bytes(int seed, int height = 12, int width = 16);
 
 // Writes a tar shard at `path` with the given (member name, bytes) pairs, in order.
-void write_tar(const std::string& path, const std::vector<std::pair<std::string, std::string>>& members);
+void write_tar(const std::string& path,
+               const std::vector<std::pair<std::string, std::string>>& members);
 
 // A message that a halo::Error thrown by `f` carries, or "" when nothing was thrown.
 std::string error_message(const std::function<void()>& f);

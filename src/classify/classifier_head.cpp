@@ -8,7 +8,8 @@
 
 namespace halo::classify {
 
-ClassifierHeadImpl::ClassifierHeadImpl(const std::string& loss, int64_t embed_dim, int64_t num_classes)
+ClassifierHeadImpl::ClassifierHeadImpl(const std::string& loss, int64_t embed_dim,
+                                       int64_t num_classes)
     : num_classes_(num_classes) {
   HALO_CHECK(num_classes >= 2, "a classifier needs at least 2 classes, got ", num_classes);
   if (loss == "ce") {
@@ -21,7 +22,8 @@ ClassifierHeadImpl::ClassifierHeadImpl(const std::string& loss, int64_t embed_di
   }
 }
 
-torch::Tensor ClassifierHeadImpl::loss(const torch::Tensor& embeddings, const torch::Tensor& labels) {
+torch::Tensor ClassifierHeadImpl::loss(const torch::Tensor& embeddings,
+                                       const torch::Tensor& labels) {
   if (halo) return halo->forward(embeddings, labels, centroids->forward()).loss;
   return torch::nn::functional::cross_entropy(linear(embeddings), labels);
 }

@@ -14,7 +14,7 @@
 namespace halo::classify {
 
 struct HeadPredictions {
-  torch::Tensor probs;      // N x K class probabilities (HALO: of the K + 1 softmax, abstain left out)
+  torch::Tensor probs;  // N x K class probabilities (HALO: of the K + 1 softmax, abstain left out)
   torch::Tensor ood_score;  // N: higher = more likely out of distribution
 };
 
@@ -31,9 +31,9 @@ class ClassifierHeadImpl : public torch::nn::Module {
   bool is_halo() const { return static_cast<bool>(halo); }
   int64_t num_classes() const { return num_classes_; }
 
-  torch::nn::Linear linear{nullptr};           // ce
-  loss::HaloCentroids centroids{nullptr};      // halo
-  loss::HaloLoss halo{nullptr};                // halo: gamma and the abstain bias
+  torch::nn::Linear linear{nullptr};       // ce
+  loss::HaloCentroids centroids{nullptr};  // halo
+  loss::HaloLoss halo{nullptr};            // halo: gamma and the abstain bias
 
  private:
   int64_t num_classes_;

@@ -7,8 +7,8 @@
 
 #include "classify/classify_train.h"
 #include "common/error.h"
-#include "data/loader.h"
 #include "common/metrics.h"
+#include "data/loader.h"
 
 namespace halo::classify {
 
@@ -18,8 +18,7 @@ ScoredImages score_images(encoders::ResNet& encoder, ClassifierHead& head,
   torch::NoGradGuard no_grad;
   encoder->eval();
   head->eval();
-  data::BatchLoader loader(manifest, no_tokens,
-                           image_loader_options(o, /*training=*/false));
+  data::BatchLoader loader(manifest, no_tokens, image_loader_options(o, /*training=*/false));
   ScoredImages out;
   loader.start_epoch(0);
   while (std::optional<data::Batch> batch = loader.next()) {
@@ -44,8 +43,9 @@ double mean(const std::vector<double>& v) {
 }  // namespace
 
 TestMetrics test_metrics(const ScoredImages& scored, const std::vector<int64_t>& labels) {
-  HALO_CHECK(scored.predicted.size() == labels.size() && !labels.empty(), "test metrics: ", scored.predicted.size(),
-             " predictions for ", labels.size(), " labels");
+  HALO_CHECK(scored.predicted.size() == labels.size() && !labels.empty(),
+             "test metrics: ", scored.predicted.size(), " predictions for ", labels.size(),
+             " labels");
   std::vector<int> correct(labels.size());
   for (size_t i = 0; i < labels.size(); ++i) correct[i] = scored.predicted[i] == labels[i] ? 1 : 0;
   TestMetrics m;
@@ -58,9 +58,11 @@ TestMetrics test_metrics(const ScoredImages& scored, const std::vector<int64_t>&
   return m;
 }
 
-OodMetrics ood_metrics(const std::vector<double>& test_scores, const std::vector<double>& ood_scores) {
-  HALO_CHECK(!test_scores.empty() && !ood_scores.empty(), "OOD metrics need scores of both sets, got ",
-             test_scores.size(), " test and ", ood_scores.size(), " OOD scores");
+OodMetrics ood_metrics(const std::vector<double>& test_scores,
+                       const std::vector<double>& ood_scores) {
+  HALO_CHECK(!test_scores.empty() && !ood_scores.empty(),
+             "OOD metrics need scores of both sets, got ", test_scores.size(), " test and ",
+             ood_scores.size(), " OOD scores");
   std::vector<double> score(test_scores), confidence;
   score.insert(score.end(), ood_scores.begin(), ood_scores.end());
   std::vector<int> is_ood(score.size(), 0);

@@ -36,10 +36,12 @@ TestMetrics test_metrics(const ScoredImages& scored, const std::vector<int64_t>&
 struct OodMetrics {
   int64_t images = 0;
   double auroc = 0;  // probability that an OOD image scores above a test image (ties 1/2)
-  double fpr95 = 0;  // share of OOD images taken as in-distribution at the threshold that keeps 95% of the test images
+  double fpr95 = 0;  // share of OOD images taken as in-distribution at the threshold that keeps 95%
+                     // of the test images
   double mean_ood_score = 0;
 };
 // test_scores: the OOD scores of the in-distribution test images; ood_scores: those of the OOD set.
-OodMetrics ood_metrics(const std::vector<double>& test_scores, const std::vector<double>& ood_scores);
+OodMetrics ood_metrics(const std::vector<double>& test_scores,
+                       const std::vector<double>& ood_scores);
 
 }  // namespace halo::classify

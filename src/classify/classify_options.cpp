@@ -34,27 +34,33 @@ ArgParser make_parser() {
       "classify",
       "Train an image classifier with cross-entropy or HALO on a labelled manifest and report, on\n"
       "the test split, accuracy and ECE (15 bins), and for each --ood manifest the AUROC and the\n"
-      "FPR at 95% TPR of the out-of-distribution score (HALO: the abstain probability; CE: 1 - the\n"
+      "FPR at 95% TPR of the out-of-distribution score (HALO: the abstain probability; CE: 1 - "
+      "the\n"
       "maximum softmax probability). Writes results.json and results.txt into --out.");
-  args.required("train", "FILE", "training manifest with a label column (e.g. halo-clip prepare fashion-mnist)")
+  args.required("train", "FILE",
+                "training manifest with a label column (e.g. halo-clip prepare fashion-mnist)")
       .required("test", "FILE", "test manifest with a label column")
-      .repeated("ood", "NAME=FILE", "an out-of-distribution manifest (labels not needed); repeatable")
+      .repeated("ood", "NAME=FILE",
+                "an out-of-distribution manifest (labels not needed); repeatable")
       .required("out", "DIR", "output folder: results.json, results.txt (created)")
       .option("loss", "ce|halo", "training loss and head", "halo")
       .option("preset", "NAME", "ResNet sizes: small (CPU) or resnet18 (GPU)", "small")
       .option("width", "N", "channels of the first stage (default: the preset's)")
-      .option("stages", "N", "stages; channels double and resolution halves at each (default: the preset's)")
+      .option("stages", "N",
+              "stages; channels double and resolution halves at each (default: the preset's)")
       .option("blocks", "N", "residual blocks per stage (default: the preset's)")
       .option("embed-dim", "D", "embedding size before the head (default: the preset's)")
       .option("image-size", "PX", "images are resized to PX x PX", "28")
       .option("epochs", "N", "passes over the training set", "1")
       .option("batch-size", "N", "images per step", "128")
       .option("lr", "LR", "AdamW peak learning rate (linear warm-up, cosine decay)", "0.002")
-      .option("weight-decay", "W", "AdamW weight decay of the ResNet's weight matrices (the head has none)", "0.05")
+      .option("weight-decay", "W",
+              "AdamW weight decay of the ResNet's weight matrices (the head has none)", "0.05")
       .option("warmup-steps", "N", "steps of linear warm-up", "50")
       .option("grad-clip", "G", "max global gradient norm (0: off)", "1.0")
       .option("train-limit", "N", "use only the first N training rows (0: all)", "0")
-      .option("eval-limit", "N", "score only the first N rows of the test and each OOD manifest (0: all)", "0")
+      .option("eval-limit", "N",
+              "score only the first N rows of the test and each OOD manifest (0: all)", "0")
       .option("workers", "N", "image decoding threads", "2")
       .option("seed", "S", "seed of the weights, the data order and the augmentation", "0")
       .option("device", "DEV", "cpu, cuda or cuda:K", "cpu")
@@ -65,12 +71,14 @@ ArgParser make_parser() {
 
 OodSet parse_ood(const std::string& text) {
   const size_t eq = text.find('=');
-  HALO_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < text.size(),
-             "--ood expects NAME=FILE (e.g. --ood mnist=data/prepared/mnist-test/manifest.tsv), got '", text, "'");
+  HALO_CHECK(
+      eq != std::string::npos && eq > 0 && eq + 1 < text.size(),
+      "--ood expects NAME=FILE (e.g. --ood mnist=data/prepared/mnist-test/manifest.tsv), got '",
+      text, "'");
   const std::string name = text.substr(0, eq);
   for (const char c : name) {
-    HALO_CHECK(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_', "--ood name '", name,
-               "' may hold only letters, digits, '-' and '_'");
+    HALO_CHECK(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_', "--ood name '",
+               name, "' may hold only letters, digits, '-' and '_'");
   }
   return {name, text.substr(eq + 1)};
 }
@@ -114,10 +122,12 @@ std::optional<ClassifyOptions> parse_classify_args(const std::vector<std::string
 
 void validate(const ClassifyOptions& o) {
   namespace fs = std::filesystem;
-  HALO_CHECK(o.loss == "ce" || o.loss == "halo", "--loss must be 'ce' or 'halo', got '", o.loss, "'");
+  HALO_CHECK(o.loss == "ce" || o.loss == "halo", "--loss must be 'ce' or 'halo', got '", o.loss,
+             "'");
   HALO_CHECK(o.model.width >= 4, "--width must be >= 4, got ", o.model.width);
   HALO_CHECK(o.model.stages >= 1, "--stages must be >= 1, got ", o.model.stages);
-  HALO_CHECK(o.model.blocks_per_stage >= 1, "--blocks must be >= 1, got ", o.model.blocks_per_stage);
+  HALO_CHECK(o.model.blocks_per_stage >= 1, "--blocks must be >= 1, got ",
+             o.model.blocks_per_stage);
   HALO_CHECK(o.model.embed_dim >= 2, "--embed-dim must be >= 2, got ", o.model.embed_dim);
   HALO_CHECK(o.image_size >= 8, "--image-size must be >= 8, got ", o.image_size);
   HALO_CHECK(o.epochs >= 1, "--epochs must be >= 1, got ", o.epochs);

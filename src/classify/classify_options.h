@@ -20,16 +20,17 @@ struct OodSet {
 struct ClassifyOptions {
   ClassifyOptions();  // the defaults of the command-line flags
   std::string train_manifest, test_manifest, out_dir;
-  std::vector<OodSet> ood;  // scored against the test split
+  std::vector<OodSet> ood;    // scored against the test split
   std::string loss = "halo";  // ce | halo
   std::string preset = "small";
   encoders::ResNetOptions model;  // the preset's sizes, then the size flags
   int64_t image_size = 28;
   bool augment = true;  // training only: random resized crop (area 0.8-1) and horizontal flip
   int64_t epochs = 1, batch_size = 128, log_every = 50;
-  int64_t train_limit = 0, eval_limit = 0;  // > 0: only the first N rows of the training / every evaluated manifest
-  int64_t workers = 2;  // image decoding threads
-  uint64_t seed = 0;    // weights, data order and augmentation
+  int64_t train_limit = 0,
+          eval_limit = 0;  // > 0: only the first N rows of the training / every evaluated manifest
+  int64_t workers = 2;     // image decoding threads
+  uint64_t seed = 0;       // weights, data order and augmentation
   std::string device = "cpu";
   train::OptimConfig optim;
 };

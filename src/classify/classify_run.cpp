@@ -16,8 +16,8 @@ namespace halo::classify {
 namespace {
 
 // The manifest's rows, the first `limit` of them when limit > 0. `flag` names it in errors.
-std::shared_ptr<const data::Manifest> load(const std::string& path, int64_t limit, const std::string& flag,
-                                           bool need_labels) {
+std::shared_ptr<const data::Manifest> load(const std::string& path, int64_t limit,
+                                           const std::string& flag, bool need_labels) {
   data::Manifest m;
   try {
     m = data::read_manifest(path, data::ManifestOptions{});
@@ -56,14 +56,15 @@ ClassifyResult run_classify(const ClassifyOptions& o) {
   const auto train_set = load(o.train_manifest, o.train_limit, "--train", true);
   const auto test_set = load(o.test_manifest, o.eval_limit, "--test", true);
   std::vector<std::shared_ptr<const data::Manifest>> ood_sets;
-  for (const auto& set : o.ood) ood_sets.push_back(load(set.manifest, o.eval_limit, "--ood " + set.name, false));
+  for (const auto& set : o.ood)
+    ood_sets.push_back(load(set.manifest, o.eval_limit, "--ood " + set.name, false));
 
   ClassifyResult r;
   r.options = o;
   for (const int64_t label : train_set->labels) r.classes = std::max(r.classes, label + 1);
   for (const int64_t label : test_set->labels) {
-    HALO_CHECK(label >= 0 && label < r.classes, "--test: manifest '", o.test_manifest, "' has label ", label,
-               " but the training labels are 0..", r.classes - 1);
+    HALO_CHECK(label >= 0 && label < r.classes, "--test: manifest '", o.test_manifest,
+               "' has label ", label, " but the training labels are 0..", r.classes - 1);
   }
 
   encoders::ResNet encoder(o.model);
@@ -72,10 +73,11 @@ ClassifyResult run_classify(const ClassifyOptions& o) {
   head->to(device);
   for (const auto& p : encoder->parameters()) r.parameters += p.numel();
   for (const auto& p : head->parameters()) r.parameters += p.numel();
-  log_message(o.loss + " classifier: ResNet width " + std::to_string(o.model.width) + ", " +
-                     std::to_string(o.model.stages) + " stages of " + std::to_string(o.model.blocks_per_stage) +
-                     " blocks, D = " + std::to_string(o.model.embed_dim) + ", " + std::to_string(r.classes) +
-                     " classes, " + std::to_string(r.parameters) + " parameters");
+  log_message(
+      o.loss + " classifier: ResNet width " + std::to_string(o.model.width) + ", " +
+      std::to_string(o.model.stages) + " stages of " + std::to_string(o.model.blocks_per_stage) +
+      " blocks, D = " + std::to_string(o.model.embed_dim) + ", " + std::to_string(r.classes) +
+      " classes, " + std::to_string(r.parameters) + " parameters");
 
   r.train = train_classifier(encoder, head, train_set, o, device);
 
@@ -85,7 +87,8 @@ ClassifyResult run_classify(const ClassifyOptions& o) {
   r.scored.push_back({"test", test_set, test_scores});
   for (size_t i = 0; i < o.ood.size(); ++i) {
     ScoredImages scored = score_images(encoder, head, ood_sets[i], o, device);
-    r.ood.push_back({o.ood[i].name, o.ood[i].manifest, ood_metrics(test_scores.ood_score, scored.ood_score)});
+    r.ood.push_back(
+        {o.ood[i].name, o.ood[i].manifest, ood_metrics(test_scores.ood_score, scored.ood_score)});
     r.scored.push_back({o.ood[i].name, ood_sets[i], std::move(scored)});
   }
   r.eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -38,7 +38,8 @@ torch::Tensor batch_labels(const data::Batch& batch, const data::Manifest& manif
   std::vector<int64_t> labels;
   labels.reserve(static_cast<size_t>(batch.rows.numel()));
   const auto* rows = batch.rows.data_ptr<int64_t>();
-  for (int64_t i = 0; i < batch.rows.numel(); ++i) labels.push_back(manifest.labels[static_cast<size_t>(rows[i])]);
+  for (int64_t i = 0; i < batch.rows.numel(); ++i)
+    labels.push_back(manifest.labels[static_cast<size_t>(rows[i])]);
   return torch::tensor(labels, torch::kLong);
 }
 
@@ -47,7 +48,8 @@ torch::Tensor batch_labels(const data::Batch& batch, const data::Manifest& manif
 TrainSummary train_classifier(encoders::ResNet& encoder, ClassifierHead& head,
                               const std::shared_ptr<const data::Manifest>& manifest,
                               const ClassifyOptions& o, const torch::Device& device) {
-  HALO_CHECK(!manifest->labels.empty(), "--train: manifest '", manifest->path, "' has no 'label' column");
+  HALO_CHECK(!manifest->labels.empty(), "--train: manifest '", manifest->path,
+             "' has no 'label' column");
   data::BatchLoader loader(manifest, no_tokens, image_loader_options(o, /*training=*/true));
   // The ResNet's weight matrices are decayed; its norms and biases and the whole head (CE's
   // linear layer, HALO's centroids and temperature) are not.
@@ -56,11 +58,12 @@ TrainSummary train_classifier(encoders::ResNet& encoder, ClassifierHead& head,
   for (const auto& p : head->parameters()) parameters.push_back(p);
 
   const int64_t total_steps = o.epochs * loader.batches_per_epoch();
-  log_message("training " + o.loss + " on " + std::to_string(manifest->size()) + " images: " +
-              std::to_string(loader.batches_per_epoch()) + " steps per epoch, " + std::to_string(total_steps) +
-              " steps, device " + device.str());
+  log_message("training " + o.loss + " on " + std::to_string(manifest->size()) +
+              " images: " + std::to_string(loader.batches_per_epoch()) + " steps per epoch, " +
+              std::to_string(total_steps) + " steps, device " + device.str());
   std::filesystem::create_directories(o.out_dir);
-  train::RunLog log(o.out_dir, /*resume_step=*/0, total_steps);  // OUT/metrics.jsonl and the progress line
+  train::RunLog log(o.out_dir, /*resume_step=*/0,
+                    total_steps);  // OUT/metrics.jsonl and the progress line
   encoder->train();
   head->train();
   TrainSummary s;
@@ -84,7 +87,8 @@ TrainSummary train_classifier(encoders::ResNet& encoder, ClassifierHead& head,
       Metrics metrics;
       if (s.steps % o.log_every == 0 || s.steps == total_steps) {
         s.final_loss = loss.item<double>();
-        HALO_CHECK(std::isfinite(s.final_loss), "the loss became ", s.final_loss, " by step ", s.steps);
+        HALO_CHECK(std::isfinite(s.final_loss), "the loss became ", s.final_loss, " by step ",
+                   s.steps);
         metrics = {{"loss", s.final_loss}, {"lr", lr}};
       }
       log.step(s.steps, epoch + 1, images.size(0), 0.0, metrics, o.log_every);

@@ -13,7 +13,9 @@ int run_classify(const std::vector<std::string>& argv) {
   if (!options) return 0;
   const classify::ClassifyResult result = classify::run_classify(*options);
   classify::write_results(result);
-  std::cout << "\n" << classify::format_results(result) << "\nwritten to " << options->out_dir << "/results.json\n";
+  std::cout << "\n"
+            << classify::format_results(result) << "\nwritten to " << options->out_dir
+            << "/results.json\n";
   return 0;
 }
 

@@ -39,7 +39,9 @@ int run_info(const std::vector<std::string>& argv) {
             << (dist::store_binds_master_addr() ? ", listens on MASTER_ADDR only"
                                                 : ", listens on every interface (LibTorch < 2.2)")
             << "\nbf16 autocast: " << (torch::cuda::is_available() ? "cuda, " : "")
-            << (cpu_bf16_autocast_available() ? "cpu" : "not on the cpu (this LibTorch's CPU autocast fails)")
+            << (cpu_bf16_autocast_available()
+                    ? "cpu"
+                    : "not on the cpu (this LibTorch's CPU autocast fails)")
             << "\nlosses:";
   for (const auto& name : loss::contrastive_loss_names()) std::cout << " " << name;
   std::cout << "\nHALO loss implementations: dense, tiled (ATen tiles, any device)"
@@ -76,7 +78,8 @@ const std::vector<Command>& commands() {
        run_abstain_bias},
 
       {"train", "train image and text encoders from a YAML configuration", run_train},
-      {"eval", "zero-shot retrieval, classification and mismatch detection of a checkpoint", run_eval},
+      {"eval", "zero-shot retrieval, classification and mismatch detection of a checkpoint",
+       run_eval},
       {"filter", "split a manifest into kept and rejected pairs by abstention score", run_filter},
       {"report", "write a self-contained HTML report of a run folder", run_report},
       {"plot", "write one SVG chart (curves, histogram, bars) from run files", run_plot},
@@ -84,7 +87,8 @@ const std::vector<Command>& commands() {
       {"launch", "start worker processes for multi-process training (like torchrun)", run_launch},
       {"prepare", "turn a fetched data set into a manifest (optionally with mismatched pairs)",
        run_prepare},
-      {"classify", "train an image classifier (cross-entropy or HALO); accuracy, ECE, OOD detection",
+      {"classify",
+       "train an image classifier (cross-entropy or HALO); accuracy, ECE, OOD detection",
        run_classify},
   };
   return table;

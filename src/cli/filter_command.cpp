@@ -10,41 +10,51 @@
 namespace halo::cli {
 
 int run_filter(const std::vector<std::string>& argv) {
-  ArgParser args("filter",
-                 "Score every pair of a manifest with a trained model and write kept.tsv and\n"
-                 "rejected.tsv (the input's columns, image paths relative to --out), scores.tsv and\n"
-                 "skipped.tsv (unreadable rows, with the reason). HALO's score is the pair's\n"
-                 "abstention probability: pairs scoring >= --threshold are rejected; or\n"
-                 "--keep-fraction F keeps the F share with the lowest scores. The manifest streams\n"
-                 "through in chunks; it is never modified. With a mismatched column, prints how\n"
-                 "many injected mismatches were caught (precision, recall).\n"
-                 "Cross-scoring: give the k checkpoints of models trained with data.folds=k and\n"
-                 "data.holdout_fold=0..k-1; each pair is scored by the model that never saw it.\n"
-                 "Precomputed scores instead of a model: --scores-file RUN_DIR/pair_dynamics.tsv\n"
-                 "--score-column cosine_mean (any tab-separated file with a 'line' column naming\n"
-                 "manifest lines); it must hold a row for exactly the manifest's rows ('-': no score,\n"
-                 "the pair is skipped).\n"
-                 "Shards (--manifest d/{00000..00099}.tar): OUT/kept/ and OUT/rejected/ hold shards of the\n"
-                 "same names with each sample's original members (unreadable samples go to rejected and\n"
-                 "skipped.tsv), each with sizes.json; scores.tsv has key and score; kept_keys.txt lists the\n"
-                 "kept keys and kept_uids.npy their json uids (DataComp's subset list) when every one has one.");
-  args.repeated("checkpoint", "FILE|RUN_DIR", "a checkpoint or run folder (its latest checkpoint); k of them to cross-score")
-      .required("manifest", "FILE", "image-caption manifest to filter, or .tar shards (a pattern: d/{000..009}.tar)")
+  ArgParser args(
+      "filter",
+      "Score every pair of a manifest with a trained model and write kept.tsv and\n"
+      "rejected.tsv (the input's columns, image paths relative to --out), scores.tsv and\n"
+      "skipped.tsv (unreadable rows, with the reason). HALO's score is the pair's\n"
+      "abstention probability: pairs scoring >= --threshold are rejected; or\n"
+      "--keep-fraction F keeps the F share with the lowest scores. The manifest streams\n"
+      "through in chunks; it is never modified. With a mismatched column, prints how\n"
+      "many injected mismatches were caught (precision, recall).\n"
+      "Cross-scoring: give the k checkpoints of models trained with data.folds=k and\n"
+      "data.holdout_fold=0..k-1; each pair is scored by the model that never saw it.\n"
+      "Precomputed scores instead of a model: --scores-file RUN_DIR/pair_dynamics.tsv\n"
+      "--score-column cosine_mean (any tab-separated file with a 'line' column naming\n"
+      "manifest lines); it must hold a row for exactly the manifest's rows ('-': no score,\n"
+      "the pair is skipped).\n"
+      "Shards (--manifest d/{00000..00099}.tar): OUT/kept/ and OUT/rejected/ hold shards of the\n"
+      "same names with each sample's original members (unreadable samples go to rejected and\n"
+      "skipped.tsv), each with sizes.json; scores.tsv has key and score; kept_keys.txt lists the\n"
+      "kept keys and kept_uids.npy their json uids (DataComp's subset list) when every one has "
+      "one.");
+  args.repeated("checkpoint", "FILE|RUN_DIR",
+                "a checkpoint or run folder (its latest checkpoint); k of them to cross-score")
+      .required("manifest", "FILE",
+                "image-caption manifest to filter, or .tar shards (a pattern: d/{000..009}.tar)")
       .required("out", "DIR", "output folder")
       .option("threshold", "P", "reject pairs whose score is >= P")
       .option("keep-fraction", "F", "keep this share of the pairs (the lowest scores)")
       .option("score", "model|cosine|in-context",
-              "model (the default): the loss's pair score (HALO: abstention); cosine: 1 - cosine similarity; "
-              "in-context: 1 - the pair's own probability among the other pairs of its chunk (both ways, HALO's sink "
+              "model (the default): the loss's pair score (HALO: abstention); cosine: 1 - cosine "
+              "similarity; "
+              "in-context: 1 - the pair's own probability among the other pairs of its chunk (both "
+              "ways, HALO's sink "
               "included), so --chunk is the bank of candidates")
-      .option("scores-file", "FILE", "filter by precomputed scores (no --checkpoint), joined by manifest line")
-      .option("score-column", "NAME", "the column of --scores-file (pair_dynamics.tsv: own_mean, cosine_mean, in_context_mean, margin_mean)")
+      .option("scores-file", "FILE",
+              "filter by precomputed scores (no --checkpoint), joined by manifest line")
+      .option("score-column", "NAME",
+              "the column of --scores-file (pair_dynamics.tsv: own_mean, cosine_mean, "
+              "in_context_log_odds_mean, margin_mean)")
       .option("chunk", "N", "pairs read and scored at a time (the in-context score's bank)", "8192")
       .option("batch-size", "N", "pairs embedded at a time", "256")
       .option("workers", "N", "image decoding threads", "2")
       .option("device", "DEV", "cpu, cuda or cuda:K (default: the run's device when available)");
   if (!args.parse(argv)) return 0;
-  HALO_CHECK(args.has("threshold") != args.has("keep-fraction"), "give exactly one of --threshold and --keep-fraction");
+  HALO_CHECK(args.has("threshold") != args.has("keep-fraction"),
+             "give exactly one of --threshold and --keep-fraction");
 
   eval::FilterOptions o;
   o.manifest = args.str("manifest");
@@ -61,7 +71,8 @@ int run_filter(const std::vector<std::string>& argv) {
   const auto checkpoints = args.all("checkpoint");
   std::vector<train::TrainedModel> models;
   if (args.has("scores-file")) {
-    HALO_CHECK(checkpoints.empty() && !args.has("score"), "--scores-file replaces --checkpoint and --score");
+    HALO_CHECK(checkpoints.empty() && !args.has("score"),
+               "--scores-file replaces --checkpoint and --score");
     HALO_CHECK(args.has("score-column"), "--scores-file needs --score-column");
     o.scores_file = args.str("scores-file");
     o.score_column = args.str("score-column");
@@ -71,7 +82,8 @@ int run_filter(const std::vector<std::string>& argv) {
   }
   HALO_CHECK(!args.has("score-column"), "--score-column needs --scores-file");
   HALO_CHECK(!checkpoints.empty(), "--checkpoint is required (or --scores-file)");
-  for (const auto& c : checkpoints) models.push_back(train::load_trained_model(c, args.has("device") ? args.str("device") : ""));
+  for (const auto& c : checkpoints)
+    models.push_back(train::load_trained_model(c, args.has("device") ? args.str("device") : ""));
   const eval::FilterReport r = eval::filter_manifest(models, o);
   std::cout << eval::format_filter_report(r);
   return 0;

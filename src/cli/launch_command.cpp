@@ -29,7 +29,8 @@ int run_launch(const std::vector<std::string>& argv) {
       .option("master-port", "PORT", "TCP port of the rendezvous on node 0", "29500")
       .option("run-id", "ID",
               "names this job at the rendezvous, so workers of another job on the same port "
-              "are refused (default: $HALO_RUN_ID, else random on one node; give the same ID "
+              "are refused (default: $HALO_RUN_ID, $TORCHELASTIC_RUN_ID or $SLURM_JOB_ID, else "
+              "random on one node; with --nnodes > 1 one of them is required: give the same ID "
               "to every node's launcher)")
       .toggle("standalone", "one node, a free port on 127.0.0.1 (no --master-* needed)")
       .option("log-dir", "DIR",

@@ -31,9 +31,11 @@ void write(const std::string& out, const std::string& svg) {
 }
 
 int curves(const std::vector<std::string>& argv) {
-  ArgParser args("plot curves", "Line chart of metrics.jsonl keys by step, one line per run and key.");
+  ArgParser args("plot curves",
+                 "Line chart of metrics.jsonl keys by step, one line per run and key.");
   args.required("out", "FILE.svg", "output file")
-      .repeated("run", "[LABEL=]PATH", "a run folder or its metrics.jsonl (repeat for several runs)")
+      .repeated("run", "[LABEL=]PATH",
+                "a run folder or its metrics.jsonl (repeat for several runs)")
       .repeated("key", "KEY", "a metrics.jsonl key, e.g. loss, gamma, mismatch_score_clean")
       .option("title", "TEXT", "chart title", "")
       .toggle("log-y", "logarithmic y axis");
@@ -50,10 +52,11 @@ int curves(const std::vector<std::string>& argv) {
 }
 
 int histogram(const std::vector<std::string>& argv) {
-  ArgParser args("plot histogram",
-                 "Overlaid histograms of a TSV column, one per value of a group column (e.g. clean and\n"
-                 "mismatched pairs of an eval's pair_scores.tsv or a filter's scores.tsv; test and OOD\n"
-                 "images of a classify run's scores.tsv). Each group is normalised to shares.");
+  ArgParser args(
+      "plot histogram",
+      "Overlaid histograms of a TSV column, one per value of a group column (e.g. clean and\n"
+      "mismatched pairs of an eval's pair_scores.tsv or a filter's scores.tsv; test and OOD\n"
+      "images of a classify run's scores.tsv). Each group is normalised to shares.");
   args.required("out", "FILE.svg", "output file")
       .repeated("table", "[LABEL=]FILE", "a TSV file with a header row")
       .required("value", "COLUMN", "the column to histogram")
@@ -81,10 +84,11 @@ int histogram(const std::vector<std::string>& argv) {
 }
 
 int bars(const std::vector<std::string>& argv) {
-  ArgParser args("plot bars",
-                 "Horizontal bars of a TSV table: one row of bars per distinct label, one bar per value\n"
-                 "column (or per value of --series), drawn at the mean over the rows sharing the label\n"
-                 "with a whisker over their range (e.g. over seeds).");
+  ArgParser args(
+      "plot bars",
+      "Horizontal bars of a TSV table: one row of bars per distinct label, one bar per value\n"
+      "column (or per value of --series), drawn at the mean over the rows sharing the label\n"
+      "with a whisker over their range (e.g. over seeds).");
   args.required("out", "FILE.svg", "output file")
       .required("table", "FILE", "a TSV file with a header row")
       .required("label", "COLUMN", "the column that names each row of bars")
@@ -115,10 +119,12 @@ int bars(const std::vector<std::string>& argv) {
 
 int run_plot(const std::vector<std::string>& argv) {
   const std::string usage =
-      "usage: halo-clip plot curves|histogram|bars [flags]   (halo-clip plot KIND --help for the flags)\n\n"
+      "usage: halo-clip plot curves|histogram|bars [flags]   (halo-clip plot KIND --help for the "
+      "flags)\n\n"
       "Writes one standalone SVG chart from the files runs leave behind:\n"
       "  curves     metrics.jsonl keys by step across runs (loss, gamma, abstention, norms)\n"
-      "  histogram  a score column of a TSV split by a group column (clean / mismatched, test / OOD)\n"
+      "  histogram  a score column of a TSV split by a group column (clean / mismatched, test / "
+      "OOD)\n"
       "  bars       a table's columns, mean and range over the rows sharing a label (e.g. seeds)\n";
   return run_action(argv, usage, {{"curves", curves}, {"histogram", histogram}, {"bars", bars}},
                     "plot: unknown kind");

@@ -8,11 +8,12 @@
 namespace halo::cli {
 
 int run_report(const std::vector<std::string>& argv) {
-  ArgParser args("report",
-                 "Write one self-contained HTML page (no network needed) for a run folder: training\n"
-                 "curves, and for each evaluation or filter folder inside it the histograms of the\n"
-                 "scores of clean and mismatched pairs, the reliability diagram and retrieval\n"
-                 "examples with thumbnails.");
+  ArgParser args(
+      "report",
+      "Write one self-contained HTML page (no network needed) for a run folder: training\n"
+      "curves, and for each evaluation or filter folder inside it the histograms of the\n"
+      "scores of clean and mismatched pairs, the reliability diagram and retrieval\n"
+      "examples with thumbnails.");
   args.required("run", "RUN_DIR", "the run folder (train.run_dir)")
       .option("out", "FILE", "output file (default: RUN_DIR/report.html)");
   if (!args.parse(argv)) return 0;

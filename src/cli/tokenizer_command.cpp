@@ -28,7 +28,8 @@ int tokenizer_train(const std::vector<std::string>& argv) {
       .option("vocab-size", "N", "vocabulary size", "1000")
       .option("model-type", "TYPE", "unigram or bpe", "unigram");
   if (!args.parse(argv)) return 0;
-  HALO_CHECK(args.has("input") != args.has("manifest"), "tokenizer train: give exactly one of --input and --manifest");
+  HALO_CHECK(args.has("input") != args.has("manifest"),
+             "tokenizer train: give exactly one of --input and --manifest");
   data::TokenizerTrainOptions o;
   o.model_prefix = args.str("out");
   o.vocab_size = args.integer("vocab-size");
@@ -36,19 +37,22 @@ int tokenizer_train(const std::vector<std::string>& argv) {
   if (args.has("manifest")) {
     data::ManifestOptions mo;
     const std::string sep = args.str("separator");
-    HALO_CHECK(sep == "\\t" || sep.size() == 1, "tokenizer train: --separator must be one character or \\t");
+    HALO_CHECK(sep == "\\t" || sep.size() == 1,
+               "tokenizer train: --separator must be one character or \\t");
     mo.separator = sep == "\\t" ? '\t' : sep[0];
     mo.caption_key = args.str("caption-key");
     std::ifstream head(args.str("manifest"));
     std::string header;
     std::getline(head, header);
-    mo.image_key = data::split_fields(header, mo.separator).front();  // any column: images are not read
+    mo.image_key =
+        data::split_fields(header, mo.separator).front();  // any column: images are not read
     const auto manifest = data::read_manifest(args.str("manifest"), mo);
     std::string text;
     for (const auto& c : manifest.captions) text += c + "\n";
     o.input = o.model_prefix + ".captions.txt";
     halo::write_file_atomically(o.input, text);
-    std::cout << "training on " << manifest.size() << " captions of " << args.str("manifest") << "\n";
+    std::cout << "training on " << manifest.size() << " captions of " << args.str("manifest")
+              << "\n";
   } else {
     o.input = args.str("input");
   }
@@ -56,7 +60,8 @@ int tokenizer_train(const std::vector<std::string>& argv) {
   data::Tokenizer::train(o);
   const auto tokenizer = data::Tokenizer::load(o.model_prefix + ".model");
   std::cout << "wrote " << o.model_prefix << ".model (" << tokenizer.vocab_size() << " pieces) in "
-            << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s\n";
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+            << " s\n";
   return 0;
 }
 

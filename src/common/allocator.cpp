@@ -11,7 +11,8 @@
 
 namespace halo {
 
-AllocatorChoice keep_freed_memory_choice(const char* halo_keep_freed_memory, const char* glibc_tunables) {
+AllocatorChoice keep_freed_memory_choice(const char* halo_keep_freed_memory,
+                                         const char* glibc_tunables) {
   if (halo_keep_freed_memory != nullptr && std::strcmp(halo_keep_freed_memory, "0") == 0) {
     return {false, "off (HALO_KEEP_FREED_MEMORY=0)"};
   }
@@ -32,16 +33,19 @@ AllocatorChoice& last_choice() {
 }
 }  // namespace
 
-AllocatorChoice applied_allocator_choice() { return last_choice(); }
+AllocatorChoice applied_allocator_choice() {
+  return last_choice();
+}
 
 AllocatorChoice keep_freed_memory() {
-  AllocatorChoice choice =
-      keep_freed_memory_choice(std::getenv("HALO_KEEP_FREED_MEMORY"), std::getenv("GLIBC_TUNABLES"));
+  AllocatorChoice choice = keep_freed_memory_choice(std::getenv("HALO_KEEP_FREED_MEMORY"),
+                                                    std::getenv("GLIBC_TUNABLES"));
 #if defined(__GLIBC__)
   if (choice.apply) {
     // Blocks below 32 MiB (glibc's largest fixed mmap threshold) come from the heap, and the
     // heap is not trimmed, so freed activations are reused instead of unmapped and faulted in.
-    const bool ok = mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1 && mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1;
+    const bool ok =
+        mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1 && mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1;
     if (!ok) choice = {false, "mallopt refused the settings: the allocator's defaults"};
   }
 #endif

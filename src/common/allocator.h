@@ -17,7 +17,8 @@ struct AllocatorChoice {
 // The decision from the environment: HALO_KEEP_FREED_MEMORY=0 turns it off, and a
 // GLIBC_TUNABLES that sets malloc parameters is the user's own choice and is left alone.
 // Either argument may be null (unset).
-AllocatorChoice keep_freed_memory_choice(const char* halo_keep_freed_memory, const char* glibc_tunables);
+AllocatorChoice keep_freed_memory_choice(const char* halo_keep_freed_memory,
+                                         const char* glibc_tunables);
 
 // Applies the choice to this process (glibc only; elsewhere nothing). Call it once, first
 // thing in main(). Returns what was decided and done.

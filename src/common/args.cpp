@@ -57,7 +57,8 @@ bool ArgParser::parse(const std::vector<std::string>& argv) {
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& arg = argv[i];
     if (arg == "--") {
-      HALO_CHECK(rest_spec_, command_, ": unexpected '--' (this command takes no trailing arguments)");
+      HALO_CHECK(rest_spec_, command_,
+                 ": unexpected '--' (this command takes no trailing arguments)");
       rest_.assign(argv.begin() + static_cast<long>(i) + 1, argv.end());
       break;
     }
@@ -144,10 +145,12 @@ std::vector<int64_t> positive_integers(const std::string& text, const std::strin
     } catch (const std::exception&) {
       used = 0;
     }
-    HALO_CHECK(used == item.size() && v > 0, "--", flag, " expects comma-separated positive integers, got '", text, "'");
+    HALO_CHECK(used == item.size() && v > 0, "--", flag,
+               " expects comma-separated positive integers, got '", text, "'");
     out.push_back(v);
   }
-  HALO_CHECK(!out.empty(), "--", flag, " expects comma-separated positive integers, got '", text, "'");
+  HALO_CHECK(!out.empty(), "--", flag, " expects comma-separated positive integers, got '", text,
+             "'");
   return out;
 }
 
@@ -177,7 +180,8 @@ double ArgParser::real(const std::string& name) const {
   HALO_CHECK(used == text.size() && !text.empty(), command_, ": flag --", name,
              " expects a number, got '", text, "'");
   // No flag takes NaN or an infinity: each would silently turn a comparison off.
-  HALO_CHECK(std::isfinite(v), command_, ": flag --", name, " expects a finite number, got '", text, "'");
+  HALO_CHECK(std::isfinite(v), command_, ": flag --", name, " expects a finite number, got '", text,
+             "'");
   return v;
 }
 

@@ -21,11 +21,9 @@ class ArgParser {
   // A flag that takes a value; with no default it is optional unless `required`.
   ArgParser& option(const std::string& name, const std::string& metavar, const std::string& help,
                     std::optional<std::string> default_value = std::nullopt);
-  ArgParser& required(const std::string& name, const std::string& metavar,
-                      const std::string& help);
+  ArgParser& required(const std::string& name, const std::string& metavar, const std::string& help);
   // A flag that may be given several times (e.g. --set a.b=v --set c=w).
-  ArgParser& repeated(const std::string& name, const std::string& metavar,
-                      const std::string& help);
+  ArgParser& repeated(const std::string& name, const std::string& metavar, const std::string& help);
   // A flag without a value.
   ArgParser& toggle(const std::string& name, const std::string& help);
   // Everything after a bare "--" is kept verbatim (see rest()).

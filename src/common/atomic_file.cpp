@@ -24,8 +24,10 @@ constexpr const char* kMarker = ".tmp-";
 std::string temporary_for(const std::string& path) {
   const fs::path target(path);
   const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  HALO_CHECK(fs::is_directory(folder), "cannot write '", path, "': folder '", folder.string(), "' does not exist");
-  return (folder / ("." + target.filename().string() + kMarker + std::to_string(::getpid()))).string();
+  HALO_CHECK(fs::is_directory(folder), "cannot write '", path, "': folder '", folder.string(),
+             "' does not exist");
+  return (folder / ("." + target.filename().string() + kMarker + std::to_string(::getpid())))
+      .string();
 }
 
 // Flushes the written temporary file to disk and renames it over `path`; removes it on failure.
@@ -54,7 +56,8 @@ void write_file_atomically(const std::string& path, const std::string& content) 
   file.commit();
 }
 
-void write_file_atomically(const std::string& path, const std::function<void(const std::string&)>& write) {
+void write_file_atomically(const std::string& path,
+                           const std::function<void(const std::string&)>& write) {
   const std::string temporary = temporary_for(path);
   try {
     write(temporary);
@@ -93,7 +96,8 @@ int remove_stale_temporaries(const std::string& folder) {
   if (!fs::is_directory(folder, ec)) return 0;
   for (const auto& entry : fs::directory_iterator(folder, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.size() > 1 && name[0] == '.' && name.find(kMarker) != std::string::npos && entry.is_regular_file(ec)) {
+    if (name.size() > 1 && name[0] == '.' && name.find(kMarker) != std::string::npos &&
+        entry.is_regular_file(ec)) {
       if (fs::remove(entry.path(), ec)) ++removed;
     }
   }

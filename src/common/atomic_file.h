@@ -16,7 +16,8 @@ void write_file_atomically(const std::string& path, const std::string& content);
 
 // The same for a writer that needs a path (e.g. torch's archives): `write` fills the temporary
 // file it is given.
-void write_file_atomically(const std::string& path, const std::function<void(const std::string& temporary)>& write);
+void write_file_atomically(const std::string& path,
+                           const std::function<void(const std::string& temporary)>& write);
 
 // A file written piece by piece through out(); it appears at `path` on commit(), and is
 // discarded if the object is destroyed before.

@@ -45,7 +45,8 @@ CpuConvolutionCheck run_cpu_convolution_check() {
   OneDnnSwitch restore;
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(20261202);
   // Channel counts that a ResNet stem and its first stages use; 8 and 24 outputs are among the
-  // shapes that the faulty build gets wrong (some only in some draws), 32 among those it gets right.
+  // shapes that the faulty build gets wrong (some only in some draws), 32 among those it gets
+  // right.
   const int64_t cases[][2] = {{3, 8}, {8, 8}, {32, 24}, {8, 32}};
   constexpr double kTolerance = 1e-3;  // float32 kernels agree to about 1e-6
   for (const auto& c : cases) {

@@ -17,13 +17,16 @@ Error::Error(const char* file, int line, const std::string& message)
 
 void check_input_file(const std::string& path, const std::string& what, const std::string& key) {
   namespace fs = std::filesystem;
-  HALO_CHECK(!path.empty(), "no ", what, " given", key.empty() ? std::string() : " (set " + key + ")");
+  HALO_CHECK(!path.empty(), "no ", what, " given",
+             key.empty() ? std::string() : " (set " + key + ")");
   std::error_code ec;
   HALO_CHECK(!fs::is_directory(path, ec), what, " '", path, "' is a directory, not a file");
   if (fs::is_regular_file(path, ec)) return;
   const fs::path p(path);
   HALO_CHECK(fs::exists(p, ec), what, " '", path, "' does not exist",
-             p.is_absolute() ? std::string() : " (relative to the current directory " + fs::current_path(ec).string() + ")");
+             p.is_absolute()
+                 ? std::string()
+                 : " (relative to the current directory " + fs::current_path(ec).string() + ")");
   HALO_FAIL(what, " '", path, "' is not a regular file");
 }
 

@@ -29,15 +29,16 @@ std::string concat(const Parts&... parts) {
 // Throws halo::Error unless `path` is an existing regular file: "WHAT 'PATH' is empty" (no path
 // given; `key` names the setting, e.g. data.train_manifest), "... is a directory", or "... does
 // not exist" (for a relative path: relative to which current directory).
-void check_input_file(const std::string& path, const std::string& what, const std::string& key = "");
+void check_input_file(const std::string& path, const std::string& what,
+                      const std::string& key = "");
 
 }  // namespace halo
 
-#define HALO_CHECK(cond, ...)                                                  \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
+#define HALO_CHECK(cond, ...)                                                       \
+  do {                                                                              \
+    if (!(cond)) {                                                                  \
       throw ::halo::Error(__FILE__, __LINE__, ::halo::detail::concat(__VA_ARGS__)); \
-    }                                                                          \
+    }                                                                               \
   } while (0)
 
 #define HALO_FAIL(...) throw ::halo::Error(__FILE__, __LINE__, ::halo::detail::concat(__VA_ARGS__))

@@ -12,11 +12,21 @@ std::string json_quote(const std::string& text) {
   for (const char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
     switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -71,12 +81,16 @@ JsonObject& JsonObject::add(const std::string& key, const std::vector<JsonObject
   return *this;
 }
 
-std::string JsonObject::dump(int indent) const { return render(indent, 0); }
+std::string JsonObject::dump(int indent) const {
+  return render(indent, 0);
+}
 
 std::string JsonObject::render(int indent, int depth) const {
   if (entries_.empty()) return "{}";
-  const std::string pad = indent ? "\n" + std::string(static_cast<size_t>(indent * (depth + 1)), ' ') : " ";
-  const std::string close = indent ? "\n" + std::string(static_cast<size_t>(indent * depth), ' ') : " ";
+  const std::string pad =
+      indent ? "\n" + std::string(static_cast<size_t>(indent * (depth + 1)), ' ') : " ";
+  const std::string close =
+      indent ? "\n" + std::string(static_cast<size_t>(indent * depth), ' ') : " ";
   std::string out = "{";
   for (size_t i = 0; i < entries_.size(); ++i) {
     const Entry& e = entries_[i];
@@ -87,7 +101,8 @@ std::string JsonObject::render(int indent, int depth) const {
       out += e.objects[0].render(indent, depth + 1);
     } else {
       out += "[";
-      for (size_t k = 0; k < e.objects.size(); ++k) out += (k ? ", " : "") + e.objects[k].render(0, 0);
+      for (size_t k = 0; k < e.objects.size(); ++k)
+        out += (k ? ", " : "") + e.objects[k].render(0, 0);
       out += "]";
     }
   }

@@ -15,10 +15,14 @@ class JsonObject {
  public:
   JsonObject& add(const std::string& key, double value);
   JsonObject& add(const std::string& key, int64_t value);
-  JsonObject& add(const std::string& key, int value) { return add(key, static_cast<int64_t>(value)); }
+  JsonObject& add(const std::string& key, int value) {
+    return add(key, static_cast<int64_t>(value));
+  }
   JsonObject& add(const std::string& key, bool value);
   JsonObject& add(const std::string& key, const std::string& value);
-  JsonObject& add(const std::string& key, const char* value) { return add(key, std::string(value)); }
+  JsonObject& add(const std::string& key, const char* value) {
+    return add(key, std::string(value));
+  }
   JsonObject& add(const std::string& key, const JsonObject& value);
   JsonObject& add(const std::string& key, const std::vector<double>& values);
   JsonObject& add(const std::string& key, const std::vector<JsonObject>& values);

@@ -12,4 +12,10 @@ inline uint64_t splitmix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// A seed for one draw from a run's seed and the draw's coordinates (epoch, row, ...): each
+// coordinate is hashed in turn, so (seed, epoch, row) and (seed, row, epoch) differ.
+inline uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b = 0) {
+  return splitmix64(splitmix64(splitmix64(seed) ^ a) ^ b);
+}
+
 }  // namespace halo

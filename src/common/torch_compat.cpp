@@ -23,7 +23,8 @@ bool probe_cpu_bf16_autocast() {
   at::Tensor out;
   {
     AutocastScope autocast(c10::DeviceType::CPU, true, /*probe=*/true);
-    at::Tensor x = at::conv2d(at::randn({2, 3, 8, 8}), conv_w, {}, {4, 4}).flatten(2).transpose(1, 2);
+    at::Tensor x =
+        at::conv2d(at::randn({2, 3, 8, 8}), conv_w, {}, {4, 4}).flatten(2).transpose(1, 2);
     x = at::layer_norm(x + pos, {4}, ln_w, ln_b);
     at::Tensor q = at::linear(x, lin_w, lin_b);
     x = at::gelu(at::matmul(at::softmax(at::matmul(q, q.transpose(1, 2)), -1), q));

@@ -10,7 +10,8 @@
 namespace halo::data {
 
 void BatchQueue::reset(int64_t first, int64_t end, int64_t prefetch) {
-  HALO_CHECK(first >= 0 && first <= end, "loader: batch ", first, " is outside epoch of ", end, " batches");
+  HALO_CHECK(first >= 0 && first <= end, "loader: batch ", first, " is outside epoch of ", end,
+             " batches");
   std::lock_guard<std::mutex> lock(mutex_);
   ready_.clear();
   error_ = nullptr;
@@ -42,7 +43,9 @@ bool BatchQueue::wait_for_turn(int64_t index) {
 
 std::optional<int64_t> BatchQueue::claim_next() {
   std::unique_lock<std::mutex> lock(mutex_);
-  cv_.wait(lock, [&] { return stopping_ || error_ || next_to_claim_ >= end_ || may_build(next_to_claim_); });
+  cv_.wait(lock, [&] {
+    return stopping_ || error_ || next_to_claim_ >= end_ || may_build(next_to_claim_);
+  });
   if (stopping_ || error_ || next_to_claim_ >= end_) return std::nullopt;
   return next_to_claim_++;
 }

@@ -1,7 +1,8 @@
 // The ordered, bounded hand-off from loader workers to the training loop, shared by BatchLoader
 // and ShardLoader, and the workers' threads. Workers build batches in any order and put them;
-// take() returns them in batch order. A worker may start batch k only while k < (next batch taken) + prefetch, so at
-// most `prefetch` batches wait in memory. A worker's error reaches the loop at its next take().
+// take() returns them in batch order. A worker may start batch k only while k < (next batch taken)
+// + prefetch, so at most `prefetch` batches wait in memory. A worker's error reaches the loop at
+// its next take().
 #pragma once
 #include <atomic>
 #include <condition_variable>

@@ -15,7 +15,8 @@ struct AugmentConfig {
   double crop_scale_min = 0.8;  // area fraction range of the random crop
   double crop_scale_max = 1.0;
   bool horizontal_flip = false;  // off: flips change captions such as "left"
-  template <class V> void visit(V& v) {
+  template <class V>
+  void visit(V& v) {
     v("random_resized_crop", random_resized_crop), v("crop_scale_min", crop_scale_min);
     v("crop_scale_max", crop_scale_max), v("horizontal_flip", horizontal_flip);
   }
@@ -28,9 +29,9 @@ struct DataConfig {
   std::string separator = "\t";
   std::string image_key = "image_path";
   std::string caption_key = "caption";
-  int64_t workers = 2;           // decoding threads
-  int64_t prefetch_batches = 4;  // bounded queue length
-  bool skip_bad = false;         // skip (and count) unreadable images instead of stopping
+  int64_t workers = 2;            // decoding threads
+  int64_t prefetch_batches = 4;   // bounded queue length
+  bool skip_bad = false;          // skip (and count) unreadable images instead of stopping
   int64_t shuffle_buffer = 1000;  // shards: samples each loader worker holds for mixing
   std::vector<double> mean{0.48145466, 0.4578275, 0.40821073};  // per RGB channel
   std::vector<double> std{0.26862954, 0.26130258, 0.27577711};
@@ -40,10 +41,12 @@ struct DataConfig {
   // filter can score each pair with a model that never trained on it.
   int64_t folds = 0;
   int64_t holdout_fold = -1;
-  template <class V> void visit(V& v) {
+  template <class V>
+  void visit(V& v) {
     v("train_manifest", train_manifest), v("separator", separator), v("image_key", image_key);
     v("caption_key", caption_key), v("workers", workers), v("prefetch_batches", prefetch_batches);
-    v("skip_bad", skip_bad), v("shuffle_buffer", shuffle_buffer), v("mean", mean), v("std", std), v("augment", augment);
+    v("skip_bad", skip_bad), v("shuffle_buffer", shuffle_buffer), v("mean", mean), v("std", std),
+        v("augment", augment);
     v("folds", folds), v("holdout_fold", holdout_fold);
   }
   // Throws halo::Error naming the key (data.*) of the first invalid value.
@@ -53,9 +56,12 @@ struct DataConfig {
 };
 
 struct TokenizerConfig {
-  std::string model;         // a SentencePiece .model; empty: train one on the training captions
+  std::string model;          // a SentencePiece .model; empty: train one on the training captions
   int64_t vocab_size = 1000;  // when training one
-  template <class V> void visit(V& v) { v("model", model), v("vocab_size", vocab_size); }
+  template <class V>
+  void visit(V& v) {
+    v("model", model), v("vocab_size", vocab_size);
+  }
   void validate() const;
 };
 

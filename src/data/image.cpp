@@ -5,9 +5,9 @@
 #include <cmath>
 #include <filesystem>
 
+#include <torch/torch.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <torch/torch.h>
 
 #include "common/error.h"
 
@@ -74,7 +74,8 @@ cv::Mat decode_image_bytes(const std::string& bytes, const std::string& name) {
   } catch (const cv::Exception& e) {
     HALO_FAIL("cannot decode image ", name, ": ", e.what());
   }
-  HALO_CHECK(!raw.empty() && raw.rows > 0 && raw.cols > 0, "cannot decode image ", name, " (corrupt or not an image)");
+  HALO_CHECK(!raw.empty() && raw.rows > 0 && raw.cols > 0, "cannot decode image ", name,
+             " (corrupt or not an image)");
   try {
     return to_rgb8(raw);
   } catch (const halo::Error& e) {
@@ -89,7 +90,8 @@ torch::Tensor transform_image(const cv::Mat& rgb, const ImageTransform& t, std::
     // torchvision's RandomResizedCrop: a crop of random area and aspect ratio, 10 tries, then
     // fall back to the whole image.
     std::uniform_real_distribution<double> area_d(t.scale_min, t.scale_max);
-    std::uniform_real_distribution<double> log_ratio_d(std::log(t.ratio_min), std::log(t.ratio_max));
+    std::uniform_real_distribution<double> log_ratio_d(std::log(t.ratio_min),
+                                                       std::log(t.ratio_max));
     const double area = static_cast<double>(rgb.cols) * rgb.rows;
     for (int attempt = 0; attempt < 10; ++attempt) {
       const double target = area * area_d(rng), ratio = std::exp(log_ratio_d(rng));
@@ -109,8 +111,10 @@ torch::Tensor transform_image(const cv::Mat& rgb, const ImageTransform& t, std::
   }
   cv::Mat out;
   const bool shrinking = crop.width > size || crop.height > size;
-  cv::resize(rgb(crop), out, cv::Size(size, size), 0, 0, shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
-  if (t.horizontal_flip && std::uniform_int_distribution<int>(0, 1)(rng) == 1) cv::flip(out, out, 1);
+  cv::resize(rgb(crop), out, cv::Size(size, size), 0, 0,
+             shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
+  if (t.horizontal_flip && std::uniform_int_distribution<int>(0, 1)(rng) == 1)
+    cv::flip(out, out, 1);
   if (!out.isContinuous()) out = out.clone();
 
   torch::Tensor x = torch::from_blob(out.data, {size, size, 3}, torch::kUInt8)

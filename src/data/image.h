@@ -7,14 +7,14 @@
 #include <random>
 #include <string>
 
-#include <opencv2/core/mat.hpp>
 #include <torch/types.h>
+#include <opencv2/core/mat.hpp>
 
 namespace halo::data {
 
 struct ImageTransform {
-  int64_t size = 32;                 // output is size x size
-  bool random_resized_crop = false;  // training augmentation
+  int64_t size = 32;                        // output is size x size
+  bool random_resized_crop = false;         // training augmentation
   double scale_min = 0.8, scale_max = 1.0;  // crop area fraction
   double ratio_min = 3.0 / 4.0, ratio_max = 4.0 / 3.0;
   bool horizontal_flip = false;
@@ -30,6 +30,7 @@ cv::Mat decode_image(const std::string& path);
 cv::Mat decode_image_bytes(const std::string& bytes, const std::string& name);
 
 // 3 x size x size float tensor. `rng` drives the augmentation (crop, flip) when enabled.
-torch::Tensor transform_image(const cv::Mat& rgb, const ImageTransform& transform, std::mt19937_64& rng);
+torch::Tensor transform_image(const cv::Mat& rgb, const ImageTransform& transform,
+                              std::mt19937_64& rng);
 
 }  // namespace halo::data

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/types.h>
@@ -18,11 +19,17 @@
 #include "data/batch_queue.h"
 #include "data/image.h"
 #include "data/manifest.h"
+#include "data/tokenizer.h"
 
 namespace halo::data {
 
+// Named values that fix a source's batch order (BatchSource::layout).
+using DataLayout = std::vector<std::pair<std::string, std::string>>;
+
 // Captions -> B x L int64 token ids (data::Tokenizer::encode with a fixed context length).
 using TextEncoder = std::function<torch::Tensor(const std::vector<std::string>&)>;
+// The encoder of a tokenizer (kept by value) at a context length.
+TextEncoder caption_encoder(const Tokenizer& tokenizer, int64_t context_length);
 
 struct LoaderOptions {
   int64_t batch_size = 32;  // rows per process and step
@@ -47,11 +54,15 @@ class BatchSource {
   virtual std::optional<Batch> next() = 0;
   // Samples dropped so far under skip_bad.
   virtual int64_t skipped_images() const = 0;
+  // What fixes the order of the batches, by name (the configuration key where there is one) and
+  // value: a run resumed mid-epoch must have the same, or it would repeat and skip samples.
+  virtual DataLayout layout() const = 0;
 };
 
 class BatchLoader : public BatchSource {
  public:
-  BatchLoader(std::shared_ptr<const Manifest> manifest, TextEncoder encode_text, LoaderOptions options);
+  BatchLoader(std::shared_ptr<const Manifest> manifest, TextEncoder encode_text,
+              LoaderOptions options);
   ~BatchLoader() override;
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
@@ -64,6 +75,9 @@ class BatchLoader : public BatchSource {
   // Manifest rows of this rank's batch `batch` in `epoch` (what next() will load).
   std::vector<int64_t> batch_rows(int64_t epoch, int64_t batch) const;
   int64_t skipped_images() const override { return skipped_total_.load(); }
+  // The global batch, the pair count and the seed: the order does not depend on the number of
+  // processes, so a run may resume with another one at the same global batch.
+  DataLayout layout() const override;
 
  private:
   Batch build(int64_t epoch, int64_t batch) const;

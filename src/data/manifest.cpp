@@ -2,8 +2,8 @@
 #include "data/manifest.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 
@@ -13,7 +13,9 @@ namespace halo::data {
 
 namespace {
 
-bool blank(const std::string& s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
+bool blank(const std::string& s) {
+  return s.find_first_not_of(" \t\r\n") == std::string::npos;
+}
 
 int64_t column(const std::vector<std::string>& header, const std::string& key) {
   for (size_t i = 0; i < header.size(); ++i) {
@@ -28,7 +30,11 @@ bool valid_utf8(const std::string& s) {
   size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
-    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    const size_t n = c < 0x80           ? 1
+                     : (c >> 5) == 0x6  ? 2
+                     : (c >> 4) == 0xE  ? 3
+                     : (c >> 3) == 0x1E ? 4
+                                        : 0;
     if (n == 0 || i + n > s.size()) return false;
     for (size_t k = 1; k < n; ++k) {
       if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
@@ -71,7 +77,8 @@ ManifestReader::ManifestReader(const std::string& path, const ManifestOptions& o
     : path_(path), options_(options), in_(path), root_(std::filesystem::path(path).parent_path()) {
   check_input_file(path, "manifest");
   HALO_CHECK(in_.good(), "cannot read manifest '", path, "'");
-  HALO_CHECK(static_cast<bool>(std::getline(in_, header_)), "manifest '", path, "' is empty (it needs a header line)");
+  HALO_CHECK(static_cast<bool>(std::getline(in_, header_)), "manifest '", path,
+             "' is empty (it needs a header line)");
   if (header_.rfind("\xEF\xBB\xBF", 0) == 0) header_.erase(0, 3);  // a UTF-8 byte-order mark
   if (!header_.empty() && header_.back() == '\r') header_.pop_back();
   header_fields_ = split_fields(header_, options.separator);
@@ -97,13 +104,18 @@ int64_t ManifestReader::read(Manifest& m, int64_t max_rows) {
     const auto fields = split_fields(line, options_.separator);
     const std::string where = path_ + ":" + std::to_string(line_no_);
     HALO_CHECK(fields.size() >= needed_, where, ": expected at least ", needed_, " fields, found ",
-               fields.size(), " (separator '", options_.separator == '\t' ? std::string("\\t") : std::string(1, options_.separator), "')");
+               fields.size(), " (separator '",
+               options_.separator == '\t' ? std::string("\\t") : std::string(1, options_.separator),
+               "')");
     const std::string& caption = fields[static_cast<size_t>(caption_col_)];
     const std::string& image = fields[static_cast<size_t>(image_col_)];
     const bool bad_caption = blank(caption) || !valid_utf8(caption);
     if (bad_caption || image.empty()) {
-      const char* reason = image.empty() ? "empty image path" : blank(caption) ? "empty caption" : "caption is not valid UTF-8";
-      HALO_CHECK(options_.skip_bad, where, ": ", reason, " (set data.skip_bad: true to skip such rows)");
+      const char* reason = image.empty()    ? "empty image path"
+                           : blank(caption) ? "empty caption"
+                                            : "caption is not valid UTF-8";
+      HALO_CHECK(options_.skip_bad, where, ": ", reason,
+                 " (set data.skip_bad: true to skip such rows)");
       ++m.skipped_rows;
       m.skipped.push_back({line_no_, reason});
       continue;
@@ -115,15 +127,16 @@ int64_t ManifestReader::read(Manifest& m, int64_t max_rows) {
     if (options_.keep_raw_lines) m.raw_lines.push_back(line);
     if (flag_col_ >= 0) {
       const std::string& flag = fields[static_cast<size_t>(flag_col_)];
-      HALO_CHECK(flag == "0" || flag == "1", where, ": column 'mismatched' must be 0 or 1, got '", flag, "'");
+      HALO_CHECK(flag == "0" || flag == "1", where, ": column 'mismatched' must be 0 or 1, got '",
+                 flag, "'");
       m.mismatched.push_back(static_cast<int8_t>(flag == "1"));
     }
     if (label_col_ >= 0) {
       const std::string& label = fields[static_cast<size_t>(label_col_)];
       char* end = nullptr;
       const long long value = std::strtoll(label.c_str(), &end, 10);
-      HALO_CHECK(!label.empty() && *end == '\0' && value >= 0, where, ": column '", options_.label_key,
-                 "' must be a class index >= 0, got '", label, "'");
+      HALO_CHECK(!label.empty() && *end == '\0' && value >= 0, where, ": column '",
+                 options_.label_key, "' must be a class index >= 0, got '", label, "'");
       m.labels.push_back(value);
     }
     ++added;

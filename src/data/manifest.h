@@ -15,25 +15,25 @@ struct ManifestOptions {
   char separator = '\t';
   std::string image_key = "image_path";
   std::string caption_key = "caption";
-  bool skip_bad = false;  // skip (and count) rows with an empty or invalid caption
+  bool skip_bad = false;            // skip (and count) rows with an empty or invalid caption
   std::string label_key = "label";  // optional column: class index for zero-shot classification
   bool keep_raw_lines = false;      // keep each row's text (filter writes rows back out)
 };
 
 struct Manifest {
-  std::string path;                  // the manifest file
-  std::vector<std::string> images;   // resolved paths (manifest folder / relative path)
+  std::string path;                 // the manifest file
+  std::vector<std::string> images;  // resolved paths (manifest folder / relative path)
   std::vector<std::string> captions;
-  std::vector<int8_t> mismatched;    // per row, when the manifest has the column; else empty
-  std::vector<int64_t> labels;       // per row, when the manifest has a label column; else empty
-  std::vector<int64_t> lines;        // per row, its line number in the file
+  std::vector<int8_t> mismatched;      // per row, when the manifest has the column; else empty
+  std::vector<int64_t> labels;         // per row, when the manifest has a label column; else empty
+  std::vector<int64_t> lines;          // per row, its line number in the file
   std::vector<std::string> raw_lines;  // per row, its text (only with keep_raw_lines)
-  int64_t skipped_rows = 0;          // rows dropped under skip_bad
+  int64_t skipped_rows = 0;            // rows dropped under skip_bad
   struct SkippedRow {
     int64_t line;
     std::string reason;
   };
-  std::vector<SkippedRow> skipped;   // each of them, with the reason
+  std::vector<SkippedRow> skipped;  // each of them, with the reason
   int64_t size() const { return static_cast<int64_t>(images.size()); }
 };
 
@@ -72,7 +72,9 @@ Manifest read_jsonl_manifest(const std::string& path, const ManifestOptions& opt
 Manifest subset(const Manifest& m, const std::vector<int64_t>& rows);
 
 // The fold of a data row for k-fold cross-scoring: (line number - 2) mod k.
-inline int64_t fold_of_line(int64_t line, int64_t folds) { return (line - 2) % folds; }
+inline int64_t fold_of_line(int64_t line, int64_t folds) {
+  return (line - 2) % folds;
+}
 
 // Splits one line at the separator; a field may be wrapped in double quotes (CSV), with ""
 // standing for a quote inside it.

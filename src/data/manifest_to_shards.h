@@ -11,8 +11,9 @@
 namespace halo::data {
 
 struct ManifestToShardsOptions {
-  std::string out;                  // output folder (created)
+  std::string out;                    // output folder (created)
   int64_t samples_per_shard = 10000;  // at most; img2dataset's default
+  bool overwrite = false;             // replace a shard set already in `out` (else an error)
   bool verbose = true;
 };
 
@@ -23,6 +24,7 @@ struct ManifestToShardsReport {
 
 // Throws halo::Error naming the manifest line of an image that is missing or not a .jpg,
 // .jpeg, .png or .webp file (shards keep the bytes, and readers know only those types).
-ManifestToShardsReport write_manifest_as_shards(const Manifest& manifest, const ManifestToShardsOptions& options);
+ManifestToShardsReport write_manifest_as_shards(const Manifest& manifest,
+                                                const ManifestToShardsOptions& options);
 
 }  // namespace halo::data

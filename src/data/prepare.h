@@ -20,7 +20,8 @@ struct PrepareOptions {
   std::string split = "train";     // MNIST sets: train or test
   bool skin_tones = false;         // emoji: also the skin-tone variations
   std::string image_key = "image_path", caption_key = "caption";  // noise: the source's columns
-  bool verbose = true;             // progress and summary lines on stdout
+  bool overwrite = false;  // shard outputs: replace a shard set already in `out`
+  bool verbose = true;     // progress and summary lines on stdout
 };
 
 // What a collect_* function found, before mismatches are injected.
@@ -84,5 +85,57 @@ class Progress {
   bool verbose_;
   double start_;
 };
+
+}  // namespace halo::data
+
+// prepare iconify (prepare_iconify.cpp): the Iconify icon sets (@iconify/json, fetched by
+// scripts/fetch_data.sh --only iconify) rendered with librsvg and written straight into
+// WebDataset shards, split by style into OUT/emoji (the zero-shot pool), OUT/val (held-out
+// sets) and OUT/train, exact duplicates collapsed and evaluation images removed from the
+// training pool; OUT/prepared.json, OUT/ATTRIBUTION.md and OUT/sets.tsv beside them.
+// docs/data.md ("The icon corpus (Iconify)") has the rules.
+namespace halo::data {
+
+struct IconifyOptions {
+  std::string source;                      // the folder holding collections.json and json/
+  std::string out;                         // output folder (created)
+  int size = 64;                           // rendered width and height in pixels
+  int threads = 0;                         // render threads; 0: the hardware's
+  int64_t samples_per_shard = 10000;       // at most, per shard
+  int64_t limit_sets = -1;                 // > 0: the first N sets of each split only
+  std::vector<std::string> sets;           // non-empty: only these prefixes
+  std::vector<std::string> decontaminate;  // manifests or shard patterns of other evaluation sets
+  bool overwrite = false;                  // replace an output already in `out`
+  bool verbose = true;                     // progress and summary lines on stdout
+};
+
+// What happened to the icons of one split (prepared.json holds the same).
+struct IconifySplitCounts {
+  int64_t sets = 0;
+  int64_t hidden = 0;          // hidden icons and aliases, left out
+  int64_t animated = 0;        // animated icons and aliases, left out (OUT/skipped.tsv)
+  int64_t broken_aliases = 0;  // aliases whose chain reaches no icon, left out (OUT/skipped.tsv)
+  int64_t rendered = 0;        // icons and aliases drawn (or known identical to one drawn)
+  int64_t failed = 0;          // librsvg could not draw them (OUT/skipped.tsv)
+  int64_t blank = 0;           // drawn as one flat colour (OUT/skipped.tsv)
+  int64_t before = 0;          // rendered - failed - blank: the images considered
+  int64_t collapsed = 0;       // exact duplicates of an earlier image of the split
+  int64_t removed = 0;         // train only: images also in an evaluation set
+  std::vector<std::pair<std::string, int64_t>> removed_by;  // per evaluation set ("emoji", ...)
+  int64_t written = 0;                                      // samples in the split's shards
+  int64_t shards = 0;
+};
+
+struct IconifyReport {
+  bool already_complete = false;  // the output was there, complete and matching: nothing done
+  IconifySplitCounts emoji, val, train;
+  int64_t classes = 0;  // emoji classes (OUT/emoji/classes.txt)
+  double seconds = 0.0;
+};
+
+// Throws halo::Error naming the flag, file, set or icon at fault. An output folder that holds
+// a complete prepared corpus made with the same inputs and settings is reported and left as it
+// is; any other output already there is an error unless `overwrite`.
+IconifyReport prepare_iconify(const IconifyOptions& options);
 
 }  // namespace halo::data

@@ -128,7 +128,8 @@ Collected collect_emoji(const PrepareOptions& options, const std::string& style)
   };
   std::vector<Pair> pairs;
   std::map<std::string, int64_t> class_index;
-  auto add = [&](const std::string& image, const std::string& caption, const std::string& category) {
+  auto add = [&](const std::string& image, const std::string& caption,
+                 const std::string& category) {
     if (!fs::is_regular_file(image_dir / image)) {
       ++missing;
       return;

@@ -22,13 +22,15 @@ Collected collect_manifest(const PrepareOptions& options) {
   Collected out;
   HALO_CHECK(!fs::exists(fs::path(options.out) / "manifest.tsv") ||
                  !fs::equivalent(fs::path(options.out) / "manifest.tsv", options.source),
-             "--out '", options.out, "' would overwrite --manifest '", options.source, "': choose another folder");
+             "--out '", options.out, "' would overwrite --manifest '", options.source,
+             "': choose another folder");
   // Resolved through the file system (symbolic links included), as the reader will resolve them.
   const fs::path out_dir = fs::weakly_canonical(fs::absolute(options.out));
   for (int64_t i = 0; i < m.size(); ++i) {
     const auto r = static_cast<size_t>(i);
     ManifestRow row;
-    row.image_path = fs::weakly_canonical(fs::absolute(m.images[r])).lexically_relative(out_dir).string();
+    row.image_path =
+        fs::weakly_canonical(fs::absolute(m.images[r])).lexically_relative(out_dir).string();
     row.original_caption = m.captions[r];
     row.label = m.labels.empty() ? -1 : m.labels[r];
     out.rows.push_back(std::move(row));

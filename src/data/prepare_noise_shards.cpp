@@ -53,7 +53,8 @@ void append_json(const YAML::Node& node, std::string& out) {
 std::string noisy_json(const ShardSample& s, bool mismatched, const std::string& original_caption) {
   std::string out = "{";
   if (s.json >= 0) {
-    const YAML::Node node = YAML::Load(s.members[static_cast<size_t>(s.json)].data);  // valid: the sample is usable
+    const YAML::Node node =
+        YAML::Load(s.members[static_cast<size_t>(s.json)].data);  // valid: the sample is usable
     for (const auto& kv : node) {
       const std::string key = kv.first.Scalar();
       if (key == "mismatched" || key == "original_caption") continue;
@@ -62,7 +63,8 @@ std::string noisy_json(const ShardSample& s, bool mismatched, const std::string&
       out += ", ";
     }
   }
-  return out + "\"mismatched\": " + (mismatched ? "1" : "0") + ", \"original_caption\": " + json_quote(original_caption) + "}";
+  return out + "\"mismatched\": " + (mismatched ? "1" : "0") +
+         ", \"original_caption\": " + json_quote(original_caption) + "}";
 }
 
 }  // namespace
@@ -73,8 +75,10 @@ PrepareReport prepare_noise_shards(const PrepareOptions& options) {
   for (const auto& shard : shards) {
     HALO_CHECK(!fs::exists(fs::path(options.out) / fs::path(shard).filename()) ||
                    !fs::equivalent(fs::path(options.out) / fs::path(shard).filename(), shard),
-               "--out '", options.out, "' would overwrite the input shard '", shard, "': choose another folder");
+               "--out '", options.out, "' would overwrite the input shard '", shard,
+               "': choose another folder");
   }
+  claim_shard_folder(options.out, options.overwrite, shards);
   // Pass 1: the usable samples' captions, in shard order.
   Collected collected;
   std::vector<ManifestRow>& rows = collected.rows;
@@ -108,7 +112,8 @@ PrepareReport prepare_noise_shards(const PrepareOptions& options) {
     while (reader.next(s)) {
       if (!s.usable()) continue;
       const ManifestRow& row = rows.at(next++);
-      HALO_CHECK(row.image_path == s.key, "shard '", shard, "' changed while it was read (sample '", s.key, "')");
+      HALO_CHECK(row.image_path == s.key, "shard '", shard, "' changed while it was read (sample '",
+                 s.key, "')");
       std::string json = noisy_json(s, row.mismatched, row.original_caption);
       TarMember& caption = s.members.at(static_cast<size_t>(s.caption));
       caption.data = row.caption;
@@ -128,10 +133,12 @@ PrepareReport prepare_noise_shards(const PrepareOptions& options) {
   report.written = static_cast<int64_t>(rows.size());
   report.skipped = collected.skipped;
   if (options.verbose) {
-    std::cout << "prepare noise: " << report.written << " samples in " << shards.size() << " shard(s): "
-              << report.manifest_path << "\n  mismatched: " << report.mismatched << " (--fraction "
-              << options.mismatch_fraction << ", --seed " << options.seed << ")\n";
-    for (const auto& [reason, count] : report.skipped) std::cout << "  skipped " << count << ": " << reason << "\n";
+    std::cout << "prepare noise: " << report.written << " samples in " << shards.size()
+              << " shard(s): " << report.manifest_path << "\n  mismatched: " << report.mismatched
+              << " (--fraction " << options.mismatch_fraction << ", --seed " << options.seed
+              << ")\n";
+    for (const auto& [reason, count] : report.skipped)
+      std::cout << "  skipped " << count << ": " << reason << "\n";
   }
   return report;
 }

@@ -25,8 +25,8 @@ class ShardLoader : public BatchSource {
   // options.workers is the number of workers, each with its own shards (fewer when there are
   // fewer shards than processes x workers); shuffle_buffer the samples each worker holds for
   // mixing (1 or !options.shuffle: stream order).
-  ShardLoader(std::shared_ptr<const ShardSet> shards, TextEncoder encode_text, LoaderOptions options,
-              int64_t shuffle_buffer);
+  ShardLoader(std::shared_ptr<const ShardSet> shards, TextEncoder encode_text,
+              LoaderOptions options, int64_t shuffle_buffer);
   ~ShardLoader() override;
   ShardLoader(const ShardLoader&) = delete;
   ShardLoader& operator=(const ShardLoader&) = delete;
@@ -35,6 +35,9 @@ class ShardLoader : public BatchSource {
   void start_epoch(int64_t epoch, int64_t first_batch = 0) override;
   std::optional<Batch> next() override;
   int64_t skipped_images() const override { return skipped_total_.load(); }
+  // The batch per process, the processes, the loader workers actually used, the shuffle buffer,
+  // the seed, and the shards with their sizes: each of them changes which worker reads what.
+  DataLayout layout() const override;
   // Truncated or corrupt shards met so far (each reported once in the log).
   int64_t broken_shards() const { return broken_shards_.load(); }
 

@@ -2,6 +2,8 @@
 #include "data/shard_plan.h"
 
 #include <algorithm>
+#include <functional>
+#include <queue>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -26,8 +28,8 @@ ShardSet open_shard_set(const std::string& pattern) {
     set.total += set.sizes[s];
   }
   if (set.counted > 0) {
-    log_message("counted the samples of " + std::to_string(set.counted) + " shard(s) of '" + pattern +
-                "' (no sizes.json lists them)");
+    log_message("counted the samples of " + std::to_string(set.counted) + " shard(s) of '" +
+                pattern + "' (no sizes.json lists them)");
   }
   HALO_CHECK(set.total > 0, "the shards of '", pattern, "' hold no samples");
   return set;
@@ -45,7 +47,8 @@ Manifest index_shard_set(const ShardSet& set, bool captions) {
     for (int64_t i = 0; i < set.sizes[s]; ++i) {
       const bool read = reader.next(sample);
       m.images.push_back(read ? sample.key : "#" + std::to_string(i));
-      if (captions) m.captions.push_back(read && sample.usable() ? sample.caption_text() : std::string());
+      if (captions)
+        m.captions.push_back(read && sample.usable() ? sample.caption_text() : std::string());
       m.lines.push_back(set.offsets[s] + i + 2);
       all_flags = all_flags && read && sample.mismatched >= 0;
       all_labels = all_labels && read && sample.label >= 0;
@@ -58,16 +61,15 @@ Manifest index_shard_set(const ShardSet& set, bool captions) {
   return m;
 }
 
-std::string shard_set_captions(const ShardSet& set) {
-  std::string corpus;
+void for_each_shard_caption(const ShardSet& set,
+                            const std::function<void(const std::string&)>& take) {
   for (const auto& shard : set.shards) {
     ShardReader reader(shard, false);
     ShardSample sample;
     while (reader.next(sample)) {
-      if (sample.usable()) corpus += sample.caption_text() + "\n";
+      if (sample.usable()) take(sample.caption_text());
     }
   }
-  return corpus;
 }
 
 uint64_t shuffle_buffer_seed(uint64_t seed, int64_t epoch, int64_t rank, int64_t worker) {
@@ -77,57 +79,86 @@ uint64_t shuffle_buffer_seed(uint64_t seed, int64_t epoch, int64_t rank, int64_t
 
 namespace {
 
-// Every worker stream of one rank in an epoch, and the rank's batch order (workers in turn).
-EpochPlan rank_plan(const std::vector<int64_t>& sizes, const std::vector<int64_t>& order, const PlanOptions& o,
-                    int64_t rank) {
-  EpochPlan plan;
-  plan.workers.resize(static_cast<size_t>(o.workers));
-  int64_t q = 0;
-  for (size_t p = static_cast<size_t>(rank); p < order.size(); p += static_cast<size_t>(o.world_size), ++q) {
-    WorkerStream& w = plan.workers[static_cast<size_t>(q % o.workers)];
-    w.shards.push_back(order[p]);
-    w.samples += sizes[static_cast<size_t>(order[p])];
+// The streams (one per rank and loader worker; stream s is read by rank s mod W, worker s / W)
+// and their shards in an epoch: largest shard first, each to the stream with the fewest samples
+// so far (lowest index on a tie), so that stream totals differ by at most one shard's size.
+// Shards of equal size are taken in the epoch's permuted order, so the assignment changes from
+// epoch to epoch while the totals do not; each stream reads its shards in that order too.
+std::vector<WorkerStream> epoch_streams(const std::vector<int64_t>& sizes, const PlanOptions& o,
+                                        int64_t epoch) {
+  const int64_t streams = o.world_size * o.workers;
+  HALO_CHECK(static_cast<int64_t>(sizes.size()) >= streams, sizes.size(),
+             " shard(s) cannot give each of the ", o.world_size, " process(es) x ", o.workers,
+             " loader worker(s) one shard: write more shards (prepare shards --samples-per-shard) "
+             "or lower data.workers");
+  const std::vector<int64_t> order =
+      epoch_order(static_cast<int64_t>(sizes.size()), o.seed, epoch, o.shuffle);
+  std::vector<int64_t> position(sizes.size());
+  for (size_t p = 0; p < order.size(); ++p)
+    position[static_cast<size_t>(order[p])] = static_cast<int64_t>(p);
+  std::vector<int64_t> by_size = order;
+  std::stable_sort(by_size.begin(), by_size.end(), [&](int64_t a, int64_t b) {
+    return sizes[static_cast<size_t>(a)] > sizes[static_cast<size_t>(b)];
+  });
+  std::vector<WorkerStream> out(static_cast<size_t>(streams));
+  // (samples so far, stream): the least loaded stream on top.
+  std::priority_queue<std::pair<int64_t, int64_t>, std::vector<std::pair<int64_t, int64_t>>,
+                      std::greater<>>
+      load;
+  for (int64_t s = 0; s < streams; ++s) load.emplace(0, s);
+  for (int64_t shard : by_size) {
+    auto [samples, s] = load.top();
+    load.pop();
+    WorkerStream& w = out[static_cast<size_t>(s)];
+    w.shards.push_back(shard);
+    w.samples += sizes[static_cast<size_t>(shard)];
+    load.emplace(w.samples, s);
   }
-  int64_t rounds = 0;
-  for (auto& w : plan.workers) {
-    w.batches = o.drop_last ? w.samples / o.batch_size : (w.samples + o.batch_size - 1) / o.batch_size;
-    rounds = std::max(rounds, w.batches);
+  for (auto& w : out) {
+    std::sort(w.shards.begin(), w.shards.end(), [&](int64_t a, int64_t b) {
+      return position[static_cast<size_t>(a)] < position[static_cast<size_t>(b)];
+    });
   }
-  for (int64_t j = 0; j < rounds; ++j) {
-    for (int64_t w = 0; w < o.workers; ++w) {
-      if (j < plan.workers[static_cast<size_t>(w)].batches) plan.owner.emplace_back(w, j);
-    }
-  }
-  return plan;
+  return out;
 }
 
 }  // namespace
 
 int64_t batches_per_worker(const std::vector<int64_t>& sizes, const PlanOptions& o) {
-  const int64_t streams = o.world_size * o.workers;
-  const int64_t k = static_cast<int64_t>(sizes.size()) / streams;
-  HALO_CHECK(k >= 1, sizes.size(), " shard(s) cannot give each of the ", o.world_size, " process(es) x ", o.workers,
-             " loader worker(s) one shard: write more shards (prepare shards --samples-per-shard) or lower data.workers");
-  std::vector<int64_t> sorted = sizes;
-  std::sort(sorted.begin(), sorted.end());
-  int64_t fewest = 0;  // the fewest samples any worker can get, in any epoch
-  for (int64_t i = 0; i < k; ++i) fewest += sorted[static_cast<size_t>(i)];
+  int64_t fewest = -1;  // the same in every epoch: the totals do not depend on the order
+  for (const auto& w : epoch_streams(sizes, o, 0))
+    fewest = fewest < 0 ? w.samples : std::min(fewest, w.samples);
   return fewest / o.batch_size;
 }
 
+double epoch_sample_share(const std::vector<int64_t>& sizes, const PlanOptions& o) {
+  int64_t total = 0;
+  for (int64_t s : sizes) total += s;
+  const int64_t used = batches_per_worker(sizes, o) * o.batch_size * o.world_size * o.workers;
+  return total > 0 ? static_cast<double>(used) / static_cast<double>(total) : 0.0;
+}
+
 EpochPlan plan_epoch(const std::vector<int64_t>& sizes, const PlanOptions& o, int64_t epoch) {
-  HALO_CHECK(o.batch_size >= 1 && o.workers >= 1 && o.world_size >= 1 && o.rank >= 0 && o.rank < o.world_size,
+  HALO_CHECK(o.batch_size >= 1 && o.workers >= 1 && o.world_size >= 1 && o.rank >= 0 &&
+                 o.rank < o.world_size,
              "shard plan: need batch_size >= 1, workers >= 1 and 0 <= rank < world_size");
-  const std::vector<int64_t> order = epoch_order(static_cast<int64_t>(sizes.size()), o.seed, epoch, o.shuffle);
-  EpochPlan plan = rank_plan(sizes, order, o, o.rank);
-  if (o.drop_last) {
-    // The same number of batches from every worker of every rank in every epoch.
-    const int64_t each = batches_per_worker(sizes, o);
-    plan.owner.clear();
-    for (int64_t j = 0; j < each; ++j) {
-      for (int64_t w = 0; w < o.workers; ++w) plan.owner.emplace_back(w, j);
+  const std::vector<WorkerStream> streams = epoch_streams(sizes, o, epoch);
+  EpochPlan plan;
+  int64_t rounds = 0, fewest = -1;
+  for (const auto& w : streams) fewest = fewest < 0 ? w.samples : std::min(fewest, w.samples);
+  for (int64_t w = 0; w < o.workers; ++w) {
+    WorkerStream stream = streams[static_cast<size_t>(w * o.world_size + o.rank)];
+    // With drop_last every worker of every rank gives the same number of batches (what the
+    // smallest stream fills); without it each gives all its samples, the last batch shorter.
+    stream.batches =
+        o.drop_last ? fewest / o.batch_size : (stream.samples + o.batch_size - 1) / o.batch_size;
+    rounds = std::max(rounds, stream.batches);
+    plan.workers.push_back(std::move(stream));
+  }
+  for (int64_t j = 0; j < rounds; ++j) {
+    for (int64_t w = 0; w < o.workers; ++w) {
+      if (j < plan.workers[static_cast<size_t>(w)].batches) plan.owner.emplace_back(w, j);
     }
-    for (auto& w : plan.workers) w.batches = each;
   }
   return plan;
 }

@@ -1,11 +1,13 @@
 // Which samples of a shard set each process and loader worker reads in an epoch, decided from
 // the per-shard counts alone (never from the bytes), so that every rank can compute every
-// rank's share and a resumed run can find its place: the shard order is a permutation drawn
-// from (seed, epoch); the shard at position p goes to rank p mod W and, among that rank's
-// shards, the q-th to worker q mod workers. Each worker streams its shards through a shuffle
-// buffer and cuts the stream into batches; the rank's batches take the workers in turn.
+// rank's share and a resumed run can find its place. Each epoch the shards go to W x workers
+// streams by size (largest first, each to the stream with the fewest samples so far; shards of
+// equal size in an order drawn from (seed, epoch)), so uneven shards cost at most one shard's
+// samples per stream. Each worker streams its shards through a shuffle buffer and cuts the
+// stream into batches; the rank's batches take the workers in turn.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <string>
 #include <utility>
@@ -37,8 +39,10 @@ ShardSet open_shard_set(const std::string& pattern);
 // them too ("" for an unusable sample), as evaluation shows them.
 Manifest index_shard_set(const ShardSet& set, bool captions = false);
 
-// Every usable caption of the shard set, one per line (the corpus a tokenizer trains on).
-std::string shard_set_captions(const ShardSet& set);
+// Every usable caption of the shard set, in shard order, handed to `take` one at a time (the
+// corpus a tokenizer trains on; images are skipped, memory holds one sample).
+void for_each_shard_caption(const ShardSet& set,
+                            const std::function<void(const std::string&)>& take);
 
 // One loader worker's stream in an epoch: its shards in order and its batches.
 struct WorkerStream {
@@ -60,14 +64,20 @@ struct PlanOptions {
 };
 
 // This rank's plan. With drop_last (training) every worker of every rank gives the same number
-// of batches in every epoch, batches_per_worker(): what the worker with the fewest samples in
-// the least favourable shard order fills; samples beyond it wait for a later epoch. Without
-// drop_last (evaluation) each worker gives all its samples, the last batch shorter.
-EpochPlan plan_epoch(const std::vector<int64_t>& shard_sizes, const PlanOptions& options, int64_t epoch);
+// of batches in every epoch, batches_per_worker(): what the stream with the fewest samples
+// fills (the stream totals are the same in every epoch); samples beyond it wait for a later
+// epoch. Without drop_last (evaluation) each worker gives all its samples, the last batch
+// shorter.
+EpochPlan plan_epoch(const std::vector<int64_t>& shard_sizes, const PlanOptions& options,
+                     int64_t epoch);
 
 // Full batches every worker gets in every epoch under drop_last. Throws when there are fewer
 // shards than processes x workers.
 int64_t batches_per_worker(const std::vector<int64_t>& shard_sizes, const PlanOptions& options);
+
+// The share of the samples an epoch uses under drop_last (the loader logs it and warns below
+// 0.95).
+double epoch_sample_share(const std::vector<int64_t>& shard_sizes, const PlanOptions& options);
 
 // The mixing of a worker's stream: items enter in stream order; once `capacity` are held, each
 // new one makes a uniformly drawn one leave; at the end the rest leave in drawn order.
@@ -75,7 +85,8 @@ int64_t batches_per_worker(const std::vector<int64_t>& shard_sizes, const PlanOp
 template <class T>
 class ShuffleBuffer {
  public:
-  ShuffleBuffer(int64_t capacity, uint64_t seed) : capacity_(static_cast<size_t>(capacity)), rng_(seed) {}
+  ShuffleBuffer(int64_t capacity, uint64_t seed)
+      : capacity_(static_cast<size_t>(capacity)), rng_(seed) {}
   // Adds one item; true when one leaves (into `out`).
   bool push(T item, T& out) {
     items_.push_back(std::move(item));

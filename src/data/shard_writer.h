@@ -1,6 +1,6 @@
 // Writing WebDataset shards: members are appended as given (names and bytes unchanged) to a
 // tar file that appears at its path only when finished (temporary file, then rename), so a
-// crash never leaves a half-written shard. Used by `prepare shards` and `filter`.
+// crash never leaves a half-written shard. Used by `prepare shards`, `prepare noise` and `filter`.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -35,7 +35,17 @@ class ShardWriter {
   int64_t samples_ = 0;
 };
 
+// Makes `folder` ready for a new shard set (created when missing). A folder that already holds
+// shards (*.tar) or a sizes.json holds another set, which a brace pattern would mix with the new
+// one: an error naming the files, unless `overwrite`, which removes them (sizes.json first, so a
+// crash leaves no complete-looking mixture). `inputs` are never removed: an error instead.
+// `flag` names the option that allows it in the message (e.g. "--overwrite").
+void claim_shard_folder(const std::string& folder, bool overwrite,
+                        const std::vector<std::string>& inputs,
+                        const std::string& flag = "--overwrite");
+
 // Writes sizes.json ({"shard name": samples, ...}) into `folder`, atomically.
-void write_shard_sizes(const std::string& folder, const std::vector<std::pair<std::string, int64_t>>& sizes);
+void write_shard_sizes(const std::string& folder,
+                       const std::vector<std::pair<std::string, int64_t>>& sizes);
 
 }  // namespace halo::data

@@ -1,6 +1,7 @@
 // Reading WebDataset shards with libarchive (see tar_reader.h).
 #include "data/tar_reader.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include <archive.h>
@@ -43,14 +44,19 @@ void read_sample_json(ShardSample& s, const std::string& text) {
   try {
     if (const YAML::Node m = node["mismatched"]; m && !m.IsNull()) {
       const std::string v = m.Scalar();
-      if (v == "1" || v == "true") s.mismatched = 1;
-      else if (v == "0" || v == "false") s.mismatched = 0;
-      else s.problem = "json field 'mismatched' must be 0 or 1, got '" + v + "'";
+      if (v == "1" || v == "true")
+        s.mismatched = 1;
+      else if (v == "0" || v == "false")
+        s.mismatched = 0;
+      else
+        s.problem = "json field 'mismatched' must be 0 or 1, got '" + v + "'";
     }
     if (const YAML::Node l = node["label"]; l && !l.IsNull()) {
       const int64_t v = l.as<int64_t>();
-      if (v >= 0) s.label = v;
-      else s.problem = "json field 'label' must be a class index >= 0";
+      if (v >= 0)
+        s.label = v;
+      else
+        s.problem = "json field 'label' must be a class index >= 0";
     }
     if (const YAML::Node u = node["uid"]; u && !u.IsNull()) s.uid = u.Scalar();
   } catch (const YAML::Exception&) {
@@ -64,7 +70,9 @@ std::string ShardSample::caption_text() const {
   return caption < 0 ? std::string() : trimmed(members.at(static_cast<size_t>(caption)).data);
 }
 
-std::string ShardSample::where() const { return "shard '" + shard + "', sample '" + key + "'"; }
+std::string ShardSample::where() const {
+  return "shard '" + shard + "', sample '" + key + "'";
+}
 
 bool split_member_name(const std::string& name, std::string& key, std::string& extension) {
   const size_t slash = name.rfind('/');
@@ -76,7 +84,8 @@ bool split_member_name(const std::string& name, std::string& key, std::string& e
   return !key.empty() && key.back() != '/';
 }
 
-ShardReader::ShardReader(std::string shard, bool read_images) : path_(std::move(shard)), read_images_(read_images) {
+ShardReader::ShardReader(std::string shard, bool read_images, bool keep_other_members)
+    : path_(std::move(shard)), read_images_(read_images), keep_other_members_(keep_other_members) {
   check_input_file(path_, "shard");
   archive_ = archive_read_new();
   HALO_CHECK(archive_ != nullptr, "libarchive: out of memory opening shard '", path_, "'");
@@ -85,7 +94,8 @@ ShardReader::ShardReader(std::string shard, bool read_images) : path_(std::move(
   if (archive_read_open_filename(archive_, path_.c_str(), 1 << 16) != ARCHIVE_OK) {
     // Not a tar from its first bytes on (e.g. cut inside the first header): a shard with no
     // samples, and the reason in error().
-    error_ = "shard '" + path_ + "' is truncated or corrupt at its start: " + archive_message(archive_);
+    error_ =
+        "shard '" + path_ + "' is truncated or corrupt at its start: " + archive_message(archive_);
     ended_ = true;
   }
 }
@@ -103,9 +113,10 @@ bool ShardReader::read_header() {
       return false;
     }
     if (r < ARCHIVE_WARN) {
-      error_ = "shard '" + path_ + "' is truncated or corrupt" +
-               (last_key_.empty() ? std::string(" at its start") : " after sample '" + last_key_ + "'") + ": " +
-               archive_message(archive_);
+      error_ =
+          "shard '" + path_ + "' is truncated or corrupt" +
+          (last_key_.empty() ? std::string(" at its start") : " after sample '" + last_key_ + "'") +
+          ": " + archive_message(archive_);
       ended_ = true;
       return false;
     }
@@ -130,21 +141,49 @@ bool ShardReader::next(ShardSample& out) {
   out.key = pending_key_;
   out.index_in_shard = samples_++;
   last_key_ = out.key;
+  // A key met before in this shard is a second sample under the same name (webdataset refuses
+  // such a shard): it is never merged into the first, and it carries the problem.
+  if (!keys_.insert(out.key).second) {
+    out.problem =
+        "the key '" + out.key + "' repeats in this shard (an earlier sample has the same key)";
+  }
   while (has_pending_ && pending_key_ == out.key) {
+    // The same member name again right after: the next sample repeats this one's key.
+    const bool repeated = std::any_of(out.members.begin(), out.members.end(),
+                                      [&](const TarMember& m) { return m.name == pending_.name; });
+    if (repeated) break;
     has_pending_ = false;
     const bool image = is_image_extension(pending_ext_);
     const int index = static_cast<int>(out.members.size());
-    int* slot = image ? &out.image : pending_ext_ == "txt" ? &out.caption : pending_ext_ == "json" ? &out.json : nullptr;
+    int* slot = image                    ? &out.image
+                : pending_ext_ == "txt"  ? &out.caption
+                : pending_ext_ == "json" ? &out.json
+                                         : nullptr;
+    if (!slot && !keep_other_members_) {  // not part of the pair: skipped unread, left out
+      if (archive_read_data_skip(archive_) != ARCHIVE_OK) {
+        out.problem =
+            "member '" + pending_.name +
+            "' cannot be read (the shard is truncated or corrupt): " + archive_message(archive_);
+        error_ = "shard '" + path_ + "' is truncated or corrupt in sample '" + out.key +
+                 "': " + archive_message(archive_);
+        ended_ = true;
+        break;
+      }
+      read_header();
+      continue;
+    }
     if (slot && *slot >= 0 && out.problem.empty()) {
-      out.problem = "two members of the same kind: '" + out.members[static_cast<size_t>(*slot)].name + "' and '" +
-                    pending_.name + "'";
+      out.problem = "two members of the same kind: '" +
+                    out.members[static_cast<size_t>(*slot)].name + "' and '" + pending_.name + "'";
     }
     if (slot && *slot < 0) *slot = index;
     if (skip_data_ || (image && !read_images_)) {
       if (archive_read_data_skip(archive_) != ARCHIVE_OK) {
-        out.problem = "member '" + pending_.name + "' cannot be read (the shard is truncated or corrupt): " +
-                      archive_message(archive_);
-        error_ = "shard '" + path_ + "' is truncated or corrupt in sample '" + out.key + "': " + archive_message(archive_);
+        out.problem =
+            "member '" + pending_.name +
+            "' cannot be read (the shard is truncated or corrupt): " + archive_message(archive_);
+        error_ = "shard '" + path_ + "' is truncated or corrupt in sample '" + out.key +
+                 "': " + archive_message(archive_);
         ended_ = true;
       }
     } else {
@@ -153,9 +192,11 @@ bool ShardReader::next(ShardSample& out) {
         const la_ssize_t n = archive_read_data(archive_, buffer, sizeof buffer);
         if (n == 0) break;
         if (n < 0) {
-          out.problem = "member '" + pending_.name + "' cannot be read (the shard is truncated or corrupt): " +
-                        archive_message(archive_);
-          error_ = "shard '" + path_ + "' is truncated or corrupt in sample '" + out.key + "': " + archive_message(archive_);
+          out.problem =
+              "member '" + pending_.name +
+              "' cannot be read (the shard is truncated or corrupt): " + archive_message(archive_);
+          error_ = "shard '" + path_ + "' is truncated or corrupt in sample '" + out.key +
+                   "': " + archive_message(archive_);
           ended_ = true;
           break;
         }
@@ -169,14 +210,16 @@ bool ShardReader::next(ShardSample& out) {
   skip_data_ = false;
   finish(out);
   // A sample cut short by the end of a truncated shard says so.
-  if (!error_.empty() && !out.problem.empty() && out.problem.find("truncated") == std::string::npos) {
+  if (!error_.empty() && !out.problem.empty() &&
+      out.problem.find("truncated") == std::string::npos) {
     out.problem += " (the shard is truncated or corrupt after it)";
   }
   return true;
 }
 
 void ShardReader::finish(ShardSample& s) const {
-  if (s.json >= 0 && s.problem.empty()) read_sample_json(s, s.members[static_cast<size_t>(s.json)].data);
+  if (s.json >= 0 && s.problem.empty())
+    read_sample_json(s, s.members[static_cast<size_t>(s.json)].data);
   if (!s.problem.empty()) return;
   if (s.image < 0) {
     s.problem = "no image (" + s.key + ".jpg, .jpeg, .png or .webp)";
@@ -184,8 +227,10 @@ void ShardReader::finish(ShardSample& s) const {
     s.problem = "no caption (" + s.key + ".txt)";
   } else {
     const std::string caption = s.caption_text();
-    if (caption.empty()) s.problem = "empty caption";
-    else if (!valid_utf8(caption)) s.problem = "caption is not valid UTF-8";
+    if (caption.empty())
+      s.problem = "empty caption";
+    else if (!valid_utf8(caption))
+      s.problem = "caption is not valid UTF-8";
   }
 }
 

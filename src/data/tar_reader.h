@@ -1,13 +1,16 @@
 // Streaming reader of WebDataset shards (img2dataset's layout): a tar file read with libarchive
 // member by member, never unpacked to disk, and grouped into samples by key. The key of a
 // member is its path up to the first dot of the file name (folders are part of the key, so
-// `a.b/0001.jpg` has the key `a.b/0001`); consecutive members with the same key form a sample.
+// `a.b/0001.jpg` has the key `a.b/0001`); consecutive members with the same key form a sample. A
+// key that repeats within a shard (a member name met again, or a key of an earlier sample) starts
+// a sample of its own that carries the problem, never one merged sample.
 // KEY.jpg|jpeg|png|webp (any case) is the image, KEY.txt the caption, KEY.json optional
 // metadata whose `mismatched`, `label` and `uid` fields are read.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -18,7 +21,8 @@ namespace halo::data {
 // One tar member as stored: its name (not renamed) and bytes.
 struct TarMember {
   TarMember() = default;
-  TarMember(std::string member_name, std::string bytes, int64_t modified = 0, int permissions = 0644)
+  TarMember(std::string member_name, std::string bytes, int64_t modified = 0,
+            int permissions = 0644)
       : name(std::move(member_name)), data(std::move(bytes)), mtime(modified), mode(permissions) {}
   std::string name;
   std::string data;
@@ -27,16 +31,16 @@ struct TarMember {
 };
 
 struct ShardSample {
-  std::string shard;               // the shard's path
+  std::string shard;  // the shard's path
   std::string key;
   int64_t index_in_shard = 0;      // position among the shard's samples
   int64_t row = -1;                // position in a shard set (data::ShardSet), where one is known
   std::vector<TarMember> members;  // every member of the sample, in tar order
   int image = -1, caption = -1, json = -1;  // indices into members, -1 when absent
-  int8_t mismatched = -1;          // from the json: 0/1, -1 when not given
-  int64_t label = -1;              // from the json, -1 when not given
-  std::string uid;                 // from the json, "" when not given
-  std::string problem;             // why the sample cannot be used ("" when it can)
+  int8_t mismatched = -1;                   // from the json: 0/1, -1 when not given
+  int64_t label = -1;                       // from the json, -1 when not given
+  std::string uid;                          // from the json, "" when not given
+  std::string problem;                      // why the sample cannot be used ("" when it can)
 
   bool usable() const { return problem.empty(); }
   const std::string& image_bytes() const { return members.at(static_cast<size_t>(image)).data; }
@@ -48,8 +52,10 @@ struct ShardSample {
 class ShardReader {
  public:
   // With read_images false, image members are skipped (their data left empty): counting and
-  // reading captions only.
-  explicit ShardReader(std::string shard, bool read_images = true);
+  // reading captions only. With keep_other_members false, members other than the image, the
+  // caption and the json (e.g. KEY.npy, KEY.cls) are skipped without being read and left out of
+  // the sample: what training reads (copying a sample whole, as filter does, keeps them).
+  explicit ShardReader(std::string shard, bool read_images = true, bool keep_other_members = true);
   ~ShardReader();
   ShardReader(const ShardReader&) = delete;
   ShardReader& operator=(const ShardReader&) = delete;
@@ -71,13 +77,14 @@ class ShardReader {
   void finish(ShardSample& sample) const;
 
   std::string path_;
-  bool read_images_;
+  bool read_images_, keep_other_members_;
   archive* archive_ = nullptr;
   bool has_pending_ = false, ended_ = false, skip_data_ = false;
   std::string pending_key_, pending_ext_;
   TarMember pending_;
   int64_t samples_ = 0;
   std::string last_key_, error_;
+  std::unordered_set<std::string> keys_;  // every key of the shard so far: a repeat is a problem
 };
 
 // The key and the lower-case extension of a member name ("dir/a.b.JPG" -> "dir/a", "b.jpg").

@@ -134,18 +134,22 @@ void Tokenizer::train(const TokenizerTrainOptions& o) {
              folder.string(), "' does not exist (for prefix '", o.model_prefix, "')");
   HALO_CHECK(o.vocab_size >= 8 && o.vocab_size <= INT_MAX,
              "tokenizer vocab_size must be >= 8, got ", o.vocab_size);
+  HALO_CHECK(o.max_sentences > 100,
+             "tokenizer max_sentences must be > 100 (SentencePiece's own limit), got ",
+             o.max_sentences);
   HALO_CHECK(o.model_type == "unigram" || o.model_type == "bpe",
              "tokenizer model type must be unigram or bpe, got '", o.model_type, "'");
 
   // Train into a temporary prefix beside the target, then rename: a reader never sees half a model.
   const std::string tmp = o.model_prefix + ".tmp-" + std::to_string(::getpid());
   const unsigned threads = std::clamp(std::thread::hardware_concurrency(), 1u, 16u);
-  const std::string args = "input=" + o.input + "\nmodel_prefix=" + tmp +
-                           "\nvocab_size=" + std::to_string(o.vocab_size) +
-                           "\nmodel_type=" + o.model_type +
-                           "\ncharacter_coverage=1.0\npad_id=0\nbos_id=1\neos_id=2\nunk_id=3"
-                           "\nhard_vocab_limit=false\nnum_threads=" + std::to_string(threads) +
-                           "\nminloglevel=1\n";
+  const std::string args =
+      "input=" + o.input + "\nmodel_prefix=" + tmp +
+      "\nvocab_size=" + std::to_string(o.vocab_size) + "\nmodel_type=" + o.model_type +
+      "\ncharacter_coverage=1.0\npad_id=0\nbos_id=1\neos_id=2\nunk_id=3"
+      "\nhard_vocab_limit=false\nnum_threads=" +
+      std::to_string(threads) + "\ninput_sentence_size=" + std::to_string(o.max_sentences) +
+      "\nshuffle_input_sentence=true" + "\nminloglevel=1\n";
   char err[1024] = {0};
   const int status = shim().train(args.c_str(), err, sizeof err);
   if (status != 0) {
@@ -174,8 +178,8 @@ std::vector<int> Tokenizer::encode_ids(const std::string& text) const {
   // Every piece covers at least one byte, so text.size() ids always suffice.
   std::vector<int> ids(text.size() + 1);
   const int n = shim().encode(m.handle, text.c_str(), ids.data(), static_cast<int>(ids.size()));
-  HALO_CHECK(n >= 0 && static_cast<size_t>(n) <= ids.size(), "tokenizer could not encode '",
-             text, "'");
+  HALO_CHECK(n >= 0 && static_cast<size_t>(n) <= ids.size(), "tokenizer could not encode '", text,
+             "'");
   ids.resize(static_cast<size_t>(n));
   return ids;
 }
@@ -221,9 +225,17 @@ torch::Tensor Tokenizer::encode(const std::vector<std::string>& texts,
   return out;
 }
 
-int64_t Tokenizer::vocab_size() const { return model().vocab; }
-int64_t Tokenizer::pad_id() const { return model().pad; }
-int64_t Tokenizer::bos_id() const { return model().bos; }
-int64_t Tokenizer::eos_id() const { return model().eos; }
+int64_t Tokenizer::vocab_size() const {
+  return model().vocab;
+}
+int64_t Tokenizer::pad_id() const {
+  return model().pad;
+}
+int64_t Tokenizer::bos_id() const {
+  return model().bos;
+}
+int64_t Tokenizer::eos_id() const {
+  return model().eos;
+}
 
 }  // namespace halo::data

@@ -17,6 +17,10 @@ struct TokenizerTrainOptions {
   std::string model_prefix;            // writes PREFIX.model and PREFIX.vocab
   int64_t vocab_size = 1000;           // an upper bound: small corpora give fewer pieces
   std::string model_type = "unigram";  // unigram | bpe
+  // Sentences (lines) SentencePiece samples from the input at most, so that its memory is
+  // bounded whatever the corpus (its input_sentence_size, drawn with shuffle_input_sentence;
+  // more than 100).
+  int64_t max_sentences = 1000000;
 };
 
 class Tokenizer {

@@ -68,8 +68,7 @@ constexpr bool kTcpStoreHasLibUvOption = detail::HasUseLibUv<c10d::TCPStoreOptio
 
 // Whether the store can serve on a socket bound by the caller (TCPStoreOptions::masterListenFd,
 // LibTorch >= 2.2); 1.13's store always listens on every interface.
-constexpr bool kTcpStoreTakesListenSocket =
-    detail::HasMasterListenFd<c10d::TCPStoreOptions>::value;
+constexpr bool kTcpStoreTakesListenSocket = detail::HasMasterListenFd<c10d::TCPStoreOptions>::value;
 
 // Serve on this listening socket (the store closes it). Only where kTcpStoreTakesListenSocket.
 template <class Options>
@@ -93,7 +92,7 @@ inline bool is_missing_libuv_error(const std::string& what) {
 // back to the classic store and remembers that for the rest of the process. Every other error
 // propagates unchanged.
 inline c10::intrusive_ptr<c10d::TCPStore> make_tcp_store(const std::string& host,
-                                                          c10d::TCPStoreOptions options) {
+                                                         c10d::TCPStoreOptions options) {
   if (!detail::libuv_missing().load()) {
     detail::set_use_libuv(options, true);
     try {

@@ -40,7 +40,8 @@ std::string DistEnv::describe() const {
   return "rank " + std::to_string(rank) + " of " + std::to_string(world_size) + " (local " +
          std::to_string(local_rank) + " of " + std::to_string(local_world_size) + ", node " +
          std::to_string(node_rank) + " of " + std::to_string(num_nodes) + "), rendezvous " +
-         master_addr + ":" + std::to_string(master_port) + " (from " + source + ", run id " + run_id + ")";
+         master_addr + ":" + std::to_string(master_port) + " (from " + source + ", run id " +
+         run_id + ")";
 }
 
 std::string first_slurm_host(const std::string& nodelist) {
@@ -99,8 +100,8 @@ DistEnv read_env(const EnvLookup& lookup) {
     check_consistent(e, "SLURM_PROCID", "SLURM_NTASKS");
   }
   e.num_nodes = std::max(1, e.world_size / e.local_world_size);
-  e.run_id = get(env, "HALO_RUN_ID",
-                 get(env, "TORCHELASTIC_RUN_ID", get(env, "SLURM_JOB_ID", e.run_id)));
+  e.run_id =
+      get(env, "HALO_RUN_ID", get(env, "TORCHELASTIC_RUN_ID", get(env, "SLURM_JOB_ID", e.run_id)));
   return e;
 }
 

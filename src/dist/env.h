@@ -31,7 +31,8 @@ using EnvLookup = std::function<const char*(const char*)>;
 // RANK and WORLD_SIZE (with LOCAL_RANK, LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR, MASTER_PORT)
 // take precedence; otherwise SLURM_PROCID and SLURM_NTASKS (with SLURM_LOCALID, SLURM_NODEID,
 // SLURM_NNODES, SLURM_JOB_NODELIST for the master's host, SLURM_JOB_ID for a default port);
-// otherwise world size 1. The run id: see DistEnv::run_id. Throws halo::Error naming the variable that is malformed.
+// otherwise world size 1. The run id: see DistEnv::run_id. Throws halo::Error naming the variable
+// that is malformed.
 DistEnv read_env(const EnvLookup& lookup = nullptr);
 
 // The first host of a Slurm node list ("node[03-05,9],gpu1" -> "node03"). Exposed for tests.

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +24,7 @@
 #include <optional>
 #include <random>
 #include <thread>
+#include <tuple>
 
 #include "common/error.h"
 
@@ -105,9 +107,17 @@ struct Worker {
   int status = 0;
   Stream out, err;
   std::unique_ptr<std::ofstream> log;
+  std::string error;           // its first "error: " line on stderr (the message), for the summary
+  Clock::time_point error_at;  // when the launcher read that line
 };
 
 void emit(Worker& w, Stream& s, const std::string& line) {
+  const std::string marker = "error: ";
+  if (const size_t at = line.find(marker);
+      &s == &w.err && at != std::string::npos && w.error.empty()) {
+    w.error = line.substr(at + marker.size());
+    w.error_at = Clock::now();
+  }
   (*s.terminal) << "[rank " << w.rank << "] " << line << "\n";
   s.terminal->flush();
   if (w.log) {
@@ -136,6 +146,15 @@ bool drain(Worker& w, Stream& s) {
     s.fd = -1;
     return false;
   }
+}
+
+// Whether a worker's error says it lost the connection to another node than `node`, in the words
+// of process_group.cpp ("lost the connection to node N").
+bool lost_other_node(const std::string& error, int node) {
+  const std::string marker = "lost the connection to node ";
+  const size_t at = error.find(marker);
+  if (at == std::string::npos) return false;
+  return std::atoi(error.c_str() + at + marker.size()) != node;
 }
 
 struct Spawned {
@@ -306,10 +325,23 @@ GroupResult run_group(const LaunchOptions& o, const std::vector<std::string>& ar
 
   GroupResult result;
   if (first_failure) {
-    const Worker& w = workers[*first_failure];
     result.failed = true;
-    result.code = exit_code_of(w.status);
-    result.cause = "rank " + std::to_string(w.rank) + " " + describe_status(w.status);
+    result.code = exit_code_of(workers[*first_failure].status);
+    // The summary names the likeliest cause: a worker killed by a signal (see above), else of the
+    // failed workers one whose error says it lost another node, else the one whose error came
+    // first. When another node vanishes, a rank that saw it go reports it; its peers on this
+    // node may instead report losing that rank, which stopped first.
+    const auto rank_of_cause = [&](const Worker& w) {
+      return std::make_tuple(w.error.empty(), !lost_other_node(w.error, o.node_rank), w.error_at);
+    };
+    size_t cause = *first_failure;
+    for (size_t i = 0; i < workers.size() && !WIFSIGNALED(workers[cause].status); ++i) {
+      if (workers[i].status != 0 && rank_of_cause(workers[i]) < rank_of_cause(workers[cause]))
+        cause = i;
+    }
+    const Worker& w = workers[cause];
+    result.cause = "rank " + std::to_string(w.rank) + " " + describe_status(w.status) +
+                   (w.error.empty() ? "" : " (" + w.error + ")");
   } else if (stop_signal != 0) {
     result.code = 128 + stop_signal;
     for (const auto& w : workers) {
@@ -356,9 +388,20 @@ std::vector<std::string> restart_arguments(const std::vector<std::string>& args)
   return out;
 }
 
-std::string default_run_id(int nnodes) {
-  if (const char* id = std::getenv("HALO_RUN_ID"); id != nullptr && *id != '\0') return id;
-  if (nnodes > 1) return "none";  // every node's launcher must agree: --run-id names the job
+std::string default_run_id(int nnodes, const EnvLookup& lookup) {
+  const EnvLookup env =
+      lookup ? lookup : EnvLookup([](const char* name) { return std::getenv(name); });
+  const auto set = [&](const char* name) { return env(name) != nullptr && *env(name) != '\0'; };
+  if (set("HALO_RUN_ID")) return env("HALO_RUN_ID");
+  if (nnodes > 1) {
+    // Every node's launcher must name the same job; a random id would differ on each node.
+    for (const char* name : {"TORCHELASTIC_RUN_ID", "SLURM_JOB_ID"}) {
+      if (set(name)) return env(name);
+    }
+    HALO_FAIL("--nnodes ", nnodes, " needs a run id that every node's launcher shares: give ",
+              "--run-id ID (the same ID on every node), or set HALO_RUN_ID, TORCHELASTIC_RUN_ID ",
+              "or SLURM_JOB_ID");
+  }
   std::random_device random;
   char text[17];
   std::snprintf(text, sizeof text, "%08x%08x", random(), random());
@@ -390,7 +433,8 @@ int launch(const LaunchOptions& options) {
     say("node " + std::to_string(o.node_rank) + " of " + std::to_string(o.nnodes) + ": starting " +
         std::to_string(o.nproc_per_node) + " workers (world size " +
         std::to_string(o.nnodes * o.nproc_per_node) + ", rendezvous " + o.master_addr + ":" +
-        std::to_string(o.master_port) + ", run id " + o.run_id + ")" + (o.log_dir.empty() ? "" : ", logs in " + o.log_dir));
+        std::to_string(o.master_port) + ", run id " + o.run_id + ")" +
+        (o.log_dir.empty() ? "" : ", logs in " + o.log_dir));
     const GroupResult r = run_group(o, args, attempt);
     if (!r.failed || attempt >= o.max_restarts || g_signal != 0) {
       if (r.failed)

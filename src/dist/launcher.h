@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "dist/env.h"
+
 namespace halo::dist {
 
 struct LaunchOptions {
@@ -13,8 +15,7 @@ struct LaunchOptions {
   int nnodes = 1, node_rank = 0;
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
-  // Names the job at the rendezvous (HALO_RUN_ID for the workers). "": $HALO_RUN_ID, else a
-  // random one on a single node; several nodes need the same id on each ("none" when not given).
+  // Names the job at the rendezvous (HALO_RUN_ID for the workers). "": see default_run_id.
   std::string run_id;
   bool standalone = false;        // one node; a free port on 127.0.0.1 is picked
   std::string log_dir;            // one file per rank (rank_N.log); "" for none
@@ -29,8 +30,11 @@ struct LaunchOptions {
 // signal that stopped the launcher.
 int launch(const LaunchOptions& options);
 
-// The run id a launcher uses when --run-id is not given (see LaunchOptions::run_id).
-std::string default_run_id(int nnodes);
+// The run id a launcher uses when --run-id is not given: on one node $HALO_RUN_ID, else a random
+// one; on several nodes, where every node's launcher must give the same id, $HALO_RUN_ID, else
+// $TORCHELASTIC_RUN_ID, else $SLURM_JOB_ID, else a halo::Error naming --run-id. `env` looks the
+// variables up (std::getenv when empty).
+std::string default_run_id(int nnodes, const EnvLookup& env = nullptr);
 
 // A TCP port on 127.0.0.1 that was free a moment ago (for --standalone and tests).
 int free_port();

@@ -1,9 +1,17 @@
 // The world-size-1 group and the c10d group: TCPStore rendezvous (libuv where the build has it,
 // else the classic store) with a clear timeout, then Gloo (CPU) or NCCL (CUDA) collectives (see
-// process_group.h).
+// process_group.h), whose failures name the node of a peer that vanished.
 #include "dist/process_group.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <chrono>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include <torch/torch.h>
@@ -107,8 +115,9 @@ c10::intrusive_ptr<c10d::Store> rendezvous(const DistEnv& env, const GroupOption
                 " that is not a halo-clip rendezvous, or rank 0 never named its run", hint);
     }
     const std::string theirs(served.begin(), served.end());
-    HALO_CHECK(theirs == env.run_id, "rank ", env.rank, " reached the rendezvous of another job at ",
-               where, ": its run id is '", theirs, "', this rank's is '", env.run_id,
+    HALO_CHECK(theirs == env.run_id, "rank ", env.rank,
+               " reached the rendezvous of another job at ", where, ": its run id is '", theirs,
+               "', this rank's is '", env.run_id,
                "'. Two jobs on one port? Give each job its own MASTER_PORT (the run id comes from "
                "HALO_RUN_ID, TORCHELASTIC_RUN_ID or SLURM_JOB_ID; halo-clip launch sets one)");
   }
@@ -129,13 +138,103 @@ c10::intrusive_ptr<c10d::Store> rendezvous(const DistEnv& env, const GroupOption
   return c10::make_intrusive<c10d::PrefixStore>("pg/" + env.run_id, store);
 }
 
+// Where each rank runs: its node and every address of its host. Published at the rendezvous, so
+// that a collective that fails because a peer vanished can name the peer's node.
+struct Peer {
+  int node = -1;
+  std::vector<std::string> addresses;
+};
+
+// This host's IP addresses (every interface, loopback included), as inet_ntop writes them.
+std::vector<std::string> host_addresses() {
+  std::vector<std::string> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (const ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr) continue;
+    const int family = a->ifa_addr->sa_family;
+    const void* raw = nullptr;
+    if (family == AF_INET) raw = &reinterpret_cast<const sockaddr_in*>(a->ifa_addr)->sin_addr;
+    if (family == AF_INET6) raw = &reinterpret_cast<const sockaddr_in6*>(a->ifa_addr)->sin6_addr;
+    char text[INET6_ADDRSTRLEN] = {};
+    if (raw != nullptr && inet_ntop(family, raw, text, sizeof text) != nullptr) out.push_back(text);
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+// Writes this rank's node and addresses into the store (before the backend connects, so that
+// every entry exists once the group is up), under the group's prefix.
+void publish_peer(c10d::Store& store, const DistEnv& env) {
+  std::string text = std::to_string(env.node_rank);
+  for (const auto& a : host_addresses()) text += " " + a;
+  const std::string key = "halo_peer/" + std::to_string(env.rank);
+  store.set(key, std::vector<uint8_t>(text.begin(), text.end()));
+}
+
+// Every rank's entry; empty when one cannot be read (the errors then name no node).
+std::vector<Peer> read_peers(c10d::Store& store, int world_size) {
+  std::vector<Peer> peers;
+  try {
+    for (int r = 0; r < world_size; ++r) {
+      const std::vector<uint8_t> raw = store.get("halo_peer/" + std::to_string(r));
+      std::istringstream in(std::string(raw.begin(), raw.end()));
+      Peer p;
+      in >> p.node;
+      for (std::string a; in >> a;) p.addresses.push_back(a);
+      peers.push_back(std::move(p));
+    }
+  } catch (const std::exception&) {
+    peers.clear();
+  }
+  return peers;
+}
+
+// "2-3", "2,5" or "4": a sorted list of ranks.
+std::string rank_list(const std::vector<int>& ranks) {
+  const bool contiguous =
+      !ranks.empty() && ranks.back() - ranks.front() + 1 == static_cast<int>(ranks.size());
+  if (ranks.size() > 1 && contiguous)
+    return std::to_string(ranks.front()) + "-" + std::to_string(ranks.back());
+  std::string out;
+  for (int r : ranks) out += (out.empty() ? "" : ",") + std::to_string(r);
+  return out;
+}
+
+// The node of the peer a backend's error names, and its address and ranks ("10.0.0.2, ranks
+// 2-3"): Gloo writes the peer as "[ADDRESS]:PORT". Only an address that belongs to exactly one
+// node names it (not on one host, where every node has every address). Node -1 when none does.
+std::pair<int, std::string> lost_node(const std::string& message, const std::vector<Peer>& peers) {
+  for (size_t open = message.find('['); open != std::string::npos;
+       open = message.find('[', open + 1)) {
+    const size_t close = message.find(']', open);
+    if (close == std::string::npos) break;
+    std::string address = message.substr(open + 1, close - open - 1);
+    if (address.rfind("::ffff:", 0) == 0) address = address.substr(7);  // IPv4 in IPv6
+    std::set<int> nodes;
+    std::vector<int> ranks;
+    for (size_t r = 0; r < peers.size(); ++r) {
+      const auto& a = peers[r].addresses;
+      if (std::find(a.begin(), a.end(), address) == a.end()) continue;
+      nodes.insert(peers[r].node);
+      ranks.push_back(static_cast<int>(r));
+    }
+    if (nodes.size() == 1) {
+      return {*nodes.begin(),
+              address + ", rank" + (ranks.size() > 1 ? "s " : " ") + rank_list(ranks)};
+    }
+  }
+  return {-1, ""};
+}
+
 class C10dGroup : public ProcessGroup {
  public:
   C10dGroup(const DistEnv& env, const GroupOptions& options, const torch::Device& device)
-      : rank_(env.rank), size_(env.world_size) {
+      : rank_(env.rank), size_(env.world_size), node_(env.node_rank) {
     const std::string backend =
         options.backend == "auto" ? (device.is_cuda() ? "nccl" : "gloo") : options.backend;
     c10::intrusive_ptr<c10d::Store> store = rendezvous(env, options);
+    publish_peer(*store, env);
     if (backend == "gloo") {
 #ifdef USE_C10D_GLOO
       auto o = c10d::ProcessGroupGloo::Options::create(millis(options.collective_timeout_s));
@@ -158,7 +257,8 @@ class C10dGroup : public ProcessGroup {
                  "' (NCCL needs CUDA; use dist.backend=gloo on CPU)");
 #ifdef USE_C10D_NCCL
       // One GPU per local rank (rank_device); "cuda" without an index (world size 1): the current.
-      const c10::DeviceIndex index = device.has_index() ? device.index() : c10::cuda::current_device();
+      const c10::DeviceIndex index =
+          device.has_index() ? device.index() : c10::cuda::current_device();
       c10::cuda::set_device(index);
       auto o = c10d::ProcessGroupNCCL::Options::create();
       o->timeout = millis(options.collective_timeout_s);
@@ -171,6 +271,7 @@ class C10dGroup : public ProcessGroup {
 #endif
     }
     backend_ = backend;
+    peers_ = read_peers(*store, size_);
   }
 
   int rank() const override {
@@ -187,7 +288,7 @@ class C10dGroup : public ProcessGroup {
     CommTimer timer(comm_seconds_);
     for (auto& t : tensors) {
       std::vector<torch::Tensor> staged{stage(t)};
-      group_->allreduce(staged)->wait();
+      finish(group_->allreduce(staged), "all-reduce");
       if (!staged[0].is_same(t)) t.copy_(staged[0]);
     }
   }
@@ -197,7 +298,7 @@ class C10dGroup : public ProcessGroup {
     std::vector<torch::Tensor> input{stage(tensor.contiguous())};
     std::vector<std::vector<torch::Tensor>> output(1);
     for (int r = 0; r < size_; ++r) output[0].push_back(torch::empty_like(input[0]));
-    group_->allgather(output, input)->wait();
+    finish(group_->allgather(output, input), "all-gather");
     return torch::cat(output[0]).to(tensor.device());
   }
 
@@ -206,7 +307,7 @@ class C10dGroup : public ProcessGroup {
     std::vector<torch::Tensor> staged{stage(tensor)};
     c10d::BroadcastOptions o;
     o.rootRank = root;
-    group_->broadcast(staged, o)->wait();
+    finish(group_->broadcast(staged, o), "broadcast");
     if (!staged[0].is_same(tensor)) tensor.copy_(staged[0]);
   }
 
@@ -217,13 +318,46 @@ class C10dGroup : public ProcessGroup {
   }
 
  private:
+  // Waits for a collective. A failure (a peer that stopped or became unreachable, a timeout)
+  // becomes an error naming this rank and, when the backend's message gives the peer's address,
+  // the peer's node and ranks.
+  template <class Work>
+  void finish(const Work& work, const char* what) {
+    std::string reason;
+    try {
+      work->wait();
+      return;
+    } catch (const c10::Error& e) {
+      reason = e.what_without_backtrace();
+    } catch (const std::exception& e) {
+      reason = e.what();
+    }
+    reason = reason.substr(0, reason.find('\n'));
+    const auto [node, where] = lost_node(reason, peers_);
+    const std::string me = "rank " + std::to_string(rank_) + " (node " + std::to_string(node_) +
+                           "): the " + what + " failed";
+    // halo::dist::launch() looks for "lost the connection to node N" to name the node that
+    // vanished in its summary.
+    if (node == node_) {
+      HALO_FAIL(me, ": lost the connection to another rank of this node (", where,
+                "), which most likely stopped first (", reason, ")");
+    }
+    if (node >= 0) {
+      HALO_FAIL(me, ": lost the connection to node ", node, " (", where,
+                "): a process there stopped, or the node became unreachable (", reason, ")");
+    }
+    HALO_FAIL(me, ", most likely because another rank stopped or took longer than ",
+              "dist.collective_timeout_s (", reason, ")");
+  }
+
   // The tensor itself when it already lives where the backend works, else a copy there.
   torch::Tensor stage(const torch::Tensor& t) const {
     HALO_CHECK(t.is_contiguous(), "internal: collectives need contiguous tensors");
     return t.device() == comm_device_ ? t : t.to(comm_device_);
   }
 
-  int rank_, size_;
+  int rank_, size_, node_;
+  std::vector<Peer> peers_;
   std::string backend_;
   torch::Device comm_device_ = torch::kCPU;
   c10::intrusive_ptr<compat::Collectives> group_;
@@ -247,7 +381,8 @@ std::unique_ptr<ProcessGroup> make_process_group(const DistEnv& env, const Group
 }
 
 std::string rendezvous_store_backend() {
-  if (!compat::kTcpStoreHasLibUvOption) return "TCPStore (classic: this LibTorch has no libuv server)";
+  if (!compat::kTcpStoreHasLibUvOption)
+    return "TCPStore (classic: this LibTorch has no libuv server)";
   static const std::string answer = [] {
     try {
       c10d::TCPStoreOptions o;
@@ -259,7 +394,8 @@ std::string rendezvous_store_backend() {
       compat::make_tcp_store("127.0.0.1", o);
     } catch (const std::exception& e) {
       const std::string what = e.what();
-      return "TCPStore (unknown: a local test store failed: " + what.substr(0, what.find('\n')) + ")";
+      return "TCPStore (unknown: a local test store failed: " + what.substr(0, what.find('\n')) +
+             ")";
     }
     return std::string(compat::tcp_store_uses_libuv()
                            ? "TCPStore (libuv)"

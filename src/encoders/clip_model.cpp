@@ -26,7 +26,8 @@ ClipModelImpl::ClipModelImpl(const ModelConfig& c, int64_t vocab_size, int64_t e
   t.mlp_ratio = c.text.mlp_ratio, t.eos_id = eos_id;
   text_ = register_module("text", TextTransformer(t));
   if (c.center_embeddings) {
-    image_center_ = register_module("image_center", EmbeddingCenter(c.embed_dim, c.center_momentum));
+    image_center_ =
+        register_module("image_center", EmbeddingCenter(c.embed_dim, c.center_momentum));
     text_center_ = register_module("text_center", EmbeddingCenter(c.embed_dim, c.center_momentum));
   }
 }
@@ -36,11 +37,29 @@ std::pair<torch::Tensor, torch::Tensor> ClipModelImpl::embedding_offsets() const
   return {image_center_->running_mean(), text_center_->running_mean()};
 }
 
-torch::Tensor ClipModelImpl::embed_image(const torch::Tensor& images) { return visual_.forward<torch::Tensor>(images); }
-torch::Tensor ClipModelImpl::embed_text(const torch::Tensor& tokens) { return text_(tokens); }
-torch::Tensor ClipModelImpl::center_image(const torch::Tensor& e) { return image_center_ ? image_center_(e) : e; }
-torch::Tensor ClipModelImpl::center_text(const torch::Tensor& e) { return text_center_ ? text_center_(e) : e; }
-torch::Tensor ClipModelImpl::encode_image(const torch::Tensor& images) { return center_image(embed_image(images)); }
-torch::Tensor ClipModelImpl::encode_text(const torch::Tensor& tokens) { return center_text(embed_text(tokens)); }
+torch::Tensor ClipModelImpl::embed_image(const torch::Tensor& images) {
+  return visual_.forward<torch::Tensor>(images);
+}
+torch::Tensor ClipModelImpl::embed_text(const torch::Tensor& tokens) {
+  return text_(tokens);
+}
+void ClipModelImpl::set_batch_mean(const EmbeddingCenterImpl::BatchMean& batch_mean) {
+  if (!image_center_) return;
+  image_center_->set_batch_mean(batch_mean);
+  text_center_->set_batch_mean(batch_mean);
+}
+
+torch::Tensor ClipModelImpl::center_image(const torch::Tensor& e) {
+  return image_center_ ? image_center_(e) : e;
+}
+torch::Tensor ClipModelImpl::center_text(const torch::Tensor& e) {
+  return text_center_ ? text_center_(e) : e;
+}
+torch::Tensor ClipModelImpl::encode_image(const torch::Tensor& images) {
+  return center_image(embed_image(images));
+}
+torch::Tensor ClipModelImpl::encode_text(const torch::Tensor& tokens) {
+  return center_text(embed_text(tokens));
+}
 
 }  // namespace halo::encoders

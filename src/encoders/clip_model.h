@@ -9,8 +9,8 @@
 #include <torch/nn/pimpl.h>
 
 #include "encoders/centering.h"
-#include "encoders/text_transformer.h"
 #include "encoders/model_config.h"
+#include "encoders/text_transformer.h"
 
 namespace halo::encoders {
 
@@ -31,6 +31,9 @@ class ClipModelImpl : public torch::nn::Module {
   // With model.center_embeddings: the running means that centring removes (image, text);
   // without: undefined tensors.
   std::pair<torch::Tensor, torch::Tensor> embedding_offsets() const;
+  // How centring takes a training batch's mean (EmbeddingCenterImpl::BatchMean; empty: the rows
+  // given). A no-op without model.center_embeddings.
+  void set_batch_mean(const EmbeddingCenterImpl::BatchMean& batch_mean);
 
  private:
   torch::nn::AnyModule visual_;

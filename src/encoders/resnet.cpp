@@ -11,7 +11,8 @@ namespace halo::encoders {
 
 namespace {
 torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
-  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
+  return torch::nn::Conv2d(
+      torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
 }
 torch::nn::GroupNorm group_norm(int64_t channels) {
   return torch::nn::GroupNorm(std::gcd<int64_t>(8, channels), channels);
@@ -25,9 +26,9 @@ BasicBlockImpl::BasicBlockImpl(int64_t in_channels, int64_t out_channels, int64_
   norm2 = register_module("norm2", group_norm(out_channels));
   if (stride != 1 || in_channels != out_channels) {
     downsample = register_module(
-        "downsample", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels, 1)
-                                            .stride(stride)
-                                            .bias(false)));
+        "downsample",
+        torch::nn::Conv2d(
+            torch::nn::Conv2dOptions(in_channels, out_channels, 1).stride(stride).bias(false)));
     downsample_norm = register_module("downsample_norm", group_norm(out_channels));
   }
 }
@@ -53,7 +54,8 @@ ResNetImpl::ResNetImpl(const ResNetOptions& o) {
       channels = out;
     }
   }
-  proj = register_module("proj", torch::nn::Linear(torch::nn::LinearOptions(channels, o.embed_dim).bias(false)));
+  proj = register_module(
+      "proj", torch::nn::Linear(torch::nn::LinearOptions(channels, o.embed_dim).bias(false)));
 }
 
 torch::Tensor ResNetImpl::forward(const torch::Tensor& images) {

@@ -44,8 +44,8 @@ torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x, const torch::Te
 
 TransformerImpl::TransformerImpl(int64_t width, int64_t layers, int64_t heads, double mlp_ratio) {
   for (int64_t i = 0; i < layers; ++i) {
-    blocks_.push_back(register_module("resblocks_" + std::to_string(i),
-                                      ResidualBlock(width, heads, mlp_ratio)));
+    blocks_.push_back(
+        register_module("resblocks_" + std::to_string(i), ResidualBlock(width, heads, mlp_ratio)));
   }
 }
 

@@ -20,14 +20,16 @@ struct Series {
 // The k-th colour of a fixed, colour-blind-friendly palette (cycles).
 std::string chart_color(size_t k);
 
-std::string svg_line_chart(const std::string& title, const std::vector<Series>& series, bool log_y = false,
-                           const std::string& x_label = "step");
+std::string svg_line_chart(const std::string& title, const std::vector<Series>& series,
+                           bool log_y = false, const std::string& x_label = "step");
 // Overlaid histograms on shared bins; each sample normalised to shares so small sets stay visible.
-std::string svg_histogram(const std::string& title, const std::vector<Series>& samples, int bins = 30,
+std::string svg_histogram(const std::string& title, const std::vector<Series>& samples,
+                          int bins = 30,
                           const std::string& x_label = "score (share of pairs per bin)");
 // Accuracy per confidence bin against the diagonal; x: bin upper edges, y: accuracy, counts.
 std::string svg_reliability(const std::vector<double>& upper, const std::vector<double>& accuracy,
-                            const std::vector<double>& confidence, const std::vector<double>& count);
+                            const std::vector<double>& confidence,
+                            const std::vector<double>& count);
 
 // Horizontal bars: one row per category, one bar per series inside it, drawn from x_from to
 // `mean` with a whisker from `lo` to `hi` (e.g. the range over seeds) and the mean written at

@@ -1,5 +1,5 @@
 // Embeddings of a trained model (train/trained_model.h) for evaluation and filtering: every pair
-// of a manifest, or a list of texts, in batches (encoders/embed.h does the work).
+// of a set of pairs, or a list of texts, in batches (encoders/embed.h does the work).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -8,8 +8,7 @@
 
 #include <torch/types.h>
 
-#include "data/manifest.h"
-#include "data/shard_plan.h"
+#include "data/pair_set.h"
 #include "encoders/embed.h"
 #include "train/trained_model.h"
 
@@ -24,21 +23,19 @@ struct EmbedOptions {
   bool verbose = true;    // a progress line with pairs/s
 };
 
-// Embeds every pair of the manifest (no augmentation, manifest order).
-PairEmbeddings embed_pairs(train::TrainedModel& model, std::shared_ptr<const data::Manifest> manifest,
+// Embeds every pair of the set, manifest or shards (no augmentation), in set order; unusable
+// samples are skipped and counted with options.skip_bad, else an error naming file and line or
+// shard and key.
+PairEmbeddings embed_pairs(train::TrainedModel& model, const data::PairSet& pairs,
                            const EmbedOptions& options);
 
-// The same for shards: every sample in shard set order (rows: ShardSet indices); unusable
-// samples are skipped and counted with options.skip_bad, else an error naming shard and key.
-PairEmbeddings embed_shard_pairs(train::TrainedModel& model, std::shared_ptr<const data::ShardSet> shards,
-                                 const EmbedOptions& options);
-
-// Shards batch by batch (one batch in memory): each non-empty batch and its embeddings go to
-// `take`. Returns the samples seen.
-int64_t embed_shard_batches(train::TrainedModel& model, std::shared_ptr<const data::ShardSet> shards,
-                            const EmbedOptions& options, const encoders::EmbeddedBatchFn& take);
+// The set batch by batch, in the loader's order (one batch in memory): each non-empty batch and
+// its embeddings go to `take`. Returns the pairs seen.
+int64_t embed_pair_batches(train::TrainedModel& model, const data::PairSet& pairs,
+                           const EmbedOptions& options, const encoders::EmbeddedBatchFn& take);
 
 // Embeds texts in batches: n x D fp32 on the CPU.
-torch::Tensor embed_texts(train::TrainedModel& model, const std::vector<std::string>& texts, int64_t batch_size = 256);
+torch::Tensor embed_texts(train::TrainedModel& model, const std::vector<std::string>& texts,
+                          int64_t batch_size = 256);
 
 }  // namespace halo::eval

@@ -15,8 +15,8 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/json.h"
-#include "data/shard_pattern.h"
-#include "data/shard_plan.h"
+#include "data/pair_set.h"
+#include "loss/row_scores.h"
 
 namespace fs = std::filesystem;
 
@@ -36,27 +36,6 @@ std::vector<std::string> read_lines(const std::string& path, const char* what) {
   return lines;
 }
 
-// For each query i and its own candidate i: the log-probability of the candidate in the row's
-// softmax (with HALO's sink), and the log of the rest, log(1 - p), summed from the other columns
-// so that it stays exact where p rounds to 1. Rows in chunks.
-std::pair<torch::Tensor, torch::Tensor> own_log_prob(loss::ContrastiveLoss& loss, const torch::Tensor& queries,
-                                                     const torch::Tensor& candidates, int64_t chunk) {
-  std::vector<torch::Tensor> own_parts, rest_parts;
-  const std::optional<double> sink = loss.abstain_logit();
-  for (int64_t start = 0; start < queries.size(0); start += chunk) {
-    const int64_t end = std::min(queries.size(0), start + chunk), rows = end - start;
-    torch::Tensor logits = loss.logits(queries.slice(0, start, end), candidates).to(torch::kFloat64);
-    if (sink) logits = torch::cat({logits, torch::full({rows, 1}, *sink, logits.options())}, 1);
-    const torch::Tensor lse = torch::logsumexp(logits, 1);
-    const torch::Tensor own_column = torch::arange(start, end, torch::dtype(torch::kLong).device(logits.device()));
-    const torch::Tensor own = logits.gather(1, own_column.unsqueeze(1)).squeeze(1);
-    const torch::Tensor others = logits.scatter(1, own_column.unsqueeze(1), -std::numeric_limits<double>::infinity());
-    own_parts.push_back((own - lse).cpu());
-    rest_parts.push_back((torch::logsumexp(others, 1) - lse).cpu());
-  }
-  return {torch::cat(own_parts), torch::cat(rest_parts)};
-}
-
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -66,7 +45,8 @@ double median(std::vector<double> v) {
 
 // AUROC and FPR@95 rank by `rank_by` when given (a monotone transform of `score` that does not
 // saturate: the log-odds); the means and medians are of `score`.
-DetectionScores detection(const std::string& name, const std::vector<double>& score, const std::vector<int>& label,
+DetectionScores detection(const std::string& name, const std::vector<double>& score,
+                          const std::vector<int>& label,
                           const std::vector<double>* rank_by = nullptr) {
   DetectionScores d;
   d.name = name;
@@ -86,11 +66,6 @@ DetectionScores detection(const std::string& name, const std::vector<double>& sc
   return d;
 }
 
-std::vector<double> to_vector(const torch::Tensor& t) {
-  const torch::Tensor c = t.to(torch::kCPU, torch::kFloat64).contiguous();
-  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-}
-
 // One embedding per class: the mean over the templates (of unit vectors for the cosine losses).
 torch::Tensor class_embeddings(train::TrainedModel& m, const std::vector<std::string>& classes,
                                const std::vector<std::string>& templates) {
@@ -105,14 +80,16 @@ torch::Tensor class_embeddings(train::TrainedModel& m, const std::vector<std::st
       prompts.push_back(at == std::string::npos ? p + " " + name : p.replace(at, 2, name));
     }
     torch::Tensor e = embed_texts(m, prompts);
-    if (!halo) e = torch::nn::functional::normalize(e, torch::nn::functional::NormalizeFuncOptions().dim(1));
+    if (!halo)
+      e = torch::nn::functional::normalize(e, torch::nn::functional::NormalizeFuncOptions().dim(1));
     class_embeddings.push_back(e.mean(0));
   }
   return torch::stack(class_embeddings).to(m.device);
 }
 
-ClassificationResult classify(train::TrainedModel& m, const torch::Tensor& image, const std::vector<int64_t>& labels,
-                              const torch::Tensor& centroids, int64_t chunk) {
+ClassificationResult classify(train::TrainedModel& m, const torch::Tensor& image,
+                              const std::vector<int64_t>& labels, const torch::Tensor& centroids,
+                              int64_t chunk) {
   torch::NoGradGuard no_grad;
   const bool halo = m.loss->abstain_logit().has_value();
   ClassificationResult r;
@@ -124,13 +101,15 @@ ClassificationResult classify(train::TrainedModel& m, const torch::Tensor& image
   double abstain_sum = 0;
   for (int64_t start = 0; start < image.size(0); start += chunk) {
     const int64_t end = std::min(image.size(0), start + chunk);
-    torch::Tensor logits = m.loss->logits(image.slice(0, start, end).to(m.device), centroids).to(torch::kCPU, torch::kFloat64);
+    torch::Tensor logits = m.loss->logits(image.slice(0, start, end).to(m.device), centroids)
+                               .to(torch::kCPU, torch::kFloat64);
     std::vector<int64_t> truth(labels.begin() + start, labels.begin() + end);
     const auto chunk_ranks = true_ranks(logits, truth);
     ranks.insert(ranks.end(), chunk_ranks.begin(), chunk_ranks.end());
     torch::Tensor probs;
     if (halo) {
-      const torch::Tensor b = torch::full({logits.size(0), 1}, *m.loss->abstain_logit(), logits.options());
+      const torch::Tensor b =
+          torch::full({logits.size(0), 1}, *m.loss->abstain_logit(), logits.options());
       probs = torch::softmax(torch::cat({logits, b}, 1), 1);
       abstain_sum += probs.select(1, logits.size(1)).sum().item<double>();
       probs = probs.slice(1, 0, logits.size(1));
@@ -151,7 +130,8 @@ ClassificationResult classify(train::TrainedModel& m, const torch::Tensor& image
 }
 
 void write_outputs(const EvalResult& r, const data::Manifest& manifest, const PairEmbeddings& emb,
-                   const std::vector<double>& model_score, const std::vector<double>& model_log_odds,
+                   const std::vector<double>& model_score,
+                   const std::vector<double>& model_log_odds,
                    const std::vector<double>& cosine_score, const std::string& out_dir) {
   fs::create_directories(out_dir);
   halo::write_file_atomically((fs::path(out_dir) / "results.json").string(), eval_json(r) + "\n");
@@ -160,15 +140,17 @@ void write_outputs(const EvalResult& r, const data::Manifest& manifest, const Pa
   std::ostringstream scores;
   // The norms too: HALO's pair score orders pairs as the cosine does where they are constant
   // (docs/loss.md, "When the pair score is a cosine").
-  const std::vector<double> image_norm = to_vector(emb.image.to(torch::kFloat64).norm(2, 1));
-  const std::vector<double> text_norm = to_vector(emb.text.to(torch::kFloat64).norm(2, 1));
+  const std::vector<double> image_norm = to_doubles(emb.image.to(torch::kFloat64).norm(2, 1));
+  const std::vector<double> text_norm = to_doubles(emb.text.to(torch::kFloat64).norm(2, 1));
   scores << "line\timage_path\tmismatched\tscore\tcosine_score\tlog_odds\timage_norm\ttext_norm\n";
   for (size_t i = 0; i < emb.rows.size(); ++i) {
     const auto row = static_cast<size_t>(emb.rows[i]);
     scores << manifest.lines[row] << '\t' << data::tsv_field(manifest.images[row]) << '\t'
-           << (manifest.mismatched.empty() ? std::string("-") : std::to_string(manifest.mismatched[row])) << '\t'
-           << json_number(model_score[i]) << '\t' << json_number(cosine_score[i]) << '\t' << json_number(model_log_odds[i])
-           << '\t' << json_number(image_norm[i]) << '\t' << json_number(text_norm[i]) << '\n';
+           << (manifest.mismatched.empty() ? std::string("-")
+                                           : std::to_string(manifest.mismatched[row]))
+           << '\t' << json_number(model_score[i]) << '\t' << json_number(cosine_score[i]) << '\t'
+           << json_number(model_log_odds[i]) << '\t' << json_number(image_norm[i]) << '\t'
+           << json_number(text_norm[i]) << '\n';
   }
   halo::write_file_atomically((fs::path(out_dir) / "pair_scores.tsv").string(), scores.str());
 
@@ -176,7 +158,8 @@ void write_outputs(const EvalResult& r, const data::Manifest& manifest, const Pa
     std::ostringstream bins;
     bins << "lower\tupper\tcount\tmean_confidence\taccuracy\n";
     for (const auto& b : r.classification->calibration.bins) {
-      bins << b.lower << '\t' << b.upper << '\t' << b.count << '\t' << b.mean_confidence << '\t' << b.accuracy << '\n';
+      bins << b.lower << '\t' << b.upper << '\t' << b.count << '\t' << b.mean_confidence << '\t'
+           << b.accuracy << '\n';
     }
     halo::write_file_atomically((fs::path(out_dir) / "reliability.tsv").string(), bins.str());
   }
@@ -185,8 +168,10 @@ void write_outputs(const EvalResult& r, const data::Manifest& manifest, const Pa
   ex << "image_path\tcaption\trank\ttop_captions_and_logits...\n";
   for (const auto& e : r.examples) {
     // Absolute, so that the report finds the thumbnail from any working directory.
-    ex << data::tsv_field(fs::absolute(e.image).lexically_normal().string()) << '\t' << data::tsv_field(e.caption) << '\t' << e.rank;
-    for (const auto& [caption, logit] : e.top) ex << '\t' << data::tsv_field(caption) << '\t' << json_number(logit);
+    ex << data::tsv_field(fs::absolute(e.image).lexically_normal().string()) << '\t'
+       << data::tsv_field(e.caption) << '\t' << e.rank;
+    for (const auto& [caption, logit] : e.top)
+      ex << '\t' << data::tsv_field(caption) << '\t' << json_number(logit);
     ex << '\n';
   }
   halo::write_file_atomically((fs::path(out_dir) / "examples.tsv").string(), ex.str());
@@ -194,23 +179,18 @@ void write_outputs(const EvalResult& r, const data::Manifest& manifest, const Pa
 
 }  // namespace
 
-std::vector<double> in_context_mismatch_score(loss::ContrastiveLoss& loss, const torch::Tensor& image,
-                                              const torch::Tensor& text, int64_t chunk_rows) {
-  std::vector<double> score = in_context_log_odds(loss, image, text, chunk_rows);
-  for (double& v : score) v = 1.0 / (1.0 + std::exp(-v));
+std::vector<double> in_context_mismatch_score(loss::ContrastiveLoss& loss,
+                                              const torch::Tensor& image, const torch::Tensor& text,
+                                              int64_t chunk_rows) {
+  std::vector<double> score = eval::in_context_log_odds(loss, image, text, chunk_rows);
+  for (double& v : score) v = sigmoid(v);
   return score;
 }
 
 std::vector<double> in_context_log_odds(loss::ContrastiveLoss& loss, const torch::Tensor& image,
                                         const torch::Tensor& text, int64_t chunk_rows) {
-  torch::NoGradGuard no_grad;
-  HALO_CHECK(image.sizes() == text.sizes(), "in-context scores need as many images as texts");
   HALO_CHECK(chunk_rows >= 1, "chunk_rows must be >= 1");
-  // s / (1 - s) = ((1 - p1) + (1 - p2)) / (p1 + p2), with each p and 1 - p in log space from the
-  // logits themselves: the order is kept where s rounds to 1 and where it rounds to 0.
-  const auto [own1, rest1] = own_log_prob(loss, image, text, chunk_rows);
-  const auto [own2, rest2] = own_log_prob(loss, text, image, chunk_rows);
-  return to_vector(torch::logaddexp(rest1, rest2) - torch::logaddexp(own1, own2));
+  return to_doubles(loss::in_context_log_odds(loss, image, text, chunk_rows));
 }
 
 EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
@@ -218,12 +198,9 @@ EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
   const auto start_time = std::chrono::steady_clock::now();
   data::ManifestOptions mo = m.config.data.manifest_options();
   mo.skip_bad = options.embed.skip_bad;
-  // Shards: their index stands for the manifest (keys as image names, captions, json fields).
-  const bool shards = data::is_shard_source(options.manifest);
-  std::shared_ptr<const data::ShardSet> set;
-  if (shards) set = std::make_shared<data::ShardSet>(data::open_shard_set(options.manifest));
-  auto manifest = std::make_shared<data::Manifest>(shards ? data::index_shard_set(*set, true)
-                                                          : data::read_manifest(options.manifest, mo));
+  // A manifest or shards (their keys stand for image paths; captions and json fields are read).
+  const auto pairs = data::PairSet::open(options.manifest, mo);
+  const data::Manifest* manifest = &pairs->rows();
 
   EvalResult r;
   r.checkpoint = m.checkpoint;
@@ -231,12 +208,13 @@ EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
   r.loss = m.loss->kind();
   r.step = m.step;
   std::string classes_path = options.classes;
-  const std::string beside = (fs::path(shards ? set->shards.front() : options.manifest).parent_path() / "classes.txt").string();
+  const std::string beside = (fs::path(pairs->folder()) / "classes.txt").string();
   if (classes_path.empty() && fs::exists(beside)) classes_path = beside;
   HALO_CHECK(options.ood.empty() || (!manifest->labels.empty() && !classes_path.empty()),
-             "--ood needs zero-shot classification on the evaluation set: manifest '", options.manifest, "' needs a '",
-             mo.label_key, "' column and class names (classes.txt beside it, or --classes)");
-  const PairEmbeddings emb = shards ? embed_shard_pairs(m, set, options.embed) : embed_pairs(m, manifest, options.embed);
+             "--ood needs zero-shot classification on the evaluation set: manifest '",
+             options.manifest, "' needs a '", mo.label_key,
+             "' column and class names (classes.txt beside it, or --classes)");
+  const PairEmbeddings emb = embed_pairs(m, *pairs, options.embed);
   r.pairs = static_cast<int64_t>(emb.rows.size());
   HALO_CHECK(r.pairs > 0, "no readable pair in manifest '", options.manifest, "'");
   r.skipped = emb.skipped + manifest->skipped_rows;
@@ -244,7 +222,8 @@ EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
   // Retrieval over the clean pairs (a mismatched pair's caption is not its image's truth).
   std::vector<int64_t> keep;
   for (size_t i = 0; i < emb.rows.size(); ++i) {
-    if (manifest->mismatched.empty() || !manifest->mismatched[static_cast<size_t>(emb.rows[i])]) keep.push_back(static_cast<int64_t>(i));
+    if (manifest->mismatched.empty() || !manifest->mismatched[static_cast<size_t>(emb.rows[i])])
+      keep.push_back(static_cast<int64_t>(i));
   }
   const torch::Tensor index = torch::tensor(keep, torch::kInt64);
   const torch::Tensor image = emb.image.index_select(0, index).to(m.device);
@@ -252,18 +231,23 @@ EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
   r.retrieval_pairs = static_cast<int64_t>(keep.size());
   const auto i2t = loss::retrieval_ranks(*m.loss, image, text, options.chunk_rows);
   r.image_to_text = summarize_ranks(i2t);
-  r.text_to_image = summarize_ranks(loss::retrieval_ranks(*m.loss, text, image, options.chunk_rows));
+  r.text_to_image =
+      summarize_ranks(loss::retrieval_ranks(*m.loss, text, image, options.chunk_rows));
 
   // A few image -> text examples spread over the set, for the report.
   const int64_t n_examples = std::min<int64_t>(options.examples, r.retrieval_pairs);
   for (int64_t k = 0; k < n_examples; ++k) {
     const int64_t i = k * r.retrieval_pairs / n_examples;
-    const auto row = static_cast<size_t>(emb.rows[static_cast<size_t>(keep[static_cast<size_t>(i)])]);
-    RetrievalExample e{manifest->images[row], manifest->captions[row], {}, i2t[static_cast<size_t>(i)]};
-    const torch::Tensor logits = m.loss->logits(image.slice(0, i, i + 1), text).squeeze(0).to(torch::kCPU, torch::kFloat64);
+    const auto row =
+        static_cast<size_t>(emb.rows[static_cast<size_t>(keep[static_cast<size_t>(i)])]);
+    RetrievalExample e{
+        manifest->images[row], manifest->captions[row], {}, i2t[static_cast<size_t>(i)]};
+    const torch::Tensor logits =
+        m.loss->logits(image.slice(0, i, i + 1), text).squeeze(0).to(torch::kCPU, torch::kFloat64);
     const auto [values, best] = logits.topk(std::min<int64_t>(5, logits.size(0)));
     for (int64_t j = 0; j < best.size(0); ++j) {
-      const auto best_row = static_cast<size_t>(emb.rows[static_cast<size_t>(keep[static_cast<size_t>(best[j].item<int64_t>())])]);
+      const auto best_row = static_cast<size_t>(
+          emb.rows[static_cast<size_t>(keep[static_cast<size_t>(best[j].item<int64_t>())])]);
       e.top.emplace_back(manifest->captions[best_row], values[j].item<double>());
     }
     r.examples.push_back(e);
@@ -274,65 +258,82 @@ EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
   std::vector<int64_t> labels;
   if (!manifest->labels.empty() && !classes_path.empty()) {
     const auto classes = read_lines(classes_path, "classes");
-    const auto templates = options.templates.empty() ? std::vector<std::string>{"{}"} : read_lines(options.templates, "templates");
+    const auto templates = options.templates.empty() ? std::vector<std::string>{"{}"}
+                                                     : read_lines(options.templates, "templates");
     for (int64_t row : emb.rows) {
       const int64_t label = manifest->labels[static_cast<size_t>(row)];
-      HALO_CHECK(label < static_cast<int64_t>(classes.size()), options.manifest, ":", manifest->lines[static_cast<size_t>(row)],
-                 ": label ", label, " but ", classes_path, " has ", classes.size(), " classes");
+      HALO_CHECK(label < static_cast<int64_t>(classes.size()), options.manifest, ":",
+                 manifest->lines[static_cast<size_t>(row)], ": label ", label, " but ",
+                 classes_path, " has ", classes.size(), " classes");
       labels.push_back(label);
     }
     centroids = class_embeddings(m, classes, templates);
     r.classification = classify(m, emb.image, labels, centroids, options.chunk_rows);
   } else if (!options.classes.empty()) {
-    HALO_FAIL("--classes given but manifest '", options.manifest, "' has no '", mo.label_key, "' column");
+    HALO_FAIL("--classes given but manifest '", options.manifest, "' has no '", mo.label_key,
+              "' column");
   }
 
   // Mismatch detection against the ground truth: the model's own pair score and the cosine.
   // The model's score in float64 from its log-odds, which keep ordering pairs whose probability
   // rounds to 1: detection ranks by them.
-  const torch::Tensor log_odds = m.loss->mismatch_log_odds(emb.image.to(m.device), emb.text.to(m.device)).cpu();
-  const std::vector<double> model_log_odds = to_vector(log_odds);
-  const std::vector<double> model_score = to_vector(torch::sigmoid(log_odds.to(torch::kFloat64)));
+  const torch::Tensor log_odds =
+      m.loss->mismatch_log_odds(emb.image.to(m.device), emb.text.to(m.device)).cpu();
+  const std::vector<double> model_log_odds = to_doubles(log_odds);
+  const std::vector<double> model_score = to_doubles(torch::sigmoid(log_odds.to(torch::kFloat64)));
   const std::vector<double> cosine_score =
-      to_vector(1.0 - torch::cosine_similarity(emb.image.to(torch::kFloat64), emb.text.to(torch::kFloat64), 1));
+      to_doubles(1.0 - torch::cosine_similarity(emb.image.to(torch::kFloat64),
+                                                emb.text.to(torch::kFloat64), 1));
   if (!manifest->mismatched.empty()) {
     std::vector<int> truth;
     for (int64_t row : emb.rows) truth.push_back(manifest->mismatched[static_cast<size_t>(row)]);
     const auto positives = std::count(truth.begin(), truth.end(), 1);
     if (positives > 0 && positives < static_cast<int64_t>(truth.size())) {
-      r.detection.push_back(detection(r.loss == "halo" ? "abstain" : r.loss, model_score, truth, &model_log_odds));
+      r.detection.push_back(
+          detection(r.loss == "halo" ? "abstain" : r.loss, model_score, truth, &model_log_odds));
       r.detection.push_back(detection("cosine", cosine_score, truth));
-      const std::vector<double> context_log_odds =
-          in_context_log_odds(*m.loss, emb.image.to(m.device), emb.text.to(m.device), options.chunk_rows);
+      const std::vector<double> context_log_odds = eval::in_context_log_odds(
+          *m.loss, emb.image.to(m.device), emb.text.to(m.device), options.chunk_rows);
       std::vector<double> context;
-      for (double v : context_log_odds) context.push_back(1.0 / (1.0 + std::exp(-v)));
+      for (double v : context_log_odds) context.push_back(sigmoid(v));
       r.detection.push_back(detection("in-context", context, truth, &context_log_odds));
       // How much the model's own score and the in-context score add to the cosine: AUROC
       // differences with paired bootstrap intervals (the same resampled pairs for both scores).
-      const std::vector<double> cosine_log_odds = to_vector(loss::cosine_log_odds(emb.image, emb.text));
-      r.versus_cosine.push_back({r.detection.front().name, paired_bootstrap_auroc_difference(
-                                                               model_log_odds, cosine_log_odds, truth, kBootstrapResamples, 0.95, 0)});
-      r.versus_cosine.push_back({"in-context", paired_bootstrap_auroc_difference(context_log_odds, cosine_log_odds, truth,
-                                                                                kBootstrapResamples, 0.95, 1)});
+      const std::vector<double> cosine_log_odds =
+          to_doubles(loss::cosine_log_odds(emb.image, emb.text));
+      r.versus_cosine.push_back(
+          {r.detection.front().name,
+           paired_bootstrap_auroc_difference(model_log_odds, cosine_log_odds, truth,
+                                             kBootstrapResamples, 0.95, 0)});
+      r.versus_cosine.push_back(
+          {"in-context", paired_bootstrap_auroc_difference(context_log_odds, cosine_log_odds, truth,
+                                                           kBootstrapResamples, 0.95, 1)});
     }
   }
   // Zero-shot classification that may say "I don't know": the OOD sets against this one.
   std::vector<OodScoredSet> scored;
   if (!options.ood.empty()) {
-    scored.push_back({"in-distribution", {}, labels, ood_image_scores(*m.loss, emb.image.to(m.device), centroids, options.chunk_rows)});
-    for (int64_t row : emb.rows) scored.back().images.push_back(manifest->images[static_cast<size_t>(row)]);
+    scored.push_back(
+        {"in-distribution",
+         {},
+         labels,
+         ood_image_scores(*m.loss, emb.image.to(m.device), centroids, options.chunk_rows)});
+    for (int64_t row : emb.rows)
+      scored.back().images.push_back(manifest->images[static_cast<size_t>(row)]);
     r.selective = selective_by_score(scored.front().scores, labels);
     for (const auto& [name, path] : options.ood) {
-      const bool ood_shards = data::is_shard_source(path);
-      std::shared_ptr<const data::ShardSet> ood_set;
-      if (ood_shards) ood_set = std::make_shared<data::ShardSet>(data::open_shard_set(path));
-      const auto ood_manifest = std::make_shared<data::Manifest>(ood_shards ? data::index_shard_set(*ood_set, true)
-                                                                            : data::read_manifest(path, mo));
-      const PairEmbeddings ood = ood_shards ? embed_shard_pairs(m, ood_set, options.embed)
-                                            : embed_pairs(m, ood_manifest, options.embed);
-      HALO_CHECK(!ood.rows.empty(), "no readable image in OOD manifest '", path, "' (--ood ", name, "=", path, ")");
-      scored.push_back({name, {}, {}, ood_image_scores(*m.loss, ood.image.to(m.device), centroids, options.chunk_rows)});
-      for (int64_t row : ood.rows) scored.back().images.push_back(ood_manifest->images[static_cast<size_t>(row)]);
+      const auto ood_pairs = data::PairSet::open(path, mo, data::PairSet::ShardIndex::keys);
+      const data::Manifest* ood_manifest = &ood_pairs->rows();
+      const PairEmbeddings ood = embed_pairs(m, *ood_pairs, options.embed);
+      HALO_CHECK(!ood.rows.empty(), "no readable image in OOD manifest '", path, "' (--ood ", name,
+                 "=", path, ")");
+      scored.push_back(
+          {name,
+           {},
+           {},
+           ood_image_scores(*m.loss, ood.image.to(m.device), centroids, options.chunk_rows)});
+      for (int64_t row : ood.rows)
+        scored.back().images.push_back(ood_manifest->images[static_cast<size_t>(row)]);
       const auto detected = ood_detection(name, scored.front().scores, scored.back().scores);
       r.ood.insert(r.ood.end(), detected.begin(), detected.end());
     }
@@ -340,7 +341,8 @@ EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
   if (!options.out_dir.empty()) {
     write_outputs(r, *manifest, emb, model_score, model_log_odds, cosine_score, options.out_dir);
-    if (!scored.empty()) write_ood_scores((fs::path(options.out_dir) / "ood_scores.tsv").string(), scored);
+    if (!scored.empty())
+      write_ood_scores((fs::path(options.out_dir) / "ood_scores.tsv").string(), scored);
   }
   return r;
 }
@@ -349,19 +351,25 @@ std::string format_eval_table(const EvalResult& r) {
   std::ostringstream o;
   char line[256];
   o << "checkpoint " << r.checkpoint << " (step " << r.step << ", loss " << r.loss << ")\n";
-  o << "manifest   " << r.manifest << ": " << r.pairs << " pairs (" << r.skipped << " unreadable), retrieval over "
-    << r.retrieval_pairs << " clean pairs\n\n";
-  std::snprintf(line, sizeof line, "%-16s %7s %7s %7s %10s %12s\n", "retrieval", "R@1", "R@5", "R@10", "mean rank", "median rank");
+  o << "manifest   " << r.manifest << ": " << r.pairs << " pairs (" << r.skipped
+    << " unreadable), retrieval over " << r.retrieval_pairs << " clean pairs\n\n";
+  std::snprintf(line, sizeof line, "%-16s %7s %7s %7s %10s %12s\n", "retrieval", "R@1", "R@5",
+                "R@10", "mean rank", "median rank");
   o << line;
-  for (const auto& [name, s] : {std::pair<const char*, RankSummary>{"image -> text", r.image_to_text},
-                                {"text -> image", r.text_to_image}}) {
-    std::snprintf(line, sizeof line, "%-16s %7.3f %7.3f %7.3f %10.1f %12.1f\n", name, s.r1, s.r5, s.r10, s.mean_rank, s.median_rank);
+  for (const auto& [name, s] :
+       {std::pair<const char*, RankSummary>{"image -> text", r.image_to_text},
+        {"text -> image", r.text_to_image}}) {
+    std::snprintf(line, sizeof line, "%-16s %7.3f %7.3f %7.3f %10.1f %12.1f\n", name, s.r1, s.r5,
+                  s.r10, s.mean_rank, s.median_rank);
     o << line;
   }
   if (r.classification) {
     const auto& c = *r.classification;
-    std::snprintf(line, sizeof line, "\nzero-shot classification: %lld classes, %lld images: top-1 %.3f, top-5 %.3f, ECE %.4f (15 bins)",
-                  static_cast<long long>(c.classes), static_cast<long long>(c.count), c.top1, c.top5, c.calibration.ece);
+    std::snprintf(line, sizeof line,
+                  "\nzero-shot classification: %lld classes, %lld images: top-1 %.3f, top-5 %.3f, "
+                  "ECE %.4f (15 bins)",
+                  static_cast<long long>(c.classes), static_cast<long long>(c.count), c.top1,
+                  c.top5, c.calibration.ece);
     o << line;
     if (c.mean_abstain >= 0) {
       std::snprintf(line, sizeof line, ", mean abstain %.3f", c.mean_abstain);
@@ -370,31 +378,38 @@ std::string format_eval_table(const EvalResult& r) {
     o << "\n";
   }
   if (!r.ood.empty()) {
-    std::snprintf(line, sizeof line, "\n%-20s %-8s %7s %7s %9s\n", "OOD set", "score", "images", "AUROC", "FPR@95");
+    std::snprintf(line, sizeof line, "\n%-20s %-8s %7s %7s %9s\n", "OOD set", "score", "images",
+                  "AUROC", "FPR@95");
     o << line;
     for (const auto& d : r.ood) {
-      std::snprintf(line, sizeof line, "%-20s %-8s %7lld %7.3f %9.3f\n", d.set.c_str(), d.score.c_str(),
-                    static_cast<long long>(d.images), d.auroc, d.fpr95);
+      std::snprintf(line, sizeof line, "%-20s %-8s %7lld %7.3f %9.3f\n", d.set.c_str(),
+                    d.score.c_str(), static_cast<long long>(d.images), d.auroc, d.fpr95);
       o << line;
     }
-    std::snprintf(line, sizeof line, "\n%-28s %9s %9s %9s %8s\n", "selective classification", "acc@50%", "acc@80%", "acc@95%", "AURC");
+    std::snprintf(line, sizeof line, "\n%-28s %9s %9s %9s %8s\n", "selective classification",
+                  "acc@50%", "acc@80%", "acc@95%", "AURC");
     o << line;
     for (const auto& s : r.selective) {
-      std::snprintf(line, sizeof line, "%-28s %9.3f %9.3f %9.3f %8.4f\n", ("by " + s.score).c_str(), s.result.accuracy[0],
-                    s.result.accuracy[1], s.result.accuracy[2], s.result.aurc);
+      std::snprintf(line, sizeof line, "%-28s %9.3f %9.3f %9.3f %8.4f\n", ("by " + s.score).c_str(),
+                    s.result.accuracy[0], s.result.accuracy[1], s.result.accuracy[2],
+                    s.result.aurc);
       o << line;
     }
   }
   if (!r.detection.empty()) {
-    std::snprintf(line, sizeof line, "\n%-16s %7s %9s %11s %16s\n", "mismatch score", "AUROC", "FPR@95", "mean clean", "mean mismatched");
+    std::snprintf(line, sizeof line, "\n%-16s %7s %9s %11s %16s\n", "mismatch score", "AUROC",
+                  "FPR@95", "mean clean", "mean mismatched");
     o << line;
     for (const auto& d : r.detection) {
-      std::snprintf(line, sizeof line, "%-16s %7.3f %9.3f %11.3f %16.3f\n", d.name.c_str(), d.auroc, d.fpr95, d.mean_clean, d.mean_mismatched);
+      std::snprintf(line, sizeof line, "%-16s %7.3f %9.3f %11.3f %16.3f\n", d.name.c_str(), d.auroc,
+                    d.fpr95, d.mean_clean, d.mean_mismatched);
       o << line;
     }
     for (const auto& [name, d] : r.versus_cosine) {
-      std::snprintf(line, sizeof line, "AUROC %s - cosine: %+.4f (95%% bootstrap interval %+.4f .. %+.4f, %d resamples)\n",
-                    name.c_str(), d.estimate, d.lower, d.upper, kBootstrapResamples);
+      std::snprintf(
+          line, sizeof line,
+          "AUROC %s - cosine: %+.4f (95%% bootstrap interval %+.4f .. %+.4f, %d resamples)\n",
+          name.c_str(), d.estimate, d.lower, d.upper, kBootstrapResamples);
       o << line;
     }
   }
@@ -403,20 +418,36 @@ std::string format_eval_table(const EvalResult& r) {
 
 std::string eval_json(const EvalResult& r) {
   auto ranks = [](const RankSummary& s) {
-    return JsonObject().add("r1", s.r1).add("r5", s.r5).add("r10", s.r10).add("mean_rank", s.mean_rank).add("median_rank", s.median_rank);
+    return JsonObject()
+        .add("r1", s.r1)
+        .add("r5", s.r5)
+        .add("r10", s.r10)
+        .add("mean_rank", s.mean_rank)
+        .add("median_rank", s.median_rank);
   };
   JsonObject j;
-  j.add("checkpoint", r.checkpoint).add("step", r.step).add("loss", r.loss).add("manifest", r.manifest);
+  j.add("checkpoint", r.checkpoint)
+      .add("step", r.step)
+      .add("loss", r.loss)
+      .add("manifest", r.manifest);
   j.add("pairs", r.pairs).add("unreadable", r.skipped).add("retrieval_pairs", r.retrieval_pairs);
   j.add("image_to_text", ranks(r.image_to_text)).add("text_to_image", ranks(r.text_to_image));
   if (r.classification) {
     const auto& c = *r.classification;
     JsonObject cj;
-    cj.add("classes", c.classes).add("images", c.count).add("top1", c.top1).add("top5", c.top5).add("ece", c.calibration.ece);
+    cj.add("classes", c.classes)
+        .add("images", c.count)
+        .add("top1", c.top1)
+        .add("top5", c.top5)
+        .add("ece", c.calibration.ece);
     if (c.mean_abstain >= 0) cj.add("mean_abstain", c.mean_abstain);
     std::vector<JsonObject> bins;
     for (const auto& b : c.calibration.bins) {
-      bins.push_back(JsonObject().add("upper", b.upper).add("count", b.count).add("confidence", b.mean_confidence).add("accuracy", b.accuracy));
+      bins.push_back(JsonObject()
+                         .add("upper", b.upper)
+                         .add("count", b.count)
+                         .add("confidence", b.mean_confidence)
+                         .add("accuracy", b.accuracy));
     }
     cj.add("reliability", bins);
     j.add("classification", cj);
@@ -424,14 +455,21 @@ std::string eval_json(const EvalResult& r) {
   if (!r.detection.empty()) {
     JsonObject dj;
     for (const auto& d : r.detection) {
-      dj.add(d.name, JsonObject().add("auroc", d.auroc).add("fpr95", d.fpr95).add("mean_clean", d.mean_clean)
-                        .add("mean_mismatched", d.mean_mismatched).add("median_clean", d.median_clean)
-                        .add("median_mismatched", d.median_mismatched));
+      dj.add(d.name, JsonObject()
+                         .add("auroc", d.auroc)
+                         .add("fpr95", d.fpr95)
+                         .add("mean_clean", d.mean_clean)
+                         .add("mean_mismatched", d.mean_mismatched)
+                         .add("median_clean", d.median_clean)
+                         .add("median_mismatched", d.median_mismatched));
     }
     j.add("mismatch_detection", dj);
     JsonObject vj;
     for (const auto& [name, d] : r.versus_cosine) {
-      vj.add(name, JsonObject().add("auroc_difference", d.estimate).add("lower", d.lower).add("upper", d.upper)
+      vj.add(name, JsonObject()
+                       .add("auroc_difference", d.estimate)
+                       .add("lower", d.lower)
+                       .add("upper", d.upper)
                        .add("resamples", static_cast<int64_t>(kBootstrapResamples)));
     }
     j.add("auroc_minus_cosine", vj);
@@ -439,12 +477,19 @@ std::string eval_json(const EvalResult& r) {
   if (!r.ood.empty()) {
     std::vector<JsonObject> ood, selective;
     for (const auto& d : r.ood) {
-      ood.push_back(JsonObject().add("set", d.set).add("score", d.score).add("images", d.images).add("auroc", d.auroc)
+      ood.push_back(JsonObject()
+                        .add("set", d.set)
+                        .add("score", d.score)
+                        .add("images", d.images)
+                        .add("auroc", d.auroc)
                         .add("fpr95", d.fpr95));
     }
     for (const auto& s : r.selective) {
-      selective.push_back(JsonObject().add("score", s.score).add("coverage", s.result.coverage)
-                              .add("accuracy", s.result.accuracy).add("aurc", s.result.aurc));
+      selective.push_back(JsonObject()
+                              .add("score", s.score)
+                              .add("coverage", s.result.coverage)
+                              .add("accuracy", s.result.accuracy)
+                              .add("aurc", s.result.aurc));
     }
     j.add("ood_detection", ood).add("selective_classification", selective);
   }

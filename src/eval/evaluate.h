@@ -20,7 +20,7 @@ constexpr int kBootstrapResamples = 1000;
 
 struct EvalOptions {
   std::string manifest;
-  std::string classes;    // class names, one per line ("" -> classes.txt beside the manifest, if any)
+  std::string classes;  // class names, one per line ("" -> classes.txt beside the manifest, if any)
   std::string templates;  // prompt templates with "{}", one per line ("" -> just "{}")
   std::string out_dir;    // results.json, pair_scores.tsv, reliability.tsv, examples.tsv
   // Out-of-distribution sets (name, manifest) whose images zero-shot classification should
@@ -45,9 +45,9 @@ struct ClassificationResult {
 };
 
 struct RetrievalExample {
-  std::string image, caption;                            // the query pair
-  std::vector<std::pair<std::string, double>> top;      // best captions with their logits
-  int64_t rank = 0;                                      // rank of the true caption
+  std::string image, caption;                       // the query pair
+  std::vector<std::pair<std::string, double>> top;  // best captions with their logits
+  int64_t rank = 0;                                 // rank of the true caption
 };
 
 struct EvalResult {
@@ -55,13 +55,14 @@ struct EvalResult {
   int64_t step = 0, pairs = 0, skipped = 0, retrieval_pairs = 0;
   RankSummary image_to_text, text_to_image;
   std::optional<ClassificationResult> classification;
-  std::vector<DetectionScores> detection;  // model score, cosine, in-context; empty without ground truth
+  std::vector<DetectionScores>
+      detection;  // model score, cosine, in-context; empty without ground truth
   // AUROC of the model's score and of the in-context score minus the cosine's, with a paired
   // bootstrap interval (95%, kBootstrapResamples resamples of the pairs); with ground truth only.
   std::vector<std::pair<std::string, Interval>> versus_cosine;
   std::vector<RetrievalExample> examples;
-  std::vector<OodDetection> ood;            // with options.ood: each set against each score
-  std::vector<SelectiveScore> selective;    // with options.ood: this manifest's images by each score
+  std::vector<OodDetection> ood;          // with options.ood: each set against each score
+  std::vector<SelectiveScore> selective;  // with options.ood: this manifest's images by each score
   double seconds = 0;
 };
 
@@ -72,8 +73,9 @@ EvalResult evaluate(train::TrainedModel& model, const EvalOptions& options);
 // (plus HALO's abstain logit when the loss has one), and p_t2i the same the other way. Unlike
 // the pair-alone scores, it asks whether another caption of the set fits the image better.
 // Rows in chunks of `chunk_rows`; returns one value per pair.
-std::vector<double> in_context_mismatch_score(loss::ContrastiveLoss& loss, const torch::Tensor& image,
-                                              const torch::Tensor& text, int64_t chunk_rows);
+std::vector<double> in_context_mismatch_score(loss::ContrastiveLoss& loss,
+                                              const torch::Tensor& image, const torch::Tensor& text,
+                                              int64_t chunk_rows);
 // Its log-odds, log(s / (1 - s)), float64 and computed in log space (from the two directions'
 // log-probabilities), so that pairs whose s rounds to 1 or 0 keep their order.
 std::vector<double> in_context_log_odds(loss::ContrastiveLoss& loss, const torch::Tensor& image,

@@ -28,7 +28,7 @@ struct FilterOptions {
   // Or precomputed scores (no model): column `score_column` of this file, joined by manifest
   // line (e.g. RUN_DIR/pair_dynamics.tsv, column cosine_mean; eval/score_file.h).
   std::string scores_file, score_column;
-  int64_t chunk_rows = 8192;            // pairs read, decoded and scored at a time
+  int64_t chunk_rows = 8192;  // pairs scored at a time, manifest or shards (in-context: the bank)
   EmbedOptions embed;
   bool verbose = true;
 };
@@ -43,9 +43,11 @@ struct FilterReport {
   // With a `mismatched` column: how many injected mismatches were rejected.
   int64_t mismatched = -1, mismatched_rejected = 0;
   double precision = 0, recall = 0;
-  double auroc = 0, fpr_at_95_tpr = 0;  // of the score for telling mismatched pairs (with the column)
+  double auroc = 0,
+         fpr_at_95_tpr = 0;  // of the score for telling mismatched pairs (with the column)
   std::string kept_path, rejected_path, scores_path, skipped_path;
-  std::string kept_keys_path, kept_uids_path;  // shards: the kept keys (and uids, when the json has them)
+  std::string kept_keys_path,
+      kept_uids_path;  // shards: the kept keys (and uids, when the json has them)
   double seconds = 0;
 };
 
@@ -58,21 +60,33 @@ void check_filter_options(const FilterOptions& options);
 // filter_shards. Cross-scoring: k models trained with data.folds = k, one per
 // data.holdout_fold, each scoring the pairs of the fold it never saw. With
 // options.scores_file, `models` must be empty and the manifest's default columns are read.
-FilterReport filter_manifest(std::vector<train::TrainedModel>& models, const FilterOptions& options);
+FilterReport filter_manifest(std::vector<train::TrainedModel>& models,
+                             const FilterOptions& options);
 inline FilterReport filter_manifest(train::TrainedModel& model, const FilterOptions& options) {
   std::vector<train::TrainedModel> one{model};
   return filter_manifest(one, options);
 }
 std::string format_filter_report(const FilterReport& report);
 
-// Filtering shards (filter_shards.cpp): one model scores every sample (pass 1, one batch in
-// memory); pass 2 copies each sample, its members' names and bytes unchanged, into
-// OUT/kept/NAME.tar or OUT/rejected/NAME.tar (NAME: its input shard's file name; samples that
-// cannot be scored go to rejected and are listed in skipped.tsv), each folder with its
-// sizes.json, so kept and rejected together are the input. Also scores.tsv (key, shard, score,
-// kept, mismatched, log-odds), kept_keys.txt (one key per line) and, when every kept sample's
-// json has a `uid`, kept_uids.npy (a NumPy array of those strings, DataComp's subset list).
+// Filtering shards (filter_shards.cpp): one model scores every sample (pass 1, one chunk of
+// --chunk samples in memory, scored by score_chunk as the manifest path scores its chunks); pass 2
+// copies each sample, its members' names and bytes unchanged, into OUT/kept/NAME.tar or
+// OUT/rejected/NAME.tar (NAME: its input shard's file name; samples that cannot be scored go to
+// rejected and are listed in skipped.tsv), each folder with its sizes.json, so kept and rejected
+// together are the input. Also scores.tsv (key, shard, score, kept, mismatched, log-odds),
+// kept_keys.txt (one key per line) and, when every kept sample's json has a `uid`, kept_uids.npy (a
+// NumPy array of those strings, DataComp's subset list).
 FilterReport filter_shards(train::TrainedModel& model, const FilterOptions& options);
+
+// One chunk's pair scores by --score, float64 on the CPU: `score` (model: the loss's mismatch
+// probability; cosine: 1 - cos; in-context: the pair against the chunk's other pairs) and its
+// log-odds, which keep ordering pairs whose score rounds to 0 or 1. Both filter paths, manifest
+// and shards, score through it, so a score means the same for either.
+struct ChunkScores {
+  torch::Tensor score, log_odds;
+};
+ChunkScores score_chunk(train::TrainedModel& model, const std::string& score,
+                        const torch::Tensor& image, const torch::Tensor& text);
 
 // A NumPy .npy file (format 1.0) holding a 1-d array of unicode strings ('<U' + longest).
 std::string npy_of_strings(const std::vector<std::string>& utf8);
@@ -83,6 +97,7 @@ std::string npy_of_strings(const std::vector<std::string>& utf8);
 // threshold). Exposed for tests.
 std::vector<bool> keep_mask(const std::vector<double>& scores, std::optional<double> threshold,
                             std::optional<double> keep_fraction, double* chosen_threshold,
-                            const std::vector<double>& rank_by = {}, size_t* first_rejected = nullptr);
+                            const std::vector<double>& rank_by = {},
+                            size_t* first_rejected = nullptr);
 
 }  // namespace halo::eval

@@ -1,6 +1,7 @@
 // Filtering WebDataset shards (see filter.h, filter_shards): pass 1 scores every sample with a
-// model through the shard loader; the cut is fixed; pass 2 reads the shards again and copies
-// each sample unchanged into the kept or rejected shard of the same name.
+// model through the shard loader, chunk by chunk (score_chunk, as for manifests); the cut is
+// fixed; pass 2 reads the shards again and copies each sample unchanged into the kept or
+// rejected shard of the same name.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,12 +19,11 @@
 #include "common/json.h"
 #include "common/metrics.h"
 #include "data/image.h"
+#include "data/pair_set.h"
 #include "data/shard_pattern.h"
-#include "data/shard_plan.h"
 #include "data/shard_writer.h"
 #include "data/tar_reader.h"
 #include "eval/filter.h"
-#include "loss/contrastive_loss.h"
 
 namespace fs = std::filesystem;
 
@@ -36,7 +36,11 @@ std::vector<uint32_t> code_points(const std::string& s) {
   std::vector<uint32_t> out;
   for (size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
-    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 1;
+    const size_t n = c < 0x80           ? 1
+                     : (c >> 5) == 0x6  ? 2
+                     : (c >> 4) == 0xE  ? 3
+                     : (c >> 3) == 0x1E ? 4
+                                        : 1;
     if (n == 1 || i + n > s.size()) {
       out.push_back(c);
       ++i;
@@ -71,8 +75,9 @@ std::string npy_of_strings(const std::vector<std::string>& utf8) {
     strings.push_back(code_points(s));
     width = std::max(width, strings.back().size());
   }
-  std::string header = "{'descr': '<U" + std::to_string(width) + "', 'fortran_order': False, 'shape': (" +
-                       std::to_string(strings.size()) + ",), }";
+  std::string header = "{'descr': '<U" + std::to_string(width) +
+                       "', 'fortran_order': False, 'shape': (" + std::to_string(strings.size()) +
+                       ",), }";
   const size_t unpadded = 10 + header.size() + 1;  // magic, version, length, header, newline
   header += std::string((64 - unpadded % 64) % 64, ' ') + "\n";
   std::string out = "\x93NUMPY";
@@ -84,7 +89,8 @@ std::string npy_of_strings(const std::vector<std::string>& utf8) {
   for (const auto& s : strings) {
     for (size_t i = 0; i < width; ++i) {
       const uint32_t cp = i < s.size() ? s[i] : 0;
-      for (int b = 0; b < 4; ++b) out += static_cast<char>((cp >> (8 * b)) & 0xFF);  // little-endian UTF-32
+      for (int b = 0; b < 4; ++b)
+        out += static_cast<char>((cp >> (8 * b)) & 0xFF);  // little-endian UTF-32
     }
   }
   return out;
@@ -94,7 +100,8 @@ FilterReport filter_shards(train::TrainedModel& m, const FilterOptions& o) {
   torch::NoGradGuard no_grad;
   const auto start = std::chrono::steady_clock::now();
   check_filter_options(o);
-  auto set = std::make_shared<data::ShardSet>(data::open_shard_set(o.manifest));
+  const auto pairs = data::PairSet::open(o.manifest, {}, data::PairSet::ShardIndex::none);
+  const std::shared_ptr<const data::ShardSet> set = pairs->shards();
   std::set<std::string> names;
   for (const auto& shard : set->shards) {
     HALO_CHECK(names.insert(fs::path(shard).filename().string()).second, "shard name '",
@@ -120,31 +127,49 @@ FilterReport filter_shards(train::TrainedModel& m, const FilterOptions& o) {
 
   // ---- pass 1: a score per usable sample, by shard set index ---------------------------------
   const double none = std::numeric_limits<double>::quiet_NaN();
-  std::vector<double> score(static_cast<size_t>(set->total), none), log_odds(static_cast<size_t>(set->total), none);
+  std::vector<double> score(static_cast<size_t>(set->total), none),
+      log_odds(static_cast<size_t>(set->total), none);
   EmbedOptions eo = o.embed;
   eo.skip_bad = true;
+  // Batches are gathered into chunks of --chunk pairs and each chunk is scored as the manifest
+  // path scores its chunks (score_chunk): the in-context score's bank is the chunk.
   int64_t scored_count = 0;
-  embed_shard_batches(m, set, eo, [&](const data::Batch& batch, const torch::Tensor& image, const torch::Tensor& text) {
-    torch::Tensor s, l;
-    if (o.score == "cosine") {
-      s = 1.0 - torch::cosine_similarity(image.to(torch::kFloat64), text.to(torch::kFloat64), 1);
-      l = loss::cosine_log_odds(image, text);
-    } else {
-      l = m.loss->mismatch_log_odds(image.to(m.device), text.to(m.device)).cpu().to(torch::kFloat64);
-      s = torch::sigmoid(l);
+  std::vector<torch::Tensor> images, texts, rows;
+  int64_t pending = 0;
+  auto score_pending = [&] {
+    if (pending == 0) return;
+    const ChunkScores chunk = score_chunk(m, o.score, torch::cat(images), torch::cat(texts));
+    const torch::Tensor chunk_rows = torch::cat(rows).contiguous();
+    const auto* row = chunk_rows.data_ptr<int64_t>();
+    for (int64_t i = 0; i < chunk_rows.numel(); ++i) {
+      score[static_cast<size_t>(row[i])] = chunk.score.data_ptr<double>()[i];
+      log_odds[static_cast<size_t>(row[i])] = chunk.log_odds.data_ptr<double>()[i];
     }
-    s = s.to(torch::kFloat64).contiguous();
-    l = l.to(torch::kFloat64).contiguous();
-    const auto* rows = batch.rows.data_ptr<int64_t>();
-    for (int64_t i = 0; i < batch.rows.numel(); ++i) {
-      score[static_cast<size_t>(rows[i])] = s.data_ptr<double>()[i];
-      log_odds[static_cast<size_t>(rows[i])] = l.data_ptr<double>()[i];
+    scored_count += pending;
+    images.clear(), texts.clear(), rows.clear();
+    pending = 0;
+    if (o.verbose) {
+      const double s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::cout << "  scored " << scored_count << " of " << set->total << " samples, "
+                << static_cast<int64_t>(static_cast<double>(scored_count) / std::max(s, 1e-9))
+                << " pairs/s" << std::endl;
     }
-    scored_count += batch.rows.numel();
-    if (o.verbose && scored_count % 10000 < batch.rows.numel()) {
-      std::cout << "  scored " << scored_count << " of " << set->total << " samples" << std::endl;
-    }
-  });
+  };
+  embed_pair_batches(
+      m, *pairs, eo,
+      [&](const data::Batch& batch, const torch::Tensor& image, const torch::Tensor& text) {
+        for (int64_t from = 0; from < batch.rows.numel();) {
+          const int64_t take = std::min(batch.rows.numel() - from, o.chunk_rows - pending);
+          images.push_back(image.narrow(0, from, take));
+          texts.push_back(text.narrow(0, from, take));
+          rows.push_back(batch.rows.narrow(0, from, take));
+          pending += take;
+          from += take;
+          if (pending == o.chunk_rows) score_pending();
+        }
+      });
+  score_pending();
   HALO_CHECK(scored_count > 0, "no sample of '", o.manifest, "' could be scored");
   std::vector<double> values, rank_by;
   std::vector<int64_t> scored_rows;
@@ -155,10 +180,12 @@ FilterReport filter_shards(train::TrainedModel& m, const FilterOptions& o) {
     rank_by.push_back(log_odds[static_cast<size_t>(i)]);
   }
   size_t first_rejected = values.size();
-  const std::vector<bool> keep_scored = keep_mask(values, o.threshold, o.keep_fraction, &r.threshold, rank_by, &first_rejected);
+  const std::vector<bool> keep_scored =
+      keep_mask(values, o.threshold, o.keep_fraction, &r.threshold, rank_by, &first_rejected);
   if (first_rejected < values.size()) r.threshold_log_odds = rank_by[first_rejected];
   std::vector<bool> keep(static_cast<size_t>(set->total), false);
-  for (size_t k = 0; k < scored_rows.size(); ++k) keep[static_cast<size_t>(scored_rows[k])] = keep_scored[k];
+  for (size_t k = 0; k < scored_rows.size(); ++k)
+    keep[static_cast<size_t>(scored_rows[k])] = keep_scored[k];
 
   // ---- pass 2: every sample, unchanged, to the kept or the rejected shard of its name --------
   AtomicFile scores_file(r.scores_path), skipped_file(r.skipped_path), keys_file(r.kept_keys_path);
@@ -184,15 +211,17 @@ FilterReport filter_shards(train::TrainedModel& m, const FilterOptions& o) {
       (k ? kept : rejected).add(sample);
       if (!scored) {
         const std::string reason = unscored_reason(sample, set->sizes[s]);
-        skipped_file.out() << data::tsv_field(sample.key) << '\t' << name << '\t' << data::tsv_field(reason) << '\n';
+        skipped_file.out() << data::tsv_field(sample.key) << '\t' << name << '\t'
+                           << data::tsv_field(reason) << '\n';
         ++reasons[reason];
         ++r.skipped;
         continue;
       }
-      scores_file.out() << data::tsv_field(sample.key) << '\t' << name << '\t' << json_number(score[r_index]) << '\t'
-                        << (k ? 1 : 0) << '\t'
-                        << (sample.mismatched < 0 ? std::string("-") : std::to_string(sample.mismatched)) << '\t'
-                        << json_number(log_odds[r_index]) << '\n';
+      scores_file.out() << data::tsv_field(sample.key) << '\t' << name << '\t'
+                        << json_number(score[r_index]) << '\t' << (k ? 1 : 0) << '\t'
+                        << (sample.mismatched < 0 ? std::string("-")
+                                                  : std::to_string(sample.mismatched))
+                        << '\t' << json_number(log_odds[r_index]) << '\n';
       ++r.scored;
       (k ? r.kept : r.rejected) += 1;
       if (sample.mismatched >= 0) {
@@ -227,8 +256,12 @@ FilterReport filter_shards(train::TrainedModel& m, const FilterOptions& o) {
   }
   r.skipped_reasons.assign(reasons.begin(), reasons.end());
   if (r.mismatched >= 0) {
-    r.precision = r.rejected ? static_cast<double>(r.mismatched_rejected) / static_cast<double>(r.rejected) : 0.0;
-    r.recall = r.mismatched ? static_cast<double>(r.mismatched_rejected) / static_cast<double>(r.mismatched) : 0.0;
+    r.precision = r.rejected
+                      ? static_cast<double>(r.mismatched_rejected) / static_cast<double>(r.rejected)
+                      : 0.0;
+    r.recall = r.mismatched
+                   ? static_cast<double>(r.mismatched_rejected) / static_cast<double>(r.mismatched)
+                   : 0.0;
     if (r.mismatched > 0 && r.mismatched < static_cast<int64_t>(detector_labels.size())) {
       r.auroc = auroc(detector_scores, detector_labels);
       r.fpr_at_95_tpr = fpr_at_tpr(detector_scores, detector_labels, 0.95);

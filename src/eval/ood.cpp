@@ -14,15 +14,6 @@
 
 namespace halo::eval {
 
-namespace {
-
-std::vector<double> double_values(const torch::Tensor& t) {
-  const torch::Tensor c = t.to(torch::kCPU, torch::kFloat64).contiguous();
-  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-}
-
-}  // namespace
-
 const std::vector<double>& OodImageScores::score(const std::string& name) const {
   for (const auto& [n, values] : scores) {
     if (n == name) return values;
@@ -31,8 +22,8 @@ const std::vector<double>& OodImageScores::score(const std::string& name) const 
 }
 
 double OodImageScores::natural_value(const std::string& name, double score) {
-  if (name == "abstain") return 1.0 / (1.0 + std::exp(-score));
-  if (name == "msp" || name == "mcm") return std::exp(-score);
+  if (name == "abstain") return sigmoid(score);
+  if (name == "msp" || name == "mcm" || name == "mcm_clip") return std::exp(-score);
   return score;
 }
 
@@ -40,13 +31,14 @@ OodImageScores ood_image_scores(loss::ContrastiveLoss& loss, const torch::Tensor
                                 const torch::Tensor& class_embeddings, int64_t chunk_rows) {
   torch::NoGradGuard no_grad;
   HALO_CHECK(chunk_rows >= 1, "chunk_rows must be >= 1");
-  HALO_CHECK(images.dim() == 2 && class_embeddings.dim() == 2 && images.size(1) == class_embeddings.size(1),
+  HALO_CHECK(images.dim() == 2 && class_embeddings.dim() == 2 &&
+                 images.size(1) == class_embeddings.size(1),
              "OOD scores need n x D images and C x D class embeddings of the same D");
   const std::optional<double> sink = loss.abstain_logit();
   const torch::Tensor classes = class_embeddings.to(images.device());
   const torch::Tensor unit_classes = torch::nn::functional::normalize(
       classes.to(torch::kFloat64), torch::nn::functional::NormalizeFuncOptions().dim(1));
-  std::vector<torch::Tensor> predicted, abstain, msp, mcm, energy;
+  std::vector<torch::Tensor> predicted, abstain, msp, mcm, mcm_clip, energy;
   for (int64_t start = 0; start < images.size(0); start += chunk_rows) {
     const torch::Tensor x = images.slice(0, start, std::min(images.size(0), start + chunk_rows));
     const torch::Tensor logits = loss.logits(x, classes).to(torch::kFloat64);
@@ -56,21 +48,28 @@ OodImageScores ood_image_scores(loss::ContrastiveLoss& loss, const torch::Tensor
     msp.push_back((lse - std::get<0>(logits.max(1))).cpu());  // -max log softmax
     const torch::Tensor unit_x = torch::nn::functional::normalize(
         x.to(torch::kFloat64), torch::nn::functional::NormalizeFuncOptions().dim(1));
-    const torch::Tensor cos_logits = unit_x.matmul(unit_classes.t()) / kMcmTemperature;
-    mcm.push_back((torch::logsumexp(cos_logits, 1) - std::get<0>(cos_logits.max(1))).cpu());
+    const torch::Tensor cosines = unit_x.matmul(unit_classes.t());
+    for (auto [temperature, out] :
+         {std::pair{kMcmTemperature, &mcm}, std::pair{kMcmClipTemperature, &mcm_clip}}) {
+      const torch::Tensor cos_logits = cosines / temperature;
+      out->push_back((torch::logsumexp(cos_logits, 1) - std::get<0>(cos_logits.max(1))).cpu());
+    }
     energy.push_back((-lse).cpu());
   }
   OodImageScores out;
   const torch::Tensor all_predicted = torch::cat(predicted).to(torch::kInt64).contiguous();
-  out.predicted.assign(all_predicted.data_ptr<int64_t>(), all_predicted.data_ptr<int64_t>() + all_predicted.numel());
-  if (sink) out.scores.emplace_back("abstain", double_values(torch::cat(abstain)));
-  out.scores.emplace_back("msp", double_values(torch::cat(msp)));
-  out.scores.emplace_back("mcm", double_values(torch::cat(mcm)));
-  out.scores.emplace_back("energy", double_values(torch::cat(energy)));
+  out.predicted.assign(all_predicted.data_ptr<int64_t>(),
+                       all_predicted.data_ptr<int64_t>() + all_predicted.numel());
+  if (sink) out.scores.emplace_back("abstain", to_doubles(torch::cat(abstain)));
+  out.scores.emplace_back("msp", to_doubles(torch::cat(msp)));
+  out.scores.emplace_back("mcm", to_doubles(torch::cat(mcm)));
+  out.scores.emplace_back("mcm_clip", to_doubles(torch::cat(mcm_clip)));
+  out.scores.emplace_back("energy", to_doubles(torch::cat(energy)));
   return out;
 }
 
-std::vector<OodDetection> ood_detection(const std::string& set, const OodImageScores& in_distribution,
+std::vector<OodDetection> ood_detection(const std::string& set,
+                                        const OodImageScores& in_distribution,
                                         const OodImageScores& ood) {
   std::vector<OodDetection> out;
   for (const auto& [name, id_values] : in_distribution.scores) {
@@ -87,11 +86,13 @@ std::vector<OodDetection> ood_detection(const std::string& set, const OodImageSc
   return out;
 }
 
-std::vector<SelectiveScore> selective_by_score(const OodImageScores& scores, const std::vector<int64_t>& labels) {
-  HALO_CHECK(labels.size() == scores.predicted.size(), "selective classification: ", labels.size(), " labels for ",
-             scores.predicted.size(), " images");
+std::vector<SelectiveScore> selective_by_score(const OodImageScores& scores,
+                                               const std::vector<int64_t>& labels) {
+  HALO_CHECK(labels.size() == scores.predicted.size(), "selective classification: ", labels.size(),
+             " labels for ", scores.predicted.size(), " images");
   std::vector<int> correct;
-  for (size_t i = 0; i < labels.size(); ++i) correct.push_back(scores.predicted[i] == labels[i] ? 1 : 0);
+  for (size_t i = 0; i < labels.size(); ++i)
+    correct.push_back(scores.predicted[i] == labels[i] ? 1 : 0);
   std::vector<SelectiveScore> out;
   for (const auto& [name, values] : scores.scores) {
     std::vector<double> confidence;
@@ -105,15 +106,18 @@ void write_ood_scores(const std::string& path, const std::vector<OodScoredSet>& 
   HALO_CHECK(!sets.empty(), "no scored set to write to ", path);
   std::ostringstream out;
   out << "set\timage_path\tlabel\tpredicted\tcorrect";
-  for (const auto& [name, values] : sets.front().scores.scores) out << '\t' << name << '\t' << name << "_score";
+  for (const auto& [name, values] : sets.front().scores.scores)
+    out << '\t' << name << '\t' << name << "_score";
   out << '\n';
   for (const auto& set : sets) {
     for (size_t i = 0; i < set.images.size(); ++i) {
-      const int64_t label = set.labels.empty() ? -1 : set.labels[i], predicted = set.scores.predicted[i];
-      out << data::tsv_field(set.name) << '\t' << data::tsv_field(set.images[i]) << '\t' << label << '\t' << predicted
-          << '\t' << (label < 0 ? -1 : static_cast<int>(label == predicted));
+      const int64_t label = set.labels.empty() ? -1 : set.labels[i],
+                    predicted = set.scores.predicted[i];
+      out << data::tsv_field(set.name) << '\t' << data::tsv_field(set.images[i]) << '\t' << label
+          << '\t' << predicted << '\t' << (label < 0 ? -1 : static_cast<int>(label == predicted));
       for (const auto& [name, values] : set.scores.scores) {
-        out << '\t' << json_number(OodImageScores::natural_value(name, values[i])) << '\t' << json_number(values[i]);
+        out << '\t' << json_number(OodImageScores::natural_value(name, values[i])) << '\t'
+            << json_number(values[i]);
       }
       out << '\n';
     }

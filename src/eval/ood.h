@@ -5,7 +5,9 @@
 //   abstain  HALO's sink class: log-odds b - logsumexp(class logits) (HALO only)
 //   msp      the maximum softmax probability over the classes: -max_c log softmax(logits)_c
 //   mcm      MCM (Ming et al., NeurIPS 2022), the maximum softmax of the cosines to the class
-//            embeddings at CLIP's temperature 0.01: -max_c log softmax(cos / 0.01)_c
+//            embeddings at the paper's temperature 1: -max_c log softmax(cos / 1)_c
+//   mcm_clip the same at CLIP's temperature 0.01 (what this project reported as MCM before it
+//            was checked against the paper; docs/evaluation.md compares the two)
 //   energy   -logsumexp(class logits) (temperature 1)
 // HALO's abstain log-odds is b plus the energy of its own logits: the two rank images alike by
 // construction (docs/loss.md). Then how well each score tells the evaluation set's images from
@@ -24,15 +26,16 @@
 
 namespace halo::eval {
 
-constexpr double kMcmTemperature = 0.01;
+constexpr double kMcmTemperature = 1.0;       // MCM's own (the paper's and its code's)
+constexpr double kMcmClipTemperature = 0.01;  // CLIP's logit scale of 100
 
 struct OodImageScores {
   std::vector<int64_t> predicted;  // the argmax class of each image
-  // (name, one value per image), in the order abstain (HALO only), msp, mcm, energy.
+  // (name, one value per image), in the order abstain (HALO only), msp, mcm, mcm_clip, energy.
   std::vector<std::pair<std::string, std::vector<double>>> scores;
   const std::vector<double>& score(const std::string& name) const;
-  // The probability each score stands for (abstain: sink probability; msp, mcm: the maximum
-  // probability; energy: -logsumexp as it is), for the per-image file.
+  // The probability each score stands for (abstain: sink probability; msp, mcm, mcm_clip: the
+  // maximum probability; energy: -logsumexp as it is), for the per-image file.
   static double natural_value(const std::string& name, double score);
 };
 
@@ -48,7 +51,8 @@ struct OodDetection {
 };
 
 // Each score of `ood` against the same score of `in_distribution`.
-std::vector<OodDetection> ood_detection(const std::string& set, const OodImageScores& in_distribution,
+std::vector<OodDetection> ood_detection(const std::string& set,
+                                        const OodImageScores& in_distribution,
                                         const OodImageScores& ood);
 
 struct SelectiveScore {
@@ -57,7 +61,8 @@ struct SelectiveScore {
 };
 
 // Selective classification of the evaluation set's images by each score (confidence = -score).
-std::vector<SelectiveScore> selective_by_score(const OodImageScores& scores, const std::vector<int64_t>& labels);
+std::vector<SelectiveScore> selective_by_score(const OodImageScores& scores,
+                                               const std::vector<int64_t>& labels);
 
 // The images of one set with their scores, for the per-image file.
 struct OodScoredSet {

@@ -61,7 +61,8 @@ bool number(const std::vector<std::string>& row, int column, double& value) {
 }
 
 std::string field(const std::vector<std::string>& row, int column) {
-  return column >= 0 && static_cast<size_t>(column) < row.size() ? row[static_cast<size_t>(column)] : "";
+  return column >= 0 && static_cast<size_t>(column) < row.size() ? row[static_cast<size_t>(column)]
+                                                                 : "";
 }
 
 // Numbers of one metrics.jsonl line ({"key": number, ...}); metrics.jsonl holds numbers only
@@ -78,7 +79,8 @@ std::map<std::string, double> parse_flat_json(const std::string& line) {
     char* stop = nullptr;
     const double value = std::strtod(line.c_str() + colon + 1, &stop);
     if (stop != line.c_str() + colon + 1) out[key] = value;
-    i = stop && stop > line.c_str() + colon + 1 ? static_cast<size_t>(stop - line.c_str()) : colon + 1;
+    i = stop && stop > line.c_str() + colon + 1 ? static_cast<size_t>(stop - line.c_str())
+                                                : colon + 1;
   }
   return out;
 }
@@ -115,13 +117,15 @@ std::string plot_curves(const CurvesPlot& p) {
   HALO_CHECK(!p.runs.empty() && !p.keys.empty(), "plot curves needs at least one run and one key");
   std::vector<Series> series;
   for (const auto& [label, where] : p.runs) {
-    const std::string path = fs::is_directory(where) ? (fs::path(where) / "metrics.jsonl").string() : where;
+    const std::string path =
+        fs::is_directory(where) ? (fs::path(where) / "metrics.jsonl").string() : where;
     const auto metrics = read_metrics(path);
     for (const auto& key : p.keys) {
       const auto it = metrics.find(key);
       HALO_CHECK(it != metrics.end(), "metrics file '", path, "' has no key '", key, "'");
       Series s = it->second;
-      s.name = p.keys.size() == 1 ? (label.empty() ? key : label) : (label.empty() ? key : label + ": " + key);
+      s.name = p.keys.size() == 1 ? (label.empty() ? key : label)
+                                  : (label.empty() ? key : label + ": " + key);
       s.color = chart_color(series.size());
       series.push_back(std::move(s));
     }
@@ -143,7 +147,8 @@ std::string plot_histogram(const HistogramPlot& p) {
       double v = 0;
       if (!number(row, value, v)) continue;
       const std::string g = group < 0 ? "" : field(row, group);
-      if (p.group_order.empty() && std::find(order.begin(), order.end(), g) == order.end()) order.push_back(g);
+      if (p.group_order.empty() && std::find(order.begin(), order.end(), g) == order.end())
+        order.push_back(g);
       by_group[g].push_back(p.log10 ? std::log10(std::max(v, 1e-12)) : v);
     }
     for (const auto& g : order) {
@@ -158,9 +163,11 @@ std::string plot_histogram(const HistogramPlot& p) {
       samples.push_back(std::move(s));
     }
   }
-  HALO_CHECK(!samples.empty(), "plot histogram: no numeric value in column '", p.value_column, "' of the tables");
-  const std::string x_label =
-      !p.x_label.empty() ? p.x_label : (p.log10 ? "log10 " : "") + p.value_column + " (share of each group per bin)";
+  HALO_CHECK(!samples.empty(), "plot histogram: no numeric value in column '", p.value_column,
+             "' of the tables");
+  const std::string x_label = !p.x_label.empty() ? p.x_label
+                                                 : (p.log10 ? "log10 " : "") + p.value_column +
+                                                       " (share of each group per bin)";
   return svg_histogram(p.title, samples, p.bins, x_label);
 }
 
@@ -180,7 +187,8 @@ std::string plot_bars(const BarsPlot& p) {
   chart.title = p.title;
   chart.x_label = p.x_label;
   chart.x_from = p.x_from;
-  std::vector<std::string> series_keys = series_col < 0 ? p.value_columns : std::vector<std::string>{};
+  std::vector<std::string> series_keys =
+      series_col < 0 ? p.value_columns : std::vector<std::string>{};
   // samples[category][series]: every value of the rows sharing the label.
   std::vector<std::vector<std::vector<double>>> samples;
   for (const auto& row : t.rows) {

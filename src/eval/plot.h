@@ -30,22 +30,22 @@ std::string plot_curves(const CurvesPlot& plot);
 
 struct HistogramPlot {
   std::string title, x_label;
-  std::vector<LabelledFile> tables;  // TSV files with a header
-  std::string value_column, group_column;  // group "" -> one sample per file
+  std::vector<LabelledFile> tables;                // TSV files with a header
+  std::string value_column, group_column;          // group "" -> one sample per file
   std::map<std::string, std::string> group_names;  // group value -> name in the legend
   std::vector<std::string> group_order;  // groups drawn, in order; empty -> all, as first seen
-  bool log10 = false;  // histogram of log10(value) (values below 1e-12 clamped)
+  bool log10 = false;                    // histogram of log10(value) (values below 1e-12 clamped)
   int bins = 30;
 };
 std::string plot_histogram(const HistogramPlot& plot);
 
 struct BarsPlot {
   std::string title, x_label, table;  // TSV with a header
-  std::string label_column;          // one row of bars per distinct label, in order of appearance
+  std::string label_column;           // one row of bars per distinct label, in order of appearance
   std::vector<std::string> value_columns;  // one bar per column...
   std::string series_column;               // ...or, with one value column, one per value of this
   std::vector<std::pair<std::string, std::string>> where;  // keep rows with column == value
-  std::map<std::string, std::string> series_names;          // column or series value -> legend name
+  std::map<std::string, std::string> series_names;         // column or series value -> legend name
   double x_from = 0;
 };
 std::string plot_bars(const BarsPlot& plot);

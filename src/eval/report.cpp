@@ -17,9 +17,9 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "data/image.h"
+#include "data/manifest.h"
 #include "eval/charts.h"
 #include "eval/plot.h"
-#include "data/manifest.h"
 
 namespace fs = std::filesystem;
 
@@ -28,7 +28,8 @@ namespace halo::eval {
 namespace {
 
 // The rows of a TSV file; its header into `header` when given.
-std::vector<std::vector<std::string>> read_tsv(const std::string& path, std::vector<std::string>* header = nullptr) {
+std::vector<std::vector<std::string>> read_tsv(const std::string& path,
+                                               std::vector<std::string>* header = nullptr) {
   std::ifstream in(path);
   std::vector<std::vector<std::string>> rows;
   std::string line;
@@ -51,7 +52,8 @@ std::string base64(const std::vector<unsigned char>& bytes) {
   static const char* table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   for (size_t i = 0; i < bytes.size(); i += 3) {
-    const uint32_t n = (static_cast<uint32_t>(bytes[i]) << 16) | (i + 1 < bytes.size() ? bytes[i + 1] << 8 : 0) |
+    const uint32_t n = (static_cast<uint32_t>(bytes[i]) << 16) |
+                       (i + 1 < bytes.size() ? bytes[i + 1] << 8 : 0) |
                        (i + 2 < bytes.size() ? bytes[i + 2] : 0);
     out += table[(n >> 18) & 63];
     out += table[(n >> 12) & 63];
@@ -66,7 +68,9 @@ std::string thumbnail(const std::string& path, int size) {
     const cv::Mat rgb = data::decode_image(path);
     cv::Mat small, bgr;
     const double scale = static_cast<double>(size) / std::max(rgb.cols, rgb.rows);
-    cv::resize(rgb, small, cv::Size(std::max(1, static_cast<int>(rgb.cols * scale)), std::max(1, static_cast<int>(rgb.rows * scale))),
+    cv::resize(rgb, small,
+               cv::Size(std::max(1, static_cast<int>(rgb.cols * scale)),
+                        std::max(1, static_cast<int>(rgb.rows * scale))),
                0, 0, cv::INTER_AREA);
     cv::cvtColor(small, bgr, cv::COLOR_RGB2BGR);
     std::vector<unsigned char> png;
@@ -94,9 +98,16 @@ std::string curves_section(const std::string& run_dir) {
   }
   std::string html = "<h2>Training</h2>";
   const std::vector<std::vector<std::string>> charts = {
-      {"loss", "ce_image_to_text", "ce_text_to_image"}, {"radial"}, {"lr"}, {"gamma", "logit_scale", "temperature"},
-      {"mismatch_score_mean", "mismatch_score_clean", "mismatch_score_mismatched"}, {"image_mean_norm", "text_mean_norm", "image_offset_norm", "text_offset_norm"}, {"image_sq_norm", "text_sq_norm", "pair_r2"},
-      {"images_per_s"}, {"val_i2t_r1", "val_t2i_r1", "val_i2t_r5", "val_t2i_r5"}, {"val_mismatch_auroc"}};
+      {"loss", "ce_image_to_text", "ce_text_to_image"},
+      {"radial"},
+      {"lr"},
+      {"gamma", "logit_scale", "temperature"},
+      {"mismatch_score_mean", "mismatch_score_clean", "mismatch_score_mismatched"},
+      {"image_mean_norm", "text_mean_norm", "image_offset_norm", "text_offset_norm"},
+      {"image_sq_norm", "text_sq_norm", "pair_r2"},
+      {"images_per_s"},
+      {"val_i2t_r1", "val_t2i_r1", "val_i2t_r5", "val_t2i_r5"},
+      {"val_mismatch_auroc"}};
   for (const auto& keys : charts) {
     std::vector<Series> series;
     for (size_t i = 0; i < keys.size(); ++i) {
@@ -126,7 +137,8 @@ std::string histogram_from(const std::string& path, const std::string& title) {
   };
   const int score = col("score"), flag = col("mismatched");
   if (score < 0) return "";
-  Series clean{"clean pairs", "#1f77b4", {}, {}}, bad{"mismatched pairs", "#d62728", {}, {}}, all{"all pairs", "#1f77b4", {}, {}};
+  Series clean{"clean pairs", "#1f77b4", {}, {}}, bad{"mismatched pairs", "#d62728", {}, {}},
+      all{"all pairs", "#1f77b4", {}, {}};
   for (std::string line; std::getline(in, line);) {
     const auto f = data::split_fields(line, '\t');
     if (static_cast<int>(f.size()) <= std::max(score, flag)) continue;
@@ -142,7 +154,8 @@ std::string histogram_from(const std::string& path, const std::string& title) {
   // Probabilities piled up near 0 (a confident model) say more on a log scale.
   std::vector<double> values;
   for (const auto& s : samples) values.insert(values.end(), s.x.begin(), s.x.end());
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(values.size() / 2), values.end());
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(values.size() / 2),
+                   values.end());
   const double median = values[values.size() / 2];
   const bool positive = std::all_of(values.begin(), values.end(), [](double v) { return v >= 0; });
   if (!positive || median >= 0.01) return svg_histogram(title, samples);
@@ -160,7 +173,8 @@ std::string ood_histograms_from(const std::string& path) {
   const std::vector<std::pair<std::string, std::string>> shown{
       {"abstain_score", "HALO abstain log-odds (higher: rejected)"},
       {"msp_score", "-log of the maximum softmax probability"},
-      {"mcm_score", "MCM: -log of the maximum softmax of cosine / 0.01"},
+      {"mcm_score", "MCM: -log of the maximum softmax of cosine (temperature 1)"},
+      {"mcm_clip_score", "MCM at CLIP's temperature: -log of the maximum softmax of cosine / 0.01"},
       {"energy_score", "energy, -logsumexp of the class logits"}};
   for (const auto& [column, title] : shown) {
     const auto it = std::find(names.begin(), names.end(), column);
@@ -169,14 +183,16 @@ std::string ood_histograms_from(const std::string& path) {
     std::vector<Series> sets;
     for (const auto& r : rows) {
       if (r.size() <= c) continue;
-      auto s = std::find_if(sets.begin(), sets.end(), [&](const Series& x) { return x.name == r[0]; });
+      auto s =
+          std::find_if(sets.begin(), sets.end(), [&](const Series& x) { return x.name == r[0]; });
       if (s == sets.end()) {
         sets.push_back({r[0], chart_color(sets.size()), {}, {}});
         s = sets.end() - 1;
       }
       s->x.push_back(std::strtod(r[c].c_str(), nullptr));
     }
-    if (!sets.empty()) html += svg_histogram(title, sets, 30, "score (share of each set's images per bin)");
+    if (!sets.empty())
+      html += svg_histogram(title, sets, 30, "score (share of each set's images per bin)");
   }
   return html;
 }
@@ -184,13 +200,18 @@ std::string ood_histograms_from(const std::string& path) {
 std::string examples_table(const std::string& path, int size) {
   const auto rows = read_tsv(path);
   if (rows.empty()) return "";
-  std::string html = "<table class=\"examples\"><tr><th>image</th><th>its caption (rank)</th><th>top captions by the model</th></tr>";
+  std::string html =
+      "<table class=\"examples\"><tr><th>image</th><th>its caption (rank)</th><th>top captions by "
+      "the model</th></tr>";
   for (const auto& r : rows) {
     if (r.size() < 3) continue;
-    html += "<tr><td>" + thumbnail(r[0], size) + "</td><td>" + html_escape(r[1]) + " (" + html_escape(r[2]) + ")</td><td><ol>";
+    html += "<tr><td>" + thumbnail(r[0], size) + "</td><td>" + html_escape(r[1]) + " (" +
+            html_escape(r[2]) + ")</td><td><ol>";
     for (size_t k = 3; k + 1 < r.size(); k += 2) {
       const bool hit = r[k] == r[1];
-      html += std::string("<li") + (hit ? " class=\"hit\"" : "") + ">" + html_escape(r[k]) + " <small>(" + format_number(std::strtod(r[k + 1].c_str(), nullptr)) + ")</small></li>";
+      html += std::string("<li") + (hit ? " class=\"hit\"" : "") + ">" + html_escape(r[k]) +
+              " <small>(" + format_number(std::strtod(r[k + 1].c_str(), nullptr)) +
+              ")</small></li>";
     }
     html += "</ol></td></tr>";
   }
@@ -216,8 +237,10 @@ std::string reliability_from(const std::string& path) {
 std::string write_report(const ReportOptions& o) {
   HALO_CHECK(fs::is_directory(o.run_dir), "run folder '", o.run_dir, "' does not exist");
   const std::string out = o.out.empty() ? (fs::path(o.run_dir) / "report.html").string() : o.out;
-  std::string html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>halo-clip report: " +
-                     html_escape(o.run_dir) + "</title><style>" + std::string(kPageStyle) + kChartStyle + "</style></head><body>";
+  std::string html =
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>halo-clip report: " +
+      html_escape(o.run_dir) + "</title><style>" + std::string(kPageStyle) + kChartStyle +
+      "</style></head><body>";
   html += "<h1>halo-clip report: " + html_escape(o.run_dir) + "</h1>";
   const std::string config = read_text((fs::path(o.run_dir) / "config.yaml").string());
   html += curves_section(o.run_dir);
@@ -228,18 +251,24 @@ std::string write_report(const ReportOptions& o) {
   }
   std::sort(folders.begin(), folders.end());
   for (const auto& dir : folders) {
-    const bool is_eval = fs::exists(dir / "results.txt"), is_filter = fs::exists(dir / "scores.tsv");
+    const bool is_eval = fs::exists(dir / "results.txt"),
+               is_filter = fs::exists(dir / "scores.tsv");
     if (!is_eval && !is_filter) continue;
     const std::string name = dir.filename().string();
-    html += "<h2>" + std::string(is_eval ? "Evaluation: " : "Filter: ") + html_escape(name) + "</h2>";
+    html +=
+        "<h2>" + std::string(is_eval ? "Evaluation: " : "Filter: ") + html_escape(name) + "</h2>";
     if (is_eval) {
       html += "<pre>" + html_escape(read_text((dir / "results.txt").string())) + "</pre>";
       html += histogram_from((dir / "pair_scores.tsv").string(), "mismatch score of each pair");
-      if (fs::exists(dir / "reliability.tsv")) html += reliability_from((dir / "reliability.tsv").string());
-      if (fs::exists(dir / "ood_scores.tsv")) html += ood_histograms_from((dir / "ood_scores.tsv").string());
-      html += "<h3>Retrieval examples (image to text)</h3>" + examples_table((dir / "examples.tsv").string(), o.thumbnail);
+      if (fs::exists(dir / "reliability.tsv"))
+        html += reliability_from((dir / "reliability.tsv").string());
+      if (fs::exists(dir / "ood_scores.tsv"))
+        html += ood_histograms_from((dir / "ood_scores.tsv").string());
+      html += "<h3>Retrieval examples (image to text)</h3>" +
+              examples_table((dir / "examples.tsv").string(), o.thumbnail);
     } else {
-      if (fs::exists(dir / "summary.txt")) html += "<pre>" + html_escape(read_text((dir / "summary.txt").string())) + "</pre>";
+      if (fs::exists(dir / "summary.txt"))
+        html += "<pre>" + html_escape(read_text((dir / "summary.txt").string())) + "</pre>";
       html += histogram_from((dir / "scores.tsv").string(), "filter score of each pair");
     }
   }

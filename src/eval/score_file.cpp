@@ -29,7 +29,8 @@ std::string joined(const std::vector<std::string>& names) {
 
 }  // namespace
 
-ScoreFile::ScoreFile(const std::string& path, const std::string& column) : path_(path), column_(column) {
+ScoreFile::ScoreFile(const std::string& path, const std::string& column)
+    : path_(path), column_(column) {
   std::ifstream in(path);
   HALO_CHECK(in.good(), "cannot read score file '", path, "'");
   std::string text;
@@ -38,23 +39,26 @@ ScoreFile::ScoreFile(const std::string& path, const std::string& column) : path_
   const std::vector<std::string> header = data::split_fields(text, '\t');
   const int64_t line_col = column_index(header, "line");
   const int64_t score_col = column_index(header, column);
-  HALO_CHECK(line_col >= 0, "score file '", path, "' has no 'line' column (its columns: ", joined(header), ")");
-  HALO_CHECK(score_col >= 0, "score file '", path, "' has no column '", column, "' (its columns: ", joined(header), ")");
+  HALO_CHECK(line_col >= 0, "score file '", path,
+             "' has no 'line' column (its columns: ", joined(header), ")");
+  HALO_CHECK(score_col >= 0, "score file '", path, "' has no column '", column,
+             "' (its columns: ", joined(header), ")");
   const auto needed = static_cast<size_t>(std::max(line_col, score_col)) + 1;
   for (int64_t file_line = 2; std::getline(in, text); ++file_line) {
     if (!text.empty() && text.back() == '\r') text.pop_back();
     if (text.empty()) continue;
     const std::vector<std::string> fields = data::split_fields(text, '\t');
-    HALO_CHECK(fields.size() >= needed, path, ":", file_line, ": ", fields.size(), " fields, but the header has ",
-               header.size());
+    HALO_CHECK(fields.size() >= needed, path, ":", file_line, ": ", fields.size(),
+               " fields, but the header has ", header.size());
     const std::string& line_text = fields[static_cast<size_t>(line_col)];
     char* end = nullptr;
     const long long line = std::strtoll(line_text.c_str(), &end, 10);
-    HALO_CHECK(!line_text.empty() && *end == '\0' && line >= 2, path, ":", file_line, ": 'line' is '", line_text,
-               "', not a manifest line number (>= 2)");
-    const auto [it, inserted] = by_line_.emplace(line, Entry{file_line, fields[static_cast<size_t>(score_col)]});
-    HALO_CHECK(inserted, path, ":", file_line, ": manifest line ", line, " again (first at line ", it->second.file_line,
-               ")");
+    HALO_CHECK(!line_text.empty() && *end == '\0' && line >= 2, path, ":", file_line,
+               ": 'line' is '", line_text, "', not a manifest line number (>= 2)");
+    const auto [it, inserted] =
+        by_line_.emplace(line, Entry{file_line, fields[static_cast<size_t>(score_col)]});
+    HALO_CHECK(inserted, path, ":", file_line, ": manifest line ", line, " again (first at line ",
+               it->second.file_line, ")");
   }
   HALO_CHECK(!by_line_.empty(), "score file '", path, "' has no rows");
 }
@@ -66,21 +70,22 @@ bool ScoreFile::has_no_score(int64_t line) const {
 
 double ScoreFile::score(int64_t line, const std::string& manifest) const {
   const auto it = by_line_.find(line);
-  HALO_CHECK(it != by_line_.end(), "score file '", path_, "' has no row for line ", line, " of manifest '", manifest,
-             "' (was it written for another manifest?)");
+  HALO_CHECK(it != by_line_.end(), "score file '", path_, "' has no row for line ", line,
+             " of manifest '", manifest, "' (was it written for another manifest?)");
   const std::string& value = it->second.value;
   char* end = nullptr;
   const double v = std::strtod(value.c_str(), &end);
-  HALO_CHECK(!value.empty() && *end == '\0' && std::isfinite(v), path_, ":", it->second.file_line, ": column '",
-             column_, "' is '", value, "', not a score (manifest line ", line, ")");
+  HALO_CHECK(!value.empty() && *end == '\0' && std::isfinite(v), path_, ":", it->second.file_line,
+             ": column '", column_, "' is '", value, "', not a score (manifest line ", line, ")");
   return v;
 }
 
 void ScoreFile::check_all_used(const std::set<int64_t>& used, const std::set<int64_t>& skipped,
                                const std::string& manifest) const {
   for (const auto& [line, entry] : by_line_) {
-    HALO_CHECK(used.count(line) || skipped.count(line), path_, ":", entry.file_line, ": manifest line ", line,
-               " is not a pair of manifest '", manifest, "' (was the file written for another manifest?)");
+    HALO_CHECK(used.count(line) || skipped.count(line), path_, ":", entry.file_line,
+               ": manifest line ", line, " is not a pair of manifest '", manifest,
+               "' (was the file written for another manifest?)");
   }
 }
 

@@ -15,7 +15,8 @@ void EmbeddingDiagnosticsHook::after_step(const StepContext& step, Metrics& m) {
   const torch::Tensor& text = step.pairs.text_cols;
   const double sqrt_d = std::sqrt(static_cast<double>(image.size(1)));
   auto mean_norm = [&](const torch::Tensor& e) { return e.mean(0).norm().item<double>() / sqrt_d; };
-  const torch::Tensor score = step.loss.mismatch_score(image, text).to(torch::kCPU, torch::kFloat64);
+  const torch::Tensor score =
+      step.loss.mismatch_score(image, text).to(torch::kCPU, torch::kFloat64);
   m.insert(m.end(), {{"image_mean_norm", mean_norm(image)},
                      {"text_mean_norm", mean_norm(text)},
                      {"image_sq_norm", image.pow(2).mean().item<double>()},
@@ -32,9 +33,12 @@ void EmbeddingDiagnosticsHook::after_step(const StepContext& step, Metrics& m) {
       flags.push_back(static_cast<uint8_t>(manifest_->mismatched[static_cast<size_t>(ids[i])]));
     }
     const torch::Tensor bad = torch::tensor(flags, torch::kBool);
-    const torch::Tensor local = score.slice(0, step.pairs.row_offset, step.pairs.row_offset + rows.numel());
-    if (bad.any().item<bool>()) m.emplace_back("mismatch_score_mismatched", local.index({bad}).mean().item<double>());
-    if (!bad.all().item<bool>()) m.emplace_back("mismatch_score_clean", local.index({~bad}).mean().item<double>());
+    const torch::Tensor local =
+        score.slice(0, step.pairs.row_offset, step.pairs.row_offset + rows.numel());
+    if (bad.any().item<bool>())
+      m.emplace_back("mismatch_score_mismatched", local.index({bad}).mean().item<double>());
+    if (!bad.all().item<bool>())
+      m.emplace_back("mismatch_score_clean", local.index({~bad}).mean().item<double>());
   }
   // With centring the embeddings above have mean ~0 by construction; the offset that centring
   // removes is the running mean.

@@ -13,7 +13,8 @@ namespace halo::hooks {
 
 class EmbeddingDiagnosticsHook : public StepHook {
  public:
-  explicit EmbeddingDiagnosticsHook(std::shared_ptr<const data::Manifest> manifest) : manifest_(std::move(manifest)) {}
+  explicit EmbeddingDiagnosticsHook(std::shared_ptr<const data::Manifest> manifest)
+      : manifest_(std::move(manifest)) {}
   std::string name() const override { return "diagnostics"; }
   void after_step(const StepContext& step, Metrics& metrics) override;
 

@@ -12,41 +12,16 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
-#include "dist/process_group.h"
 #include "common/metrics.h"
+#include "dist/process_group.h"
+#include "loss/row_scores.h"
 
 namespace halo::hooks {
 
 namespace {
 
-constexpr double kUnit = 16777216.0;   // 2^24: scores are summed in units of 1 / kUnit
-constexpr double kLimit = 1048576.0;   // 2^20: scores are clamped to [-kLimit, kLimit]
-
-struct RowScores {
-  torch::Tensor own_probability;  // softmax probability of the row's own column
-  torch::Tensor margin;           // own logit minus the best other logit
-};
-
-// For each row (row i's own column is offset + i), from the row's logits with the abstain
-// logit as one more column when the loss has one. The logits are made a block of rows at a time,
-// at most chunk_elements of them, so memory does not grow with n x M.
-RowScores row_scores(loss::ContrastiveLoss& loss, const torch::Tensor& queries, const torch::Tensor& candidates,
-                     int64_t offset, int64_t chunk_elements) {
-  const auto sink = loss.abstain_logit();
-  const int64_t n = queries.size(0), columns = candidates.size(0) + (sink ? 1 : 0);
-  const int64_t chunk = std::max<int64_t>(1, chunk_elements / std::max<int64_t>(1, columns));
-  std::vector<torch::Tensor> probability, margin;
-  for (int64_t start = 0; start < n; start += chunk) {
-    const int64_t rows = std::min(chunk, n - start);
-    torch::Tensor logits = loss.logits(queries.narrow(0, start, rows), candidates).to(torch::kFloat64);
-    if (sink) logits = torch::cat({logits, torch::full({rows, 1}, *sink, logits.options())}, 1);
-    const torch::Tensor own = logits.diagonal(offset + start).clone();
-    probability.push_back((own - torch::logsumexp(logits, 1)).exp());
-    logits.diagonal(offset + start).fill_(-std::numeric_limits<double>::infinity());
-    margin.push_back(own - std::get<0>(logits.max(1)));
-  }
-  return {torch::cat(probability), torch::cat(margin)};
-}
+constexpr double kUnit = 16777216.0;  // 2^24: scores are summed in units of 1 / kUnit
+constexpr double kLimit = 1048576.0;  // 2^20: scores are clamped to [-kLimit, kLimit]
 
 // Fixed-point sums and counts (broadcastable) to float64 means; 0 / 0 = NaN where never seen.
 torch::Tensor to_means(const torch::Tensor& sums, const torch::Tensor& counts) {
@@ -56,7 +31,8 @@ torch::Tensor to_means(const torch::Tensor& sums, const torch::Tensor& counts) {
 int64_t column_index(const std::string& column) {
   const auto& names = pair_dynamics_columns();
   const auto c = std::find(names.begin(), names.end(), column) - names.begin();
-  HALO_CHECK(c < static_cast<int64_t>(names.size()), "internal: no pair dynamics column '", column, "'");
+  HALO_CHECK(c < static_cast<int64_t>(names.size()), "internal: no pair dynamics column '", column,
+             "'");
   return c;
 }
 
@@ -70,20 +46,30 @@ std::string format_mean(double v) {
 }  // namespace
 
 const std::vector<std::string>& pair_dynamics_columns() {
-  static const std::vector<std::string> names{"own_mean", "cosine_mean", "in_context_mean", "margin_mean"};
+  static const std::vector<std::string> names{"own_mean", "cosine_mean", "in_context_log_odds_mean",
+                                              "margin_mean"};
   return names;
 }
 
-torch::Tensor step_pair_scores(loss::ContrastiveLoss& loss, const loss::PairBatch& batch, int64_t chunk_elements) {
+torch::Tensor step_pair_scores(loss::ContrastiveLoss& loss, const loss::PairBatch& batch,
+                               int64_t chunk_elements) {
   HALO_CHECK(chunk_elements >= 1, "internal: pair scores need chunks of at least one logit");
   torch::NoGradGuard no_grad;
   const loss::PairBatch b = loss::to_compute_dtype(batch);
   const torch::Tensor image = b.image_rows.detach(), text = b.text_rows.detach();
   const torch::Tensor own = loss.mismatch_score(image, text).to(torch::kFloat64);
   const torch::Tensor cosine = 1.0 - torch::cosine_similarity(image, text, 1).to(torch::kFloat64);
-  const RowScores i2t = row_scores(loss, image, b.text_cols.detach(), b.row_offset, chunk_elements);
-  const RowScores t2i = row_scores(loss, text, b.image_cols.detach(), b.row_offset, chunk_elements);
-  const torch::Tensor context = 1.0 - 0.5 * (i2t.own_probability + t2i.own_probability);
+  // Rows of logits made at a time: at most chunk_elements of them (the abstain column included).
+  const int64_t columns = b.text_cols.size(0) + (loss.abstain_logit() ? 1 : 0);
+  const int64_t block_rows = std::max<int64_t>(1, chunk_elements / std::max<int64_t>(1, columns));
+  const loss::RowScores i2t =
+      loss::row_scores(loss, image, b.text_cols.detach(), b.row_offset, block_rows);
+  const loss::RowScores t2i =
+      loss::row_scores(loss, text, b.image_cols.detach(), b.row_offset, block_rows);
+  // The in-context score as log-odds (loss/row_scores.h), as eval and filter rank by it: a mean of
+  // probabilities would round 1 - p to 0 in the fixed-point sums and tie confident pairs.
+  const torch::Tensor context = torch::logaddexp(i2t.other_log_p, t2i.other_log_p) -
+                                torch::logaddexp(i2t.own_log_p, t2i.own_log_p);
   const torch::Tensor margin = -0.5 * (i2t.margin + t2i.margin);
   return torch::stack({own, cosine, context, margin}, 1).to(torch::kCPU).contiguous();
 }
@@ -99,11 +85,11 @@ void PairDynamics::add(const torch::Tensor& rows, const torch::Tensor& scores) {
   HALO_CHECK(pairs() > 0, "internal: pair dynamics were not set up");
   const torch::Tensor r = rows.to(torch::kCPU, torch::kInt64).reshape({-1});
   const torch::Tensor s = scores.to(torch::kCPU, torch::kFloat64);
-  HALO_CHECK(s.dim() == 2 && s.size(0) == r.numel() && s.size(1) == sums_.size(1), "pair dynamics: ",
-             r.numel(), " rows but scores of shape ", s.sizes());
+  HALO_CHECK(s.dim() == 2 && s.size(0) == r.numel() && s.size(1) == sums_.size(1),
+             "pair dynamics: ", r.numel(), " rows but scores of shape ", s.sizes());
   if (r.numel() == 0) return;
-  HALO_CHECK(r.min().item<int64_t>() >= 0 && r.max().item<int64_t>() < pairs(), "pair dynamics: a row outside [0, ",
-             pairs(), ")");
+  HALO_CHECK(r.min().item<int64_t>() >= 0 && r.max().item<int64_t>() < pairs(),
+             "pair dynamics: a row outside [0, ", pairs(), ")");
   HALO_CHECK(torch::isfinite(s).all().item<bool>(), "pair dynamics: a score is not finite");
   sums_.index_add_(0, r, (s.clamp(-kLimit, kLimit) * kUnit).round().to(torch::kInt64));
   counts_.index_add_(0, r, torch::ones({r.numel()}, torch::kInt64));
@@ -119,8 +105,8 @@ PairDynamics PairDynamics::summed_over_ranks(dist::ProcessGroup& group) const {
 }
 
 void PairDynamics::add_totals(const PairDynamics& other) {
-  HALO_CHECK(other.pairs() == pairs() && pairs() > 0, "internal: adding pair dynamics of ", other.pairs(),
-             " pairs to ", pairs());
+  HALO_CHECK(other.pairs() == pairs() && pairs() > 0, "internal: adding pair dynamics of ",
+             other.pairs(), " pairs to ", pairs());
   sums_ = sums_ + other.sums_;  // new tensors: a copy of this accumulator shares them
   counts_ = counts_ + other.counts_;
 }
@@ -149,7 +135,8 @@ PairDynamics RunPairDynamics::fold(dist::ProcessGroup& group) {
   return totals;
 }
 
-torch::Tensor RunPairDynamics::history_means(const torch::Tensor& rows, const std::string& column) const {
+torch::Tensor RunPairDynamics::history_means(const torch::Tensor& rows,
+                                             const std::string& column) const {
   HALO_CHECK(keep_history_, "internal: the pair dynamics keep no history");
   const int64_t c = column_index(column);
   const torch::Tensor r = rows.to(torch::kCPU, torch::kInt64).reshape({-1});
@@ -170,15 +157,19 @@ torch::Tensor history_sink_share(const torch::Tensor& history, double beta, doub
   const torch::Tensor h = history.to(torch::kCPU, torch::kFloat64).reshape({-1});
   torch::Tensor share = torch::zeros_like(h);
   const torch::Tensor known = torch::nonzero(~torch::isnan(h)).reshape({-1});
-  const auto hardest = static_cast<int64_t>(std::llround(fraction * static_cast<double>(known.numel())));
+  const auto hardest =
+      static_cast<int64_t>(std::llround(fraction * static_cast<double>(known.numel())));
   if (hardest == 0) return share;
   // A stable sort, descending, so that ties keep the batch order.
-  const torch::Tensor order = std::get<1>(h.index_select(0, known).sort(/*stable=*/true, 0, /*descending=*/true));
+  const torch::Tensor order =
+      std::get<1>(h.index_select(0, known).sort(/*stable=*/true, 0, /*descending=*/true));
   share.index_fill_(0, known.index_select(0, order.slice(0, 0, hardest)), beta);
   return share;
 }
 
-torch::Tensor PairDynamics::means() const { return to_means(sums_, counts_.unsqueeze(1)); }
+torch::Tensor PairDynamics::means() const {
+  return to_means(sums_, counts_.unsqueeze(1));
+}
 
 std::map<std::string, torch::Tensor> PairDynamics::state() const {
   if (pairs() == 0) return {};
@@ -193,16 +184,18 @@ void PairDynamics::load_state(const std::map<std::string, torch::Tensor>& state)
                  sums->second.dim() == 2 && counts->second.dim() == 1 &&
                  sums->second.size(1) == static_cast<int64_t>(pair_dynamics_columns().size()),
              "the checkpoint's pair dynamics are malformed");
-  HALO_CHECK(counts->second.size(0) == pairs() && sums->second.size(0) == pairs(), "the checkpoint's pair dynamics are for ",
-             counts->second.size(0), " pairs but the training manifest has ", pairs());
+  HALO_CHECK(counts->second.size(0) == pairs() && sums->second.size(0) == pairs(),
+             "the checkpoint's pair dynamics are for ", counts->second.size(0),
+             " pairs but the training manifest has ", pairs());
   sums_ = sums->second.clone();
   counts_ = counts->second.clone();
 }
 
-std::vector<DynamicsDetection> write_pair_dynamics(const std::string& path, const PairDynamics& totals,
+std::vector<DynamicsDetection> write_pair_dynamics(const std::string& path,
+                                                   const PairDynamics& totals,
                                                    const data::Manifest& manifest) {
-  HALO_CHECK(totals.pairs() == manifest.size(), "internal: pair dynamics for ", totals.pairs(), " pairs, manifest has ",
-             manifest.size());
+  HALO_CHECK(totals.pairs() == manifest.size(), "internal: pair dynamics for ", totals.pairs(),
+             " pairs, manifest has ", manifest.size());
   const auto& columns = pair_dynamics_columns();
   const torch::Tensor means = totals.means();
   const auto* mean = means.data_ptr<double>();
@@ -233,7 +226,8 @@ std::vector<DynamicsDetection> write_pair_dynamics(const std::string& path, cons
   const auto positives = std::count(labels.begin(), labels.end(), 1);
   if (!truth || positives == 0 || positives == static_cast<int64_t>(labels.size())) return result;
   for (size_t c = 0; c < columns.size(); ++c) {
-    result.push_back({columns[c], halo::auroc(scores[c], labels), halo::fpr_at_tpr(scores[c], labels, 0.95)});
+    result.push_back(
+        {columns[c], halo::auroc(scores[c], labels), halo::fpr_at_tpr(scores[c], labels, 0.95)});
   }
   return result;
 }

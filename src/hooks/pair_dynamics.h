@@ -27,8 +27,11 @@ namespace halo::hooks {
 // The recorded scores, one column each (higher means "more likely mismatched"):
 //   own_mean        the loss's pair score (HALO: the pair's abstention probability)
 //   cosine_mean     1 - cos(image, text)
-//   in_context_mean 1 - (p_i2t + p_t2i) / 2, the softmax probability of the pair's own column
-//                   among the batch's columns (HALO: plus the abstain column), both directions
+//   in_context_log_odds_mean
+//                   the log-odds of 1 - (p_i2t + p_t2i) / 2, p the softmax probability of the
+//                   pair's own column among the batch's columns (HALO: plus the abstain column),
+//                   both directions; computed in log space (loss/row_scores.h), as eval and
+//                   filter's in-context score, so confident pairs do not tie at 0
 //   margin_mean     minus the margin of "area under the margin": the best other logit of the
 //                   row (HALO: the abstain logit b counts as one) minus the pair's own logit,
 //                   mean of both directions; in logit units, so it does not saturate
@@ -101,7 +104,8 @@ class RunPairDynamics {
   // Bootstrapping from the history for this rank's rows of a batch: history_sink_share() of
   // the global batch's margin_mean history (a collective: every rank gathers the batch's
   // history), this rank's slice. float64, on the CPU.
-  torch::Tensor sink_shares(const torch::Tensor& rows, double beta, double fraction, dist::ProcessGroup& group) const;
+  torch::Tensor sink_shares(const torch::Tensor& rows, double beta, double fraction,
+                            dist::ProcessGroup& group) const;
 
  private:
   bool keep_history_ = false, main_rank_ = true;
@@ -124,7 +128,8 @@ struct DynamicsDetection {
 // "-" when the manifest does not record it), seen, and the means ("-" for rows never
 // seen). When the manifest records the truth (both kinds among the seen rows), returns the
 // AUROC and FPR at 95% TPR of each mean over the seen rows; else nothing.
-std::vector<DynamicsDetection> write_pair_dynamics(const std::string& path, const PairDynamics& totals,
+std::vector<DynamicsDetection> write_pair_dynamics(const std::string& path,
+                                                   const PairDynamics& totals,
                                                    const data::Manifest& manifest);
 
 }  // namespace halo::hooks

@@ -12,9 +12,11 @@ namespace fs = std::filesystem;
 namespace halo::hooks {
 
 PairDynamicsHook::PairDynamicsHook(std::shared_ptr<RunPairDynamics> dynamics,
-                                   std::shared_ptr<const data::Manifest> manifest, std::string run_dir,
-                                   bool main_rank)
-    : dynamics_(std::move(dynamics)), manifest_(std::move(manifest)), run_dir_(std::move(run_dir)),
+                                   std::shared_ptr<const data::Manifest> manifest,
+                                   std::string run_dir, bool main_rank)
+    : dynamics_(std::move(dynamics)),
+      manifest_(std::move(manifest)),
+      run_dir_(std::move(run_dir)),
       main_rank_(main_rank) {}
 
 void PairDynamicsHook::after_step(const StepContext& step, Metrics&) {
@@ -22,7 +24,8 @@ void PairDynamicsHook::after_step(const StepContext& step, Metrics&) {
   dynamics_->add(step.batch.rows, step_pair_scores(step.loss, step.pairs));
 }
 
-void PairDynamicsHook::save_state(dist::ProcessGroup& group, std::map<std::string, torch::Tensor>& state) {
+void PairDynamicsHook::save_state(dist::ProcessGroup& group,
+                                  std::map<std::string, torch::Tensor>& state) {
   saved_ = dynamics_->fold(group);  // every rank takes part in the sum
   for (auto& [key, value] : saved_.state()) state[key] = value;
 }
@@ -34,7 +37,9 @@ void PairDynamicsHook::load_state(const std::map<std::string, torch::Tensor>& st
   if (state.count("pair_dynamics_sums") == 0) {
     log_message("the checkpoint holds no pair dynamics: pair_dynamics.tsv will count from step " +
                 std::to_string(step) +
-                (dynamics_->keeps_history() ? ", and the history that picks the sink shares starts there too" : ""));
+                (dynamics_->keeps_history()
+                     ? ", and the history that picks the sink shares starts there too"
+                     : ""));
     return;
   }
   dynamics_->load_state(state);

@@ -17,8 +17,9 @@ namespace halo::hooks {
 
 class PairDynamicsHook : public StepHook {
  public:
-  PairDynamicsHook(std::shared_ptr<RunPairDynamics> dynamics, std::shared_ptr<const data::Manifest> manifest,
-                   std::string run_dir, bool main_rank);
+  PairDynamicsHook(std::shared_ptr<RunPairDynamics> dynamics,
+                   std::shared_ptr<const data::Manifest> manifest, std::string run_dir,
+                   bool main_rank);
   std::string name() const override { return "dynamics"; }
   void after_step(const StepContext& step, Metrics& metrics) override;
   void save_state(dist::ProcessGroup& group, std::map<std::string, torch::Tensor>& state) override;

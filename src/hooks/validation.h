@@ -9,18 +9,15 @@
 #include <memory>
 
 #include "data/loader.h"
-#include "data/manifest.h"
-#include "data/shard_plan.h"
+#include "data/pair_set.h"
 #include "data/tokenizer.h"
 #include "hooks/step_hook.h"
 
 namespace halo::hooks {
 
 struct ValidationOptions {
-  // A manifest; or shards, with their index (data::index_shard_set) as the manifest.
-  std::shared_ptr<const data::Manifest> manifest;
-  std::shared_ptr<const data::ShardSet> shards;
-  data::LoaderOptions loader;  // evaluation order, no augmentation
+  std::shared_ptr<const data::PairSet> pairs;  // a manifest or shards (their keys and json)
+  data::LoaderOptions loader;                  // evaluation order, no augmentation
   data::Tokenizer tokenizer;
   int64_t context_length = 32;
   int64_t every = 500;
@@ -30,7 +27,8 @@ struct ValidationOptions {
 
 class ValidationHook : public StepHook {
  public:
-  ValidationHook(ValidationOptions options, bool main_rank) : o_(std::move(options)), main_rank_(main_rank) {}
+  ValidationHook(ValidationOptions options, bool main_rank)
+      : o_(std::move(options)), main_rank_(main_rank) {}
   std::string name() const override { return "validation"; }
   void after_step(const StepContext& step, Metrics& metrics) override;
 

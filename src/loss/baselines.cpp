@@ -31,12 +31,12 @@ PairBatch prepared(const PairBatch& input, bool check_finite) {
 
 }  // namespace
 
-InfoNceParts infonce_loss(const PairBatch& input, const torch::Tensor& logit_scale, bool check_finite) {
+InfoNceParts infonce_loss(const PairBatch& input, const torch::Tensor& logit_scale,
+                          bool check_finite) {
   HALO_CHECK(logit_scale.numel() == 1, "InfoNCE logit_scale must have one element");
   const PairBatch b = prepared(input, check_finite);
-  const torch::Tensor scale =
-      torch::exp(torch::clamp_max(logit_scale.to(b.image_rows.scalar_type()).reshape({}),
-                                  kInfoNceMaxLogitScale));
+  const torch::Tensor scale = torch::exp(torch::clamp_max(
+      logit_scale.to(b.image_rows.scalar_type()).reshape({}), kInfoNceMaxLogitScale));
   const torch::Tensor labels = true_columns(b);
   const torch::Tensor i2t = scale * torch::mm(unit(b.image_rows), unit(b.text_cols).t());
   const torch::Tensor t2i = scale * torch::mm(unit(b.text_rows), unit(b.image_cols).t());
@@ -59,13 +59,13 @@ SigLipParts siglip_loss(const PairBatch& input, const torch::Tensor& log_tempera
                         const torch::Tensor& bias, bool check_finite) {
   HALO_CHECK(log_temperature.numel() == 1 && bias.numel() == 1,
              "SigLIP temperature and bias must have one element each");
-  HALO_CHECK(!input.sink_share.defined(), "the SigLIP loss takes no sink share (loss.sink_bootstrap_from)");
+  HALO_CHECK(!input.sink_share.defined(),
+             "the SigLIP loss takes no sink share (loss.sink_bootstrap_from)");
   const PairBatch b = prepared(input, check_finite);
   const auto dtype = b.image_rows.scalar_type();
-  const torch::Tensor logits =
-      torch::exp(log_temperature.to(dtype).reshape({})) *
-          torch::mm(unit(b.image_rows), unit(b.text_cols).t()) +
-      bias.to(dtype).reshape({});
+  const torch::Tensor logits = torch::exp(log_temperature.to(dtype).reshape({})) *
+                                   torch::mm(unit(b.image_rows), unit(b.text_cols).t()) +
+                               bias.to(dtype).reshape({});
   // z = +1 on each row's true column, -1 elsewhere.
   torch::Tensor z = torch::full_like(logits, -1.0);
   z.scatter_(1, true_columns(b).unsqueeze(1), 1.0);

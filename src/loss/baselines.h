@@ -10,8 +10,8 @@
 
 namespace halo::loss {
 
-constexpr double kInfoNceInitLogitScale = 2.659260036932778;  // ln(1 / 0.07)
-constexpr double kInfoNceMaxLogitScale = 4.605170185988092;   // ln(100)
+constexpr double kInfoNceInitLogitScale = 2.659260036932778;     // ln(1 / 0.07)
+constexpr double kInfoNceMaxLogitScale = 4.605170185988092;      // ln(100)
 constexpr double kSigLipInitLogTemperature = 2.302585092994046;  // ln(10)
 constexpr double kSigLipInitBias = -10.0;
 
@@ -20,7 +20,8 @@ struct InfoNceParts {
 };
 // With batch.sink_share, row i's cross-entropies are weighted by 1 - share_i.
 // check_finite: reject NaN or infinite embeddings first (check_pair_batch).
-InfoNceParts infonce_loss(const PairBatch& batch, const torch::Tensor& logit_scale, bool check_finite = true);
+InfoNceParts infonce_loss(const PairBatch& batch, const torch::Tensor& logit_scale,
+                          bool check_finite = true);
 
 struct SigLipParts {
   torch::Tensor total;  // sum over columns, mean over rows

@@ -31,7 +31,8 @@ torch::Tensor checked_cosine64(const torch::Tensor& image, const torch::Tensor& 
 torch::Tensor cosine_matrix(const torch::Tensor& queries, const torch::Tensor& candidates) {
   namespace F = torch::nn::functional;
   const auto options = F::NormalizeFuncOptions().dim(1);
-  return F::normalize(to_compute_dtype(queries), options).matmul(F::normalize(to_compute_dtype(candidates), options).t());
+  return F::normalize(to_compute_dtype(queries), options)
+      .matmul(F::normalize(to_compute_dtype(candidates), options).t());
 }
 
 // gamma = softplus(gamma_raw) (the reference) or exp(log_gamma) ("log": Adam's steps then change
@@ -44,8 +45,8 @@ class HaloClipLoss : public ContrastiveLoss {
       : options_(o), b_(abstain_bias(o.embed_dim, o.num_candidates, o.label_smoothing)) {
     log_temperature_ = o.temperature == "log";
     if (log_temperature_) {
-      param_ = register_parameter("log_gamma", torch::full({1}, std::log(initial_gamma(o.embed_dim))),
-                                  o.learn_temperature);
+      param_ = register_parameter(
+          "log_gamma", torch::full({1}, std::log(initial_gamma(o.embed_dim))), o.learn_temperature);
     } else {
       param_ = register_parameter("gamma_raw", torch::full({1}, initial_gamma_raw(o.embed_dim)),
                                   o.learn_temperature);
@@ -68,7 +69,8 @@ class HaloClipLoss : public ContrastiveLoss {
   }
   torch::Tensor logits(const torch::Tensor& queries, const torch::Tensor& candidates) override {
     const torch::Tensor q = to_compute_dtype(queries);
-    return shifted_distance(q, to_compute_dtype(candidates), gamma_from_raw(gamma_raw(), q.scalar_type()));
+    return shifted_distance(q, to_compute_dtype(candidates),
+                            gamma_from_raw(gamma_raw(), q.scalar_type()));
   }
   std::optional<double> abstain_logit() const override { return b_; }
   std::string kind() const override { return "halo"; }
@@ -126,8 +128,7 @@ class SigLipLoss : public ContrastiveLoss {
   }
   LossOutput forward(const PairBatch& batch) override {
     SigLipParts p = siglip_loss(batch, log_temperature_, bias_, check_finite_);
-    return {p.total,
-            {{"temperature", log_temperature_.exp().detach()}, {"bias", bias_.detach()}}};
+    return {p.total, {{"temperature", log_temperature_.exp().detach()}, {"bias", bias_.detach()}}};
   }
   torch::Tensor mismatch_score(const torch::Tensor& image, const torch::Tensor& text) override {
     torch::Tensor logit = log_temperature_.exp() * cosine(image, text) + bias_;
@@ -135,7 +136,8 @@ class SigLipLoss : public ContrastiveLoss {
   }
   torch::Tensor mismatch_log_odds(const torch::Tensor& image, const torch::Tensor& text) override {
     const torch::Tensor cos = checked_cosine64(image, text);
-    return -(log_temperature_.to(torch::kFloat64).exp() * cos + bias_.to(torch::kFloat64));  // 1 - sigmoid(l) = sigmoid(-l)
+    return -(log_temperature_.to(torch::kFloat64).exp() * cos +
+             bias_.to(torch::kFloat64));  // 1 - sigmoid(l) = sigmoid(-l)
   }
   torch::Tensor logits(const torch::Tensor& queries, const torch::Tensor& candidates) override {
     return log_temperature_.exp() * cosine_matrix(queries, candidates) + bias_;

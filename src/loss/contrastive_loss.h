@@ -31,7 +31,8 @@ class ContrastiveLoss : public torch::nn::Module {
   // The same score as log-odds, log(s / (1 - s)), in float64 and computed in log space, so that
   // it keeps ordering pairs whose score rounds to exactly 1 (or 0): filter and eval rank by it.
   // HALO: pair_abstain_log_odds; InfoNCE: log(1 - cos) - log(1 + cos); SigLIP: -(pair logit).
-  virtual torch::Tensor mismatch_log_odds(const torch::Tensor& image, const torch::Tensor& text) = 0;
+  virtual torch::Tensor mismatch_log_odds(const torch::Tensor& image,
+                                          const torch::Tensor& text) = 0;
   // The logits this loss normalises, between queries (n x D) and candidates (m x D), fp32 or
   // fp64: HALO's shifted distances, InfoNCE's scaled cosines, SigLIP's scaled cosines plus bias.
   // Retrieval ranks by them; zero-shot classification takes their softmax.

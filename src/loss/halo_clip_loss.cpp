@@ -39,8 +39,8 @@ void check_pair_batch(const PairBatch& batch, bool check_finite) {
   if (batch.sink_share.defined()) {
     const torch::Tensor& s = batch.sink_share;
     HALO_CHECK(s.dim() == 1 && s.size(0) == batch.rows() && s.is_floating_point(),
-               "the sink share must hold one floating-point value per row (", batch.rows(), "), got shape ",
-               s.sizes());
+               "the sink share must hold one floating-point value per row (", batch.rows(),
+               "), got shape ", s.sizes());
     HALO_CHECK(!check_finite || !((s < 0) | (s >= 1) | torch::isnan(s)).any().item<bool>(),
                "the sink share must be in [0, 1)");
   }
@@ -49,12 +49,16 @@ void check_pair_batch(const PairBatch& batch, bool check_finite) {
 PairBatch to_compute_dtype(const PairBatch& batch) {
   // Convert a tensor used as both rows and columns once, so that its gradient is summed in the
   // compute dtype and rounded once on the way back.
-  PairBatch out{to_compute_dtype(batch.image_rows), to_compute_dtype(batch.text_rows), {}, {},
-                batch.row_offset, batch.sink_share};
+  PairBatch out{to_compute_dtype(batch.image_rows),
+                to_compute_dtype(batch.text_rows),
+                {},
+                {},
+                batch.row_offset,
+                batch.sink_share};
   out.image_cols = batch.image_cols.is_same(batch.image_rows) ? out.image_rows
-                                                               : to_compute_dtype(batch.image_cols);
-  out.text_cols = batch.text_cols.is_same(batch.text_rows) ? out.text_rows
-                                                            : to_compute_dtype(batch.text_cols);
+                                                              : to_compute_dtype(batch.image_cols);
+  out.text_cols =
+      batch.text_cols.is_same(batch.text_rows) ? out.text_rows : to_compute_dtype(batch.text_cols);
   return out;
 }
 
@@ -62,7 +66,8 @@ namespace {
 
 struct DirectionResult {
   torch::Tensor cross_entropy;  // mean over the rows
-  torch::Tensor pair_abstain;   // per row, detached: sigmoid(b - S_i,true) (bootstrapping from the model only)
+  torch::Tensor
+      pair_abstain;  // per row, detached: sigmoid(b - S_i,true) (bootstrapping from the model only)
 };
 
 // One direction: queries q (n x D) against candidates c (M x D) plus the sink. given_share:
@@ -86,49 +91,58 @@ DirectionResult direction_cross_entropy(const torch::Tensor& q, const torch::Ten
     a = torch::sigmoid(b - S.gather(1, true_col.unsqueeze(1)).squeeze(1)).detach();
     m = beta * a;
   }
-  const torch::Tensor lse_with_sink = torch::logaddexp(torch::logsumexp(S, 1), torch::full_like(m, b));
+  const torch::Tensor lse_with_sink =
+      torch::logaddexp(torch::logsumexp(S, 1), torch::full_like(m, b));
   const torch::Tensor rows = lse_with_sink - (1.0 - m) * (targets * S).sum(1) - m * b;
   return {rows.mean(), a};
 }
 
 bool use_tiled(const HaloClipOptions& options, const PairBatch& batch) {
-  return resolve_loss_implementation(options.implementation, batch.rows(), batch.cols()) != LossImplementation::kDense;
+  return resolve_loss_implementation(options.implementation, batch.rows(), batch.cols()) !=
+         LossImplementation::kDense;
 }
 
 // The tiled path: no n x M matrix. ATen tiles compute in fp32/fp64 like the dense path; the CUDA
 // kernels read bf16 embeddings as they are.
 HaloClipParts tiled_clip_loss(const PairBatch& input, const torch::Tensor& gamma_raw, double b,
                               const HaloClipOptions& options) {
-  const bool kernel = parse_loss_implementation(options.implementation, "loss.implementation") == LossImplementation::kKernel;
+  const bool kernel = parse_loss_implementation(options.implementation, "loss.implementation") ==
+                      LossImplementation::kKernel;
   HALO_CHECK(!kernel || input.image_rows.is_cuda(),
              "loss.implementation 'kernel' runs the CUDA kernels and needs CUDA tensors, but the "
-             "embeddings are on ", input.image_rows.device(), " (use 'tiled' there)");
+             "embeddings are on ",
+             input.image_rows.device(), " (use 'tiled' there)");
   const bool keep_bf16 = kernel && input.image_rows.scalar_type() == torch::kBFloat16;
   const PairBatch batch = keep_bf16 ? input : to_compute_dtype(input);
   const auto dtype = batch.image_rows.scalar_type();
   const auto compute = keep_bf16 ? torch::kFloat : dtype;
   const torch::Tensor gamma = gamma_from_raw(gamma_raw, compute);
-  TiledDirectionParams p{batch.row_offset, b, options.label_smoothing, options.distill,
+  TiledDirectionParams p{batch.row_offset,  b,     options.label_smoothing, options.distill,
                          options.tile_size, kernel};
-  const torch::Tensor image_cols = batch.image_cols.to(dtype), text_cols = batch.text_cols.to(dtype);
+  const torch::Tensor image_cols = batch.image_cols.to(dtype),
+                      text_cols = batch.text_cols.to(dtype);
   const torch::Tensor text_rows = batch.text_rows.to(dtype);
   HaloClipParts out;
   out.ce_image_to_text = tiled_direction_cross_entropy(batch.image_rows, text_cols, gamma, p);
   out.ce_text_to_image = tiled_direction_cross_entropy(text_rows, image_cols, gamma, p);
   const torch::Tensor diff = batch.image_rows.to(compute) - text_rows.to(compute);
   out.radial = radial_nll(diff.pow(2).mean(1), options.embed_dim);
-  out.total = 0.5 * (out.ce_image_to_text + out.ce_text_to_image) + options.radial_weight * out.radial;
+  out.total =
+      0.5 * (out.ce_image_to_text + out.ce_text_to_image) + options.radial_weight * out.radial;
   return out;
 }
 
 }  // namespace
 
-int64_t dense_loss_bytes(int64_t n, int64_t m) { return 7 * n * m * int64_t{4}; }
+int64_t dense_loss_bytes(int64_t n, int64_t m) {
+  return 7 * n * m * int64_t{4};
+}
 
 LossImplementation resolve_loss_implementation(const std::string& name, int64_t n, int64_t m) {
   const LossImplementation implementation = parse_loss_implementation(name, "loss.implementation");
   if (implementation != LossImplementation::kAuto) return implementation;
-  return dense_loss_bytes(n, m) > kAutoDenseBudgetBytes ? LossImplementation::kTiled : LossImplementation::kDense;
+  return dense_loss_bytes(n, m) > kAutoDenseBudgetBytes ? LossImplementation::kTiled
+                                                        : LossImplementation::kDense;
 }
 
 int64_t tiled_loss_bytes(int64_t n, int64_t m, int64_t dim, int64_t tile_size) {
@@ -146,10 +160,14 @@ LossImplementation parse_loss_implementation(const std::string& name, const std:
 
 std::string loss_implementation_name(LossImplementation implementation) {
   switch (implementation) {
-    case LossImplementation::kDense: return "dense";
-    case LossImplementation::kTiled: return "tiled";
-    case LossImplementation::kKernel: return "kernel";
-    case LossImplementation::kAuto: return "auto";
+    case LossImplementation::kDense:
+      return "dense";
+    case LossImplementation::kTiled:
+      return "tiled";
+    case LossImplementation::kKernel:
+      return "kernel";
+    case LossImplementation::kAuto:
+      return "auto";
   }
   HALO_FAIL("internal: unknown loss implementation");
 }
@@ -158,8 +176,9 @@ HaloClipParts halo_clip_loss(const PairBatch& input, const torch::Tensor& gamma_
                              const HaloClipOptions& options) {
   options.validate();
   check_pair_batch(input, options.check_finite);
-  HALO_CHECK(input.image_rows.size(1) == options.embed_dim, "HALO loss was built for D = ",
-             options.embed_dim, " but the embeddings have D = ", input.image_rows.size(1));
+  HALO_CHECK(input.image_rows.size(1) == options.embed_dim,
+             "HALO loss was built for D = ", options.embed_dim,
+             " but the embeddings have D = ", input.image_rows.size(1));
   if (use_tiled(options, input)) {
     HALO_CHECK(options.model_bootstrap() == 0.0 && !input.sink_share.defined(),
                "sink_bootstrap and a given sink share are implemented by the dense loss only "
@@ -172,11 +191,12 @@ HaloClipParts halo_clip_loss(const PairBatch& input, const torch::Tensor& gamma_
   const torch::Tensor true_col =
       torch::arange(batch.row_offset, batch.row_offset + batch.rows(),
                     torch::TensorOptions().dtype(torch::kLong).device(batch.image_rows.device()));
-  const torch::Tensor image_cols = batch.image_cols.to(dtype), text_cols = batch.text_cols.to(dtype);
+  const torch::Tensor image_cols = batch.image_cols.to(dtype),
+                      text_cols = batch.text_cols.to(dtype);
   const torch::Tensor text_rows = batch.text_rows.to(dtype);
 
-  const DirectionResult i2t =
-      direction_cross_entropy(batch.image_rows, text_cols, true_col, gamma, b, options, input.sink_share);
+  const DirectionResult i2t = direction_cross_entropy(batch.image_rows, text_cols, true_col, gamma,
+                                                      b, options, input.sink_share);
   const DirectionResult t2i =
       direction_cross_entropy(text_rows, image_cols, true_col, gamma, b, options, input.sink_share);
   torch::Tensor radial_rows =
@@ -184,25 +204,30 @@ HaloClipParts halo_clip_loss(const PairBatch& input, const torch::Tensor& gamma_
   if (input.sink_share.defined()) {
     radial_rows = radial_rows * (1.0 - input.sink_share.detach().to(radial_rows.options()));
   } else if (options.model_bootstrap() > 0.0) {
-    radial_rows = radial_rows * (1.0 - options.model_bootstrap() * 0.5 * (i2t.pair_abstain + t2i.pair_abstain));
+    radial_rows = radial_rows *
+                  (1.0 - options.model_bootstrap() * 0.5 * (i2t.pair_abstain + t2i.pair_abstain));
   }
   HaloClipParts out;
   out.ce_image_to_text = i2t.cross_entropy;
   out.ce_text_to_image = t2i.cross_entropy;
   out.radial = radial_rows.mean();
-  out.total = 0.5 * (out.ce_image_to_text + out.ce_text_to_image) + options.radial_weight * out.radial;
+  out.total =
+      0.5 * (out.ce_image_to_text + out.ce_text_to_image) + options.radial_weight * out.radial;
   return out;
 }
 
 namespace {
 
 // b - S_i2t and b - S_t2i of each pair, in `dtype`, after the checks every pair score makes.
-std::pair<torch::Tensor, torch::Tensor> sink_gaps(const torch::Tensor& image_in, const torch::Tensor& text_in,
-                                                  const torch::Tensor& gamma_raw, double b, c10::ScalarType dtype) {
+std::pair<torch::Tensor, torch::Tensor> sink_gaps(const torch::Tensor& image_in,
+                                                  const torch::Tensor& text_in,
+                                                  const torch::Tensor& gamma_raw, double b,
+                                                  c10::ScalarType dtype) {
   check_embeddings("image embeddings", image_in, /*check_finite=*/true);
   check_embeddings("text embeddings", text_in, /*check_finite=*/true);
-  HALO_CHECK(image_in.sizes() == text_in.sizes(), "pair scores need matching image and text shapes, got ",
-             image_in.sizes(), " and ", text_in.sizes());
+  HALO_CHECK(image_in.sizes() == text_in.sizes(),
+             "pair scores need matching image and text shapes, got ", image_in.sizes(), " and ",
+             text_in.sizes());
   const torch::Tensor image = image_in.to(dtype);
   const torch::Tensor text = text_in.to(dtype);
   const torch::Tensor gamma = gamma_from_raw(gamma_raw, dtype);
@@ -225,7 +250,8 @@ torch::Tensor pair_abstain_log_odds(const torch::Tensor& image, const torch::Ten
   // cancel in the ratio. log sigmoid(x) = -softplus(-x).
   namespace F = torch::nn::functional;
   const auto log_sigmoid = [](const torch::Tensor& x) { return -F::softplus(-x); };
-  return torch::logaddexp(log_sigmoid(x1), log_sigmoid(x2)) - torch::logaddexp(log_sigmoid(-x1), log_sigmoid(-x2));
+  return torch::logaddexp(log_sigmoid(x1), log_sigmoid(x2)) -
+         torch::logaddexp(log_sigmoid(-x1), log_sigmoid(-x2));
 }
 
 }  // namespace halo::loss

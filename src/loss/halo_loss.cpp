@@ -10,14 +10,14 @@
 namespace halo::loss {
 
 HaloLossOutput halo_loss(const torch::Tensor& embeddings, const torch::Tensor& target,
-                         const torch::Tensor& centroids, const torch::Tensor& gamma_raw,
-                         double b, const HaloLossOptions& options) {
+                         const torch::Tensor& centroids, const torch::Tensor& gamma_raw, double b,
+                         const HaloLossOptions& options) {
   check_label_smoothing(options.label_smoothing(), options.distill());
   check_embeddings("HALO embeddings", embeddings, options.check_finite());
   check_embeddings("HALO centroids", centroids, options.check_finite());
   const int64_t N = embeddings.size(0), D = embeddings.size(1), K = centroids.size(0);
-  HALO_CHECK(centroids.size(1) == D, "HALO embeddings have D = ", D, " but centroids have D = ",
-             centroids.size(1));
+  HALO_CHECK(centroids.size(1) == D, "HALO embeddings have D = ", D,
+             " but centroids have D = ", centroids.size(1));
   HALO_CHECK(D == options.embed_dim(), "HALO loss was built for D = ", options.embed_dim(),
              " but embeddings have D = ", D);
   HALO_CHECK(target.dim() == 1 && target.size(0) == N, "HALO targets must be a vector of ", N,
@@ -35,8 +35,8 @@ HaloLossOutput halo_loss(const torch::Tensor& embeddings, const torch::Tensor& t
   const double eps = options.label_smoothing();
 
   torch::Tensor S = shifted_distance(x, c, gamma);  // N x K
-  torch::Tensor targets = options.distill() ? distill_targets(S, gamma, x, cls, eps)
-                                            : smoothing_targets(S, cls, eps);
+  torch::Tensor targets =
+      options.distill() ? distill_targets(S, gamma, x, cls, eps) : smoothing_targets(S, cls, eps);
   HaloLossOutput out;
   out.cross_entropy = sink_cross_entropy(S, b, targets);
   out.radial = radial_nll((x - c.index_select(0, cls)).pow(2).mean(1), D);
@@ -47,7 +47,8 @@ HaloLossOutput halo_loss(const torch::Tensor& embeddings, const torch::Tensor& t
 
 HaloLossImpl::HaloLossImpl(HaloLossOptions opts)
     : options(opts),
-      abstain_bias_(loss::abstain_bias(opts.embed_dim(), opts.num_classes(), opts.label_smoothing())) {
+      abstain_bias_(
+          loss::abstain_bias(opts.embed_dim(), opts.num_classes(), opts.label_smoothing())) {
   check_label_smoothing(opts.label_smoothing(), opts.distill());
   gamma_raw = register_parameter(
       "gamma_raw", torch::full({1}, initial_gamma_raw(opts.embed_dim()), torch::kFloat),
@@ -59,11 +60,13 @@ HaloLossOutput HaloLossImpl::forward(const torch::Tensor& embeddings, const torc
   return halo_loss(embeddings, target, centroids, gamma_raw, abstain_bias_, options);
 }
 
-torch::Tensor HaloLossImpl::gamma() const { return gamma_from_raw(gamma_raw, torch::kFloat); }
+torch::Tensor HaloLossImpl::gamma() const {
+  return gamma_from_raw(gamma_raw, torch::kFloat);
+}
 
 HaloCentroidsImpl::HaloCentroidsImpl(int64_t num_classes, int64_t embed_dim) {
-  HALO_CHECK(num_classes >= 1 && embed_dim >= 2, "HALO centroids need K >= 1 and D >= 2, got K = ",
-             num_classes, ", D = ", embed_dim);
+  HALO_CHECK(num_classes >= 1 && embed_dim >= 2,
+             "HALO centroids need K >= 1 and D >= 2, got K = ", num_classes, ", D = ", embed_dim);
   centroids = register_parameter("centroids", torch::randn({num_classes, embed_dim}));
 }
 

@@ -13,7 +13,7 @@ struct HaloLossOptions {
       : embed_dim_(embed_dim), num_classes_(num_classes) {}
   TORCH_ARG(int64_t, embed_dim);
   TORCH_ARG(int64_t, num_classes);
-  TORCH_ARG(bool, distill) = true;          // self-distillation targets (else label smoothing)
+  TORCH_ARG(bool, distill) = true;           // self-distillation targets (else label smoothing)
   TORCH_ARG(double, label_smoothing) = 0.1;  // eps: target mass off the true class
   TORCH_ARG(bool, learn_gamma) = true;
   TORCH_ARG(bool, check_finite) = true;  // reject NaN/inf inputs (one device sync per call)

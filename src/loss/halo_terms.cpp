@@ -11,8 +11,12 @@ namespace halo::loss {
 
 namespace {
 // r^2 the regulariser aims for, and r^2 of a random pair at initialisation.
-double target_r_sq(double D) { return 1.0 - 2.0 / D; }
-double initial_gamma(double D) { return 20.0 / (2.0 - target_r_sq(D)); }
+double target_r_sq(double D) {
+  return 1.0 - 2.0 / D;
+}
+double initial_gamma(double D) {
+  return 20.0 / (2.0 - target_r_sq(D));
+}
 }  // namespace
 
 double initial_gamma(int64_t embed_dim) {
@@ -81,8 +85,7 @@ torch::Tensor distill_targets(const torch::Tensor& S, const torch::Tensor& gamma
   return torch::softmax(logits, 1);
 }
 
-torch::Tensor smoothing_targets(const torch::Tensor& S, const torch::Tensor& true_col,
-                                double eps) {
+torch::Tensor smoothing_targets(const torch::Tensor& S, const torch::Tensor& true_col, double eps) {
   const double m = static_cast<double>(S.size(1));
   torch::Tensor t = torch::full(S.sizes(), eps / m, S.options().requires_grad(false));
   t.scatter_(1, true_col.unsqueeze(1), 1.0 - eps + eps / m);

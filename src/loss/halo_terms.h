@@ -32,13 +32,15 @@ void check_embeddings(const std::string& what, const torch::Tensor& t, bool chec
 void check_label_smoothing(double eps, bool distill, const std::string& key_prefix = "");
 
 // Soft targets over the m candidate columns of S (n x m); row i's true column is true_col[i].
-// Self-distillation: softmax over j of (0 at the true column, else min(S_ij - gamma mean(q_i^2), 0) / eps).
+// Self-distillation: softmax over j of (0 at the true column, else min(S_ij - gamma mean(q_i^2), 0)
+// / eps).
 torch::Tensor distill_targets(const torch::Tensor& S, const torch::Tensor& gamma,
                               const torch::Tensor& q, const torch::Tensor& true_col, double eps);
 // Label smoothing: eps / m everywhere, 1 - eps + eps / m at the true column.
 torch::Tensor smoothing_targets(const torch::Tensor& S, const torch::Tensor& true_col, double eps);
 // The true distances (the logits before the per-row shift), clamped at 0 against rounding.
-torch::Tensor true_logits(const torch::Tensor& S, const torch::Tensor& gamma, const torch::Tensor& q);
+torch::Tensor true_logits(const torch::Tensor& S, const torch::Tensor& gamma,
+                          const torch::Tensor& q);
 
 // Mean over rows of the cross-entropy between `targets` (n x m, rows sum to 1, zero mass on the
 // sink) and softmax over [S_i1 .. S_im, b]: logaddexp(logsumexp_j S_ij, b) - sum_j t_ij S_ij.

@@ -45,7 +45,8 @@ struct TiledGrads {
   torch::Tensor q, c, gamma;  // undefined where not asked for
 };
 TiledForward tiled_direction_forward_aten(const torch::Tensor& q, const torch::Tensor& c,
-                                          const torch::Tensor& gamma, const TiledDirectionParams& p);
+                                          const torch::Tensor& gamma,
+                                          const TiledDirectionParams& p);
 // grad_out: 0-d upstream gradient of the mean cross-entropy.
 TiledGrads tiled_direction_backward_aten(const torch::Tensor& grad_out, const torch::Tensor& q,
                                          const torch::Tensor& c, const torch::Tensor& gamma,

@@ -49,8 +49,7 @@ TiledGrads backward_on_device(const torch::Tensor& grad_out, const torch::Tensor
                                          need_gamma);
   }
 #endif
-  return tiled_direction_backward_aten(grad_out, q, c, gamma, saved, p, need_q, need_c,
-                                       need_gamma);
+  return tiled_direction_backward_aten(grad_out, q, c, gamma, saved, p, need_q, need_c, need_gamma);
 }
 
 class TiledDirectionFunction : public torch::autograd::Function<TiledDirectionFunction> {
@@ -117,7 +116,8 @@ torch::Tensor tiled_direction_cross_entropy(const torch::Tensor& q, const torch:
     HALO_CHECK(q.is_cuda(), "the CUDA HALO loss kernels need CUDA tensors, got ", q.device());
     HALO_CHECK(q.scalar_type() == torch::kFloat || q.scalar_type() == torch::kBFloat16,
                "the CUDA HALO loss kernels take fp32 or bf16 embeddings, got ", q.scalar_type());
-    HALO_CHECK(gamma.scalar_type() == torch::kFloat, "the CUDA HALO loss kernels need an fp32 gamma");
+    HALO_CHECK(gamma.scalar_type() == torch::kFloat,
+               "the CUDA HALO loss kernels need an fp32 gamma");
   } else {
     HALO_CHECK(q.scalar_type() == torch::kFloat || q.scalar_type() == torch::kDouble,
                "the tiled HALO loss takes fp32 or fp64 embeddings, got ", q.scalar_type());

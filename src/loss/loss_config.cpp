@@ -13,22 +13,24 @@ namespace halo::loss {
 
 void LossConfig::validate() const {
   const auto& names = contrastive_loss_names();
-  HALO_CHECK(std::find(names.begin(), names.end(), name) != names.end(),
-             "unknown loss '", name, "': loss.name must be halo, infonce or siglip");
+  HALO_CHECK(std::find(names.begin(), names.end(), name) != names.end(), "unknown loss '", name,
+             "': loss.name must be halo, infonce or siglip");
   check_label_smoothing(label_smoothing, distill && name == "halo", "loss.");
   parse_loss_implementation(implementation, "loss.implementation");
-  HALO_CHECK(temperature == "softplus" || temperature == "log", "loss.temperature must be softplus or log, got '",
-             temperature, "'");
-  HALO_CHECK(radial_weight >= 0 && std::isfinite(radial_weight), "loss.radial_weight must be >= 0, got ",
-             radial_weight);
-  HALO_CHECK(sink_bootstrap >= 0 && sink_bootstrap < 1, "loss.sink_bootstrap must be in [0, 1), got ",
-             sink_bootstrap);
+  HALO_CHECK(temperature == "softplus" || temperature == "log",
+             "loss.temperature must be softplus or log, got '", temperature, "'");
+  HALO_CHECK(radial_weight >= 0 && std::isfinite(radial_weight),
+             "loss.radial_weight must be >= 0, got ", radial_weight);
+  HALO_CHECK(sink_bootstrap >= 0 && sink_bootstrap < 1,
+             "loss.sink_bootstrap must be in [0, 1), got ", sink_bootstrap);
   HALO_CHECK(sink_bootstrap == 0 || implementation == "dense" || name != "halo",
-             "loss.sink_bootstrap needs loss.implementation: dense (the tiled loss does not implement it)");
+             "loss.sink_bootstrap needs loss.implementation: dense (the tiled loss does not "
+             "implement it)");
   HALO_CHECK(sink_bootstrap_from == "model" || sink_bootstrap_from == "history",
              "loss.sink_bootstrap_from must be model or history, got '", sink_bootstrap_from, "'");
   HALO_CHECK(sink_bootstrap_from == "model" || (name != "siglip" && sink_bootstrap > 0),
-             "loss.sink_bootstrap_from: history needs loss.name: halo or infonce and loss.sink_bootstrap > 0");
+             "loss.sink_bootstrap_from: history needs loss.name: halo or infonce and "
+             "loss.sink_bootstrap > 0");
   HALO_CHECK(sink_history_fraction > 0 && sink_history_fraction < 1,
              "loss.sink_history_fraction must be in (0, 1), got ", sink_history_fraction);
 }

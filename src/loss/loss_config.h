@@ -8,11 +8,12 @@
 namespace halo::loss {
 
 struct LossConfig {
-  std::string name = "halo";  // halo | infonce | siglip
+  std::string name = "halo";     // halo | infonce | siglip
   double label_smoothing = 0.1;  // halo: target mass off the true column (distill: its scale)
   bool distill = true;           // halo: self-distillation targets (else label smoothing)
   bool learn_temperature = true;
-  std::string implementation = "dense";  // halo: dense | tiled | kernel | auto (tiled, kernel: no n x M matrix)
+  std::string implementation =
+      "dense";  // halo: dense | tiled | kernel | auto (tiled, kernel: no n x M matrix)
   // HALO options of docs/loss.md "Options against memorisation"; the defaults are the reference.
   std::string temperature = "softplus";  // halo: gamma = softplus(raw) | log: gamma = exp(raw)
   double radial_weight = 1.0;            // halo: weight of the radial term
@@ -27,7 +28,8 @@ struct LossConfig {
   std::string sink_bootstrap_from = "model";
   double sink_history_fraction = 0.25;
 
-  template <class V> void visit(V& v) {
+  template <class V>
+  void visit(V& v) {
     v("name", name), v("label_smoothing", label_smoothing), v("distill", distill);
     v("learn_temperature", learn_temperature), v("implementation", implementation);
     v("temperature", temperature), v("radial_weight", radial_weight);

@@ -69,10 +69,12 @@ class ShiftedDistanceFunction : public torch::autograd::Function<ShiftedDistance
 
 torch::Tensor shifted_distance(const torch::Tensor& q, const torch::Tensor& c,
                                const torch::Tensor& gamma) {
-  HALO_CHECK(q.dim() == 2 && c.dim() == 2, "shifted_distance: queries and candidates must be 2-D, got ",
-             q.sizes(), " and ", c.sizes());
-  HALO_CHECK(q.size(1) == c.size(1), "shifted_distance: embedding sizes differ: queries have D = ",
-             q.size(1), ", candidates D = ", c.size(1));
+  HALO_CHECK(q.dim() == 2 && c.dim() == 2,
+             "shifted_distance: queries and candidates must be 2-D, got ", q.sizes(), " and ",
+             c.sizes());
+  HALO_CHECK(q.size(1) == c.size(1),
+             "shifted_distance: embedding sizes differ: queries have D = ", q.size(1),
+             ", candidates D = ", c.size(1));
   HALO_CHECK(gamma.numel() == 1, "shifted_distance: gamma must have one element, got shape ",
              gamma.sizes());
   HALO_CHECK(q.scalar_type() == c.scalar_type() && q.scalar_type() == gamma.scalar_type(),

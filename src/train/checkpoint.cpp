@@ -20,7 +20,9 @@ namespace halo::train {
 
 namespace {
 
-fs::path checkpoint_dir(const std::string& run_dir) { return fs::path(run_dir) / "checkpoints"; }
+fs::path checkpoint_dir(const std::string& run_dir) {
+  return fs::path(run_dir) / "checkpoints";
+}
 
 void rotate(const fs::path& dir, int64_t keep) {
   std::vector<fs::path> steps;
@@ -51,19 +53,20 @@ std::string shape_text(c10::IntArrayRef sizes) {
 }
 
 // Compares `module`'s parameters and buffers, recursively, with those in `archive`.
-void compare_shapes(torch::serialize::InputArchive& archive, const torch::nn::Module& module, const std::string& prefix,
-                    std::vector<std::string>& differences) {
+void compare_shapes(torch::serialize::InputArchive& archive, const torch::nn::Module& module,
+                    const std::string& prefix, std::vector<std::string>& differences) {
   auto compare = [&](const std::string& key, const torch::Tensor& now, bool is_buffer) {
     if (!now.defined()) return;  // Module::save writes no shape for it either
     torch::Tensor saved;
     if (!archive.try_read(key, saved, is_buffer)) {
       differences.push_back(prefix + key + ": not in the checkpoint");
     } else if (saved.sizes() != now.sizes()) {
-      differences.push_back(prefix + key + ": checkpoint " + shape_text(saved.sizes()) + ", this configuration " +
-                            shape_text(now.sizes()));
+      differences.push_back(prefix + key + ": checkpoint " + shape_text(saved.sizes()) +
+                            ", this configuration " + shape_text(now.sizes()));
     }
   };
-  for (const auto& p : module.named_parameters(/*recurse=*/false)) compare(p.key(), p.value(), false);
+  for (const auto& p : module.named_parameters(/*recurse=*/false))
+    compare(p.key(), p.value(), false);
   for (const auto& b : module.named_buffers(/*recurse=*/false)) compare(b.key(), b.value(), true);
   for (const auto& child : module.named_children()) {
     if (!child.value()->is_serializable()) continue;  // as Module::save: not in any checkpoint
@@ -94,8 +97,8 @@ std::string tokenizer_fingerprint(const std::string& tokenizer_model) {
     bytes += static_cast<uint64_t>(n);
   }
   char text[64];
-  std::snprintf(text, sizeof text, "fnv1a64:%016llx bytes:%llu", static_cast<unsigned long long>(hash),
-                static_cast<unsigned long long>(bytes));
+  std::snprintf(text, sizeof text, "fnv1a64:%016llx bytes:%llu",
+                static_cast<unsigned long long>(hash), static_cast<unsigned long long>(bytes));
   return text;
 }
 
@@ -109,20 +112,24 @@ std::string checkpoint_tokenizer_fingerprint(const std::string& path) {
 void check_checkpoint_tokenizer(const std::string& checkpoint, const std::string& tokenizer_model) {
   const std::string saved = checkpoint_tokenizer_fingerprint(checkpoint);
   if (saved.empty()) {
-    log_message("warning: checkpoint '" + checkpoint + "' predates tokenizer fingerprints; cannot check that '" +
-                tokenizer_model + "' is the tokenizer it was trained with");
+    log_message("warning: checkpoint '" + checkpoint +
+                "' predates tokenizer fingerprints; cannot check that '" + tokenizer_model +
+                "' is the tokenizer it was trained with");
     return;
   }
   const std::string now = tokenizer_fingerprint(tokenizer_model);
-  HALO_CHECK(saved == now, "checkpoint '", checkpoint, "' was trained with another tokenizer than '", tokenizer_model,
+  HALO_CHECK(saved == now, "checkpoint '", checkpoint,
+             "' was trained with another tokenizer than '", tokenizer_model,
              "' (checkpoint: ", saved, "; this file: ", now,
              "): give the tokenizer.model of the run that wrote the checkpoint");
 }
 
-void check_checkpoint_shapes(const std::string& path, const torch::nn::Module& model, const torch::nn::Module& loss) {
+void check_checkpoint_shapes(const std::string& path, const torch::nn::Module& model,
+                             const torch::nn::Module& loss) {
   torch::serialize::InputArchive archive = open_checkpoint(path);
   std::vector<std::string> differences;
-  for (const auto& [key, module] : {std::pair<const char*, const torch::nn::Module*>{"model", &model}, {"loss", &loss}}) {
+  for (const auto& [key, module] :
+       {std::pair<const char*, const torch::nn::Module*>{"model", &model}, {"loss", &loss}}) {
     torch::serialize::InputArchive sub;
     if (!archive.try_read(key, sub)) {
       differences.push_back(std::string(key) + ": not in the checkpoint");
@@ -133,12 +140,14 @@ void check_checkpoint_shapes(const std::string& path, const torch::nn::Module& m
   if (differences.empty()) return;
   std::string list;
   for (const auto& d : differences) list += "\n  " + d;
-  HALO_FAIL("checkpoint '", path, "' does not fit this configuration (", differences.size(), " tensor(s) differ):", list);
+  HALO_FAIL("checkpoint '", path, "' does not fit this configuration (", differences.size(),
+            " tensor(s) differ):", list);
 }
 
-std::string save_checkpoint(const std::string& run_dir, const std::string& name, torch::nn::Module& model,
-                            torch::nn::Module& loss, torch::optim::Optimizer& optimizer,
-                            const TrainingState& state, const std::string& config_yaml, int64_t keep) {
+std::string save_checkpoint(const std::string& run_dir, const std::string& name,
+                            torch::nn::Module& model, torch::nn::Module& loss,
+                            torch::optim::Optimizer& optimizer, const TrainingState& state,
+                            const std::string& config_yaml, int64_t keep) {
   const fs::path dir = checkpoint_dir(run_dir);
   fs::create_directories(dir);
   torch::serialize::OutputArchive archive, model_archive, loss_archive, optim_archive;
@@ -153,9 +162,11 @@ std::string save_checkpoint(const std::string& run_dir, const std::string& name,
   archive.write("batch_in_epoch", torch::tensor(state.batch_in_epoch));
   archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
   archive.write("config", c10::IValue(config_yaml));
+  if (!state.data_layout.empty()) archive.write("data_layout", c10::IValue(state.data_layout));
   // The tokenizer the run trains with (kept in its folder): eval and resume check it.
   const fs::path tokenizer = fs::path(run_dir) / "tokenizer.model";
-  if (fs::is_regular_file(tokenizer)) archive.write("tokenizer_fingerprint", c10::IValue(tokenizer_fingerprint(tokenizer.string())));
+  if (fs::is_regular_file(tokenizer))
+    archive.write("tokenizer_fingerprint", c10::IValue(tokenizer_fingerprint(tokenizer.string())));
   if (!state.tensors.empty()) {
     torch::serialize::OutputArchive tensors;
     for (const auto& [key, value] : state.tensors) tensors.write(key, value);
@@ -163,7 +174,8 @@ std::string save_checkpoint(const std::string& run_dir, const std::string& name,
   }
 
   const fs::path final_path = dir / (name + ".pt");
-  write_file_atomically(final_path.string(), [&](const std::string& temporary) { archive.save_to(temporary); });
+  write_file_atomically(final_path.string(),
+                        [&](const std::string& temporary) { archive.save_to(temporary); });
   write_file_atomically((dir / "latest").string(), final_path.filename().string() + "\n");
   rotate(dir, keep);
   return final_path.string();
@@ -176,16 +188,18 @@ std::string resolve_checkpoint(const std::string& run_dir, const std::string& wh
   }
   const fs::path pointer = checkpoint_dir(run_dir) / "latest";
   std::ifstream in(pointer);
-  HALO_CHECK(in.good(), "no checkpoint to resume in '", run_dir, "' (", pointer.string(), " is missing)");
+  HALO_CHECK(in.good(), "no checkpoint to resume in '", run_dir, "' (", pointer.string(),
+             " is missing)");
   std::string name;
   std::getline(in, name);
   const fs::path path = checkpoint_dir(run_dir) / name;
-  HALO_CHECK(fs::is_regular_file(path), "'", pointer.string(), "' names '", name, "', which does not exist");
+  HALO_CHECK(fs::is_regular_file(path), "'", pointer.string(), "' names '", name,
+             "', which does not exist");
   return path.string();
 }
 
-TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::nn::Module& loss,
-                              torch::optim::Optimizer* optimizer) {
+TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
+                              torch::nn::Module& loss, torch::optim::Optimizer* optimizer) {
   torch::serialize::InputArchive archive, model_archive, loss_archive, optim_archive;
   try {
     archive.load_from(path);
@@ -210,6 +224,9 @@ TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
     state.step = scalar("step");
     state.epoch = scalar("epoch");
     state.batch_in_epoch = scalar("batch_in_epoch");
+    c10::IValue layout;
+    if (archive.try_read("data_layout", layout) && layout.isString())
+      state.data_layout = layout.toStringRef();
     torch::serialize::InputArchive tensors;
     if (archive.try_read("state_tensors", tensors)) {
       for (const auto& key : tensors.keys()) {
@@ -223,9 +240,17 @@ TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
     at::Generator generator = at::detail::getDefaultCPUGenerator();
     generator.set_state(rng);
   } catch (const c10::Error& e) {
-    HALO_FAIL("checkpoint '", path, "' does not fit this model/configuration: ", e.what_without_backtrace());
+    HALO_FAIL("checkpoint '", path,
+              "' does not fit this model/configuration: ", e.what_without_backtrace());
   }
   return state;
+}
+
+std::string checkpoint_data_layout(const std::string& path) {
+  torch::serialize::InputArchive archive = open_checkpoint(path);
+  c10::IValue layout;
+  if (!archive.try_read("data_layout", layout) || !layout.isString()) return "";
+  return layout.toStringRef();
 }
 
 std::string checkpoint_config(const std::string& path) {

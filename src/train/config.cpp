@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/error.h"
+#include "common/json.h"
 
 namespace halo::train {
 
@@ -52,7 +53,8 @@ class Reader {
   template <class T>
   void read(const YAML::Node& node, T& field, const std::string& path) {
     if constexpr (is_section<T>::value) {
-      HALO_CHECK(node.IsMap(), source_, ": key '", path, "' must be a mapping, got ", describe(node));
+      HALO_CHECK(node.IsMap(), source_, ": key '", path, "' must be a mapping, got ",
+                 describe(node));
       Reader inner(node, path + ".", source_);
       field.visit(inner);
       inner.reject_unknown_keys();
@@ -101,8 +103,10 @@ class Writer {
       out_ << YAML::EndMap;
     } else if constexpr (std::is_same_v<T, std::vector<double>>) {
       out_ << YAML::Flow << YAML::BeginSeq;
-      for (double v : field) out_ << v;
+      for (double v : field) out_ << json_number(v);
       out_ << YAML::EndSeq;
+    } else if constexpr (std::is_floating_point_v<T>) {
+      out_ << json_number(field);  // the shortest text that reads back as the same double (0.8)
     } else if constexpr (std::is_same_v<T, std::string>) {
       out_ << YAML::DoubleQuoted << field;
     } else {
@@ -116,8 +120,8 @@ class Writer {
 
 void apply_override(YAML::Node& root, const std::string& assignment) {
   const auto eq = assignment.find('=');
-  HALO_CHECK(eq != std::string::npos && eq > 0, "--set expects KEY=VALUE (e.g. train.batch_size=64), got '",
-             assignment, "'");
+  HALO_CHECK(eq != std::string::npos && eq > 0,
+             "--set expects KEY=VALUE (e.g. train.batch_size=64), got '", assignment, "'");
   const std::string path = assignment.substr(0, eq), value = assignment.substr(eq + 1);
   YAML::Node node = root;
   std::stringstream parts(path);
@@ -169,7 +173,8 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 namespace {
 
 // Every scalar (or list) of a YAML tree by its dotted key, as text.
-void flatten(const YAML::Node& node, const std::string& prefix, std::map<std::string, std::string>& out) {
+void flatten(const YAML::Node& node, const std::string& prefix,
+             std::map<std::string, std::string>& out) {
   if (node.IsMap()) {
     for (const auto& kv : node) flatten(kv.second, prefix + kv.first.as<std::string>() + ".", out);
     return;
@@ -185,11 +190,12 @@ std::vector<std::string> shape_key_differences(const Config& saved, const Config
   flatten(YAML::Load(to_yaml(now)), "", b);
   std::vector<std::string> out;
   for (const auto& [key, value] : b) {
-    const bool shapes = key.rfind("model.", 0) == 0 || key == "loss.name" || key == "loss.temperature" ||
-                        key == "loss.learn_temperature";
+    const bool shapes = key.rfind("model.", 0) == 0 || key == "loss.name" ||
+                        key == "loss.temperature" || key == "loss.learn_temperature";
     auto it = a.find(key);
     const std::string before = it == a.end() ? "(unset)" : it->second;
-    if (shapes && before != value) out.push_back(key + " (checkpoint " + before + ", now " + value + ")");
+    if (shapes && before != value)
+      out.push_back(key + " (checkpoint " + before + ", now " + value + ")");
   }
   return out;
 }
@@ -204,10 +210,11 @@ std::string to_yaml(const Config& config) {
 }
 
 void OptimConfig::validate() const {
-  HALO_CHECK(lr > 0 && std::isfinite(lr) && weight_decay >= 0 && std::isfinite(weight_decay) && eps > 0 &&
-                 std::isfinite(eps),
+  HALO_CHECK(lr > 0 && std::isfinite(lr) && weight_decay >= 0 && std::isfinite(weight_decay) &&
+                 eps > 0 && std::isfinite(eps),
              "optim.lr and optim.eps must be > 0, optim.weight_decay >= 0 (all finite)");
-  HALO_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "optim.beta1 and optim.beta2 must be in [0, 1)");
+  HALO_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1,
+             "optim.beta1 and optim.beta2 must be in [0, 1)");
   HALO_CHECK(warmup_steps >= 0 && grad_clip >= 0 && std::isfinite(grad_clip),
              "optim.warmup_steps and optim.grad_clip must be >= 0");
   HALO_CHECK(temperature_lr_scale > 0 && std::isfinite(temperature_lr_scale),
@@ -216,11 +223,12 @@ void OptimConfig::validate() const {
 
 void TrainConfig::validate() const {
   HALO_CHECK(batch_size >= 2, "train.batch_size must be >= 2, got ", batch_size);
-  HALO_CHECK(accum_steps >= 1 && batch_size % accum_steps == 0, "train.accum_steps must be >= 1 and divide train.batch_size (",
-             batch_size, "), got ", accum_steps);
+  HALO_CHECK(accum_steps >= 1 && batch_size % accum_steps == 0,
+             "train.accum_steps must be >= 1 and divide train.batch_size (", batch_size, "), got ",
+             accum_steps);
   HALO_CHECK(epochs >= 1 && max_steps >= 0, "train.epochs must be >= 1 and train.max_steps >= 0");
-  HALO_CHECK(precision == "fp32" || precision == "bf16", "train.precision must be fp32 or bf16, got '", precision,
-             "'");
+  HALO_CHECK(precision == "fp32" || precision == "bf16",
+             "train.precision must be fp32 or bf16, got '", precision, "'");
   HALO_CHECK(log_every >= 1 && checkpoint_every >= 1 && keep_checkpoints >= 1,
              "train.log_every, train.checkpoint_every and train.keep_checkpoints must be >= 1");
   HALO_CHECK(!run_dir.empty(), "train.run_dir must be set");
@@ -237,7 +245,8 @@ void Config::validate() const {
   dist.validate();
   // Combinations across sections.
   HALO_CHECK(!loss.bootstrap_from_history() || train.pair_dynamics,
-             "loss.sink_bootstrap_from: history reads the pair dynamics: it needs train.pair_dynamics: true");
+             "loss.sink_bootstrap_from: history reads the pair dynamics: it needs "
+             "train.pair_dynamics: true");
 }
 
 }  // namespace halo::train

@@ -17,12 +17,15 @@ namespace halo::train {
 
 struct OptimConfig {
   double lr = 1e-3;
-  double weight_decay = 0.1;  // not applied to norms, biases, embeddings of position/class, or the loss
+  double weight_decay =
+      0.1;  // not applied to norms, biases, embeddings of position/class, or the loss
   double beta1 = 0.9, beta2 = 0.98, eps = 1e-6;
   int64_t warmup_steps = 50;  // linear warm-up, then cosine decay to 0
   double grad_clip = 1.0;     // max global gradient norm (0: off)
-  double temperature_lr_scale = 1.0;  // learning rate of the loss's scalars (temperature, bias) / lr
-  template <class V> void visit(V& v) {
+  double temperature_lr_scale =
+      1.0;  // learning rate of the loss's scalars (temperature, bias) / lr
+  template <class V>
+  void visit(V& v) {
     v("lr", lr), v("weight_decay", weight_decay), v("beta1", beta1), v("beta2", beta2);
     v("eps", eps), v("warmup_steps", warmup_steps), v("grad_clip", grad_clip);
     v("temperature_lr_scale", temperature_lr_scale);
@@ -36,7 +39,7 @@ struct TrainConfig {
   // many micro-batches; the loss still sees the whole global batch. Must divide the share.
   int64_t accum_steps = 1;
   int64_t epochs = 10;
-  int64_t max_steps = 0;     // > 0: stop after this many steps (the schedule spans them)
+  int64_t max_steps = 0;  // > 0: stop after this many steps (the schedule spans them)
   int64_t seed = 0;
   std::string device = "cpu";      // cpu | cuda | cuda:N
   std::string precision = "fp32";  // fp32 | bf16 (autocast on CUDA or CPU; the loss stays fp32)
@@ -44,13 +47,16 @@ struct TrainConfig {
   int64_t checkpoint_every = 200;
   int64_t keep_checkpoints = 2;  // older step checkpoints are deleted
   std::string run_dir = "runs/default";
-  bool pair_dynamics = true;  // record each pair's mean mismatch scores over training (pair_dynamics.tsv)
+  bool pair_dynamics =
+      true;  // record each pair's mean mismatch scores over training (pair_dynamics.tsv)
   // Validation during training (rank 0): retrieval R@1/5 and, with a `mismatched` column, the
   // mismatch AUROC on this held-out manifest, every eval_every steps and at the end.
   std::string eval_manifest;
   int64_t eval_every = 500;
-  template <class V> void visit(V& v) {
-    v("batch_size", batch_size), v("accum_steps", accum_steps), v("epochs", epochs), v("max_steps", max_steps), v("seed", seed);
+  template <class V>
+  void visit(V& v) {
+    v("batch_size", batch_size), v("accum_steps", accum_steps), v("epochs", epochs),
+        v("max_steps", max_steps), v("seed", seed);
     v("device", device), v("precision", precision), v("log_every", log_every);
     v("checkpoint_every", checkpoint_every), v("keep_checkpoints", keep_checkpoints);
     v("run_dir", run_dir), v("pair_dynamics", pair_dynamics);
@@ -67,7 +73,8 @@ struct Config {
   OptimConfig optim;
   TrainConfig train;
   dist::DistConfig dist;  // multi-process training (docs/distributed.md); unused in one process
-  template <class V> void visit(V& v) {
+  template <class V>
+  void visit(V& v) {
     v("model", model), v("data", data), v("tokenizer", tokenizer), v("loss", loss);
     v("optim", optim), v("train", train), v("dist", dist);
   }

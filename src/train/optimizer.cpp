@@ -7,16 +7,18 @@
 
 namespace halo::train {
 
-std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& model, torch::nn::Module& loss,
-                                                    const OptimConfig& c) {
+std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& model,
+                                                    torch::nn::Module& loss, const OptimConfig& c) {
   std::vector<torch::Tensor> decay, no_decay, scalars;
   for (const auto& p : model.parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
   for (const auto& p : loss.parameters()) {
     if (p.requires_grad()) scalars.push_back(p);
   }
   auto options = [&](double wd, double scale) {
-    return std::make_unique<torch::optim::AdamWOptions>(
-        torch::optim::AdamWOptions(c.lr * scale).betas({c.beta1, c.beta2}).eps(c.eps).weight_decay(wd));
+    return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(c.lr * scale)
+                                                            .betas({c.beta1, c.beta2})
+                                                            .eps(c.eps)
+                                                            .weight_decay(wd));
   };
   // Group order matters to set_learning_rate: 0 decayed weights, 1 the rest of the model,
   // 2 the loss's scalars (with their own learning-rate scale).
@@ -39,7 +41,8 @@ double learning_rate(int64_t step, int64_t total_steps, const OptimConfig& c) {
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr, const OptimConfig& c) {
   auto& groups = optimizer.param_groups();
   for (size_t g = 0; g < groups.size(); ++g) {
-    static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(g == 2 ? lr * c.temperature_lr_scale : lr);
+    static_cast<torch::optim::AdamWOptions&>(groups[g].options())
+        .lr(g == 2 ? lr * c.temperature_lr_scale : lr);
   }
 }
 

@@ -13,7 +13,8 @@
 
 namespace halo::train {
 
-std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& model, torch::nn::Module& loss,
+std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& model,
+                                                    torch::nn::Module& loss,
                                                     const OptimConfig& config);
 
 // Learning rate for optimiser step `step` (0-based) of `total_steps`.

@@ -9,6 +9,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "common/json.h"
 
 namespace halo::train {
 
@@ -27,18 +28,12 @@ void truncate_metrics(const std::string& path, int64_t last_step) {
   write_file_atomically(path, kept);
 }
 
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
 }  // namespace
 
-
 RunLog::RunLog(const std::string& run_dir, int64_t resume_step, int64_t total_steps, bool enabled)
-    : enabled_(enabled), total_steps_(total_steps), window_start_(std::chrono::steady_clock::now()),
+    : enabled_(enabled),
+      total_steps_(total_steps),
+      window_start_(std::chrono::steady_clock::now()),
       run_start_(window_start_) {
   if (!enabled_) return;
   const std::string path = (std::filesystem::path(run_dir) / "metrics.jsonl").string();
@@ -52,8 +47,8 @@ RunLog::RunLog(const std::string& run_dir, int64_t resume_step, int64_t total_st
   steps_ = resume_step;
 }
 
-void RunLog::step(int64_t step, int64_t epoch, int64_t images, double data_wait_s, const Metrics& metrics,
-                  int64_t every) {
+void RunLog::step(int64_t step, int64_t epoch, int64_t images, double data_wait_s,
+                  const Metrics& metrics, int64_t every) {
   if (!enabled_) return;
   images_ += images;
   data_wait_ += data_wait_s;
@@ -65,9 +60,11 @@ void RunLog::step(int64_t step, int64_t epoch, int64_t images, double data_wait_
   const double eta = window_steps > 0 ? window / window_steps * (total_steps_ - step) : 0.0;
 
   std::ostringstream json;
-  json << "{\"step\": " << step << ", \"epoch\": " << epoch << ", \"images_per_s\": " << json_number(images_per_s)
+  json << "{\"step\": " << step << ", \"epoch\": " << epoch
+       << ", \"images_per_s\": " << json_number(images_per_s)
        << ", \"data_wait_fraction\": " << json_number(window > 0 ? data_wait_ / window : 0.0)
-       << ", \"elapsed_s\": " << json_number(std::chrono::duration<double>(now - run_start_).count());
+       << ", \"elapsed_s\": "
+       << json_number(std::chrono::duration<double>(now - run_start_).count());
   for (const auto& [name, value] : metrics) json << ", \"" << name << "\": " << json_number(value);
   json << "}\n";
   jsonl_ << json.str();
@@ -79,9 +76,10 @@ void RunLog::step(int64_t step, int64_t epoch, int64_t images, double data_wait_
     if (name == "lr") lr = value;
   }
   char line[256];
-  std::snprintf(line, sizeof line, "step %lld/%lld | epoch %lld | loss %.4f | lr %.2e | %.0f img/s | ETA %s",
-                static_cast<long long>(step), static_cast<long long>(total_steps_), static_cast<long long>(epoch),
-                loss, lr, images_per_s, format_duration(eta).c_str());
+  std::snprintf(
+      line, sizeof line, "step %lld/%lld | epoch %lld | loss %.4f | lr %.2e | %.0f img/s | ETA %s",
+      static_cast<long long>(step), static_cast<long long>(total_steps_),
+      static_cast<long long>(epoch), loss, lr, images_per_s, format_duration(eta).c_str());
   std::cout << line << std::endl;
   images_ = 0;
   data_wait_ = 0;

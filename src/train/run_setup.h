@@ -11,8 +11,7 @@
 #include <torch/types.h>
 
 #include "data/loader.h"
-#include "data/manifest.h"
-#include "data/shard_plan.h"
+#include "data/pair_set.h"
 #include "data/tokenizer.h"
 #include "dist/env.h"
 #include "dist/grad_allreduce.h"
@@ -31,11 +30,9 @@ struct Run {
   torch::Device device{torch::kCPU};
   std::unique_ptr<dist::ProcessGroup> group;
   bool main_rank = true;  // only rank 0 logs and writes files
-  // The training pairs: a manifest, or for shards (data.train_manifest a .tar pattern) the
-  // shard set and, as the manifest, its index (data::index_shard_set: keys, no images) when
-  // pair dynamics need one, else an empty one.
-  std::shared_ptr<const data::Manifest> manifest;
-  std::shared_ptr<const data::ShardSet> shards;
+  // The training pairs, a manifest or shards; a shard set's rows (keys, json fields) are read
+  // only when pair dynamics need them.
+  std::shared_ptr<const data::PairSet> pairs;
   data::Tokenizer tokenizer;
   std::unique_ptr<data::BatchSource> loader;
   encoders::ClipModel model{nullptr};

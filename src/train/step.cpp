@@ -16,7 +16,8 @@ namespace halo::train {
 namespace {
 
 torch::Tensor generator_state(const torch::Device& device) {
-  at::Generator generator = at::globalContext().defaultGenerator(device);  // CUDA: the current device's without an index
+  at::Generator generator =
+      at::globalContext().defaultGenerator(device);  // CUDA: the current device's without an index
   std::lock_guard<std::mutex> lock(generator.mutex());
   return generator.get_state();
 }
@@ -27,9 +28,28 @@ void set_generator_state(const torch::Device& device, const torch::Tensor& state
   generator.set_state(state);
 }
 
+// For the length of a step with several processes, centring takes the mean of the global batch
+// (dist::global_batch_mean); after it, the model's own rows again (nothing keeps the group).
+class GlobalCentring {
+ public:
+  GlobalCentring(encoders::ClipModelImpl& model, dist::ProcessGroup& group) : model_(model) {
+    if (group.size() > 1) {
+      model_.set_batch_mean(
+          [&group](const torch::Tensor& x) { return dist::global_batch_mean(x, group); });
+    }
+  }
+  ~GlobalCentring() { model_.set_batch_mean({}); }
+  GlobalCentring(const GlobalCentring&) = delete;
+  GlobalCentring& operator=(const GlobalCentring&) = delete;
+
+ private:
+  encoders::ClipModelImpl& model_;
+};
+
 }  // namespace
 
-RngSnapshot::RngSnapshot(const torch::Device& device) : device_(device), cpu_state_(generator_state(torch::kCPU)) {
+RngSnapshot::RngSnapshot(const torch::Device& device)
+    : device_(device), cpu_state_(generator_state(torch::kCPU)) {
   if (device.is_cuda()) device_state_ = generator_state(device);
 }
 
@@ -41,11 +61,15 @@ void RngSnapshot::restore() const {
 StepResult train_step(const StepModules& m, const StepOptions& o, const torch::Tensor& images,
                       const torch::Tensor& tokens, const torch::Tensor& sink_share) {
   const torch::Device device = images.device();
+  // Centring subtracts the global batch's mean, as in one process (a collective per modality).
+  const GlobalCentring global_centring(m.model, m.group);
   // K micro-batches of n / K rows (sizes differ by at most one where data.skip_bad shrank the
   // batch), at most one per row.
   const int64_t n = images.size(0), K = std::min(o.accum_steps, n);
   HALO_CHECK(K >= 1, "train.accum_steps must be >= 1, got ", o.accum_steps);
-  auto part = [&](const torch::Tensor& t, int64_t k) { return t.narrow(0, k * n / K, (k + 1) * n / K - k * n / K); };
+  auto part = [&](const torch::Tensor& t, int64_t k) {
+    return t.narrow(0, k * n / K, (k + 1) * n / K - k * n / K);
+  };
 
   // The embeddings the loss sees. K > 1: the towers' outputs of every micro-batch, computed
   // without a graph and joined into leaves (image_raw, text_raw) that collect the gradient.
@@ -86,7 +110,8 @@ StepResult train_step(const StepModules& m, const StepOptions& o, const torch::T
   if (K > 1) {  // each micro-batch again, with a graph, back-propagating its slice
     const RngSnapshot after(device);
     const torch::Tensor image_grad = image_raw.grad(), text_grad = text_raw.grad();
-    HALO_CHECK(image_grad.defined() && text_grad.defined(), "the loss has no gradient for the embeddings");
+    HALO_CHECK(image_grad.defined() && text_grad.defined(),
+               "the loss has no gradient for the embeddings");
     for (int64_t k = 0; k < K; ++k) {
       rng[static_cast<size_t>(k)].restore();
       torch::Tensor image_k, text_k;
@@ -106,8 +131,12 @@ StepResult train_step(const StepModules& m, const StepOptions& o, const torch::T
   // The hooks see this rank's pairs as a slice of the detached global batch.
   const torch::Tensor image = pairs.image_cols.detach(), text = pairs.text_cols.detach();
   const int64_t end = pairs.row_offset + pairs.rows();
-  loss::PairBatch seen{image.slice(0, pairs.row_offset, end), text.slice(0, pairs.row_offset, end), image, text,
-                       pairs.row_offset, {}};
+  loss::PairBatch seen{image.slice(0, pairs.row_offset, end),
+                       text.slice(0, pairs.row_offset, end),
+                       image,
+                       text,
+                       pairs.row_offset,
+                       {}};
   return {std::move(out), std::move(seen), grad_norm};
 }
 

@@ -44,8 +44,9 @@ struct StepResult {
 
 // images (n x 3 x H x W) and tokens (n x L) on the model's device; sink_share: per row, or
 // undefined. Waits for the device nowhere.
-StepResult train_step(const StepModules& modules, const StepOptions& options, const torch::Tensor& images,
-                      const torch::Tensor& tokens, const torch::Tensor& sink_share);
+StepResult train_step(const StepModules& modules, const StepOptions& options,
+                      const torch::Tensor& images, const torch::Tensor& tokens,
+                      const torch::Tensor& sink_share);
 
 // The random-number generators a forward pass may draw from (the CPU generator, and the
 // device's own on CUDA), captured so that a second pass draws the same numbers as the first:

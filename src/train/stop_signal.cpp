@@ -9,7 +9,9 @@ namespace {
 volatile std::sig_atomic_t g_signal = 0;
 struct sigaction g_old_int, g_old_term;
 
-void on_signal(int sig) { g_signal = sig; }
+void on_signal(int sig) {
+  g_signal = sig;
+}
 }  // namespace
 
 StopSignal::StopSignal() {
@@ -27,6 +29,8 @@ StopSignal::~StopSignal() {
   sigaction(SIGTERM, &g_old_term, nullptr);
 }
 
-int StopSignal::received() const { return g_signal; }
+int StopSignal::received() const {
+  return g_signal;
+}
 
 }  // namespace halo::train

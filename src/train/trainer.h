@@ -2,10 +2,12 @@
 // then runs the step loop with logging, checkpoints and clean stops (see trainer.cpp, which
 // reads top to bottom).
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "data/loader.h"
 #include "hooks/step_hook.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
@@ -17,6 +19,11 @@ struct TrainOptions {
   // Step hooks to run after the configured ones (hooks/step_hook.h), e.g. a caller's own
   // early stopping.
   std::vector<std::shared_ptr<hooks::StepHook>> hooks;
+  // A resume whose data layout differs from the checkpoint's (workers, processes, batch,
+  // shuffle buffer, shards): start the checkpoint's epoch over with a warning instead of refusing.
+  bool restart_epoch = false;
+  // Wraps the configured batch source (e.g. to limit or count what it gives); none by default.
+  std::function<std::unique_ptr<data::BatchSource>(std::unique_ptr<data::BatchSource>)> wrap_loader;
 };
 
 struct TrainResult {

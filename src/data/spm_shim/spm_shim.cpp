@@ -37,13 +37,16 @@ void* hspm_load(const char* path, char* err, int errlen) {
   }
 }
 
-void hspm_free(void* handle) { delete static_cast<sentencepiece::SentencePieceProcessor*>(handle); }
+void hspm_free(void* handle) {
+  delete static_cast<sentencepiece::SentencePieceProcessor*>(handle);
+}
 
 // Writes at most max_ids ids; returns how many the text has, or -1 on error.
 int hspm_encode(void* handle, const char* text, int* ids, int max_ids) {
   try {
     std::vector<int> out;
-    if (!static_cast<sentencepiece::SentencePieceProcessor*>(handle)->Encode(text, &out).ok()) return -1;
+    if (!static_cast<sentencepiece::SentencePieceProcessor*>(handle)->Encode(text, &out).ok())
+      return -1;
     for (size_t i = 0; i < out.size() && static_cast<int>(i) < max_ids; ++i) ids[i] = out[i];
     return static_cast<int>(out.size());
   } catch (...) {
