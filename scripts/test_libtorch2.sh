@@ -56,7 +56,7 @@ src_dir=$(cd "$(dirname "$0")/.." && pwd)
 # What the build needs inside (as scripts/setup.sh on the host).
 PACKAGES=(build-essential cmake pkg-config libtorch-dev libopenblas0-openmp libgloo-dev
           libyaml-cpp-dev libsentencepiece-dev libopencv-dev libgtest-dev libgmock-dev
-          libarchive-dev)
+          libarchive-dev librsvg2-dev)
 SUITE=trixie
 STAMP="$root_dir/.halo-stamp"              # suite + package list, written when all is installed
 BOOTSTRAPPED="$root_dir/.halo-bootstrapped"  # written when debootstrap finished

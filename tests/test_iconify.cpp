@@ -540,5 +540,27 @@ TEST(IconifyRender, DrawsOnWhiteAndReportsBrokenDocuments) {
   EXPECT_EQ(cv::norm(decoded, white, cv::NORM_INF), 0.0);
 }
 
+// A degenerate gradient transform (skewY(90), as in thesvg-color's "million") makes the render
+// fail with NoMemory and leaves Cairo's surface in its sticky error state; the next document on
+// the same renderer must still draw (in the full corpus, 70,900 later icons failed otherwise).
+TEST(IconifyRender, AFailedRenderDoesNotFailTheNextOnes) {
+  data::SvgRenderer renderer(16);
+  cv::Mat rgb;
+  std::string error;
+  ic::IconBox box;
+  const std::string broken =
+      "<defs><radialGradient id=\"g\" gradientTransform=\"translate(0 -380193.475)skewY(90)\">"
+      "<stop offset=\"0%\" stop-color=\"#845ce7\"/><stop offset=\"100%\" stop-color=\"#af73d8\"/>"
+      "</radialGradient></defs><path fill=\"url(#g)\" d=\"M0 0h16v16H0z\"/>";
+  EXPECT_FALSE(renderer.render(ic::svg_document(broken, box, 16), rgb, error));
+  EXPECT_THAT(error, ::testing::HasSubstr("NoMemory"));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(renderer.render(
+        ic::svg_document("<path d=\"M0 0h8v16H0z\" fill=\"currentColor\"/>", box, 16), rgb, error))
+        << error;
+    EXPECT_EQ(pixel(rgb, 2, 8), cv::Vec3b(0, 0, 0));
+  }
+}
+
 }  // namespace
 }  // namespace halo::test
