@@ -1,6 +1,7 @@
 // The pair-dynamics and history-bootstrap hooks (see pair_dynamics_hook.h).
 #include "hooks/pair_dynamics_hook.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -51,10 +52,14 @@ void PairDynamicsHook::finish(dist::ProcessGroup&) {
   const std::vector<DynamicsDetection> detection = write_pair_dynamics(path, saved_, *manifest_);
   log_message("pair dynamics of " + std::to_string(saved_.pairs()) + " pairs: " + path);
   if (detection.empty()) return;
-  std::string table = "score            AUROC  FPR@95\n";
+  int width = 5;  // "score", or the longest column name
+  for (const auto& d : detection) width = std::max(width, static_cast<int>(d.column.size()));
+  char line[160];
+  std::snprintf(line, sizeof line, "%-*s  AUROC  FPR@95\n", width, "score");
+  std::string table = line;
   for (const auto& d : detection) {
-    char line[128];
-    std::snprintf(line, sizeof line, "%-16s %6.3f %7.3f\n", d.column.c_str(), d.auroc, d.fpr95);
+    std::snprintf(line, sizeof line, "%-*s %6.3f %7.3f\n", width, d.column.c_str(), d.auroc,
+                  d.fpr95);
     table += line;
   }
   write_file_atomically((fs::path(run_dir_) / "pair_dynamics.txt").string(), table);
