@@ -147,6 +147,15 @@ bool ShardReader::next(ShardSample& out) {
     out.problem =
         "the key '" + out.key + "' repeats in this shard (an earlier sample has the same key)";
   }
+  // A member whose data cannot be read: the sample says which, and the stream ends there.
+  auto unreadable_member = [&] {
+    out.problem =
+        "member '" + pending_.name +
+        "' cannot be read (the shard is truncated or corrupt): " + archive_message(archive_);
+    error_ = "shard '" + path_ + "' is truncated or corrupt in sample '" + out.key +
+             "': " + archive_message(archive_);
+    ended_ = true;
+  };
   while (has_pending_ && pending_key_ == out.key) {
     // The same member name again right after: the next sample repeats this one's key.
     const bool repeated = std::any_of(out.members.begin(), out.members.end(),
@@ -161,12 +170,7 @@ bool ShardReader::next(ShardSample& out) {
                                          : nullptr;
     if (!slot && !keep_other_members_) {  // not part of the pair: skipped unread, left out
       if (archive_read_data_skip(archive_) != ARCHIVE_OK) {
-        out.problem =
-            "member '" + pending_.name +
-            "' cannot be read (the shard is truncated or corrupt): " + archive_message(archive_);
-        error_ = "shard '" + path_ + "' is truncated or corrupt in sample '" + out.key +
-                 "': " + archive_message(archive_);
-        ended_ = true;
+        unreadable_member();
         break;
       }
       read_header();
@@ -179,12 +183,7 @@ bool ShardReader::next(ShardSample& out) {
     if (slot && *slot < 0) *slot = index;
     if (skip_data_ || (image && !read_images_)) {
       if (archive_read_data_skip(archive_) != ARCHIVE_OK) {
-        out.problem =
-            "member '" + pending_.name +
-            "' cannot be read (the shard is truncated or corrupt): " + archive_message(archive_);
-        error_ = "shard '" + path_ + "' is truncated or corrupt in sample '" + out.key +
-                 "': " + archive_message(archive_);
-        ended_ = true;
+        unreadable_member();
       }
     } else {
       char buffer[1 << 16];
@@ -192,12 +191,7 @@ bool ShardReader::next(ShardSample& out) {
         const la_ssize_t n = archive_read_data(archive_, buffer, sizeof buffer);
         if (n == 0) break;
         if (n < 0) {
-          out.problem =
-              "member '" + pending_.name +
-              "' cannot be read (the shard is truncated or corrupt): " + archive_message(archive_);
-          error_ = "shard '" + path_ + "' is truncated or corrupt in sample '" + out.key +
-                   "': " + archive_message(archive_);
-          ended_ = true;
+          unreadable_member();
           break;
         }
         pending_.data.append(buffer, static_cast<size_t>(n));
