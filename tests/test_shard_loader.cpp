@@ -50,6 +50,16 @@ std::string make_shard_set(const std::string& dir, int shards, int per_shard) {
   return dir + "/p-{0.." + std::to_string(shards - 1) + "}.tar";
 }
 
+// One loader worker, shards in stream order, 8 px images: batches that a test can predict.
+data::LoaderOptions one_worker_in_order(int64_t batch_size) {
+  data::LoaderOptions o;
+  o.batch_size = batch_size;
+  o.workers = 1;
+  o.shuffle = false;
+  o.transform.size = 8;
+  return o;
+}
+
 data::TextEncoder shard_test_tokens() {
   return [](const std::vector<std::string>& captions) {
     return torch::full({static_cast<int64_t>(captions.size()), 4}, 3, torch::kLong);
@@ -268,11 +278,7 @@ TEST(ShardLoader, BadSampleNamesShardAndKeyOrIsSkippedAndCounted) {
   auto set = std::make_shared<data::ShardSet>(data::open_shard_set(dir + "/a.tar"));
   EXPECT_EQ(set->counted, 1);  // no sizes.json: counted once
   ASSERT_EQ(set->total, 4);
-  data::LoaderOptions o;
-  o.batch_size = 4;
-  o.workers = 1;
-  o.shuffle = false;
-  o.transform.size = 8;
+  data::LoaderOptions o = one_worker_in_order(4);
   {
     data::ShardLoader loader(set, shard_test_tokens(), o, 1);
     loader.start_epoch(0, 0);
@@ -351,11 +357,7 @@ TEST(ShardLoader, RepeatedKeyIsAnErrorNamingItOrSkippedAndCounted) {
   }
   auto set = std::make_shared<data::ShardSet>(data::open_shard_set(dir + "/d.tar"));
   ASSERT_EQ(set->total, 5);
-  data::LoaderOptions o;
-  o.batch_size = 5;
-  o.workers = 1;
-  o.shuffle = false;
-  o.transform.size = 8;
+  data::LoaderOptions o = one_worker_in_order(5);
   {
     data::ShardLoader loader(set, shard_test_tokens(), o, 1);
     loader.start_epoch(0, 0);

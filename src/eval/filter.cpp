@@ -92,6 +92,21 @@ struct PassOne {
 
 }  // namespace
 
+void grade_rejections(FilterReport& r, const std::vector<double>& score,
+                      const std::vector<int>& label) {
+  if (r.mismatched < 0) return;
+  r.precision = r.rejected
+                    ? static_cast<double>(r.mismatched_rejected) / static_cast<double>(r.rejected)
+                    : 0.0;
+  r.recall = r.mismatched
+                 ? static_cast<double>(r.mismatched_rejected) / static_cast<double>(r.mismatched)
+                 : 0.0;
+  if (r.mismatched > 0 && r.mismatched < static_cast<int64_t>(label.size())) {
+    r.auroc = auroc(score, label);
+    r.fpr_at_95_tpr = fpr_at_tpr(score, label, 0.95);
+  }
+}
+
 ChunkScores score_chunk(train::TrainedModel& m, const std::string& score,
                         const torch::Tensor& image, const torch::Tensor& text) {
   // float64 and in log space: the log-odds keep ordering pairs whose probability rounds to 1.
@@ -398,12 +413,6 @@ FilterReport filter_manifest(std::vector<train::TrainedModel>& models, const Fil
   r.skipped = static_cast<int64_t>(skipped.size());
   r.skipped_reasons.assign(one.reasons.begin(), one.reasons.end());
   if (r.mismatched >= 0) {
-    r.precision = r.rejected
-                      ? static_cast<double>(r.mismatched_rejected) / static_cast<double>(r.rejected)
-                      : 0.0;
-    r.recall = r.mismatched
-                   ? static_cast<double>(r.mismatched_rejected) / static_cast<double>(r.mismatched)
-                   : 0.0;
     std::vector<double> score;
     std::vector<int> label;
     for (const auto& s : scored) {
@@ -411,10 +420,7 @@ FilterReport filter_manifest(std::vector<train::TrainedModel>& models, const Fil
       score.push_back(std::isnan(s.log_odds) ? s.score : s.log_odds);  // the ranking, untied
       label.push_back(s.mismatched);
     }
-    if (r.mismatched > 0 && r.mismatched < static_cast<int64_t>(label.size())) {
-      r.auroc = auroc(score, label);
-      r.fpr_at_95_tpr = fpr_at_tpr(score, label, 0.95);
-    }
+    grade_rejections(r, score, label);
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   halo::write_file_atomically((fs::path(o.out_dir) / "summary.txt").string(),

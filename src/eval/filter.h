@@ -78,6 +78,12 @@ std::string format_filter_report(const FilterReport& report);
 // NumPy array of those strings, DataComp's subset list).
 FilterReport filter_shards(train::TrainedModel& model, const FilterOptions& options);
 
+// With ground truth (r.mismatched >= 0, r.rejected and r.mismatched_rejected counted): the
+// precision and recall of the rejections, and the AUROC and FPR@95 of `score` (the ranking
+// each pair was cut by) against `label` (1: mismatched), both paths' shared grading.
+void grade_rejections(FilterReport& r, const std::vector<double>& score,
+                      const std::vector<int>& label);
+
 // One chunk's pair scores by --score, float64 on the CPU: `score` (model: the loss's mismatch
 // probability; cosine: 1 - cos; in-context: the pair against the chunk's other pairs) and its
 // log-odds, which keep ordering pairs whose score rounds to 0 or 1. Both filter paths, manifest

@@ -255,18 +255,7 @@ FilterReport filter_shards(train::TrainedModel& m, const FilterOptions& o) {
     write_file_atomically(r.kept_uids_path, npy_of_strings(uids));
   }
   r.skipped_reasons.assign(reasons.begin(), reasons.end());
-  if (r.mismatched >= 0) {
-    r.precision = r.rejected
-                      ? static_cast<double>(r.mismatched_rejected) / static_cast<double>(r.rejected)
-                      : 0.0;
-    r.recall = r.mismatched
-                   ? static_cast<double>(r.mismatched_rejected) / static_cast<double>(r.mismatched)
-                   : 0.0;
-    if (r.mismatched > 0 && r.mismatched < static_cast<int64_t>(detector_labels.size())) {
-      r.auroc = auroc(detector_scores, detector_labels);
-      r.fpr_at_95_tpr = fpr_at_tpr(detector_scores, detector_labels, 0.95);
-    }
-  }
+  grade_rejections(r, detector_scores, detector_labels);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   write_file_atomically((out / "summary.txt").string(), format_filter_report(r));
   return r;
