@@ -96,7 +96,7 @@ Outcome loss_and_grads(const Inputs& in, torch::ScalarType dtype, int64_t r0, in
   const halo::loss::PairBatch batch =
       k == n ? halo::loss::PairBatch::local(image, text)
              : halo::loss::PairBatch{
-                   image.narrow(0, r0, k), text.narrow(0, r0, k), image, text, r0, {}};
+                   image.narrow(0, r0, k), text.narrow(0, r0, k), image, text, r0, {}, {}};
   torch::Tensor total = halo::loss::halo_clip_loss(batch, gamma_raw, b, opt).total;
   total.backward();
   Outcome out;

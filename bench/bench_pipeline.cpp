@@ -175,7 +175,7 @@ int main(int argc, char** argv) {
     const halo::train::StepModules modules{*model, *loss, *optimizer, params, grads, *group};
     const halo::train::StepOptions step_options{c.train.accum_steps, bf16, c.optim.grad_clip};
     auto step = [&] {
-      halo::train::train_step(modules, step_options, images, tokens, {});
+      halo::train::train_step(modules, step_options, images, tokens, {}, 0);
     };  // halo-clip train's step
     for (int64_t i = 0; i < warmup; ++i) step();
     if (breakdown) {  // the step's phases, each timed on its own (waits for the device between

@@ -77,11 +77,11 @@ int run_case(const halo::train::Config& base, const Case& k) {
   const halo::train::StepModules modules{*model, *loss, *optimizer, params, grads, *group};
   const halo::train::StepOptions step_options{c.train.accum_steps, c.train.precision == "bf16",
                                               c.optim.grad_clip};
-  halo::train::train_step(modules, step_options, images, tokens, {}).loss.total.item<double>();
+  halo::train::train_step(modules, step_options, images, tokens, {}, 0).loss.total.item<double>();
   meter.reset_peak();
   auto start = Clock::now();
   const halo::train::StepResult out =
-      halo::train::train_step(modules, step_options, images, tokens, {});
+      halo::train::train_step(modules, step_options, images, tokens, {}, 0);
   out.loss.total.item<double>();
   const double step_s = seconds_since(start);
   const int64_t step_bytes = meter.peak_bytes_above_start();

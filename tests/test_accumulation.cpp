@@ -1,6 +1,8 @@
 // Exact gradient accumulation (train.accum_steps, train/step.h): one optimiser step in K
 // micro-batches gives the loss, every parameter gradient and the centring's running means of
-// the K = 1 step to 1e-5 relative, for HALO (dense and tiled), InfoNCE and SigLIP, in one
+// the K = 1 step to 1e-5 relative, for HALO (dense and tiled, with and without partner dropout:
+// its rows are drawn by global row, so two ranks drop the pairs one process does), InfoNCE and
+// SigLIP, in one
 // process (K = 2, 3 with uneven micro-batches, 4) and with two ranks (K = 2 on each rank's
 // share). The ranks are this test binary started again by dist::launch, running only
 // AccumulationWorker.* (which does nothing when not started that way).
@@ -31,9 +33,12 @@ const char* kAccumOutVar = "HALO_TEST_ACCUM_OUT";
 
 struct LossCase {
   std::string name, loss, implementation;
+  double partner_drop = 0;  // loss.sink_partner_drop
 };
 const std::vector<LossCase> kCases{{"halo_dense", "halo", "dense"},
                                    {"halo_tiled", "halo", "tiled"},
+                                   {"halo_dense_partner_drop", "halo", "dense", 0.4},
+                                   {"halo_tiled_partner_drop", "halo", "tiled", 0.4},
                                    {"infonce", "infonce", "dense"},
                                    {"siglip", "siglip", "dense"}};
 
@@ -45,7 +50,8 @@ train::Config case_config(const LossCase& k) {
       "data: {train_manifest: unused.tsv}\n"
       "optim: {grad_clip: 0}\n"
       "train: {batch_size: 16}\n",
-      {"loss.name=" + k.loss, "loss.implementation=" + k.implementation});
+      {"loss.name=" + k.loss, "loss.implementation=" + k.implementation,
+       "loss.sink_partner_drop=" + std::to_string(k.partner_drop)});
 }
 
 // One training step (in float64, so that the comparison sees the algorithm, not the rounding of
@@ -73,9 +79,10 @@ std::vector<torch::Tensor> step_results(const LossCase& k, int64_t accum,
   dist::GradientAverager grads(params, group, c.dist.bucket_mb);
 
   const int64_t n = kBatch / group.size(), first = group.rank() * n;
-  const train::StepResult out = train::train_step(
-      {*model, *loss, *optimizer, params, grads, group}, {accum, false, c.optim.grad_clip},
-      images.narrow(0, first, n), tokens.narrow(0, first, n), {});
+  const train::StepResult out =
+      train::train_step({*model, *loss, *optimizer, params, grads, group},
+                        {accum, false, c.optim.grad_clip, c.loss.sink_partner_drop, 7},
+                        images.narrow(0, first, n), tokens.narrow(0, first, n), {}, /*step=*/5);
   std::vector<torch::Tensor> result{
       torch::tensor(dist::average(group, {out.loss.total.item<double>()})[0])};
   for (const auto& p : params)

@@ -38,9 +38,9 @@ TEST(BadInput, MismatchedShapesAreNamed) {
                 HasSubstr("embedding sizes differ"));
     EXPECT_THAT(batch_error(loss::PairBatch::local(r(4, 8), r(3, 8)), name),
                 HasSubstr("as many image rows as text rows"));
-    EXPECT_THAT(batch_error({r(2, 8), r(2, 8), r(6, 8), r(5, 8), 0, {}}, name),
+    EXPECT_THAT(batch_error({r(2, 8), r(2, 8), r(6, 8), r(5, 8), 0, {}, {}}, name),
                 HasSubstr("candidate columns need as many images as texts"));
-    EXPECT_THAT(batch_error({r(2, 8), r(2, 8), r(6, 8), r(6, 8), 5, {}}, name),
+    EXPECT_THAT(batch_error({r(2, 8), r(2, 8), r(6, 8), r(6, 8), 5, {}, {}}, name),
                 HasSubstr("points past the last of 6 columns"));
     EXPECT_THAT(batch_error(loss::PairBatch::local(torch::randn({4, 8, 1}), r(4, 8)), name),
                 HasSubstr("must be a 2-D"));
@@ -95,7 +95,7 @@ TEST(BadInput, NanAndInfinityAreRejected) {
                   HasSubstr("text embeddings (rows) contains NaN or infinite values"));
       torch::Tensor cols = r(6, 8);
       cols[0][0] = bad;
-      EXPECT_THAT(batch_error({image, r(4, 8), cols, r(6, 8), 0, {}}, name),
+      EXPECT_THAT(batch_error({image, r(4, 8), cols, r(6, 8), 0, {}, {}}, name),
                   HasSubstr("image embeddings (columns) contains NaN"));
     }
   }

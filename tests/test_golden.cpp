@@ -142,5 +142,69 @@ TEST(Golden, BatchHaloMatchesReference) {
   }
 }
 
+// Partner dropout (loss.sink_partner_drop) against tests/oracle/halo_sink_oracle.py's cases
+// (tests/fixtures/halo_partner_drop.json): rows of a global batch at an offset, some with their
+// partner hidden; the dense loss and the tiled one (tiles of 4: several, the last partial).
+TEST(Golden, PartnerDropMatchesTheOracle) {
+  int64_t cases = 0, dropped_rows = 0;
+  for (const auto& [file, doc] : fixtures()) {
+    for (const auto& c : doc["halo_clip_partner_drop"]) {
+      for (const char* implementation : {"dense", "tiled"}) {
+        SCOPED_TRACE(file + ": " + c["name"].as<std::string>() + ", " + implementation);
+        const auto& e = c["expected"];
+        loss::HaloClipOptions options;
+        options.embed_dim = c["embed_dim"].as<int64_t>();
+        options.label_smoothing = c["label_smoothing"].as<double>();
+        options.distill = c["distill"].as<bool>();
+        options.implementation = implementation;
+        options.tile_size = 4;
+        torch::Tensor gamma_raw =
+            torch::full({1}, c["gamma_raw"].as<double>(), torch::kFloat).requires_grad_(true);
+        const int64_t offset = c["row_offset"].as<int64_t>();
+        torch::Tensor image_rows = f32(c["image_rows"]).requires_grad_(true);
+        torch::Tensor text_rows = f32(c["text_rows"]).requires_grad_(true);
+        torch::Tensor image_cols = f32(c["image_cols"]).requires_grad_(true);
+        torch::Tensor text_cols = f32(c["text_cols"]).requires_grad_(true);
+        const int64_t n = image_rows.size(0), m = image_cols.size(0);
+        // The rows inside the columns are the row tensors, as in one process, so that their
+        // gradient collects both uses (the oracle builds its columns the same way).
+        auto columns = [&](const torch::Tensor& cols, const torch::Tensor& rows) {
+          return torch::cat(
+              {cols.narrow(0, 0, offset), rows, cols.narrow(0, offset + n, m - offset - n)});
+        };
+        loss::PairBatch batch{image_rows,
+                              text_rows,
+                              columns(image_cols, image_rows),
+                              columns(text_cols, text_rows),
+                              offset,
+                              {},
+                              {}};
+        batch.partner_dropped = tensor_from_json(c["dropped"]).to(torch::kBool);
+        dropped_rows += batch.partner_dropped.sum().item<int64_t>();
+        const auto out =
+            loss::halo_clip_loss(batch, gamma_raw, c["abstain_bias"].as<double>(), options);
+        out.total.backward();
+        EXPECT_TRUE(all_close(out.total, tensor_from_json(e["loss"]), kRtol, kAtol)) << "loss";
+        EXPECT_TRUE(
+            all_close(out.ce_image_to_text, tensor_from_json(e["ce_image_to_text"]), kRtol, kAtol));
+        EXPECT_TRUE(
+            all_close(out.ce_text_to_image, tensor_from_json(e["ce_text_to_image"]), kRtol, kAtol));
+        EXPECT_TRUE(all_close(out.radial, tensor_from_json(e["radial"]), kRtol, kAtol));
+        for (const auto& [name, t] :
+             std::vector<std::pair<std::string, torch::Tensor>>{{"grad_image_rows", image_rows},
+                                                                {"grad_text_rows", text_rows},
+                                                                {"grad_image_cols", image_cols},
+                                                                {"grad_text_cols", text_cols},
+                                                                {"grad_gamma_raw", gamma_raw}}) {
+          EXPECT_TRUE(all_close(t.grad(), tensor_from_json(e[name]), kRtol, kAtol)) << name;
+        }
+      }
+      ++cases;
+    }
+  }
+  EXPECT_GT(cases, 0) << "no partner dropout case in " << HALO_FIXTURE_DIR;
+  EXPECT_GT(dropped_rows, 0);
+}
+
 }  // namespace
 }  // namespace halo::test

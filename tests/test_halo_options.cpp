@@ -11,6 +11,8 @@
 #include "loss/contrastive_loss.h"
 #include "loss/halo_clip_loss.h"
 #include "loss/halo_terms.h"
+#include "loss/loss_config.h"
+#include "loss/partner_drop.h"
 #include "loss/shifted_distance.h"
 #include "test_util.h"
 
@@ -290,6 +292,79 @@ TEST(HaloOptions, LogTemperatureStartsAtTheSameGammaAndMovesMultiplicatively) {
   EXPECT_NEAR(log_gamma.grad().item<double>(), ratio * raw.grad().item<double>(),
               1e-3 * std::abs(ratio * raw.grad().item<double>()));
   EXPECT_THROW(loss::make_contrastive_loss(module_options("linear")), std::exception);
+}
+
+// Partner dropout's rows: a pure function of (seed, step, global row), about `rate` of them,
+// other rows in another step, and the rows of a slice are the slice of the rows.
+TEST(PartnerDrop, RowsAreSeededByStepAndGlobalRow) {
+  const torch::Device cpu(torch::kCPU);
+  const torch::Tensor all = loss::partner_dropped_rows(7, 5, 0, 4000, 0.3, cpu);
+  ASSERT_EQ(all.scalar_type(), torch::kBool);
+  ASSERT_EQ(all.size(0), 4000);
+  const double share = all.to(torch::kDouble).mean().item<double>();
+  EXPECT_NEAR(share, 0.3, 0.03);
+  EXPECT_TRUE(torch::equal(loss::partner_dropped_rows(7, 5, 0, 4000, 0.3, cpu), all));
+  EXPECT_TRUE(torch::equal(loss::partner_dropped_rows(7, 5, 1000, 500, 0.3, cpu),
+                           all.narrow(0, 1000, 500)));
+  EXPECT_FALSE(torch::equal(loss::partner_dropped_rows(7, 6, 0, 4000, 0.3, cpu), all));
+  EXPECT_FALSE(torch::equal(loss::partner_dropped_rows(8, 5, 0, 4000, 0.3, cpu), all));
+  EXPECT_FALSE(loss::partner_dropped_rows(7, 5, 0, 4000, 0.0, cpu).any().item<bool>());
+}
+
+// A dropped row's cross-entropy is the sink's: -log softmax_sink over its other candidates;
+// the rows kept are untouched, and so is the radial term.
+TEST(PartnerDrop, ADroppedRowTakesTheSinkAsTargetWithoutItsPartner) {
+  const LossInputs in = make_inputs(0.3);
+  const loss::HaloClipOptions options = halo_clip_options(1.0, 0.0, true);
+  loss::PairBatch batch = loss::PairBatch::local(in.image, in.text);
+  const auto plain = loss::halo_clip_loss(batch, in.gamma_raw, in.b, options);
+  batch.partner_dropped = torch::zeros({kN}, torch::kBool);
+  batch.partner_dropped[3] = true;
+  const auto dropped = loss::halo_clip_loss(batch, in.gamma_raw, in.b, options);
+  // Row 3 image -> text: without its caption, against the sink.
+  torch::NoGradGuard no_grad;
+  const torch::Tensor gamma = loss::gamma_from_raw(in.gamma_raw, torch::kDouble);
+  const torch::Tensor S = loss::shifted_distance(in.image, in.text, gamma);
+  const torch::Tensor others = torch::cat({S[3].narrow(0, 0, 3), S[3].narrow(0, 4, kN - 4)});
+  const double row3 =
+      torch::logaddexp(torch::logsumexp(others, 0), torch::tensor(in.b, torch::kDouble))
+          .item<double>() -
+      in.b;
+  // Row 3's own term in the plain loss, by the difference of the means.
+  const torch::Tensor Splain = S;
+  const torch::Tensor targets = loss::distill_targets(
+      Splain, gamma, in.image, torch::arange(kN, torch::kLong), options.label_smoothing);
+  const double plain_row3 =
+      (torch::logaddexp(torch::logsumexp(S[3], 0), torch::tensor(in.b, torch::kDouble)) -
+       (targets[3] * S[3]).sum())
+          .item<double>();
+  EXPECT_NEAR((dropped.ce_image_to_text - plain.ce_image_to_text).item<double>(),
+              (row3 - plain_row3) / kN, 1e-9);
+  EXPECT_NEAR(dropped.radial.item<double>(), plain.radial.item<double>(), 1e-12);
+  EXPECT_NE(dropped.ce_text_to_image.item<double>(), plain.ce_text_to_image.item<double>());
+}
+
+TEST(PartnerDrop, OnlyHaloDenseOrTiledTakesIt) {
+  loss::LossConfig c;
+  c.sink_partner_drop = 0.2;
+  c.validate();
+  c.name = "infonce";
+  EXPECT_THAT(error_message([&] { c.validate(); }),
+              HasSubstr("loss.sink_partner_drop needs loss.name: halo"));
+  c.name = "halo";
+  c.implementation = "kernel";
+  EXPECT_THAT(error_message([&] { c.validate(); }),
+              HasSubstr("not by loss.implementation: kernel"));
+  c.implementation = "dense";
+  c.sink_partner_drop = 1.0;
+  EXPECT_THAT(error_message([&] { c.validate(); }),
+              HasSubstr("loss.sink_partner_drop must be in [0, 1)"));
+  const LossInputs in = make_inputs(0.3);
+  loss::PairBatch batch = loss::PairBatch::local(in.image, in.text);
+  batch.partner_dropped = torch::ones({kN}, torch::kBool);
+  EXPECT_THAT(
+      error_message([&] { loss::infonce_loss(batch, torch::zeros({1}, torch::kDouble), true); }),
+      HasSubstr("no sink to take a dropped partner's target"));
 }
 
 }  // namespace

@@ -320,6 +320,56 @@ TEST(IconifyCorpus, SplitsAttributionCaptionsPixelsAndDuplicates) {
   EXPECT_EQ(pixel(emoji.at("testmoji:grinning-face").rgb, 0, 0), cv::Vec3b(255, 255, 255));
 }
 
+// Two training sets of 20 icons each (bars of distinct widths), drawn in set order: the shards
+// must mix them, each shard holding both sets in an order that is not the drawing order.
+TEST(IconifyCorpus, ShardsMixTheSetsOfASplit) {
+  const fs::path dir = make_temp_dir("iconify_mix");
+  const fs::path source = dir / "source";
+  std::string collections = "{";
+  for (const std::string set : {"bars-a", "bars-b"}) {
+    collections += std::string(collections.size() > 1 ? "," : "") + "\"" + set +
+                   "\": {\"name\": \"" + set +
+                   "\", \"total\": 20, \"author\": {\"name\": \"A\"}, " +
+                   "\"license\": {\"title\": \"MIT\", \"spdx\": \"MIT\"}, " +
+                   "\"category\": \"UI 24px\", \"palette\": false}";
+    std::string icons;
+    for (int i = 0; i < 20; ++i) {
+      // Set a: bars from the left; set b: bars from the top. Every icon's pixels differ.
+      const std::string bar = set == "bars-a" ? "M0 0h" + std::to_string(i + 2) + "v24H0z"
+                                              : "M0 0h24v" + std::to_string(i + 2) + "H0z";
+      icons += std::string(icons.empty() ? "" : ",") + "\"icon-" + std::to_string(i) +
+               "\": {\"body\": \"<path d=\\\"" + bar + "\\\" fill=\\\"currentColor\\\"/>\"}";
+    }
+    write_text(
+        (source / "json" / (set + ".json")).string(),
+        "{\"prefix\": \"" + set + "\", \"icons\": {" + icons + "}, \"width\": 24, \"height\": 24}");
+  }
+  write_text((source / "collections.json").string(), collections + "}");
+  write_text((source / "package.json").string(),
+             R"({"name": "@iconify/json", "version": "0.0.1-test"})");
+  data::IconifyOptions o = options_for(source, dir / "out");
+  o.samples_per_shard = 10;
+  const data::IconifyReport report = data::prepare_iconify(o);
+  ASSERT_EQ(report.train.written, 40);
+  ASSERT_EQ(report.train.shards, 4);
+
+  std::map<std::string, std::set<std::string>> sets_of_shard;
+  std::vector<std::string> keys;  // in shard order; keys number the samples in drawing order
+  for (int k = 0; k < 4; ++k) {
+    data::ShardReader reader(
+        (dir / "out" / "train" / ("0000" + std::to_string(k) + ".tar")).string());
+    for (data::ShardSample s; reader.next(s);) {
+      const YAML::Node json = YAML::Load(s.members.at(static_cast<size_t>(s.json)).data);
+      sets_of_shard[std::to_string(k)].insert(json["set"].as<std::string>());
+      keys.push_back(s.key);
+    }
+  }
+  ASSERT_EQ(keys.size(), 40u);
+  for (const auto& [shard, sets] : sets_of_shard) EXPECT_EQ(sets.size(), 2u) << "shard " << shard;
+  EXPECT_FALSE(std::is_sorted(keys.begin(), keys.end()));
+  EXPECT_EQ(std::set<std::string>(keys.begin(), keys.end()).size(), 40u);
+}
+
 TEST(IconifyCorpus, RerunIsIdempotentAndAnExistingOutputIsReported) {
   const fs::path dir = make_temp_dir("iconify_rerun");
   write_corpus(dir / "source");

@@ -73,6 +73,52 @@ TEST(OodScores, EachScoreIsItsDefinition) {
   }
 }
 
+// A bank of negatives beside the classes: `negatives` is -log of the classes' share of the
+// softmax over classes and negatives, HALO's `negatives_sink` the same with its sink added;
+// an image on a negative is rejected, one on a class is not.
+TEST(OodScores, NegativesAreTheRejectMassOfABank) {
+  torch::manual_seed(4);
+  const torch::Tensor classes = 2 * torch::randn({5, 8}), negatives = 2 * torch::randn({7, 8});
+  const torch::Tensor images = torch::cat({classes.narrow(0, 0, 2), negatives.narrow(0, 0, 2)});
+  for (const std::string name : {"halo", "infonce", "siglip"}) {
+    SCOPED_TRACE(name);
+    const auto fn = loss_named(name, 8);
+    const eval::OodImageScores s = eval::ood_image_scores(*fn, images, classes, 3, negatives);
+    ASSERT_EQ(s.scores.size(), name == "halo" ? 7u : 5u);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor c = fn->logits(images, classes).to(torch::kFloat64);
+    const torch::Tensor n = fn->logits(images, negatives).to(torch::kFloat64);
+    for (int64_t i = 0; i < 4; ++i) {
+      const auto k = static_cast<size_t>(i);
+      const double lc = torch::logsumexp(c[i], 0).item<double>();
+      const double all = torch::logsumexp(torch::cat({c[i], n[i]}), 0).item<double>();
+      EXPECT_NEAR(s.score("negatives")[k], all - lc, 1e-9);
+      if (name == "halo") {
+        const double b = *fn->abstain_logit();
+        EXPECT_NEAR(s.score("negatives_sink")[k], std::log(std::exp(all) + std::exp(b)) - lc, 1e-9);
+      }
+    }
+    // Images 2 and 3 sit on negatives: more reject mass than images 0 and 1, on classes.
+    EXPECT_GT(std::min(s.score("negatives")[2], s.score("negatives")[3]),
+              std::max(s.score("negatives")[0], s.score("negatives")[1]));
+  }
+  // Without a bank, no such score.
+  EXPECT_EQ(eval::ood_image_scores(*loss_named("halo", 8), images, classes, 3).scores.size(), 5u);
+}
+
+// The bank keeps the candidates whose nearest class is farthest, in candidate order.
+TEST(OodScores, TheBankKeepsTheCandidatesFarthestFromEveryClass) {
+  const torch::Tensor classes = torch::tensor({{1.0, 0.0, 0.0}, {0.0, 1.0, 0.0}});
+  // Largest cosine to a class: 1, 0 (orthogonal), 0.707, -0 (opposite both), 0.995.
+  const torch::Tensor candidates = torch::tensor(
+      {{2.0, 0.0, 0.0}, {0.0, 0.0, 1.0}, {1.0, 0.0, 1.0}, {-1.0, -1.0, 0.0}, {10.0, 1.0, 0.0}});
+  EXPECT_EQ(eval::farthest_from_classes(candidates, classes, 2), (std::vector<int64_t>{1, 3}));
+  EXPECT_EQ(eval::farthest_from_classes(candidates, classes, 3), (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(eval::farthest_from_classes(candidates, classes, 99).size(), 5u);
+  EXPECT_THAT(error_message([&] { eval::farthest_from_classes(candidates, classes, 0); }),
+              HasSubstr("needs a size >= 1"));
+}
+
 // Images on the class embeddings against images far from every class: the abstain, MCM and
 // energy scores of every loss tell them apart; the same images on both sides: AUROC 1/2. MSP is
 // not asked to: a far image is still nearer one class than the others, and with HALO's distance

@@ -112,6 +112,7 @@ TEST_P(StepScores, ARanksRowsGiveItsSliceOfTheGlobalBatch) {
                               image,
                               text,
                               offset,
+                              {},
                               {}};
   EXPECT_TRUE(all_close(hooks::step_pair_scores(*loss, slice),
                         whole.slice(0, offset, offset + rows), 1e-5, 1e-7));
@@ -131,6 +132,7 @@ TEST_P(StepScores, RowBlocksGiveTheScoresOfTheWholeBlock) {
                               image,
                               text,
                               offset,
+                              {},
                               {}};
   const torch::Tensor whole = hooks::step_pair_scores(*loss, slice, rows * (n + 1));
   ASSERT_EQ(whole.size(0), rows);

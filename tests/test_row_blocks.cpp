@@ -26,7 +26,7 @@ Grads row_block_grads(loss::ContrastiveLoss& fn, const torch::Tensor& image0,
   int64_t offset = 0;
   for (int64_t n : blocks) {
     loss::PairBatch block{
-        image.narrow(0, offset, n), text.narrow(0, offset, n), image, text, offset, {}};
+        image.narrow(0, offset, n), text.narrow(0, offset, n), image, text, offset, {}, {}};
     total = total + fn.forward(block).total * (static_cast<double>(n) / N);
     offset += n;
   }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -14,7 +15,9 @@
 
 #include "data/manifest.h"
 #include "data/manifest_to_shards.h"
+#include "data/pair_set.h"
 #include "data/shard_pattern.h"
+#include "data/shard_writer.h"
 #include "data/tar_reader.h"
 #include "eval/evaluate.h"
 #include "eval/filter.h"
@@ -29,20 +32,28 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
+// A tiny model's configuration: 20 steps on `train_manifest` into `run_dir`, with `extra`
+// overrides.
+train::Config tiny_config(const std::string& train_manifest, const std::string& run_dir,
+                          std::vector<std::string> extra = {}) {
+  extra.push_back("data.train_manifest=" + train_manifest);
+  extra.push_back("train.run_dir=" + run_dir);
+  return train::parse_config(
+      "model: {embed_dim: 16, image: {image_size: 16, patch_size: 4, width: 32, layers: 1, "
+      "heads: 2},"
+      "        text: {context_length: 8, width: 32, layers: 1, heads: 2}}\n"
+      "data: {workers: 2, prefetch_batches: 2}\ntokenizer: {vocab_size: 40}\n"
+      "optim: {lr: 3.0e-3, warmup_steps: 2}\n"
+      "train: {batch_size: 16, max_steps: 20, log_every: 5, checkpoint_every: 100, seed: 3}\n",
+      extra);
+}
+
 class ShardEvalEndToEnd : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = make_temp_dir("shard_eval_e2e");
     manifest_ = make_shapes_dataset(dir_ + "/data", 64, 16, /*mismatch_every=*/5);
-    const auto c = train::parse_config(
-        "model: {embed_dim: 16, image: {image_size: 16, patch_size: 4, width: 32, layers: 1, "
-        "heads: 2},"
-        "        text: {context_length: 8, width: 32, layers: 1, heads: 2}}\n"
-        "data: {workers: 2, prefetch_batches: 2}\ntokenizer: {vocab_size: 40}\n"
-        "optim: {lr: 3.0e-3, warmup_steps: 2}\n"
-        "train: {batch_size: 16, max_steps: 20, log_every: 5, checkpoint_every: 100, seed: 3}\n",
-        {"data.train_manifest=" + manifest_, "train.run_dir=" + dir_ + "/run"});
-    ASSERT_EQ(train::run_training(c, {}).exit_code, 0);
+    ASSERT_EQ(train::run_training(tiny_config(manifest_, dir_ + "/run"), {}).exit_code, 0);
     data::ManifestToShardsOptions so;
     so.out = dir_ + "/shards";
     so.samples_per_shard = 20;  // 4 shards of 16
@@ -94,6 +105,50 @@ TEST_F(ShardEvalEndToEnd, EvalOnShardsGivesTheManifestsResults) {
     EXPECT_EQ(shards.detection[i].auroc, tsv.detection[i].auroc);
   // The pair scores name each sample by its key.
   EXPECT_THAT(read_file(dir_ + "/eval-shards/pair_scores.tsv"), HasSubstr("\t000000063\t"));
+}
+
+// A shard set may label only some samples (an icon set without categories): zero-shot
+// classification and the OOD scores take the labelled ones and say how many were left out.
+TEST_F(ShardEvalEndToEnd, EvalOnShardsLabelledInPartClassifiesTheLabelledSamples) {
+  const std::string folder = dir_ + "/partly-labelled";
+  fs::create_directories(folder);
+  const auto shards = data::existing_shards(pattern_);
+  ASSERT_EQ(shards.size(), 4u);
+  for (size_t k = 0; k < shards.size(); ++k) {
+    const std::string name = fs::path(shards[k]).filename().string();
+    if (k > 0) {
+      fs::copy_file(shards[k], folder + "/" + name);
+      continue;
+    }
+    data::ShardReader reader(shards[k]);
+    data::ShardWriter writer(folder + "/" + name);
+    for (data::ShardSample s; reader.next(s); s = data::ShardSample{}) {
+      std::string& json = s.members.at(static_cast<size_t>(s.json)).data;
+      json = std::regex_replace(json, std::regex(R"("label":\s*\d+\s*,?)"), "");
+      json = std::regex_replace(json, std::regex(R"(,\s*\})"), "}");
+      writer.add(s);
+    }
+    writer.finish();
+  }
+  train::TrainedModel model = train::load_trained_model(dir_ + "/run");
+  eval::EvalOptions o;
+  o.embed.workers = 1;
+  o.classes = dir_ + "/data/classes.txt";
+  o.manifest = folder + "/{00000..00003}.tar";
+  o.ood = {{"itself", pattern_}};
+  o.out_dir = dir_ + "/eval-partly-labelled";
+  const eval::EvalResult r = eval::evaluate(model, o);
+  EXPECT_EQ(r.pairs, 64);
+  EXPECT_EQ(r.unlabelled, 16);
+  ASSERT_TRUE(r.classification.has_value());
+  EXPECT_EQ(r.classification->count, 48);
+  EXPECT_THAT(read_file(o.out_dir + "/results.txt"), HasSubstr("(16 unlabelled pairs left out)"));
+  // The in-distribution rows of ood_scores.tsv are the 48 labelled images.
+  std::istringstream rows(read_file(o.out_dir + "/ood_scores.tsv"));
+  int in_distribution = 0;
+  for (std::string line; std::getline(rows, line);)
+    in_distribution += line.rfind("in-distribution\t", 0) == 0;
+  EXPECT_EQ(in_distribution, 48);
 }
 
 TEST_F(ShardEvalEndToEnd, FilterSplitsShardsIntoKeptAndRejectedWithTheOriginalBytes) {
@@ -236,7 +291,7 @@ TEST_F(ShardEvalEndToEnd, FilterWritesTheKeptUidsAsANumpyArray) {
   o.verbose = false;
   o.manifest = dir + "/in/a.tar";
   o.out_dir = dir + "/out";
-  const eval::FilterReport r = eval::filter_shards(model, o);
+  const eval::FilterReport r = eval::filter_manifest(model, o);
   EXPECT_EQ(r.kept, 6);
   EXPECT_EQ(r.skipped, 1);
   EXPECT_THAT(read_file(r.skipped_path), HasSubstr("s6\ta.tar\tcannot decode image"));
@@ -258,6 +313,124 @@ TEST_F(ShardEvalEndToEnd, FilterWritesTheKeptUidsAsANumpyArray) {
                                                      "0\0\0\0"
                                                      "\xe9\0\0\0",
                                                      12));
+}
+
+}  // namespace
+}  // namespace halo::test
+
+namespace halo::test {
+namespace {
+
+// Cross-scoring splits a shard set by whole shards: shard i is in fold i mod k.
+TEST_F(ShardEvalEndToEnd, ShardFoldsAreWholeShardsByIndex) {
+  const auto all = data::PairSet::open(pattern_, {}, data::PairSet::ShardIndex::keys);
+  const auto fold1 = all->shard_fold(2, 1, /*complement=*/false, data::PairSet::ShardIndex::keys);
+  const auto others = all->shard_fold(2, 1, /*complement=*/true, data::PairSet::ShardIndex::none);
+  ASSERT_EQ(fold1->shards()->shards.size(), 2u);
+  EXPECT_EQ(fold1->shards()->shards[0], all->shards()->shards[1]);
+  EXPECT_EQ(fold1->shards()->shards[1], all->shards()->shards[3]);
+  EXPECT_EQ(others->shards()->shards[0], all->shards()->shards[0]);
+  EXPECT_EQ(others->shards()->shards[1], all->shards()->shards[2]);
+  EXPECT_EQ(fold1->size() + others->size(), all->size());
+  // Each row of the fold knows its row in the whole set: the same key.
+  ASSERT_EQ(fold1->whole_set_rows().size(), static_cast<size_t>(fold1->size()));
+  for (int64_t i = 0; i < fold1->size(); ++i) {
+    const auto whole = static_cast<size_t>(fold1->whole_set_rows()[static_cast<size_t>(i)]);
+    EXPECT_EQ(fold1->rows().images[static_cast<size_t>(i)], all->rows().images[whole]);
+  }
+  EXPECT_THROW(all->shard_fold(5, 4, false, data::PairSet::ShardIndex::none), halo::Error);
+}
+
+// Two models trained on shards with data.folds=2 cross-score them: every sample takes the score
+// of the model that left its shard's fold out, as that model alone would give it.
+TEST_F(ShardEvalEndToEnd, FilterCrossScoresShardsWithTheModelThatNeverSawThem) {
+  const std::string dir = make_temp_dir("shard_cross_scoring");
+  std::vector<train::TrainedModel> models;
+  for (int fold = 0; fold < 2; ++fold) {
+    const std::string run = dir + "/fold" + std::to_string(fold);
+    ASSERT_EQ(train::run_training(
+                  tiny_config(pattern_, run,
+                              {"data.folds=2", "data.holdout_fold=" + std::to_string(fold),
+                               "train.pair_dynamics=false"}),
+                  {})
+                  .exit_code,
+              0);
+    models.push_back(train::load_trained_model(run));
+  }
+  eval::FilterOptions o;
+  o.keep_fraction = 0.5;
+  o.verbose = false;
+  o.embed.workers = 1;
+  o.manifest = pattern_;
+  o.out_dir = dir + "/cross";
+  const auto cross = filter_scores_by_row(eval::filter_manifest(models, o).scores_path);
+  ASSERT_EQ(cross.size(), 64u);
+  std::vector<std::map<int64_t, double>> alone;
+  for (int fold = 0; fold < 2; ++fold) {
+    o.out_dir = dir + "/alone" + std::to_string(fold);
+    alone.push_back(filter_scores_by_row(eval::filter_manifest(models[fold], o).scores_path));
+  }
+  // Keys are the manifest's rows; 16 samples a shard, shard i in fold i mod 2.
+  int differ = 0;
+  for (const auto& [row, score] : cross) {
+    const int fold = static_cast<int>((row / 16) % 2);
+    EXPECT_NEAR(score, alone[static_cast<size_t>(fold)].at(row), 1e-6) << "row " << row;
+    differ += std::abs(score - alone[static_cast<size_t>(1 - fold)].at(row)) > 1e-6 ? 1 : 0;
+  }
+  EXPECT_GT(differ, 32);  // the other model scores differently
+}
+
+// --scores-file on shards: a shard run's pair_dynamics.tsv, joined by line and checked by key.
+TEST_F(ShardEvalEndToEnd, FilterShardsByAPairDynamicsFile) {
+  const std::string dir = make_temp_dir("shard_scores_file");
+  ASSERT_EQ(train::run_training(tiny_config(pattern_, dir + "/run"), {}).exit_code, 0);
+  const std::string dynamics = dir + "/run/pair_dynamics.tsv";
+  // own_mean by key, from the file.
+  std::map<std::string, double> own;
+  {
+    std::istringstream in(read_file(dynamics));
+    std::string line;
+    std::getline(in, line);
+    const auto header = data::split_fields(line, '\t');
+    const auto col =
+        static_cast<size_t>(std::find(header.begin(), header.end(), "own_mean") - header.begin());
+    ASSERT_LT(col, header.size());
+    while (std::getline(in, line)) {
+      const auto f = data::split_fields(line, '\t');
+      if (f.at(col) != "-") own[f.at(1)] = std::stod(f.at(col));
+    }
+  }
+  ASSERT_GT(own.size(), 0u);
+  eval::FilterOptions o;
+  o.keep_fraction = 0.5;
+  o.verbose = false;
+  o.manifest = pattern_;
+  o.out_dir = dir + "/out";
+  o.scores_file = dynamics;
+  o.score_column = "own_mean";
+  std::vector<train::TrainedModel> none;
+  const eval::FilterReport r = eval::filter_manifest(none, o);
+  EXPECT_EQ(r.scored, static_cast<int64_t>(own.size()));
+  EXPECT_EQ(r.skipped, 64 - static_cast<int64_t>(own.size()));
+  // The kept samples are those with the lowest own_mean.
+  double highest_kept = -1e300, lowest_rejected = 1e300;
+  std::istringstream kept(read_file(r.kept_keys_path));
+  std::set<std::string> kept_keys;
+  for (std::string key; std::getline(kept, key);) kept_keys.insert(key);
+  EXPECT_EQ(kept_keys.size(), static_cast<size_t>(std::llround(0.5 * own.size())));
+  for (const auto& [key, v] : own)
+    (kept_keys.count(key) ? highest_kept : lowest_rejected) =
+        kept_keys.count(key) ? std::max(highest_kept, v) : std::min(lowest_rejected, v);
+  EXPECT_LE(highest_kept, lowest_rejected);
+  // The manifest run's file names image paths, not these keys: refused.
+  o.scores_file = dir_ + "/run/pair_dynamics.tsv";
+  o.out_dir = dir + "/wrong";
+  try {
+    eval::filter_manifest(none, o);
+    ADD_FAILURE() << "a score file of another set was accepted";
+  } catch (const halo::Error& e) {
+    EXPECT_THAT(e.message(), HasSubstr("was the file written for another shard set?"));
+  }
 }
 
 }  // namespace

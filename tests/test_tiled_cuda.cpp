@@ -49,7 +49,7 @@ std::vector<torch::Tensor> cuda_case_grads(const Shape& s, bool distill,
   opt.implementation = loss::loss_implementation_name(impl);
   opt.tile_size = tile;
   const double b = loss::abstain_bias(s.dim, s.cols, 0.2);
-  const auto p = loss::halo_clip_loss(loss::PairBatch{ir, tr, ic, tc, local ? 0 : s.offset, {}},
+  const auto p = loss::halo_clip_loss(loss::PairBatch{ir, tr, ic, tc, local ? 0 : s.offset, {}, {}},
                                       gamma_raw, b, opt);
   (p.total + 0.3 * p.ce_image_to_text - 0.7 * p.ce_text_to_image).backward();
   std::vector<torch::Tensor> out{p.total, p.ce_image_to_text, p.ce_text_to_image, p.radial};

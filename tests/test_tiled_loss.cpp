@@ -46,7 +46,7 @@ Result tiled_case_result(const TileCase& s, bool distill, bool local, loss::Loss
   opt.tile_size = s.tile;
   const double b = loss::abstain_bias(s.dim, s.cols, 0.2);
   const loss::HaloClipParts p = loss::halo_clip_loss(
-      loss::PairBatch{ir, tr, ic, tc, local ? 0 : s.offset, {}}, gamma_raw, b, opt);
+      loss::PairBatch{ir, tr, ic, tc, local ? 0 : s.offset, {}, {}}, gamma_raw, b, opt);
   (p.total + 0.3 * p.ce_image_to_text - 0.7 * p.ce_text_to_image + 0.2 * p.radial).backward();
   Result r{{p.total, p.ce_image_to_text, p.ce_text_to_image, p.radial}};
   for (const auto& t : {ir, tr, ic, tc, gamma_raw}) {

@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include "common/cpu_convolutions.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "data/manifest.h"
@@ -69,6 +70,7 @@ ClassifyResult run_classify(const ClassifyOptions& o) {
 
   encoders::ResNet encoder(o.model);
   ClassifierHead head(o.loss, o.model.embed_dim, r.classes);
+  if (device.is_cpu()) check_cpu_convolutions();  // before the first CPU convolution
   encoder->to(device);
   head->to(device);
   for (const auto& p : encoder->parameters()) r.parameters += p.numel();

@@ -37,6 +37,14 @@ int run_eval(const std::vector<std::string>& argv) {
       .repeated("ood", "NAME=MANIFEST",
                 "an out-of-distribution set whose images zero-shot classification should "
                 "reject (repeatable; needs labels and class names for --manifest)")
+      .option("negatives", "FILE",
+              "with --ood: negative captions, one per line (e.g. scripts/wordnet_nouns.sh), put "
+              "beside the classes; adds the scores negatives (and HALO's negatives_sink)")
+      .option("negatives-from", "MANIFEST",
+              "with --ood: take the negative captions from a manifest's or shard set's captions "
+              "instead (e.g. the training set)")
+      .option("negatives-count", "N",
+              "the bank's size: of the candidates, the N farthest from every class prompt", "10000")
       .option("batch-size", "N", "pairs embedded at a time", "256")
       .option("workers", "N", "image decoding threads", "2")
       .option("device", "DEV", "cpu, cuda or cuda:K (default: the run's device when available)")
@@ -47,6 +55,9 @@ int run_eval(const std::vector<std::string>& argv) {
   o.manifest = args.str("manifest");
   if (args.has("classes")) o.classes = args.str("classes");
   if (args.has("templates")) o.templates = args.str("templates");
+  if (args.has("negatives")) o.negatives = args.str("negatives");
+  if (args.has("negatives-from")) o.negatives_from = args.str("negatives-from");
+  o.negatives_count = args.integer("negatives-count");
   o.embed.batch_size = args.integer("batch-size");
   o.embed.workers = args.integer("workers");
   o.embed.skip_bad = args.on("skip-bad");
@@ -71,6 +82,13 @@ int run_eval(const std::vector<std::string>& argv) {
     }
     data::check_pair_source(o.ood.back().second, "--ood " + o.ood.back().first + " manifest");
   }
+  HALO_CHECK(o.negatives.empty() || o.negatives_from.empty(),
+             "give --negatives or --negatives-from, not both");
+  HALO_CHECK((o.negatives.empty() && o.negatives_from.empty()) || !o.ood.empty(),
+             "--negatives and --negatives-from need --ood (they add OOD scores)");
+  HALO_CHECK(o.negatives_count >= 1, "--negatives-count must be >= 1, got ", o.negatives_count);
+  if (!o.negatives.empty()) check_input_file(o.negatives, "--negatives file");
+  if (!o.negatives_from.empty()) data::check_pair_source(o.negatives_from, "--negatives-from");
   train::TrainedModel model = train::load_trained_model(
       args.str("checkpoint"), args.has("device") ? args.str("device") : "");
   const std::filesystem::path run_dir =

@@ -37,8 +37,9 @@ struct DataConfig {
   std::vector<double> std{0.26862954, 0.26130258, 0.27577711};
   AugmentConfig augment;
   // Cross-scoring (docs/evaluation.md): with folds = k > 1, the data row with index i (its line
-  // number minus 2) belongs to fold i mod k, and training leaves out fold holdout_fold, so that a
-  // filter can score each pair with a model that never trained on it.
+  // number minus 2) belongs to fold i mod k (shards: whole shards, shard i in pattern order), and
+  // training leaves out fold holdout_fold, so that a filter can score each pair with a model
+  // that never trained on it.
   int64_t folds = 0;
   int64_t holdout_fold = -1;
   template <class V>

@@ -41,6 +41,37 @@ std::shared_ptr<const PairSet> PairSet::of_manifest(std::shared_ptr<const Manife
   return set;
 }
 
+std::shared_ptr<const PairSet> PairSet::shard_fold(int64_t folds, int64_t fold, bool complement,
+                                                   ShardIndex index) const {
+  HALO_CHECK(shards_ != nullptr, "internal: shard_fold of manifest '", source_, "'");
+  HALO_CHECK(folds >= 2 && fold >= 0 && fold < folds, "internal: fold ", fold, " of ", folds);
+  auto part = std::make_shared<ShardSet>();
+  part->pattern = shards_->pattern;
+  auto set = std::make_shared<PairSet>();
+  for (size_t s = 0; s < shards_->shards.size(); ++s) {
+    if ((static_cast<int64_t>(s) % folds == fold) == complement) continue;
+    part->shards.push_back(shards_->shards[s]);
+    part->sizes.push_back(shards_->sizes[s]);
+    part->offsets.push_back(part->total);
+    part->total += shards_->sizes[s];
+    for (int64_t i = 0; i < shards_->sizes[s]; ++i)
+      set->whole_set_rows_.push_back(shards_->offsets[s] + i);
+  }
+  HALO_CHECK(part->total > 0, "'", source_, "' has ", shards_->shards.size(),
+             " shard(s): no shard is in ", complement ? "the folds other than " : "", "fold ", fold,
+             " of ", folds, " (shard i is in fold i mod ", folds, ")");
+  set->source_ = source_;
+  set->shards_ = part;
+  if (index == ShardIndex::none) {
+    auto empty = std::make_shared<Manifest>();
+    empty->path = source_;
+    set->rows_ = empty;
+  } else {
+    set->rows_ = std::make_shared<Manifest>(index_shard_set(*part, index == ShardIndex::captions));
+  }
+  return set;
+}
+
 int64_t PairSet::size() const {
   return shards_ ? shards_->total : rows_->size();
 }

@@ -37,8 +37,9 @@ class PairSet {
   // Pairs in the set: the rows that batches number (for shards, every sample sizes.json counts).
   int64_t size() const;
   // One row per pair in set order: image path (shards: the sample's key), caption, and the
-  // `mismatched`, `label` and line columns where every pair has them. For shards opened with
-  // ShardIndex::none it is empty.
+  // `mismatched` and line columns where every pair has them; `label` where every pair of a
+  // manifest has one, or any sample of a shard set (-1 for a sample without). For shards opened
+  // with ShardIndex::none it is empty.
   const Manifest& rows() const { return *rows_; }
   std::shared_ptr<const Manifest> rows_shared() const { return rows_; }
   // The shards (null for a manifest).
@@ -46,6 +47,14 @@ class PairSet {
   // The folder a classes.txt beside the data would be in (absolute): the manifest's, or the first
   // shard's.
   std::string folder() const;
+  // Cross-scoring a shard set splits it by whole shards: shard i (in pattern order) is in fold
+  // i mod folds. The pairs of fold `fold`, or with `complement` those of every other fold, as a
+  // shard set of its own (rows indexed as `index` asks). Only for shards.
+  std::shared_ptr<const PairSet> shard_fold(int64_t folds, int64_t fold, bool complement,
+                                            ShardIndex index) const;
+  // For a set made by shard_fold: each of its rows' index in the whole set (empty otherwise).
+  const std::vector<int64_t>& whole_set_rows() const { return whole_set_rows_; }
+
   // A batch source over every pair. shuffle_buffer: samples each shard worker mixes (1: stream
   // order); a manifest ignores it.
   std::unique_ptr<BatchSource> loader(TextEncoder encode_text, const LoaderOptions& options,
@@ -55,6 +64,7 @@ class PairSet {
   std::string source_;
   std::shared_ptr<const Manifest> rows_;
   std::shared_ptr<const ShardSet> shards_;
+  std::vector<int64_t> whole_set_rows_;
 };
 
 // Checks that `source` can be opened, naming `what` (and the configuration `key`, if any) in

@@ -1,7 +1,8 @@
 // prepare iconify: every visible icon and alias of the Iconify sets rendered with librsvg on a
 // pool of threads and written straight into WebDataset shards (never a folder of files), one
 // shard set per split. The icons are drawn in fixed-size blocks in parallel and each block is
-// then written in icon order, so the shards do not depend on the thread count. Exact duplicates
+// then written in icon order, so the shards do not depend on the thread count; at the end of a
+// split its samples are shuffled across the split's shards with a fixed seed. Exact duplicates
 // (same pixels) are collapsed within each split, and the training pool loses every image that
 // an evaluation set also holds. docs/data.md ("The icon corpus (Iconify)") has the rules.
 #include <algorithm>
@@ -15,6 +16,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <numeric>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -44,9 +47,11 @@ namespace fs = std::filesystem;
 namespace iconify {
 namespace {
 
-constexpr int kFormatVersion = 1;    // prepared.json's layout and the rules that make the output
+// prepared.json's layout and the rules that make the output; 2: shards in a seeded random order
+constexpr int kFormatVersion = 2;
 constexpr int64_t kBlockSize = 512;  // icons drawn in parallel before a block is written
 constexpr double kProgressSeconds = 5.0;
+constexpr uint64_t kOrderSeed = 0x1c0f1e5;  // the order of the samples in each split's shards
 
 double seconds_now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -157,10 +162,10 @@ std::vector<std::string> request_differences(const YAML::Node& old, const Reques
 }
 
 // Writes one split's shards, named 00000.tar, 00001.tar, ...: first samples_per_shard to a
-// shard, since the split's size is known only at its end; then, when the last shard is short,
-// the split is rewritten size-balanced (ceil(N / samples_per_shard) shards whose counts differ
-// by at most one, as `prepare shards` writes them, which the loader's equal shares need) through
-// a temporary folder; sizes.json last.
+// shard in drawing order, since the split's size is known only at its end; then the split is
+// rewritten through a temporary folder into ceil(N / samples_per_shard) shards whose counts
+// differ by at most one (as `prepare shards` writes them) and whose samples are shuffled across
+// the whole split; sizes.json last.
 class ShardStream {
  public:
   ShardStream(std::string folder, int64_t per_shard)
@@ -176,11 +181,13 @@ class ShardStream {
     ++total_;
     if (++sizes_.back().second == per_shard_) close_shard();
   }
-  // Closes the last shard, balances the sizes and writes sizes.json (nothing for a split
-  // without samples).
+  // Closes the last shard and rewrites the split into balanced shards (sizes differ by at most
+  // one) whose samples follow a seeded random order of the whole split, then writes sizes.json
+  // (nothing for a split without samples). Rendered in set order, a shard would hold one or two
+  // sets, and so would every batch a loader's shuffle buffer draws from it.
   void finish() {
     close_shard();
-    if (sizes_.size() > 1 && sizes_.back().second != per_shard_) rebalance();
+    if (total_ > 0) shuffle_and_balance();
     if (!sizes_.empty()) write_shard_sizes(folder_, sizes_);
   }
   int64_t shards() const { return static_cast<int64_t>(sizes_.size()); }
@@ -192,34 +199,67 @@ class ShardStream {
     if (writer_) writer_->finish();
     writer_.reset();
   }
-  void rebalance() {
+  // Two passes holding one shard in memory: every sample is dealt to the output shard of its
+  // position in the permutation, then each output shard is put in the permutation's order.
+  void shuffle_and_balance() {
     const fs::path folder(folder_), temporary = folder / temporary_folder();
     fs::remove_all(temporary);
     fs::create_directories(temporary);
     const auto count = static_cast<int64_t>(sizes_.size());
-    std::vector<std::pair<std::string, int64_t>> sizes;
-    std::unique_ptr<ShardWriter> out;
-    int64_t index = 0, end = 0;
+    std::vector<int64_t> position(static_cast<size_t>(total_));
+    std::iota(position.begin(), position.end(), int64_t{0});
+    std::shuffle(position.begin(), position.end(), std::mt19937_64(kOrderSeed));
+    // Output shard s holds the positions [floor(s N / count), floor((s + 1) N / count)).
+    const auto shard_of = [&](int64_t p) { return ((p + 1) * count - 1) / total_; };
+    const auto dealt_path = [&](int64_t s) { return temporary / ("dealt-" + shard_name(s)); };
+
+    std::vector<std::unique_ptr<ShardWriter>> dealt;
+    std::vector<std::vector<int64_t>> positions(static_cast<size_t>(count));
+    for (int64_t s = 0; s < count; ++s) {
+      dealt.push_back(std::make_unique<ShardWriter>(dealt_path(s).string()));
+    }
+    int64_t index = 0;
     for (const auto& [name, n] : sizes_) {
       ShardReader reader((folder / name).string());
       ShardSample sample;
       while (reader.next(sample)) {
         HALO_CHECK(sample.usable(), "iconify: rewriting ", sample.where(), ": ", sample.problem);
-        if (index == end) {  // the next balanced shard: samples [s N / count, (s + 1) N / count)
-          if (out) out->finish();
-          const auto s = static_cast<int64_t>(sizes.size());
-          end = (s + 1) * total_ / count;
-          sizes.emplace_back(shard_name(s), end - s * total_ / count);
-          out = std::make_unique<ShardWriter>((temporary / sizes.back().first).string());
-        }
-        out->add(sample);
-        ++index;
+        HALO_CHECK(index < total_, "iconify: rewriting '", folder_, "': more than the ", total_,
+                   " samples written");
+        const int64_t p = position[static_cast<size_t>(index++)];
+        const auto s = static_cast<size_t>(shard_of(p));
+        dealt[s]->add(sample);
+        positions[s].push_back(p);
       }
       HALO_CHECK(reader.error().empty(), "iconify: rewriting shards: ", reader.error());
     }
     HALO_CHECK(index == total_, "iconify: rewriting '", folder_, "': read ", index, " of ", total_,
                " samples");
-    out->finish();
+    for (auto& writer : dealt) writer->finish();
+
+    std::vector<std::pair<std::string, int64_t>> sizes;
+    for (int64_t s = 0; s < count; ++s) {
+      const auto& wanted = positions[static_cast<size_t>(s)];
+      std::vector<ShardSample> samples;
+      {
+        ShardReader reader(dealt_path(s).string());
+        for (ShardSample sample; reader.next(sample); sample = ShardSample{}) {
+          samples.push_back(std::move(sample));
+        }
+        HALO_CHECK(reader.error().empty() && samples.size() == wanted.size(),
+                   "iconify: rewriting '", dealt_path(s).string(), "': read ", samples.size(),
+                   " of ", wanted.size(), " samples ", reader.error());
+      }
+      std::vector<size_t> order(samples.size());
+      std::iota(order.begin(), order.end(), size_t{0});
+      std::sort(order.begin(), order.end(),
+                [&](size_t a, size_t b) { return wanted[a] < wanted[b]; });
+      ShardWriter out((temporary / shard_name(s)).string());
+      for (size_t i : order) out.add(samples[i]);
+      out.finish();
+      fs::remove(dealt_path(s));
+      sizes.emplace_back(shard_name(s), static_cast<int64_t>(samples.size()));
+    }
     for (const auto& [name, n] : sizes_) fs::remove(folder / name);
     for (const auto& [name, n] : sizes) fs::rename(temporary / name, folder / name);
     fs::remove(temporary);

@@ -38,7 +38,7 @@ ShardSet open_shard_set(const std::string& pattern) {
 Manifest index_shard_set(const ShardSet& set, bool captions) {
   Manifest m;
   m.path = set.pattern;
-  bool all_flags = true, all_labels = true;
+  bool all_flags = true, any_label = false;
   std::vector<int8_t> flags;
   std::vector<int64_t> labels;
   for (size_t s = 0; s < set.shards.size(); ++s) {
@@ -51,13 +51,15 @@ Manifest index_shard_set(const ShardSet& set, bool captions) {
         m.captions.push_back(read && sample.usable() ? sample.caption_text() : std::string());
       m.lines.push_back(set.offsets[s] + i + 2);
       all_flags = all_flags && read && sample.mismatched >= 0;
-      all_labels = all_labels && read && sample.label >= 0;
+      any_label = any_label || (read && sample.label >= 0);
       if (all_flags) flags.push_back(sample.mismatched);
-      if (all_labels) labels.push_back(sample.label);
+      labels.push_back(read ? sample.label : -1);
     }
   }
   if (all_flags) m.mismatched = std::move(flags);
-  if (all_labels) m.labels = std::move(labels);
+  // Labels where any sample has one (-1 for the others: a shard set may label only some of its
+  // samples, e.g. the icons of a set without categories).
+  if (any_label) m.labels = std::move(labels);
   return m;
 }
 

@@ -77,6 +77,7 @@ loss::PairBatch global_pair_batch(const torch::Tensor& image, const torch::Tenso
                          gather_with_grad(image, group),
                          gather_with_grad(text, group),
                          group.rank() * image.size(0),
+                         {},
                          {}};
 }
 

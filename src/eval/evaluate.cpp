@@ -3,11 +3,13 @@
 #include "eval/evaluate.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <sstream>
 
 #include <torch/torch.h>
@@ -15,6 +17,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "data/data_config.h"
 #include "data/pair_set.h"
 #include "loss/row_scores.h"
 
@@ -67,24 +70,66 @@ DetectionScores detection(const std::string& name, const std::vector<double>& sc
 }
 
 // One embedding per class: the mean over the templates (of unit vectors for the cosine losses).
+// Every prompt is embedded in one pass (a bank of negatives holds thousands of names).
 torch::Tensor class_embeddings(train::TrainedModel& m, const std::vector<std::string>& classes,
                                const std::vector<std::string>& templates) {
   torch::NoGradGuard no_grad;
   const bool halo = m.loss->abstain_logit().has_value();
-  std::vector<torch::Tensor> class_embeddings;
+  std::vector<std::string> prompts;
   for (const auto& name : classes) {
-    std::vector<std::string> prompts;
     for (const auto& t : templates) {
       std::string p = t;
       const auto at = p.find("{}");
       prompts.push_back(at == std::string::npos ? p + " " + name : p.replace(at, 2, name));
     }
-    torch::Tensor e = embed_texts(m, prompts);
-    if (!halo)
-      e = torch::nn::functional::normalize(e, torch::nn::functional::NormalizeFuncOptions().dim(1));
-    class_embeddings.push_back(e.mean(0));
   }
-  return torch::stack(class_embeddings).to(m.device);
+  torch::Tensor e = embed_texts(m, prompts);
+  if (!halo)
+    e = torch::nn::functional::normalize(e, torch::nn::functional::NormalizeFuncOptions().dim(1));
+  const auto n = static_cast<int64_t>(classes.size()), t = static_cast<int64_t>(templates.size());
+  return e.reshape({n, t, e.size(1)}).mean(1).to(m.device);
+}
+
+std::string lowercase(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The bank of negative captions (options.negatives or options.negatives_from): the candidates,
+// deduplicated and without the class names, embedded as classes are, and the
+// options.negatives_count farthest from every class. Undefined when no bank was asked for.
+torch::Tensor negative_bank(train::TrainedModel& m, const EvalOptions& options,
+                            const std::vector<std::string>& classes,
+                            const std::vector<std::string>& templates,
+                            const torch::Tensor& centroids, NegativeBank& info) {
+  if (options.negatives.empty() && options.negatives_from.empty()) return {};
+  std::vector<std::string> raw;
+  if (!options.negatives.empty()) {
+    raw = read_lines(options.negatives, "negatives");
+    info.source = options.negatives;
+  } else {
+    const auto pairs =
+        data::PairSet::open(options.negatives_from, data::DataConfig{}.manifest_options());
+    raw = pairs->rows().captions;
+    info.source = "the captions of " + options.negatives_from;
+  }
+  std::set<std::string> taken;
+  for (const auto& c : classes) taken.insert(lowercase(c));
+  std::vector<std::string> candidates;
+  for (auto& text : raw) {
+    if (text.empty() || !taken.insert(lowercase(text)).second) continue;
+    candidates.push_back(std::move(text));
+  }
+  HALO_CHECK(!candidates.empty(), "no negative caption in ", info.source,
+             " (after removing repeats and the class names)");
+  info.candidates = static_cast<int64_t>(candidates.size());
+  const torch::Tensor embedded = class_embeddings(m, candidates, templates);
+  const std::vector<int64_t> keep =
+      farthest_from_classes(embedded, centroids, options.negatives_count);
+  info.size = static_cast<int64_t>(keep.size());
+  for (size_t i = 0; i < std::min<size_t>(5, keep.size()); ++i)
+    info.examples.push_back(candidates[static_cast<size_t>(keep[i])]);
+  return embedded.index_select(0, torch::tensor(keep, torch::kInt64).to(embedded.device()));
 }
 
 ClassificationResult classify(train::TrainedModel& m, const torch::Tensor& image,
@@ -253,22 +298,36 @@ EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
     r.examples.push_back(e);
   }
 
-  // Zero-shot classification when the manifest has labels and class names are known.
-  torch::Tensor centroids;
-  std::vector<int64_t> labels;
+  // Zero-shot classification when the manifest has labels and class names are known, over the
+  // labelled pairs (a shard set may label only some samples; a manifest labels all).
+  torch::Tensor centroids, labelled_image, negatives;
+  std::vector<int64_t> labels, labelled;  // labelled: positions in emb.rows
   if (!manifest->labels.empty() && !classes_path.empty()) {
     const auto classes = read_lines(classes_path, "classes");
     const auto templates = options.templates.empty() ? std::vector<std::string>{"{}"}
                                                      : read_lines(options.templates, "templates");
-    for (int64_t row : emb.rows) {
-      const int64_t label = manifest->labels[static_cast<size_t>(row)];
+    for (size_t i = 0; i < emb.rows.size(); ++i) {
+      const auto row = static_cast<size_t>(emb.rows[i]);
+      const int64_t label = manifest->labels[row];
+      if (label < 0) continue;
       HALO_CHECK(label < static_cast<int64_t>(classes.size()), options.manifest, ":",
-                 manifest->lines[static_cast<size_t>(row)], ": label ", label, " but ",
-                 classes_path, " has ", classes.size(), " classes");
+                 manifest->lines[row], ": label ", label, " but ", classes_path, " has ",
+                 classes.size(), " classes");
       labels.push_back(label);
+      labelled.push_back(static_cast<int64_t>(i));
     }
+    HALO_CHECK(!labels.empty(), "no readable pair of '", options.manifest, "' has a label");
+    r.unlabelled = static_cast<int64_t>(emb.rows.size() - labelled.size());
+    labelled_image = r.unlabelled == 0
+                         ? emb.image
+                         : emb.image.index_select(0, torch::tensor(labelled, torch::kInt64));
     centroids = class_embeddings(m, classes, templates);
-    r.classification = classify(m, emb.image, labels, centroids, options.chunk_rows);
+    r.classification = classify(m, labelled_image, labels, centroids, options.chunk_rows);
+    if (!options.ood.empty()) {
+      NegativeBank bank;
+      negatives = negative_bank(m, options, classes, templates, centroids, bank);
+      if (negatives.defined()) r.negatives = bank;
+    }
   } else if (!options.classes.empty()) {
     HALO_FAIL("--classes given but manifest '", options.manifest, "' has no '", mo.label_key,
               "' column");
@@ -313,13 +372,15 @@ EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
   // Zero-shot classification that may say "I don't know": the OOD sets against this one.
   std::vector<OodScoredSet> scored;
   if (!options.ood.empty()) {
-    scored.push_back(
-        {"in-distribution",
-         {},
-         labels,
-         ood_image_scores(*m.loss, emb.image.to(m.device), centroids, options.chunk_rows)});
-    for (int64_t row : emb.rows)
-      scored.back().images.push_back(manifest->images[static_cast<size_t>(row)]);
+    scored.push_back({"in-distribution",
+                      {},
+                      labels,
+                      ood_image_scores(*m.loss, labelled_image.to(m.device), centroids,
+                                       options.chunk_rows, negatives)});
+    for (int64_t i : labelled) {
+      scored.back().images.push_back(
+          manifest->images[static_cast<size_t>(emb.rows[static_cast<size_t>(i)])]);
+    }
     r.selective = selective_by_score(scored.front().scores, labels);
     for (const auto& [name, path] : options.ood) {
       const auto ood_pairs = data::PairSet::open(path, mo, data::PairSet::ShardIndex::keys);
@@ -327,11 +388,11 @@ EvalResult evaluate(train::TrainedModel& m, const EvalOptions& options) {
       const PairEmbeddings ood = embed_pairs(m, *ood_pairs, options.embed);
       HALO_CHECK(!ood.rows.empty(), "no readable image in OOD manifest '", path, "' (--ood ", name,
                  "=", path, ")");
-      scored.push_back(
-          {name,
-           {},
-           {},
-           ood_image_scores(*m.loss, ood.image.to(m.device), centroids, options.chunk_rows)});
+      scored.push_back({name,
+                        {},
+                        {},
+                        ood_image_scores(*m.loss, ood.image.to(m.device), centroids,
+                                         options.chunk_rows, negatives)});
       for (int64_t row : ood.rows)
         scored.back().images.push_back(ood_manifest->images[static_cast<size_t>(row)]);
       const auto detected = ood_detection(name, scored.front().scores, scored.back().scores);
@@ -375,6 +436,13 @@ std::string format_eval_table(const EvalResult& r) {
       std::snprintf(line, sizeof line, ", mean abstain %.3f", c.mean_abstain);
       o << line;
     }
+    if (r.unlabelled > 0) o << " (" << r.unlabelled << " unlabelled pairs left out)";
+    o << "\n";
+  }
+  if (r.negatives) {
+    o << "negatives: a bank of " << r.negatives->size << " of " << r.negatives->candidates
+      << " candidates (" << r.negatives->source << "), those farthest from every class; e.g.";
+    for (const auto& e : r.negatives->examples) o << " '" << e << "'";
     o << "\n";
   }
   if (!r.ood.empty()) {
@@ -451,6 +519,12 @@ std::string eval_json(const EvalResult& r) {
     }
     cj.add("reliability", bins);
     j.add("classification", cj);
+  }
+  if (r.negatives) {
+    j.add("negatives", JsonObject()
+                           .add("source", r.negatives->source)
+                           .add("candidates", r.negatives->candidates)
+                           .add("size", r.negatives->size));
   }
   if (!r.detection.empty()) {
     JsonObject dj;

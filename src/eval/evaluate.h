@@ -26,6 +26,11 @@ struct EvalOptions {
   // Out-of-distribution sets (name, manifest) whose images zero-shot classification should
   // tell from this manifest's (needs labels and class names; eval/ood.h).
   std::vector<std::pair<std::string, std::string>> ood;
+  // With ood: a bank of negative captions beside the classes (the `negatives` scores of ood.h):
+  // from a file (one per line) or the captions of a manifest or shard set; of these, the
+  // negatives_count farthest from every class prompt.
+  std::string negatives, negatives_from;
+  int64_t negatives_count = 10000;
   EmbedOptions embed;
   int64_t chunk_rows = 1024;  // query rows per similarity block
   int64_t examples = 8;       // retrieval examples kept for the report
@@ -50,9 +55,17 @@ struct RetrievalExample {
   int64_t rank = 0;                                 // rank of the true caption
 };
 
+struct NegativeBank {
+  std::string source;
+  int64_t candidates = 0, size = 0;   // after removing repeats and class names; kept
+  std::vector<std::string> examples;  // the first few kept
+};
+
 struct EvalResult {
   std::string checkpoint, manifest, loss;
   int64_t step = 0, pairs = 0, skipped = 0, retrieval_pairs = 0;
+  int64_t unlabelled = 0;  // readable pairs without a label, left out of zero-shot and OOD
+  std::optional<NegativeBank> negatives;
   RankSummary image_to_text, text_to_image;
   std::optional<ClassificationResult> classification;
   std::vector<DetectionScores>

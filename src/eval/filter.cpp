@@ -34,6 +34,32 @@ namespace fs = std::filesystem;
 
 namespace halo::eval {
 
+// For each fold, the model that did not train on it (one model: fold 0 of 1).
+std::vector<train::TrainedModel*> models_by_fold(std::vector<train::TrainedModel>& models) {
+  HALO_CHECK(!models.empty(), "filter: no model");
+  const auto k = static_cast<int64_t>(models.size());
+  if (k == 1) {
+    const auto& d = models[0].config.data;
+    if (d.folds > 0) {
+      std::cerr << "filter: warning: " << models[0].checkpoint << " left out fold "
+                << d.holdout_fold << " of " << d.folds << " but scores every pair (give all "
+                << d.folds << " checkpoints to cross-score)\n";
+    }
+    return {&models[0]};
+  }
+  std::vector<train::TrainedModel*> by_fold(static_cast<size_t>(k), nullptr);
+  for (auto& m : models) {
+    const auto& d = m.config.data;
+    HALO_CHECK(d.folds == k, "cross-scoring with ", k,
+               " checkpoints needs models trained with data.folds=", k, "; ", m.checkpoint,
+               " has data.folds=", d.folds);
+    HALO_CHECK(by_fold[static_cast<size_t>(d.holdout_fold)] == nullptr,
+               "two checkpoints left out fold ", d.holdout_fold, " (", m.checkpoint, ")");
+    by_fold[static_cast<size_t>(d.holdout_fold)] = &m;
+  }
+  return by_fold;
+}
+
 namespace {
 
 std::string join_fields(const std::vector<std::string>& fields, char separator) {
@@ -161,32 +187,6 @@ std::vector<bool> keep_mask(const std::vector<double>& scores, std::optional<dou
 
 namespace {
 
-// For each fold, the model that did not train on it (one model: fold 0 of 1).
-std::vector<train::TrainedModel*> models_by_fold(std::vector<train::TrainedModel>& models) {
-  HALO_CHECK(!models.empty(), "filter: no model");
-  const auto k = static_cast<int64_t>(models.size());
-  if (k == 1) {
-    const auto& d = models[0].config.data;
-    if (d.folds > 0) {
-      std::cerr << "filter: warning: " << models[0].checkpoint << " left out fold "
-                << d.holdout_fold << " of " << d.folds << " but scores every pair (give all "
-                << d.folds << " checkpoints to cross-score)\n";
-    }
-    return {&models[0]};
-  }
-  std::vector<train::TrainedModel*> by_fold(static_cast<size_t>(k), nullptr);
-  for (auto& m : models) {
-    const auto& d = m.config.data;
-    HALO_CHECK(d.folds == k, "cross-scoring with ", k,
-               " checkpoints needs models trained with data.folds=", k, "; ", m.checkpoint,
-               " has data.folds=", d.folds);
-    HALO_CHECK(by_fold[static_cast<size_t>(d.holdout_fold)] == nullptr,
-               "two checkpoints left out fold ", d.holdout_fold, " (", m.checkpoint, ")");
-    by_fold[static_cast<size_t>(d.holdout_fold)] = &m;
-  }
-  return by_fold;
-}
-
 // Pass 1 with models: reads, decodes and scores the manifest chunk by chunk.
 PassOne score_with_models(std::vector<train::TrainedModel>& models, const FilterOptions& o,
                           const data::ManifestOptions& mo,
@@ -304,16 +304,10 @@ void check_filter_options(const FilterOptions& o) {
              "--batch-size and --workers must be >= 1");
   HALO_CHECK(!o.out_dir.empty(), "--out must name a folder");
   data::check_pair_source(o.manifest, "manifest");
-  HALO_CHECK(o.scores_file.empty() || !data::is_shard_source(o.manifest),
-             "--scores-file needs a TSV/CSV --manifest (shards are scored by a model)");
 }
 
 FilterReport filter_manifest(std::vector<train::TrainedModel>& models, const FilterOptions& o) {
-  if (data::is_shard_source(o.manifest)) {
-    HALO_CHECK(models.size() == 1,
-               "filtering shards takes one --checkpoint (cross-scoring needs a TSV/CSV manifest)");
-    return filter_shards(models[0], o);
-  }
+  if (data::is_shard_source(o.manifest)) return filter_shards(models, o);
   torch::NoGradGuard no_grad;
   const auto start = std::chrono::steady_clock::now();
   check_filter_options(o);

@@ -68,7 +68,7 @@ inline FilterReport filter_manifest(train::TrainedModel& model, const FilterOpti
 }
 std::string format_filter_report(const FilterReport& report);
 
-// Filtering shards (filter_shards.cpp): one model scores every sample (pass 1, one chunk of
+// Filtering shards (filter_shards.cpp): a model scores every sample (pass 1, one chunk of
 // --chunk samples in memory, scored by score_chunk as the manifest path scores its chunks); pass 2
 // copies each sample, its members' names and bytes unchanged, into OUT/kept/NAME.tar or
 // OUT/rejected/NAME.tar (NAME: its input shard's file name; samples that cannot be scored go to
@@ -76,7 +76,15 @@ std::string format_filter_report(const FilterReport& report);
 // together are the input. Also scores.tsv (key, shard, score, kept, mismatched, log-odds),
 // kept_keys.txt (one key per line) and, when every kept sample's json has a `uid`, kept_uids.npy (a
 // NumPy array of those strings, DataComp's subset list).
-FilterReport filter_shards(train::TrainedModel& model, const FilterOptions& options);
+// Cross-scoring splits the shards by whole shards (shard i, in pattern order, is in fold
+// i mod k: data.folds on shards), each scored by the checkpoint that left its fold out. With
+// options.scores_file (models empty), each sample takes the file's score for line = its index in
+// the set + 2 (a run's pair_dynamics.tsv on the same pattern), its key checked against the file's
+// image_path column.
+FilterReport filter_shards(std::vector<train::TrainedModel>& models, const FilterOptions& options);
+
+// For each fold, the model that did not train on it (one model: fold 0 of 1).
+std::vector<train::TrainedModel*> models_by_fold(std::vector<train::TrainedModel>& models);
 
 // With ground truth (r.mismatched >= 0, r.rejected and r.mismatched_rejected counted): the
 // precision and recall of the rejections, and the AUROC and FPR@95 of `score` (the ranking

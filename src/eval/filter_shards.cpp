@@ -1,5 +1,6 @@
 // Filtering WebDataset shards (see filter.h, filter_shards): pass 1 scores every sample with a
-// model through the shard loader, chunk by chunk (score_chunk, as for manifests); the cut is
+// model (or the model of its fold when cross-scoring) through the shard loader, chunk by chunk
+// (score_chunk, as for manifests), or takes it from a score file; the cut is
 // fixed; pass 2 reads the shards again and copies each sample unchanged into the kept or
 // rejected shard of the same name.
 #include <algorithm>
@@ -24,6 +25,7 @@
 #include "data/shard_writer.h"
 #include "data/tar_reader.h"
 #include "eval/filter.h"
+#include "eval/score_file.h"
 
 namespace fs = std::filesystem;
 
@@ -96,11 +98,17 @@ std::string npy_of_strings(const std::vector<std::string>& utf8) {
   return out;
 }
 
-FilterReport filter_shards(train::TrainedModel& m, const FilterOptions& o) {
+FilterReport filter_shards(std::vector<train::TrainedModel>& models, const FilterOptions& o) {
   torch::NoGradGuard no_grad;
   const auto start = std::chrono::steady_clock::now();
   check_filter_options(o);
-  const auto pairs = data::PairSet::open(o.manifest, {}, data::PairSet::ShardIndex::none);
+  const bool from_file = !o.scores_file.empty();
+  HALO_CHECK(from_file != !models.empty(),
+             from_file ? "filter: give either checkpoints or a score file, not both"
+                       : "filter: give a checkpoint or a score file");
+  const auto pairs = data::PairSet::open(
+      o.manifest, {},
+      from_file ? data::PairSet::ShardIndex::keys : data::PairSet::ShardIndex::none);
   const std::shared_ptr<const data::ShardSet> set = pairs->shards();
   std::set<std::string> names;
   for (const auto& shard : set->shards) {
@@ -129,47 +137,93 @@ FilterReport filter_shards(train::TrainedModel& m, const FilterOptions& o) {
   const double none = std::numeric_limits<double>::quiet_NaN();
   std::vector<double> score(static_cast<size_t>(set->total), none),
       log_odds(static_cast<size_t>(set->total), none);
-  EmbedOptions eo = o.embed;
-  eo.skip_bad = true;
-  // Batches are gathered into chunks of --chunk pairs and each chunk is scored as the manifest
-  // path scores its chunks (score_chunk): the in-context score's bank is the chunk.
+  std::map<int64_t, std::string> no_score;  // rows a score file has "-" for, with the reason
   int64_t scored_count = 0;
-  std::vector<torch::Tensor> images, texts, rows;
-  int64_t pending = 0;
-  auto score_pending = [&] {
-    if (pending == 0) return;
-    const ChunkScores chunk = score_chunk(m, o.score, torch::cat(images), torch::cat(texts));
-    const torch::Tensor chunk_rows = torch::cat(rows).contiguous();
-    const auto* row = chunk_rows.data_ptr<int64_t>();
-    for (int64_t i = 0; i < chunk_rows.numel(); ++i) {
-      score[static_cast<size_t>(row[i])] = chunk.score.data_ptr<double>()[i];
-      log_odds[static_cast<size_t>(row[i])] = chunk.log_odds.data_ptr<double>()[i];
+  if (from_file) {
+    const ScoreFile file(o.scores_file, o.score_column);
+    const data::Manifest& rows = pairs->rows();
+    std::set<int64_t> used;
+    for (int64_t i = 0; i < set->total; ++i) {
+      const int64_t line = rows.lines[static_cast<size_t>(i)];
+      const std::string& key = rows.images[static_cast<size_t>(i)];
+      const std::string named = file.image_of(line);
+      HALO_CHECK(named.empty() || named == key, o.scores_file, ": line ", line, " names '", named,
+                 "' but sample ", i, " of '", o.manifest, "' is '", key,
+                 "' (was the file written for another shard set?)");
+      used.insert(line);
+      if (file.has_no_score(line)) {
+        no_score[i] = "no score in " + file.path() + " (never trained on)";
+        continue;
+      }
+      score[static_cast<size_t>(i)] = file.score(line, o.manifest);
+      ++scored_count;
     }
-    scored_count += pending;
-    images.clear(), texts.clear(), rows.clear();
-    pending = 0;
+    file.check_all_used(used, {}, o.manifest);
     if (o.verbose) {
-      const double s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::cout << "  scored " << scored_count << " of " << set->total << " samples, "
-                << static_cast<int64_t>(static_cast<double>(scored_count) / std::max(s, 1e-9))
-                << " pairs/s" << std::endl;
+      std::cout << "  read " << scored_count << " scores from " << file.path() << " (column "
+                << file.column() << ")" << std::endl;
     }
-  };
-  embed_pair_batches(
-      m, *pairs, eo,
-      [&](const data::Batch& batch, const torch::Tensor& image, const torch::Tensor& text) {
-        for (int64_t from = 0; from < batch.rows.numel();) {
-          const int64_t take = std::min(batch.rows.numel() - from, o.chunk_rows - pending);
-          images.push_back(image.narrow(0, from, take));
-          texts.push_back(text.narrow(0, from, take));
-          rows.push_back(batch.rows.narrow(0, from, take));
-          pending += take;
-          from += take;
-          if (pending == o.chunk_rows) score_pending();
+  } else {
+    const std::vector<train::TrainedModel*> scorer = models_by_fold(models);
+    const auto folds = static_cast<int64_t>(scorer.size());
+    HALO_CHECK(folds == 1 || static_cast<int64_t>(set->shards.size()) >= folds, "cross-scoring ",
+               o.manifest, " with ", folds, " checkpoints needs at least ", folds,
+               " shards (shard i is in fold i mod ", folds, "); it has ", set->shards.size());
+    EmbedOptions eo = o.embed;
+    eo.skip_bad = true;
+    for (int64_t fold = 0; fold < folds; ++fold) {
+      train::TrainedModel& m = *scorer[static_cast<size_t>(fold)];
+      const auto part = folds == 1 ? pairs
+                                   : pairs->shard_fold(folds, fold, /*complement=*/false,
+                                                       data::PairSet::ShardIndex::none);
+      const std::vector<int64_t>& whole = part->whole_set_rows();
+      // Batches are gathered into chunks of --chunk pairs and each chunk is scored as the
+      // manifest path scores its chunks (score_chunk): the in-context score's bank is the chunk
+      // (of one fold when cross-scoring).
+      std::vector<torch::Tensor> images, texts, rows;
+      int64_t pending = 0;
+      auto score_pending = [&] {
+        if (pending == 0) return;
+        const ChunkScores chunk = score_chunk(m, o.score, torch::cat(images), torch::cat(texts));
+        const torch::Tensor chunk_rows = torch::cat(rows).contiguous();
+        const auto* row = chunk_rows.data_ptr<int64_t>();
+        for (int64_t i = 0; i < chunk_rows.numel(); ++i) {
+          const auto at =
+              static_cast<size_t>(whole.empty() ? row[i] : whole[static_cast<size_t>(row[i])]);
+          score[at] = chunk.score.data_ptr<double>()[i];
+          log_odds[at] = chunk.log_odds.data_ptr<double>()[i];
         }
-      });
-  score_pending();
+        scored_count += pending;
+        images.clear(), texts.clear(), rows.clear();
+        pending = 0;
+        if (o.verbose) {
+          const double s =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          std::cout << "  scored " << scored_count << " of " << set->total << " samples"
+                    << (folds > 1 ? " (fold " + std::to_string(fold) + " of " +
+                                        std::to_string(folds) + ")"
+                                  : std::string())
+                    << ", "
+                    << static_cast<int64_t>(static_cast<double>(scored_count) / std::max(s, 1e-9))
+                    << " pairs/s" << std::endl;
+        }
+      };
+      embed_pair_batches(
+          m, *part, eo,
+          [&](const data::Batch& batch, const torch::Tensor& image, const torch::Tensor& text) {
+            for (int64_t from = 0; from < batch.rows.numel();) {
+              const int64_t take = std::min(batch.rows.numel() - from, o.chunk_rows - pending);
+              images.push_back(image.narrow(0, from, take));
+              texts.push_back(text.narrow(0, from, take));
+              rows.push_back(batch.rows.narrow(0, from, take));
+              pending += take;
+              from += take;
+              if (pending == o.chunk_rows) score_pending();
+            }
+          });
+      score_pending();
+    }
+  }
   HALO_CHECK(scored_count > 0, "no sample of '", o.manifest, "' could be scored");
   std::vector<double> values, rank_by;
   std::vector<int64_t> scored_rows;
@@ -177,7 +231,7 @@ FilterReport filter_shards(train::TrainedModel& m, const FilterOptions& o) {
     if (std::isnan(score[static_cast<size_t>(i)])) continue;
     scored_rows.push_back(i);
     values.push_back(score[static_cast<size_t>(i)]);
-    rank_by.push_back(log_odds[static_cast<size_t>(i)]);
+    rank_by.push_back(from_file ? score[static_cast<size_t>(i)] : log_odds[static_cast<size_t>(i)]);
   }
   size_t first_rejected = values.size();
   const std::vector<bool> keep_scored =
@@ -210,7 +264,9 @@ FilterReport filter_shards(train::TrainedModel& m, const FilterOptions& o) {
       const bool k = scored && keep[r_index];
       (k ? kept : rejected).add(sample);
       if (!scored) {
-        const std::string reason = unscored_reason(sample, set->sizes[s]);
+        const auto why = no_score.find(row);
+        const std::string reason =
+            why != no_score.end() ? why->second : unscored_reason(sample, set->sizes[s]);
         skipped_file.out() << data::tsv_field(sample.key) << '\t' << name << '\t'
                            << data::tsv_field(reason) << '\n';
         ++reasons[reason];
@@ -227,7 +283,8 @@ FilterReport filter_shards(train::TrainedModel& m, const FilterOptions& o) {
       if (sample.mismatched >= 0) {
         r.mismatched = std::max<int64_t>(r.mismatched, 0) + sample.mismatched;
         r.mismatched_rejected += (!k && sample.mismatched == 1) ? 1 : 0;
-        detector_scores.push_back(log_odds[r_index]);
+        // A score file gives no log-odds: its score ranks (the same order).
+        detector_scores.push_back(from_file ? score[r_index] : log_odds[r_index]);
         detector_labels.push_back(sample.mismatched);
       }
       if (k) {

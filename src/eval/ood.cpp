@@ -24,11 +24,13 @@ const std::vector<double>& OodImageScores::score(const std::string& name) const 
 double OodImageScores::natural_value(const std::string& name, double score) {
   if (name == "abstain") return sigmoid(score);
   if (name == "msp" || name == "mcm" || name == "mcm_clip") return std::exp(-score);
+  if (name == "negatives" || name == "negatives_sink") return -std::expm1(-score);  // reject mass
   return score;
 }
 
 OodImageScores ood_image_scores(loss::ContrastiveLoss& loss, const torch::Tensor& images,
-                                const torch::Tensor& class_embeddings, int64_t chunk_rows) {
+                                const torch::Tensor& class_embeddings, int64_t chunk_rows,
+                                const torch::Tensor& negative_embeddings) {
   torch::NoGradGuard no_grad;
   HALO_CHECK(chunk_rows >= 1, "chunk_rows must be >= 1");
   HALO_CHECK(images.dim() == 2 && class_embeddings.dim() == 2 &&
@@ -38,7 +40,12 @@ OodImageScores ood_image_scores(loss::ContrastiveLoss& loss, const torch::Tensor
   const torch::Tensor classes = class_embeddings.to(images.device());
   const torch::Tensor unit_classes = torch::nn::functional::normalize(
       classes.to(torch::kFloat64), torch::nn::functional::NormalizeFuncOptions().dim(1));
-  std::vector<torch::Tensor> predicted, abstain, msp, mcm, mcm_clip, energy;
+  const bool bank = negative_embeddings.defined() && negative_embeddings.size(0) > 0;
+  HALO_CHECK(!bank || (negative_embeddings.dim() == 2 &&
+                       negative_embeddings.size(1) == class_embeddings.size(1)),
+             "OOD scores need K x D negative embeddings of the classes' D");
+  const torch::Tensor negatives = bank ? negative_embeddings.to(images.device()) : torch::Tensor();
+  std::vector<torch::Tensor> predicted, abstain, msp, mcm, mcm_clip, energy, neg, neg_sink;
   for (int64_t start = 0; start < images.size(0); start += chunk_rows) {
     const torch::Tensor x = images.slice(0, start, std::min(images.size(0), start + chunk_rows));
     const torch::Tensor logits = loss.logits(x, classes).to(torch::kFloat64);
@@ -55,6 +62,13 @@ OodImageScores ood_image_scores(loss::ContrastiveLoss& loss, const torch::Tensor
       out->push_back((torch::logsumexp(cos_logits, 1) - std::get<0>(cos_logits.max(1))).cpu());
     }
     energy.push_back((-lse).cpu());
+    if (bank) {
+      const torch::Tensor all =
+          torch::logaddexp(lse, torch::logsumexp(loss.logits(x, negatives).to(torch::kFloat64), 1));
+      neg.push_back((all - lse).cpu());
+      if (sink)
+        neg_sink.push_back((torch::logaddexp(all, torch::full_like(all, *sink)) - lse).cpu());
+    }
   }
   OodImageScores out;
   const torch::Tensor all_predicted = torch::cat(predicted).to(torch::kInt64).contiguous();
@@ -65,7 +79,29 @@ OodImageScores ood_image_scores(loss::ContrastiveLoss& loss, const torch::Tensor
   out.scores.emplace_back("mcm", to_doubles(torch::cat(mcm)));
   out.scores.emplace_back("mcm_clip", to_doubles(torch::cat(mcm_clip)));
   out.scores.emplace_back("energy", to_doubles(torch::cat(energy)));
+  if (bank) out.scores.emplace_back("negatives", to_doubles(torch::cat(neg)));
+  if (bank && sink) out.scores.emplace_back("negatives_sink", to_doubles(torch::cat(neg_sink)));
   return out;
+}
+
+std::vector<int64_t> farthest_from_classes(const torch::Tensor& candidates,
+                                           const torch::Tensor& class_embeddings, int64_t count) {
+  torch::NoGradGuard no_grad;
+  HALO_CHECK(count >= 1, "the bank of negatives needs a size >= 1, got ", count);
+  HALO_CHECK(candidates.dim() == 2 && class_embeddings.dim() == 2 &&
+                 candidates.size(1) == class_embeddings.size(1),
+             "negatives: K x D candidates and C x D classes of the same D");
+  namespace F = torch::nn::functional;
+  const auto unit = [](const torch::Tensor& t) {
+    return F::normalize(t.to(torch::kCPU, torch::kFloat64), F::NormalizeFuncOptions().dim(1));
+  };
+  const torch::Tensor closest =
+      std::get<0>(unit(candidates).matmul(unit(class_embeddings).t()).max(1));
+  const int64_t k = std::min<int64_t>(count, candidates.size(0));
+  // The k smallest, ties by candidate order (a stable sort), returned in candidate order.
+  const torch::Tensor order = std::get<1>(closest.sort(/*stable=*/true, 0, false)).narrow(0, 0, k);
+  const torch::Tensor chosen = std::get<0>(order.sort()).contiguous();
+  return {chosen.data_ptr<int64_t>(), chosen.data_ptr<int64_t>() + k};
 }
 
 std::vector<OodDetection> ood_detection(const std::string& set,

@@ -9,6 +9,11 @@
 //   mcm_clip the same at CLIP's temperature 0.01 (what this project reported as MCM before it
 //            was checked against the paper; docs/evaluation.md compares the two)
 //   energy   -logsumexp(class logits) (temperature 1)
+//   negatives          with a bank of negative captions (NegLabel, Jiang et al., ICLR 2024):
+//                      the mass the softmax over classes and negatives puts on the negatives,
+//                      as -log P(classes) = logsumexp(classes, negatives) - logsumexp(classes)
+//   negatives_sink     HALO: the same with its sink beside the negatives as reject mass,
+//                      logsumexp(classes, negatives, b) - logsumexp(classes)
 // HALO's abstain log-odds is b plus the energy of its own logits: the two rank images alike by
 // construction (docs/loss.md). Then how well each score tells the evaluation set's images from
 // an OOD set's (AUROC, and the FPR of the OOD images at 95% TPR of the in-distribution ones),
@@ -31,7 +36,8 @@ constexpr double kMcmClipTemperature = 0.01;  // CLIP's logit scale of 100
 
 struct OodImageScores {
   std::vector<int64_t> predicted;  // the argmax class of each image
-  // (name, one value per image), in the order abstain (HALO only), msp, mcm, mcm_clip, energy.
+  // (name, one value per image), in the order abstain (HALO only), msp, mcm, mcm_clip, energy,
+  // and with a bank of negatives, negatives and (HALO) negatives_sink.
   std::vector<std::pair<std::string, std::vector<double>>> scores;
   const std::vector<double>& score(const std::string& name) const;
   // The probability each score stands for (abstain: sink probability; msp, mcm, mcm_clip: the
@@ -40,9 +46,16 @@ struct OodImageScores {
 };
 
 // images: n x D; class_embeddings: C x D (one per class, as zero-shot classification builds
-// them). Rows in chunks of `chunk_rows`.
+// them); negative_embeddings: K x D, or undefined (no bank). Rows in chunks of `chunk_rows`.
 OodImageScores ood_image_scores(loss::ContrastiveLoss& loss, const torch::Tensor& images,
-                                const torch::Tensor& class_embeddings, int64_t chunk_rows);
+                                const torch::Tensor& class_embeddings, int64_t chunk_rows,
+                                const torch::Tensor& negative_embeddings = {});
+
+// The bank of negatives: of `candidates` (K x D text embeddings, as class_embeddings builds
+// them), the `count` whose largest cosine to any class embedding is the smallest (NegLabel's
+// rule: far from every class), in candidate order. Returns their indices.
+std::vector<int64_t> farthest_from_classes(const torch::Tensor& candidates,
+                                           const torch::Tensor& class_embeddings, int64_t count);
 
 struct OodDetection {
   std::string set, score;

@@ -39,11 +39,12 @@ ScoreFile::ScoreFile(const std::string& path, const std::string& column)
   const std::vector<std::string> header = data::split_fields(text, '\t');
   const int64_t line_col = column_index(header, "line");
   const int64_t score_col = column_index(header, column);
+  const int64_t image_col = column_index(header, "image_path");
   HALO_CHECK(line_col >= 0, "score file '", path,
              "' has no 'line' column (its columns: ", joined(header), ")");
   HALO_CHECK(score_col >= 0, "score file '", path, "' has no column '", column,
              "' (its columns: ", joined(header), ")");
-  const auto needed = static_cast<size_t>(std::max(line_col, score_col)) + 1;
+  const auto needed = static_cast<size_t>(std::max({line_col, score_col, image_col})) + 1;
   for (int64_t file_line = 2; std::getline(in, text); ++file_line) {
     if (!text.empty() && text.back() == '\r') text.pop_back();
     if (text.empty()) continue;
@@ -55,8 +56,9 @@ ScoreFile::ScoreFile(const std::string& path, const std::string& column)
     const long long line = std::strtoll(line_text.c_str(), &end, 10);
     HALO_CHECK(!line_text.empty() && *end == '\0' && line >= 2, path, ":", file_line,
                ": 'line' is '", line_text, "', not a manifest line number (>= 2)");
-    const auto [it, inserted] =
-        by_line_.emplace(line, Entry{file_line, fields[static_cast<size_t>(score_col)]});
+    const auto [it, inserted] = by_line_.emplace(
+        line, Entry{file_line, fields[static_cast<size_t>(score_col)],
+                    image_col < 0 ? std::string() : fields[static_cast<size_t>(image_col)]});
     HALO_CHECK(inserted, path, ":", file_line, ": manifest line ", line, " again (first at line ",
                it->second.file_line, ")");
   }
@@ -66,6 +68,11 @@ ScoreFile::ScoreFile(const std::string& path, const std::string& column)
 bool ScoreFile::has_no_score(int64_t line) const {
   const auto it = by_line_.find(line);
   return it != by_line_.end() && it->second.value == "-";
+}
+
+std::string ScoreFile::image_of(int64_t line) const {
+  const auto it = by_line_.find(line);
+  return it == by_line_.end() ? std::string() : it->second.image;
 }
 
 double ScoreFile::score(int64_t line, const std::string& manifest) const {

@@ -1,7 +1,9 @@
 // Precomputed pair scores for `halo-clip filter --scores-file`: one column of a tab-separated
 // file with a `line` column that names each pair's line in the manifest (the format of
-// RUN_DIR/pair_dynamics.tsv, of eval's pair_scores.tsv and of filter's scores.tsv). Every
-// mistake in joining it to a manifest is an error that names the file, the column and the line.
+// RUN_DIR/pair_dynamics.tsv, of eval's pair_scores.tsv and of filter's scores.tsv). For a
+// shard set, line = the sample's index in the set + 2, and the file's `image_path` column (the
+// sample's key in a shard run's pair_dynamics.tsv), when there is one, must match. Every mistake
+// in joining it to a manifest is an error that names the file, the column and the line.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -33,6 +35,9 @@ class ScoreFile {
   void check_all_used(const std::set<int64_t>& used, const std::set<int64_t>& skipped,
                       const std::string& manifest) const;
 
+  // The row's `image_path` for `line` ("" when the file has no such column or no such row).
+  std::string image_of(int64_t line) const;
+
   const std::string& path() const { return path_; }
   const std::string& column() const { return column_; }
   int64_t rows() const { return static_cast<int64_t>(by_line_.size()); }
@@ -40,7 +45,7 @@ class ScoreFile {
  private:
   struct Entry {
     int64_t file_line;  // where the row is in the score file (the header is line 1)
-    std::string value;
+    std::string value, image;
   };
   std::string path_, column_;
   std::map<int64_t, Entry> by_line_;  // manifest line -> row

@@ -21,6 +21,9 @@ torch::Tensor true_columns(const PairBatch& b) {
 // The batch in its compute dtype, checked, with every tensor in the rows' dtype.
 PairBatch prepared(const PairBatch& input, bool check_finite) {
   check_pair_batch(input, check_finite);
+  HALO_CHECK(!input.partner_dropped.defined(),
+             "InfoNCE and SigLIP have no sink to take a dropped partner's target "
+             "(loss.sink_partner_drop is for loss.name: halo)");
   PairBatch b = to_compute_dtype(input);
   const auto dtype = b.image_rows.scalar_type();
   b.text_rows = b.text_rows.to(dtype);

@@ -2,6 +2,7 @@
 #include "loss/halo_clip_loss.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include <torch/torch.h>
@@ -44,6 +45,12 @@ void check_pair_batch(const PairBatch& batch, bool check_finite) {
     HALO_CHECK(!check_finite || !((s < 0) | (s >= 1) | torch::isnan(s)).any().item<bool>(),
                "the sink share must be in [0, 1)");
   }
+  if (batch.partner_dropped.defined()) {
+    const torch::Tensor& d = batch.partner_dropped;
+    HALO_CHECK(d.dim() == 1 && d.size(0) == batch.rows() && d.scalar_type() == torch::kBool,
+               "the dropped partners must be one boolean per row (", batch.rows(), "), got ",
+               d.scalar_type(), " of shape ", d.sizes());
+  }
 }
 
 PairBatch to_compute_dtype(const PairBatch& batch) {
@@ -54,7 +61,8 @@ PairBatch to_compute_dtype(const PairBatch& batch) {
                 {},
                 {},
                 batch.row_offset,
-                batch.sink_share};
+                batch.sink_share,
+                batch.partner_dropped};
   out.image_cols = batch.image_cols.is_same(batch.image_rows) ? out.image_rows
                                                               : to_compute_dtype(batch.image_cols);
   out.text_cols =
@@ -71,29 +79,42 @@ struct DirectionResult {
 };
 
 // One direction: queries q (n x D) against candidates c (M x D) plus the sink. given_share:
-// the batch's sink_share or undefined.
+// the batch's sink_share or undefined; dropped: the rows whose partner is hidden, or undefined.
+// A dropped row's cross-entropy is logaddexp(logsumexp_{j != true} S_ij, b) - b: its true column
+// leaves the softmax and the sink takes the whole target (its share or bootstrap do not apply).
 DirectionResult direction_cross_entropy(const torch::Tensor& q, const torch::Tensor& c,
                                         const torch::Tensor& true_col, const torch::Tensor& gamma,
                                         double b, const HaloClipOptions& options,
-                                        const torch::Tensor& given_share) {
+                                        const torch::Tensor& given_share,
+                                        const torch::Tensor& dropped) {
   torch::Tensor S = shifted_distance(q, c, gamma);
   const double eps = options.label_smoothing;
   torch::Tensor targets = options.distill ? distill_targets(S, gamma, q, true_col, eps)
                                           : smoothing_targets(S, true_col, eps);
   const double beta = options.model_bootstrap();
-  if (beta == 0.0 && !given_share.defined()) return {sink_cross_entropy(S, b, targets), {}};
+  if (beta == 0.0 && !given_share.defined() && !dropped.defined())
+    return {sink_cross_entropy(S, b, targets), {}};
   // Share m_i of the target on the sink: loss_i = lse_i - (1 - m_i) t_i.S_i - m_i b, with
   // m_i = beta * a_i from the model, or the given share (a constant either way).
   torch::Tensor a, m;
   if (given_share.defined()) {
     m = given_share.detach().to(S.options());
-  } else {
+  } else if (beta > 0.0) {
     a = torch::sigmoid(b - S.gather(1, true_col.unsqueeze(1)).squeeze(1)).detach();
     m = beta * a;
   }
+  if (!m.defined()) m = torch::zeros({S.size(0)}, S.options());
+  // The candidates each row sees: a dropped row's true column is hidden (-inf).
+  torch::Tensor seen = S;
+  if (dropped.defined()) {
+    const torch::Tensor hide =
+        torch::zeros_like(S, torch::kBool).scatter_(1, true_col.unsqueeze(1), dropped.unsqueeze(1));
+    seen = S.masked_fill(hide, -std::numeric_limits<double>::infinity());
+  }
   const torch::Tensor lse_with_sink =
-      torch::logaddexp(torch::logsumexp(S, 1), torch::full_like(m, b));
-  const torch::Tensor rows = lse_with_sink - (1.0 - m) * (targets * S).sum(1) - m * b;
+      torch::logaddexp(torch::logsumexp(seen, 1), torch::full_like(m, b));
+  torch::Tensor rows = lse_with_sink - (1.0 - m) * (targets * S).sum(1) - m * b;
+  if (dropped.defined()) rows = torch::where(dropped, lse_with_sink - b, rows);
   return {rows.mean(), a};
 }
 
@@ -117,8 +138,11 @@ HaloClipParts tiled_clip_loss(const PairBatch& input, const torch::Tensor& gamma
   const auto dtype = batch.image_rows.scalar_type();
   const auto compute = keep_bf16 ? torch::kFloat : dtype;
   const torch::Tensor gamma = gamma_from_raw(gamma_raw, compute);
-  TiledDirectionParams p{batch.row_offset,  b,     options.label_smoothing, options.distill,
-                         options.tile_size, kernel};
+  HALO_CHECK(!kernel || !batch.partner_dropped.defined(),
+             "loss.sink_partner_drop is implemented by the dense and the tiled loss, not by the "
+             "CUDA kernels (loss.implementation: kernel)");
+  TiledDirectionParams p{batch.row_offset,  b,      options.label_smoothing, options.distill,
+                         options.tile_size, kernel, batch.partner_dropped};
   const torch::Tensor image_cols = batch.image_cols.to(dtype),
                       text_cols = batch.text_cols.to(dtype);
   const torch::Tensor text_rows = batch.text_rows.to(dtype);
@@ -195,10 +219,11 @@ HaloClipParts halo_clip_loss(const PairBatch& input, const torch::Tensor& gamma_
                       text_cols = batch.text_cols.to(dtype);
   const torch::Tensor text_rows = batch.text_rows.to(dtype);
 
-  const DirectionResult i2t = direction_cross_entropy(batch.image_rows, text_cols, true_col, gamma,
-                                                      b, options, input.sink_share);
-  const DirectionResult t2i =
-      direction_cross_entropy(text_rows, image_cols, true_col, gamma, b, options, input.sink_share);
+  const DirectionResult i2t =
+      direction_cross_entropy(batch.image_rows, text_cols, true_col, gamma, b, options,
+                              input.sink_share, input.partner_dropped);
+  const DirectionResult t2i = direction_cross_entropy(
+      text_rows, image_cols, true_col, gamma, b, options, input.sink_share, input.partner_dropped);
   torch::Tensor radial_rows =
       radial_nll_per_row((batch.image_rows - text_rows).pow(2).mean(1), options.embed_dim);
   if (input.sink_share.defined()) {

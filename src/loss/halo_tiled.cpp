@@ -60,6 +60,17 @@ torch::Tensor target_logits(const torch::Tensor& s, const Precomputed& p, int64_
   return z;
 }
 
+// Partner dropout: the tile's true entries of dropped rows set to -inf (they leave the softmax).
+void hide_dropped_partners(torch::Tensor& s, const TiledDirectionParams& params, int64_t r0,
+                           int64_t c0) {
+  if (!params.dropped.defined()) return;
+  torch::Tensor diag = true_entries(s, params.row_offset, r0, c0);
+  if (!diag.defined()) return;
+  const int64_t first = std::max<int64_t>(r0, c0 - params.row_offset);
+  const torch::Tensor dropped = params.dropped.narrow(0, first, diag.size(0));
+  diag.masked_fill_(dropped, -std::numeric_limits<double>::infinity());
+}
+
 // Online log-sum-exp of a row block: running max and sum of exp(x - max), optionally with a
 // running weighted sum sum_j exp(x_j - max) w_j.
 struct OnlineLse {
@@ -104,7 +115,13 @@ TiledForward tiled_direction_forward_aten(const torch::Tensor& q, const torch::T
     for (int64_t c0 = 0; c0 < p.m; c0 += params.tile) {
       const int64_t nc = std::min(params.tile, p.m - c0);
       const torch::Tensor s = s_tile(q, c, p, r0, nr, c0, nc);
-      model.add(s);
+      if (params.dropped.defined()) {
+        torch::Tensor seen = s.clone();
+        hide_dropped_partners(seen, params, r0, c0);
+        model.add(seen);
+      } else {
+        model.add(s);
+      }
       if (params.distill) {
         target.add(target_logits(s, p, r0, params, c0), s);
       } else {
@@ -126,6 +143,8 @@ TiledForward tiled_direction_forward_aten(const torch::Tensor& q, const torch::T
       target_sum.narrow(0, r0, nr).copy_(row_sum * (params.eps / m) + true_s * (1.0 - params.eps));
     }
   }
+  // A dropped row's whole target is the sink: its target-weighted logit is b.
+  if (params.dropped.defined()) target_sum.masked_fill_(params.dropped, params.b);
   out.ce = (out.lse_sink - target_sum).mean();
   return out;
 }
@@ -151,15 +170,26 @@ TiledGrads tiled_direction_backward_aten(const torch::Tensor& grad_out, const to
     for (int64_t c0 = 0; c0 < p.m; c0 += params.tile) {
       const int64_t nc = std::min(params.tile, p.m - c0);
       const torch::Tensor s = s_tile(q, c, p, r0, nr, c0, nc);
-      torch::Tensor g = (s - lse).exp_();  // the model's probabilities, sink included in lse
-      if (params.distill) {
-        torch::Tensor t = target_logits(s, p, r0, params, c0);
-        g -= t.sub_(saved.target_lse.narrow(0, r0, nr).unsqueeze(1)).exp_();
-      } else {
-        g -= uniform;
-        torch::Tensor diag = true_entries(g, params.row_offset, r0, c0);
-        if (diag.defined()) diag -= (1.0 - params.eps);
+      torch::Tensor seen = s;
+      if (params.dropped.defined()) {
+        seen = s.clone();
+        hide_dropped_partners(seen, params, r0, c0);
       }
+      torch::Tensor g = (seen - lse).exp_();  // the model's probabilities, sink included in lse
+      // The targets over the columns (none for a dropped row: its target is the sink).
+      torch::Tensor t;
+      if (params.distill) {
+        t = target_logits(s, p, r0, params, c0)
+                .sub_(saved.target_lse.narrow(0, r0, nr).unsqueeze(1))
+                .exp_();
+      } else {
+        t = torch::full_like(g, uniform);
+        torch::Tensor diag = true_entries(t, params.row_offset, r0, c0);
+        if (diag.defined()) diag += (1.0 - params.eps);
+      }
+      if (params.dropped.defined())
+        t.masked_fill_(params.dropped.narrow(0, r0, nr).unsqueeze(1), 0.0);
+      g -= t;
       g.mul_(scale);
       if (want_gc) gc.narrow(0, r0, nr).add_(torch::mm(g, c.narrow(0, c0, nc)));
       if (want_cols) colsum.narrow(0, c0, nc).add_(g.sum(0));

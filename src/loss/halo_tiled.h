@@ -12,14 +12,16 @@ namespace halo::loss {
 
 // What one direction needs besides the embeddings: row i's true column is row_offset + i, the
 // abstain logit b, the label smoothing eps, the target mode, the tile edge of the ATen path
-// (rows and columns) and whether to run the CUDA kernels instead.
+// (rows and columns), whether to run the CUDA kernels instead, and the rows whose partner is
+// hidden (partner dropout: their true column leaves the softmax and the sink is their target).
 struct TiledDirectionParams {
   int64_t row_offset = 0;
   double b = 0.0;
   double eps = 0.1;
   bool distill = true;
   int64_t tile = 1024;
-  bool kernel = false;  // the CUDA kernels (CUDA tensors only) instead of ATen tiles
+  bool kernel = false;    // the CUDA kernels (CUDA tensors only) instead of ATen tiles
+  torch::Tensor dropped;  // n bool, or undefined (none); ATen tiles only
 };
 
 // mean_i CE_i of queries q (n x D) against candidates c (M x D) plus the sink, differentiable

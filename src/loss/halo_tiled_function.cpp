@@ -18,6 +18,8 @@ void store(torch::autograd::AutogradContext* ctx, const TiledDirectionParams& p)
   ctx->saved_data["distill"] = p.distill;
   ctx->saved_data["tile"] = p.tile;
   ctx->saved_data["kernel"] = p.kernel;
+  ctx->saved_data["has_dropped"] = p.dropped.defined();
+  if (p.dropped.defined()) ctx->saved_data["dropped"] = p.dropped;
 }
 
 TiledDirectionParams load(torch::autograd::AutogradContext* ctx) {
@@ -28,6 +30,7 @@ TiledDirectionParams load(torch::autograd::AutogradContext* ctx) {
   p.distill = ctx->saved_data["distill"].toBool();
   p.tile = ctx->saved_data["tile"].toInt();
   p.kernel = ctx->saved_data["kernel"].toBool();
+  if (ctx->saved_data["has_dropped"].toBool()) p.dropped = ctx->saved_data["dropped"].toTensor();
   return p;
 }
 
@@ -109,6 +112,10 @@ torch::Tensor tiled_direction_cross_entropy(const torch::Tensor& q, const torch:
              " columns");
   HALO_CHECK(params.tile >= 1, "the loss tile size must be >= 1, got ", params.tile);
   HALO_CHECK(!params.distill || params.eps > 0, "self-distillation needs label_smoothing > 0");
+  HALO_CHECK(!params.dropped.defined() ||
+                 (params.dropped.dim() == 1 && params.dropped.size(0) == q.size(0) &&
+                  params.dropped.scalar_type() == torch::kBool && !params.kernel),
+             "tiled HALO loss: dropped partners must be one boolean per row, on ATen tiles");
   if (params.kernel) {
     HALO_CHECK(tiled_cuda_available(),
                "loss.implementation 'kernel' needs the CUDA kernels, but this build has none (it "

@@ -33,6 +33,14 @@ void LossConfig::validate() const {
              "loss.sink_bootstrap > 0");
   HALO_CHECK(sink_history_fraction > 0 && sink_history_fraction < 1,
              "loss.sink_history_fraction must be in (0, 1), got ", sink_history_fraction);
+  HALO_CHECK(sink_partner_drop >= 0 && sink_partner_drop < 1,
+             "loss.sink_partner_drop must be in [0, 1), got ", sink_partner_drop);
+  HALO_CHECK(sink_partner_drop == 0 || name == "halo",
+             "loss.sink_partner_drop needs loss.name: halo (the sink is its target), got '", name,
+             "'");
+  HALO_CHECK(sink_partner_drop == 0 || implementation != "kernel",
+             "loss.sink_partner_drop is implemented by the dense and the tiled loss, not by "
+             "loss.implementation: kernel");
 }
 
 void ContrastiveLossOptions::validate() const {

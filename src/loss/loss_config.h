@@ -27,6 +27,9 @@ struct LossConfig {
   // weights those rows' cross-entropy by 1 - beta)
   std::string sink_bootstrap_from = "model";
   double sink_history_fraction = 0.25;
+  // Partner dropout (halo; dense or tiled): in each step this share of the global batch's pairs
+  // lose their partner from the candidates and take the sink as target (loss/partner_drop.h).
+  double sink_partner_drop = 0.0;
 
   template <class V>
   void visit(V& v) {
@@ -34,7 +37,7 @@ struct LossConfig {
     v("learn_temperature", learn_temperature), v("implementation", implementation);
     v("temperature", temperature), v("radial_weight", radial_weight);
     v("sink_bootstrap", sink_bootstrap), v("sink_bootstrap_from", sink_bootstrap_from);
-    v("sink_history_fraction", sink_history_fraction);
+    v("sink_history_fraction", sink_history_fraction), v("sink_partner_drop", sink_partner_drop);
   }
   // Throws halo::Error naming the key (loss.*) of the first invalid value or combination.
   void validate() const;

@@ -17,10 +17,14 @@ struct PairBatch {
   // the trainer from the pairs' training history. HALO puts it on the sink (halo_clip_loss.h),
   // InfoNCE, which has none, weights the row's cross-entropy by 1 - share; SigLIP refuses it.
   torch::Tensor sink_share;
+  // Optional, per row (n) bool: the rows whose partner is removed from their candidates in both
+  // directions, with the sink as their whole target (loss.sink_partner_drop, partner_drop.h).
+  // HALO only; InfoNCE and SigLIP refuse it.
+  torch::Tensor partner_dropped;
 
   // A batch that is its own set of candidates (single process).
   static PairBatch local(const torch::Tensor& image, const torch::Tensor& text) {
-    return PairBatch{image, text, image, text, 0, {}};
+    return PairBatch{image, text, image, text, 0, {}, {}};
   }
   int64_t rows() const { return image_rows.size(0); }
   int64_t cols() const { return image_cols.size(0); }
@@ -28,7 +32,8 @@ struct PairBatch {
 
 // Throws halo::Error naming the problem unless the batch is well formed: 2-D floating tensors,
 // same D >= 2 everywhere, n > 0 rows matching across modalities, M > 0 columns matching, and
-// row_offset + n <= M, and a sink_share, if any, of n values. With check_finite also rejects
+// row_offset + n <= M, a sink_share, if any, of n values, and a partner_dropped, if any, of n
+// booleans. With check_finite also rejects
 // NaN or infinite embeddings and shares outside [0, 1) (these value checks wait for the device).
 void check_pair_batch(const PairBatch& batch, bool check_finite);
 

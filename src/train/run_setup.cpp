@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "common/atomic_file.h"
+#include "common/cpu_convolutions.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "data/shard_pattern.h"
@@ -26,19 +27,25 @@ namespace halo::train {
 namespace {
 
 // The training pairs (data.train_manifest); with cross-scoring (data.folds), without the
-// held-out fold. A shard set is indexed (keys, json fields: a pass over every shard's headers)
-// only where it is read: on rank 0, when pair dynamics name rows; the other ranks need only the
-// sizes.
+// held-out fold (a manifest's rows i mod k, a shard set's whole shards i mod k). A shard set is
+// indexed (keys, json fields: a pass over every shard's headers) only where it is read: on rank 0,
+// when pair dynamics name rows; the other ranks need only the sizes.
 std::shared_ptr<const data::PairSet> training_pairs(const Config& c, bool main_rank) {
   data::check_pair_source(c.data.train_manifest, "training manifest", "data.train_manifest");
-  const bool index = c.train.pair_dynamics && main_rank && c.data.folds == 0;
-  auto pairs = data::PairSet::open(
-      c.data.train_manifest, c.data.manifest_options(),
-      index ? data::PairSet::ShardIndex::keys : data::PairSet::ShardIndex::none);
+  const auto index = c.train.pair_dynamics && main_rank ? data::PairSet::ShardIndex::keys
+                                                        : data::PairSet::ShardIndex::none;
+  auto pairs = data::PairSet::open(c.data.train_manifest, c.data.manifest_options(),
+                                   c.data.folds == 0 ? index : data::PairSet::ShardIndex::none);
   if (c.data.folds == 0) return pairs;
-  HALO_CHECK(!pairs->sharded(),
-             "data.folds (cross-scoring) needs a TSV/CSV data.train_manifest, not shards ('",
-             c.data.train_manifest, "')");
+  if (pairs->sharded()) {  // whole shards make the folds: shard i is in fold i mod folds
+    auto kept = pairs->shard_fold(c.data.folds, c.data.holdout_fold, /*complement=*/true, index);
+    log_message("leaving out fold " + std::to_string(c.data.holdout_fold) + " of " +
+                std::to_string(c.data.folds) + " (the shards whose index mod " +
+                std::to_string(c.data.folds) + " is " + std::to_string(c.data.holdout_fold) +
+                "): " + std::to_string(kept->size()) + " of " + std::to_string(pairs->size()) +
+                " pairs");
+    return kept;
+  }
   const data::Manifest& all = pairs->rows();
   std::vector<int64_t> keep;
   for (int64_t i = 0; i < all.size(); ++i) {
@@ -278,6 +285,7 @@ Run set_up_run(const Config& c, const TrainOptions& options) {
   loss::ContrastiveLossOptions loss_opts = loss_options(c);
   loss_opts.check_finite = false;  // the trainer watches the loss on the device instead
   run.loss = loss::make_contrastive_loss(loss_opts);
+  if (run.device.is_cpu()) check_cpu_convolutions();  // before the first CPU convolution
   run.model->to(run.device);
   run.loss->to(run.device);
   run.optimizer = make_optimizer(*run.model, *run.loss, c.optim);

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/torch_compat.h"
 #include "dist/gather_with_grad.h"
+#include "loss/partner_drop.h"
 #include "train/optimizer.h"
 
 namespace halo::train {
@@ -59,7 +60,7 @@ void RngSnapshot::restore() const {
 }
 
 StepResult train_step(const StepModules& m, const StepOptions& o, const torch::Tensor& images,
-                      const torch::Tensor& tokens, const torch::Tensor& sink_share) {
+                      const torch::Tensor& tokens, const torch::Tensor& sink_share, int64_t step) {
   const torch::Device device = images.device();
   // Centring subtracts the global batch's mean, as in one process (a collective per modality).
   const GlobalCentring global_centring(m.model, m.group);
@@ -104,6 +105,10 @@ StepResult train_step(const StepModules& m, const StepOptions& o, const torch::T
   // towers, or (K > 1) the leaves.
   loss::PairBatch pairs = dist::global_pair_batch(image_emb, text_emb, m.group);
   if (sink_share.defined()) pairs.sink_share = sink_share.to(device, torch::kFloat);
+  if (o.partner_drop > 0) {  // drawn by global row: the same pairs whatever the ranks
+    pairs.partner_dropped = loss::partner_dropped_rows(o.partner_seed, step, pairs.row_offset,
+                                                       pairs.rows(), o.partner_drop, device);
+  }
   loss::LossOutput out = m.loss.forward(pairs);
   m.optimizer.zero_grad();
   out.total.backward();
@@ -136,6 +141,7 @@ StepResult train_step(const StepModules& m, const StepOptions& o, const torch::T
                        image,
                        text,
                        pairs.row_offset,
+                       {},
                        {}};
   return {std::move(out), std::move(seen), grad_norm};
 }

@@ -31,9 +31,11 @@ struct StepModules {
 };
 
 struct StepOptions {
-  int64_t accum_steps = 1;  // micro-batches per rank (train.accum_steps)
-  bool bf16 = false;        // the towers under autocast (train.precision: bf16)
-  double grad_clip = 0;     // optim.grad_clip (0: no clipping; the norm is still returned)
+  int64_t accum_steps = 1;    // micro-batches per rank (train.accum_steps)
+  bool bf16 = false;          // the towers under autocast (train.precision: bf16)
+  double grad_clip = 0;       // optim.grad_clip (0: no clipping; the norm is still returned)
+  double partner_drop = 0;    // loss.sink_partner_drop
+  uint64_t partner_seed = 0;  // train.seed, for the rows partner dropout draws
 };
 
 struct StepResult {
@@ -43,10 +45,11 @@ struct StepResult {
 };
 
 // images (n x 3 x H x W) and tokens (n x L) on the model's device; sink_share: per row, or
-// undefined. Waits for the device nowhere.
+// undefined; step: the number of steps taken before this one (partner dropout draws its rows
+// from it). Waits for the device nowhere.
 StepResult train_step(const StepModules& modules, const StepOptions& options,
                       const torch::Tensor& images, const torch::Tensor& tokens,
-                      const torch::Tensor& sink_share);
+                      const torch::Tensor& sink_share, int64_t step);
 
 // The random-number generators a forward pass may draw from (the CPU generator, and the
 // device's own on CUDA), captured so that a second pass draws the same numbers as the first:

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include "common/cpu_convolutions.h"
 #include "common/error.h"
 #include "train/checkpoint.h"
 #include "train/components.h"
@@ -50,6 +51,7 @@ TrainedModel load_trained_model(const std::string& checkpoint, const std::string
   m.model = encoders::ClipModel(m.config.model, m.tokenizer.vocab_size(), m.tokenizer.eos_id());
   m.loss = loss::make_contrastive_loss(loss_options(m.config));
   m.step = load_checkpoint(path, *m.model, *m.loss, nullptr).step;
+  if (m.device.is_cpu()) check_cpu_convolutions();  // before the first CPU convolution
   m.model->to(m.device);
   m.loss->to(m.device);
   m.model->eval();

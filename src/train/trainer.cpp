@@ -148,7 +148,8 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
   const StepModules step_modules{*run.model,     *run.loss,  *run.optimizer,
                                  run.parameters, *run.grads, group};
   const StepOptions step_options{c.train.accum_steps, c.train.precision == "bf16",
-                                 c.optim.grad_clip};
+                                 c.optim.grad_clip, c.loss.sink_partner_drop,
+                                 static_cast<uint64_t>(c.train.seed)};
   // Every rank stops after the same step: a stop (signal or hook) is agreed on once per step.
   bool stop = dist::any(group, !stop_reason(run, signals).empty());
 
@@ -168,9 +169,10 @@ TrainResult run_training(const Config& c, const TrainOptions& options) {
       const double lr = learning_rate(state.step, run.total_steps, c.optim);
       set_learning_rate(*run.optimizer, lr, c.optim);
       const auto step_start = Clock::now();
-      const StepResult out = train_step(
-          step_modules, step_options, batch->images.to(run.device, /*non_blocking=*/true),
-          batch->tokens.to(run.device, /*non_blocking=*/true), sink_shares(run, *batch));
+      const StepResult out = train_step(step_modules, step_options,
+                                        batch->images.to(run.device, /*non_blocking=*/true),
+                                        batch->tokens.to(run.device, /*non_blocking=*/true),
+                                        sink_shares(run, *batch), state.step);
       const double step_s = seconds_since(step_start), comm_s = group.take_comm_seconds();
       ++state.step;
       state.batch_in_epoch = batch->index + 1;

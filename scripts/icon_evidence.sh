@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The evidence on the icon corpus (docs/results.md, "The icon corpus"): HALO, InfoNCE and SigLIP
+# trained with the small preset (configs/small.yaml) for the same number of steps, each seed:
+#   - in-style retrieval on the held-out sets (val split), R@1 and R@5 both ways;
+#   - zero-shot classification on the held-out emoji pool (19 classes) and on the Google and
+#     Twitter emoji art (10 classes);
+#   - eval --ood: the emoji pool against MNIST, Fashion-MNIST and Tux Paint;
+#   - mismatch detection on pairs never trained on: the val split with 30% of its captions swapped.
+# Every result is appended to OUT/results.tsv as soon as it exists; a rerun skips what is done
+# and resumes a killed training (--resume auto). The tables: scripts/icon_evidence.sh --table.
+#
+# Environment (defaults in brackets): OUT [runs/icons]  SEEDS ["0 1"]  LOSSES ["halo infonce siglip"]
+#   STEPS [600] training steps of every arm (batch 256)  CURVE_EVERY [200] validation steps
+#   CORPUS [data/prepared/iconify-64] the output of `prepare iconify` (64 px)
+#   HALO_CLIP [build/halo-clip]  LOCK [empty] a file each training and evaluation holds (flock)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+OUT=${OUT:-runs/icons}
+SEEDS=${SEEDS:-0 1}
+LOSSES=${LOSSES:-halo infonce siglip}
+STEPS=${STEPS:-600}
+CURVE_EVERY=${CURVE_EVERY:-200}
+CORPUS=${CORPUS:-data/prepared/iconify-64}
+H=${HALO_CLIP:-build/halo-clip}
+P=data/prepared
+RESULTS=$OUT/results.tsv
+locked() { if [[ -n "${LOCK:-}" ]]; then flock "$LOCK" "$@"; else "$@"; fi; }
+
+if [[ "${1:-}" == "--table" ]]; then
+  # Mean +- sample standard deviation over the seeds of every (loss, metric) in results.tsv.
+  awk -F'\t' '
+    { k = $2 "\t" $4; s[k] += $5; q[k] += $5 * $5; n[k]++; if (!(k in seen)) { seen[k] = 1; order[++m] = k } }
+    END {
+      for (i = 1; i <= m; i++) {
+        k = order[i]; mu = s[k] / n[k]; v = n[k] > 1 ? (q[k] - n[k] * mu * mu) / (n[k] - 1) : 0
+        printf "%s\t%.3f +- %.3f\t(n=%d)\n", k, mu, sqrt(v < 0 ? 0 : v), n[k]
+      }
+    }' "$RESULTS" | sort -t$'\t' -k2,2 -k1,1 -s
+  exit 0
+fi
+
+for f in "$CORPUS/prepared.json" $P/mnist-test/manifest.tsv $P/fashion-mnist-test/manifest.tsv \
+  $P/tuxpaint/manifest.tsv $P/emoji-google/manifest.tsv $P/emoji-twitter/manifest.tsv; do
+  [[ -f $f ]] || { echo "icon_evidence: $f is missing (scripts/fetch_data.sh, then prepare; README)" >&2; exit 2; }
+done
+TRAIN="$CORPUS/train/{00000..00038}.tar"
+VAL="$CORPUS/val/{00000..00002}.tar"
+EMOJI="$CORPUS/emoji/{00000..00002}.tar"
+mkdir -p "$OUT/data"
+VAL_MM="$OUT/data/val-mm30"
+[[ -f $VAL_MM/sizes.json ]] ||
+  locked "$H" prepare noise --manifest "$VAL" --out "$VAL_MM" --fraction 0.3 --seed 0 --overwrite > /dev/null
+VAL_MM="$VAL_MM/{00000..00002}.tar"
+
+record() {  # record ARM SEED LOSS METRIC VALUE: one line of results.tsv
+  printf '%s\t%s\t%s\t%s\t%s\n' "$@" >> "$RESULTS"
+}
+done_before() { [[ -f $RESULTS ]] && grep -q "^$1	$2	" "$RESULTS"; }
+
+tokenizer=()
+start=$(date +%s)
+for seed in $SEEDS; do
+  for loss in $LOSSES; do
+    arm=$loss-seed$seed
+    run=$OUT/$arm
+    done_before "$loss" "$seed" && { [[ -f $OUT/tokenizer.model ]] && tokenizer=(--set "tokenizer.model=$OUT/tokenizer.model"); continue; }
+    echo "==== $arm ($(date +%H:%M:%S))"
+    if [[ ! -f $run/checkpoints/final.pt ]]; then
+      locked "$H" train --config configs/small.yaml --resume auto --set "train.run_dir=$run" \
+        --set "loss.name=$loss" --set "train.seed=$seed" --set "data.train_manifest=$TRAIN" \
+        --set "train.max_steps=$STEPS" --set "train.eval_manifest=$CORPUS/val/00000.tar" \
+        --set "train.eval_every=$CURVE_EVERY" --set train.pair_dynamics=false "${tokenizer[@]}" \
+        | grep --line-buffered -E "finished|error|validation"
+    fi
+    [[ -f $OUT/tokenizer.model ]] || cp "$run/tokenizer.model" "$OUT/tokenizer.model"
+    tokenizer=(--set "tokenizer.model=$OUT/tokenizer.model")
+    ev() { locked "$H" eval --checkpoint "$run" "$@" > /dev/null; }
+    [[ -f $run/eval-val/results.txt ]] || ev --manifest "$VAL" --out "$run/eval-val"
+    [[ -f $run/eval-emoji/results.txt ]] || ev --manifest "$EMOJI" --out "$run/eval-emoji" \
+      --ood mnist=$P/mnist-test/manifest.tsv --ood fashion-mnist=$P/fashion-mnist-test/manifest.tsv \
+      --ood tuxpaint=$P/tuxpaint/manifest.tsv
+    for art in google twitter; do
+      [[ -f $run/eval-$art/results.txt ]] || ev --manifest $P/emoji-$art/manifest.tsv --out "$run/eval-$art"
+    done
+    [[ -f $run/eval-val-mm30/results.txt ]] || ev --manifest "$VAL_MM" --out "$run/eval-val-mm30"
+    {
+      awk -v a="$loss" -v s="$seed" '/^image -> text/ { print "i2t R@1", $4; print "i2t R@5", $5 }
+        /^text -> image/ { print "t2i R@1", $4; print "t2i R@5", $5 }' "$run/eval-val/results.txt"
+      for set in emoji google twitter; do
+        awk -v set="$set" '/^zero-shot classification/ { for (i = 1; i <= NF; i++) if ($i == "top-1") { v = $(i+1); sub(/,$/, "", v); print "zero-shot top-1 " set, v } }' \
+          "$run/eval-$set/results.txt"
+      done
+      awk '$1 ~ /^(mnist|fashion-mnist|tuxpaint)$/ && NF == 5 { print "ood AUROC " $1 " " $2, $4 }' "$run/eval-emoji/results.txt"
+      awk 'NF == 5 && $1 ~ /^(abstain|infonce|siglip|cosine|in-context)$/ { print "mismatch AUROC " $1, $2 }' "$run/eval-val-mm30/results.txt"
+    } | while read -r line; do
+      record "$arm" "$loss" "$seed" "${line% *}" "${line##* }"
+    done
+    echo "     done in $(( $(date +%s) - start )) s since the start"
+  done
+done
+echo "all arms: $(( $(date +%s) - start )) s; the table: OUT=$OUT scripts/icon_evidence.sh --table"
