@@ -378,6 +378,23 @@ TEST_F(ShardEvalEndToEnd, FilterCrossScoresShardsWithTheModelThatNeverSawThem) {
     differ += std::abs(score - alone[static_cast<size_t>(1 - fold)].at(row)) > 1e-6 ? 1 : 0;
   }
   EXPECT_GT(differ, 32);  // the other model scores differently
+
+  // Models that left out folds of a manifest's rows cannot cross-score shards.
+  std::vector<train::TrainedModel> by_rows;
+  for (int fold = 0; fold < 2; ++fold) {
+    const std::string run = dir + "/rows" + std::to_string(fold);
+    ASSERT_EQ(train::run_training(
+                  tiny_config(manifest_, run,
+                              {"data.folds=2", "data.holdout_fold=" + std::to_string(fold),
+                               "train.pair_dynamics=false"}),
+                  {})
+                  .exit_code,
+              0);
+    by_rows.push_back(train::load_trained_model(run));
+  }
+  o.out_dir = dir + "/by-rows";
+  EXPECT_THAT(error_message([&] { eval::filter_manifest(by_rows, o); }),
+              HasSubstr("cross-scoring shards needs models trained with data.folds on shards"));
 }
 
 // --scores-file on shards: a shard run's pair_dynamics.tsv, joined by line and checked by key.

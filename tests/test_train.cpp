@@ -118,7 +118,8 @@ TEST(Train, PairDynamicsCanBeTurnedOff) {
 // history: bootstrapping onto the sink from the pairs' history, which the checkpoint carries.
 // accum: train.accum_steps (the checkpoint falls between steps, never inside an accumulation).
 void check_resume_equals_straight_run(const std::string& folder, bool center, bool history = false,
-                                      int64_t accum = 1, const std::string& precision = "fp32") {
+                                      int64_t accum = 1, const std::string& precision = "fp32",
+                                      double partner_drop = 0) {
   const std::string dir = make_temp_dir(folder);
   const std::string manifest = make_shapes_dataset(dir + "/data", 48);  // 3 steps per epoch
   auto straight = tiny_config(manifest, dir + "/straight");
@@ -130,6 +131,7 @@ void check_resume_equals_straight_run(const std::string& folder, bool center, bo
     straight.loss.sink_bootstrap = 0.5;
     straight.loss.sink_bootstrap_from = "history";
   }
+  straight.loss.sink_partner_drop = partner_drop;
   const auto a = train::run_training(straight, {});
   ASSERT_EQ(a.exit_code, 0);
 
@@ -185,6 +187,23 @@ TEST(Train, StoppedAndResumedRunWithCentringEqualsUninterruptedRun) {
 // or the shares, hence the parameters, would differ after step 5.
 TEST(Train, StoppedAndResumedRunWithSinkSharesFromTheHistoryEqualsUninterruptedRun) {
   check_resume_equals_straight_run("train_resume_history", true, true);
+}
+
+// Partner dropout draws its rows from the step: a resume drops the rows the straight run does.
+// And it is applied: the same run without it logs other losses.
+TEST(Train, StoppedAndResumedRunWithPartnerDropoutEqualsUninterruptedRun) {
+  check_resume_equals_straight_run("train_resume_partner_drop", true, false, 1, "fp32", 0.5);
+  const std::string dir = make_temp_dir("train_partner_drop_applied");
+  const std::string manifest = make_shapes_dataset(dir + "/data", 48);
+  auto without = tiny_config(manifest, dir + "/without");
+  without.train.max_steps = 4;
+  ASSERT_EQ(train::run_training(without, {}).exit_code, 0);
+  auto with = tiny_config(manifest, dir + "/with");
+  with.train.max_steps = 4;
+  with.loss.sink_partner_drop = 0.5;
+  with.tokenizer.model = dir + "/without/tokenizer.model";
+  ASSERT_EQ(train::run_training(with, {}).exit_code, 0);
+  EXPECT_NE(logged_losses(dir + "/with"), logged_losses(dir + "/without"));
 }
 
 TEST(Train, StoppedAndResumedRunWithAccumulationEqualsUninterruptedRun) {

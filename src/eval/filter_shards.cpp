@@ -169,6 +169,23 @@ FilterReport filter_shards(std::vector<train::TrainedModel>& models, const Filte
     HALO_CHECK(folds == 1 || static_cast<int64_t>(set->shards.size()) >= folds, "cross-scoring ",
                o.manifest, " with ", folds, " checkpoints needs at least ", folds,
                " shards (shard i is in fold i mod ", folds, "); it has ", set->shards.size());
+    // The folds are whole shards by position: each model must have trained on shards of the
+    // same names in the same order (another folder is fine: e.g. a noisy copy of the set).
+    std::vector<std::string> names_in_order;
+    for (const auto& shard : set->shards) names_in_order.push_back(fs::path(shard).filename());
+    for (const train::TrainedModel* fold_model : scorer) {
+      if (folds == 1) break;
+      const std::string& trained = fold_model->config.data.train_manifest;
+      HALO_CHECK(data::is_shard_source(trained), fold_model->checkpoint,
+                 " left out a fold of the rows of manifest '", trained,
+                 "'; cross-scoring shards needs models trained with data.folds on shards");
+      std::vector<std::string> trained_names;
+      for (const auto& shard : data::expand_shard_pattern(trained))
+        trained_names.push_back(fs::path(shard).filename());
+      HALO_CHECK(trained_names == names_in_order, fold_model->checkpoint, " trained on '", trained,
+                 "', whose shards are not those of '", o.manifest,
+                 "' in the same order: its folds would be other shards");
+    }
     EmbedOptions eo = o.embed;
     eo.skip_bad = true;
     for (int64_t fold = 0; fold < folds; ++fold) {
