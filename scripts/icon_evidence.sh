@@ -7,15 +7,20 @@
 #   - eval --ood: the emoji pool against MNIST, Fashion-MNIST and Tux Paint;
 #   - mismatch detection on pairs never trained on: the val split with 30% of its captions swapped.
 # Every result is appended to OUT/results.tsv as soon as it exists; a rerun skips what is done
-# and resumes a killed training (--resume auto). The tables: scripts/icon_evidence.sh --table.
+# and resumes a killed training (--resume auto). The table (mean +- sample sd over the seeds, a
+# column per loss): scripts/icon_evidence.sh --table. The small evaluation sets (emoji art,
+# MNIST, Fashion-MNIST, Tux Paint) are fetched and prepared when missing; the corpus is not
+# (README: prepare iconify).
 #
 # Environment (defaults in brackets): OUT [runs/icons]  SEEDS ["0 1"]  LOSSES ["halo infonce siglip"]
 #   STEPS [600] training steps of every arm (batch 256)  CURVE_EVERY [200] validation steps
 #   CORPUS [data/prepared/iconify-64] the output of `prepare iconify` (64 px)
+#   EXTRA [empty] more --set flags for every training (e.g. "--set loss.sink_partner_drop=0.3"
+#     with LOSSES=halo and another OUT: a variant measured the same way)
 #   HALO_CLIP [build/halo-clip]  LOCK [empty] a file each training and evaluation holds (flock)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 OUT=${OUT:-runs/icons}
 SEEDS=${SEEDS:-0 1}
 LOSSES=${LOSSES:-halo infonce siglip}
@@ -28,22 +33,44 @@ RESULTS=$OUT/results.tsv
 locked() { if [[ -n "${LOCK:-}" ]]; then flock "$LOCK" "$@"; else "$@"; fi; }
 
 if [[ "${1:-}" == "--table" ]]; then
-  # Mean +- sample standard deviation over the seeds of every (loss, metric) in results.tsv.
+  # A Markdown table: a row per metric (in the order first recorded), a column per loss, each
+  # cell the mean +- sample standard deviation over the seeds (n: the seeds measured).
   awk -F'\t' '
-    { k = $2 "\t" $4; s[k] += $5; q[k] += $5 * $5; n[k]++; if (!(k in seen)) { seen[k] = 1; order[++m] = k } }
+    { k = $4 "\t" $2; s[k] += $5; q[k] += $5 * $5; n[k]++
+      if (!($4 in seen_m)) { seen_m[$4] = 1; metrics[++nm] = $4 }
+      if (!($2 in seen_l)) { seen_l[$2] = 1; losses[++nl] = $2 } }
     END {
-      for (i = 1; i <= m; i++) {
-        k = order[i]; mu = s[k] / n[k]; v = n[k] > 1 ? (q[k] - n[k] * mu * mu) / (n[k] - 1) : 0
-        printf "%s\t%.3f +- %.3f\t(n=%d)\n", k, mu, sqrt(v < 0 ? 0 : v), n[k]
+      printf "| metric |"; for (j = 1; j <= nl; j++) printf " %s |", losses[j]; printf "\n| --- |"
+      for (j = 1; j <= nl; j++) printf " --- |"; printf "\n"
+      for (i = 1; i <= nm; i++) {
+        printf "| %s |", metrics[i]
+        for (j = 1; j <= nl; j++) {
+          k = metrics[i] "\t" losses[j]
+          if (!(k in n)) { printf " - |"; continue }
+          mu = s[k] / n[k]; v = n[k] > 1 ? (q[k] - n[k] * mu * mu) / (n[k] - 1) : 0
+          printf " %.3f +- %.3f (%d) |", mu, sqrt(v < 0 ? 0 : v), n[k]
+        }
+        printf "\n"
       }
-    }' "$RESULTS" | sort -t$'\t' -k2,2 -k1,1 -s
+    }' "$RESULTS"
   exit 0
 fi
 
-for f in "$CORPUS/prepared.json" $P/mnist-test/manifest.tsv $P/fashion-mnist-test/manifest.tsv \
-  $P/tuxpaint/manifest.tsv $P/emoji-google/manifest.tsv $P/emoji-twitter/manifest.tsv; do
-  [[ -f $f ]] || { echo "icon_evidence: $f is missing (scripts/fetch_data.sh, then prepare; README)" >&2; exit 2; }
-done
+[[ -f $CORPUS/prepared.json ]] ||
+  { echo "icon_evidence: $CORPUS/prepared.json is missing (README: fetch and prepare the icon corpus)" >&2; exit 2; }
+prepare() {  # prepare SET OUT_FOLDER FLAGS...: once (skipped when the manifest exists)
+  local set=$1 out=$2
+  shift 2
+  [[ -f "$out/manifest.tsv" ]] || locked "$H" prepare "$set" --out "$out" "$@" > /dev/null
+}
+scripts/fetch_data.sh --only emoji,mnist,fashion-mnist,tuxpaint > /dev/null
+prepare emoji $P/emoji-google --source data/raw/emoji-google --style google
+prepare emoji $P/emoji-twitter --source data/raw/emoji-twitter --style twitter
+prepare mnist $P/mnist-test --source data/raw/mnist --split test
+prepare fashion-mnist $P/fashion-mnist-test --source data/raw/fashion-mnist --split test
+prepare tuxpaint $P/tuxpaint --source data/raw/tuxpaint
+extra=()
+read -r -a extra <<< "${EXTRA:-}"
 TRAIN="$CORPUS/train/{00000..00038}.tar"
 VAL="$CORPUS/val/{00000..00002}.tar"
 EMOJI="$CORPUS/emoji/{00000..00002}.tar"
@@ -70,7 +97,7 @@ for seed in $SEEDS; do
       locked "$H" train --config configs/small.yaml --resume auto --set "train.run_dir=$run" \
         --set "loss.name=$loss" --set "train.seed=$seed" --set "data.train_manifest=$TRAIN" \
         --set "train.max_steps=$STEPS" --set "train.eval_manifest=$CORPUS/val/00000.tar" \
-        --set "train.eval_every=$CURVE_EVERY" --set train.pair_dynamics=false "${tokenizer[@]}" \
+        --set "train.eval_every=$CURVE_EVERY" --set train.pair_dynamics=false "${tokenizer[@]}" "${extra[@]}" \
         | grep --line-buffered -E "finished|error|validation"
     fi
     [[ -f $OUT/tokenizer.model ]] || cp "$run/tokenizer.model" "$OUT/tokenizer.model"
