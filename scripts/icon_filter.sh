@@ -74,7 +74,7 @@ train() {  # train RUN DATA STEPS [--set ...]: the small preset, resumable
 
 evaluate() {  # evaluate ARM RUN: held-out retrieval and zero-shot, recorded
   local arm=$1 run=$2
-  recorded "$arm" "val i2t R@1" && return 0
+  recorded "$arm" "val i2t R@1 (%)" && return 0  # the last line recorded: the arm is done
   [[ -f $run/eval-val/results.txt ]] ||
     locked "$H" eval --checkpoint "$run" --manifest "$CORPUS/val/{00000..00002}.tar" --out "$run/eval-val" > /dev/null
   [[ -f $run/eval-emoji/results.txt ]] ||
@@ -87,9 +87,15 @@ evaluate() {  # evaluate ARM RUN: held-out retrieval and zero-shot, recorded
   for set in emoji google twitter; do
     record "$arm" "zero-shot $set" "$(awk '/^zero-shot classification/ { for (i = 1; i <= NF; i++) if ($i == "top-1") { v = $(i+1); sub(/,$/, "", v); print v } }' "$run/eval-$set/results.txt")"
   done
-  record "$arm" "val t2i R@1" "$(awk '/^text -> image/ { print $4 }' "$run/eval-val/results.txt")"
-  record "$arm" "val i2t R@5" "$(awk '/^image -> text/ { print $5 }' "$run/eval-val/results.txt")"
-  record "$arm" "val i2t R@1" "$(awk '/^image -> text/ { print $4 }' "$run/eval-val/results.txt")"
+  # Retrieval from results.json: R@k in percent with 3 decimals, and the median ranks (weak
+  # models differ there when R@1 rounds to 0 in results.txt).
+  local json=$run/eval-val/results.json
+  json_value() { awk -v dir="$1" -v key="$2" '$0 ~ "\"" dir "\"" { on = 1 } on && $0 ~ "\"" key "\"" {
+      v = $2; sub(/,$/, "", v); print v; exit }' "$json"; }
+  record "$arm" "val median rank i2t / t2i" "$(json_value image_to_text median_rank) / $(json_value text_to_image median_rank)"
+  record "$arm" "val t2i R@1 (%)" "$(awk -v v="$(json_value text_to_image r1)" 'BEGIN { printf "%.3f", 100 * v }')"
+  record "$arm" "val i2t R@5 (%)" "$(awk -v v="$(json_value image_to_text r5)" 'BEGIN { printf "%.3f", 100 * v }')"
+  record "$arm" "val i2t R@1 (%)" "$(awk -v v="$(json_value image_to_text r1)" 'BEGIN { printf "%.3f", 100 * v }')"
 }
 
 filter() {  # filter NAME FLAGS...: keep KEEP of the noisy pool by a score; records its detection
