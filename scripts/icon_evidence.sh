@@ -26,11 +26,8 @@ SEEDS=${SEEDS:-0 1}
 LOSSES=${LOSSES:-halo infonce siglip}
 STEPS=${STEPS:-600}
 CURVE_EVERY=${CURVE_EVERY:-200}
-CORPUS=${CORPUS:-data/prepared/iconify-64}
-H=${HALO_CLIP:-build/halo-clip}
-P=data/prepared
+source scripts/icon_common.sh  # CORPUS, H, P, locked
 RESULTS=$OUT/results.tsv
-locked() { if [[ -n "${LOCK:-}" ]]; then flock "$LOCK" "$@"; else "$@"; fi; }
 
 if [[ "${1:-}" == "--table" ]]; then
   # A Markdown table: a row per metric (in the order first recorded), a column per loss, each

@@ -25,11 +25,8 @@ KEEP=${KEEP:-0.7}
 STEPS=${STEPS:-600}
 BANK=${BANK:-16384}
 SEED=${SEED:-0}
-CORPUS=${CORPUS:-data/prepared/iconify-64}
-H=${HALO_CLIP:-build/halo-clip}
-P=data/prepared
+source scripts/icon_common.sh  # CORPUS, H, P, locked
 RESULTS=$OUT/results.tsv
-locked() { if [[ -n "${LOCK:-}" ]]; then flock "$LOCK" "$@"; else "$@"; fi; }
 
 if [[ "${1:-}" == "--table" ]]; then
   awk -F'\t' '{ v[$1 "\t" $2] = $3; if (!($1 in a)) { a[$1] = 1; arms[++n] = $1 } if (!($2 in m)) { m[$2] = 1; metrics[++k] = $2 } }

@@ -22,10 +22,7 @@ DROP=${DROP:-0.3}
 BANK=${BANK:-10000}
 SEEDS=${SEEDS:-0 1}
 STEPS=${STEPS:-600}
-CORPUS=${CORPUS:-data/prepared/iconify-64}
-H=${HALO_CLIP:-build/halo-clip}
-P=data/prepared
-locked() { if [[ -n "${LOCK:-}" ]]; then flock "$LOCK" "$@"; else "$@"; fi; }
+source scripts/icon_common.sh  # CORPUS, H, P, locked
 [[ -f $EVIDENCE/tokenizer.model ]] ||
   { echo "sink_table: $EVIDENCE/tokenizer.model is missing: run scripts/icon_evidence.sh first" >&2; exit 2; }
 mkdir -p "$OUT"
