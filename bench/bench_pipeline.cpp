@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <random>
 
 #include <torch/torch.h>
@@ -21,6 +22,7 @@
 #include "dist/grad_allreduce.h"
 #include "dist/process_group.h"
 #include "encoders/clip_model.h"
+#include "encoders/transformer.h"
 #include "loss/contrastive_loss.h"
 #include "train/components.h"
 #include "train/config.h"
@@ -49,7 +51,10 @@ int main(int argc, char** argv) {
       .option("steps", "N", "training steps to time", "10")
       .option("warmup", "N", "untimed batches (per worker count) and steps before timing", "1")
       .toggle("count-params", "print the number of trainable parameters (model and loss) and exit")
-      .toggle("breakdown", "also time each stage of the pipeline (one thread) and of the step");
+      .toggle("breakdown", "also time each stage of the pipeline (one thread) and of the step")
+      .toggle("step-only", "time the training step alone, not the data pipeline")
+      .toggle("explicit-attention",
+              "attention as explicit matrix products instead of the fused kernel (LibTorch 2.x)");
   try {
     if (!args.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
     const int threads = halo::configure_cpu_threads();
@@ -92,7 +97,7 @@ int main(int argc, char** argv) {
         c.data.train_manifest,
         {c.data.separator[0], c.data.image_key, c.data.caption_key, c.data.skip_bad}));
     const bool breakdown = args.on("breakdown");
-    for (int64_t workers = 1; workers <= c.data.workers; ++workers) {
+    for (int64_t workers = 1; workers <= (args.on("step-only") ? 0 : c.data.workers); ++workers) {
       halo::data::LoaderOptions o = halo::train::loader_options(c);  // as halo-clip train
       o.workers = workers;
       halo::data::BatchLoader loader(
@@ -118,8 +123,8 @@ int main(int argc, char** argv) {
           static_cast<long long>(manifest->size()));
     }
 
-    if (breakdown) {  // the pipeline's stages, one after the other on this thread, as one worker
-                      // runs them
+    if (breakdown && !args.on("step-only")) {  // the pipeline's stages, one after the other on
+                                               // this thread, as one worker runs them
       at::set_num_threads(1);
       const halo::data::LoaderOptions o = halo::train::loader_options(c);
       const int64_t n = std::min<int64_t>(manifest->size() / B, batches) * B;
@@ -174,6 +179,13 @@ int main(int argc, char** argv) {
     halo::dist::GradientAverager grads(params, *group, c.dist.bucket_mb);
     const halo::train::StepModules modules{*model, *loss, *optimizer, params, grads, *group};
     const halo::train::StepOptions step_options{c.train.accum_steps, bf16, c.optim.grad_clip};
+    std::optional<halo::encoders::ExplicitAttentionGuard> explicit_attention;
+    if (args.on("explicit-attention")) explicit_attention.emplace();
+    {
+      const halo::AutocastScope autocast(device.type(), bf16);  // as in the step
+      std::printf("attention: %s\n",
+                  halo::encoders::attention_is_fused(device.type()) ? "fused" : "explicit");
+    }
     auto step = [&] {
       halo::train::train_step(modules, step_options, images, tokens, {}, 0);
     };  // halo-clip train's step

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The tiny preset's training in plain PyTorch, timed the way halo-clip is timed.
+"""A preset's training in plain PyTorch, timed the way halo-clip is timed.
 
 A re-implementation of what `halo-clip train` runs, for a speed comparison
 (scripts/bench_vs_pytorch.sh runs both sides and prints the table):
@@ -19,8 +19,10 @@ Three measurements, each after untimed warm-up:
   pipeline_workers_N  images/s of the data pipeline alone with N workers (1..data.workers)
   step                steps/s of the training step alone on one fixed batch
   train               steps/s of the whole training loop (data, step, logging diagnostics)
-Each prints as "RESULT pytorch <name> <value> <unit>". --breakdown adds the pipeline's stages
-(one thread, us per image) and the step's phases (ms per step).
+Each prints as "RESULT pytorch <name> <value> <unit>" ("pytorch-compile" with --compile: both
+towers through torch.compile). --breakdown adds the pipeline's stages (one thread, us per image)
+and the step's phases (ms per step). train.precision bf16 runs the towers under autocast, on the
+CPU too; attention is F.scaled_dot_product_attention where PyTorch has it (2.x), as halo-clip's.
 
 Other modes, used by scripts/bench_vs_pytorch.sh: --check-loss DIR checks the loss against
 halo-clip's golden cases; --read-bench-pipeline and --read-metrics turn halo-clip's outputs into
@@ -46,7 +48,21 @@ import torch.nn.functional as F
 import yaml
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """YAML 1.1 reads 1e-08 (no dot, as newer yaml-cpp writes it) as a string; this reads it as a number."""
+
+
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+               r"|\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."))
+
+
 # ---- model (src/encoders/) ----------------------------------------------------------------------
+
+FUSED_ATTENTION = hasattr(F, "scaled_dot_product_attention")  # set by --explicit-attention
+SIDE = "pytorch"  # the RESULT lines' side: "pytorch-compile" with --compile
 
 class Attention(nn.Module):
     def __init__(self, width, heads):
@@ -56,15 +72,18 @@ class Attention(nn.Module):
         self.in_proj = nn.Linear(width, 3 * width)
         self.out_proj = nn.Linear(width, width)
 
-    def forward(self, x, mask=None):
+    def forward(self, x, causal=False):
         B, T, W = x.shape
         hd = W // self.heads
         qkv = self.in_proj(x).reshape(B, T, 3, self.heads, hd).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
-        scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(hd)
-        if mask is not None:
-            scores = scores + mask
-        out = torch.matmul(torch.softmax(scores, -1), v)
+        if FUSED_ATTENTION:  # PyTorch 2.x, as halo-clip on LibTorch 2.x (common/torch_compat.h)
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        else:
+            scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(hd)
+            if causal:
+                scores = scores + torch.full((T, T), float("-inf"), device=x.device).triu(1)
+            out = torch.matmul(torch.softmax(scores, -1), v)
         return self.out_proj(out.transpose(1, 2).reshape(B, T, W))
 
 
@@ -78,8 +97,8 @@ class ResidualBlock(nn.Module):
         self.c_fc = nn.Linear(width, hidden)
         self.c_proj = nn.Linear(hidden, width)
 
-    def forward(self, x, mask=None):
-        h = x + self.attn(self.ln_1(x), mask)
+    def forward(self, x, causal=False):
+        h = x + self.attn(self.ln_1(x), causal)
         return h + self.c_proj(F.gelu(self.c_fc(self.ln_2(h))))
 
 
@@ -88,9 +107,9 @@ class Transformer(nn.Module):
         super().__init__()
         self.resblocks = nn.ModuleList([ResidualBlock(width, heads, mlp_ratio) for _ in range(layers)])
 
-    def forward(self, x, mask=None):
+    def forward(self, x, causal=False):
         for block in self.resblocks:
-            x = block(x, mask)
+            x = block(x, causal)
         return x
 
 
@@ -134,8 +153,7 @@ class TextTransformer(nn.Module):
         assert bool(is_eos.any(1).all().item()), "every token sequence must contain the end-of-text id"
         L = tokens.shape[1]
         x = self.token_embedding(tokens) + self.positional_embedding[:L]
-        mask = torch.full((L, L), float("-inf"), dtype=x.dtype, device=x.device).triu(1)
-        x = self.ln_final(self.transformer(x, mask))
+        x = self.ln_final(self.transformer(x, causal=True))
         eos_pos = is_eos.to(torch.int).argmax(1)  # the first end-of-text position
         return self.text_projection(x[torch.arange(x.shape[0], device=x.device), eos_pos])
 
@@ -468,7 +486,7 @@ def measure_pipeline(cfg, args, dataset, device):
         rate = images / (time.perf_counter() - start)
         print(f"data pipeline, {workers} worker(s): {rate:8.0f} images/s  ({args.batches} batches of "
               f"{cfg['train']['batch_size']}, {len(dataset)}-image manifest)", flush=True)
-        print(f"RESULT pytorch pipeline_workers_{workers} {rate:.2f} images/s", flush=True)
+        print(f"RESULT {SIDE} pipeline_workers_{workers} {rate:.2f} images/s", flush=True)
         del it, loader
 
 
@@ -497,14 +515,14 @@ def measure_pipeline_stages(cfg, args, dataset, tokenizer):
           f"transform {transform_s * us:.1f} (crop, resize, normalise), tokenize {tokenize_s * us:.1f}, "
           f"stack {stack_s * us:.1f}", flush=True)
     for name, value in (("decode", decode_s), ("transform", transform_s), ("tokenize", tokenize_s), ("stack", stack_s)):
-        print(f"RESULT pytorch stage_{name} {value * us:.2f} us/image", flush=True)
+        print(f"RESULT {SIDE} stage_{name} {value * us:.2f} us/image", flush=True)
     torch.set_num_threads(threads)
 
 
 class Trainer:
     """One optimiser step as src/train/trainer.cpp's train_step on one process."""
 
-    def __init__(self, cfg, tokenizer, device):
+    def __init__(self, cfg, tokenizer, device, compile_towers=False):
         torch.manual_seed(0)
         self.cfg, self.device = cfg, device
         m, loss_cfg = cfg["model"], cfg["loss"]
@@ -520,7 +538,10 @@ class Trainer:
         self.params = list(self.model.parameters()) + list(self.loss.parameters())
         clip = cfg["optim"]["grad_clip"]
         self.max_norm = clip if clip > 0 else float("inf")
-        self.bf16 = device.type == "cuda" and cfg["train"]["precision"] == "bf16"
+        self.bf16 = cfg["train"]["precision"] == "bf16"  # autocast on the CPU too, as halo-clip
+        if compile_towers:  # what a speed-minded PyTorch user runs: the towers through Inductor
+            self.model.visual = torch.compile(self.model.visual)
+            self.model.text = torch.compile(self.model.text)
 
     def parameter_count(self):
         return sum(p.numel() for p in self.params if p.requires_grad)
@@ -590,32 +611,32 @@ class Trainer:
 
 
 def measure_step(cfg, args, tokenizer, captions, device):
-    trainer = Trainer(cfg, tokenizer, device)
+    trainer = Trainer(cfg, tokenizer, device, args.compile)
     B, S = cfg["train"]["batch_size"], cfg["model"]["image"]["image_size"]
     images = torch.randn(B, 3, S, S)
     tokens = tokenizer.encode(captions[:B])
     for _ in range(args.warmup):
         trainer.step(images, tokens, read_values=False)
+    if args.breakdown:  # before the timed steps, as bench_pipeline (the same warm-up on both sides)
+        phases = trainer.step_phases(images, tokens, args.steps)
+        print("step phases, ms per step: encode {encode:.2f} (image and text towers), loss {loss:.2f}, "
+              "backward {backward:.2f}, clip {clip:.2f}, AdamW {adamw:.2f}".format(**phases), flush=True)
+        for name, value in phases.items():
+            print(f"RESULT {SIDE} phase_{name} {value:.3f} ms/step", flush=True)
     sync(device)
     start = time.perf_counter()
     for _ in range(args.steps):  # as bench_pipeline's step: no loss read-back
         trainer.step(images, tokens, read_values=False)
     sync(device)
     per_step = (time.perf_counter() - start) / args.steps
-    if args.breakdown:
-        phases = trainer.step_phases(images, tokens, args.steps)
-        print("step phases, ms per step: encode {encode:.2f} (image and text towers), loss {loss:.2f}, "
-              "backward {backward:.2f}, clip {clip:.2f}, AdamW {adamw:.2f}".format(**phases), flush=True)
-        for name, value in phases.items():
-            print(f"RESULT pytorch phase_{name} {value:.3f} ms/step", flush=True)
     print(f"training step (halo loss): {B / per_step:8.0f} images/s  ({per_step * 1e3:.1f} ms per step of {B} pairs)",
           flush=True)
-    print(f"RESULT pytorch step {1.0 / per_step:.3f} steps/s", flush=True)
+    print(f"RESULT {SIDE} step {1.0 / per_step:.3f} steps/s", flush=True)
 
 
 def measure_train(cfg, args, tokenizer, dataset, mismatched, device):
     """The whole loop for --train-steps steps; times the steps after the first --train-warmup."""
-    trainer = Trainer(cfg, tokenizer, device)
+    trainer = Trainer(cfg, tokenizer, device, args.compile)
     o, log_every = cfg["optim"], cfg["train"]["log_every"]
     loader = make_loader(dataset, cfg, args.tokenizer, cfg["data"]["workers"], device)
     it = batches_forever(loader)
@@ -640,8 +661,8 @@ def measure_train(cfg, args, tokenizer, dataset, mismatched, device):
     print(f"training loop: {rate:.2f} steps/s ({timed} steps after {args.train_warmup} warm-up steps, "
           f"{cfg['data']['workers']} loader workers, {100 * data_wait / elapsed:.1f}% of the time waiting for "
           f"data), last loss {values[0]:.4f}", flush=True)
-    print(f"RESULT pytorch train {rate:.3f} steps/s", flush=True)
-    print(f"RESULT pytorch train_data_wait {100 * data_wait / elapsed:.2f} %", flush=True)
+    print(f"RESULT {SIDE} train {rate:.3f} steps/s", flush=True)
+    print(f"RESULT {SIDE} train_data_wait {100 * data_wait / elapsed:.2f} %", flush=True)
 
 
 # ---- the comparison table -----------------------------------------------------------------------
@@ -718,20 +739,27 @@ def print_table(path):
 
     rates = [n for n in names if units[n].endswith("/s") or units[n] == "%"]
     times = [n for n in names if n not in rates]
-    for rows, ratio_name in ((rates, "halo-clip / PyTorch"), (times, "PyTorch / halo-clip")):
+    others = [side for side in ("pytorch", "pytorch-compile") if any(k[0] == side for k in results)]
+    label = {"pytorch": "PyTorch", "pytorch-compile": "PyTorch compiled"}
+    for rows, is_rate in ((rates, True), (times, False)):
         if not rows:
             continue
-        print(f"| measurement | unit | halo-clip: median (range) | PyTorch: median (range) | {ratio_name} |")
-        print("| --- | --- | --- | --- | --- |")
+        ratio_names = [f"halo-clip / {label[o]}" if is_rate else f"{label[o]} / halo-clip" for o in others]
+        print("| measurement | unit | halo-clip: median (range) | "
+              + " | ".join(f"{label[o]}: median (range)" for o in others) + " | " + " | ".join(ratio_names) + " |")
+        print("|" + " --- |" * (3 + 2 * len(others)))
         for name in rows:
             what = WHAT.get(name) or f"data pipeline alone, {name.rsplit('_', 1)[-1]} worker(s)"
             c_text, c = cell("halo-clip", name)
-            p_text, p = cell("pytorch", name)
-            if not (c and p) or units[name] == "%":
-                ratio = "-"
-            else:
-                ratio = f"{c / p:.2f}" if rows is rates else f"{p / c:.2f}"
-            print(f"| {what} | {units[name]} | {c_text} | {p_text} | {ratio} |")
+            texts, ratios = [], []
+            for o in others:
+                p_text, p = cell(o, name)
+                texts.append(p_text)
+                if not (c and p) or units[name] == "%":
+                    ratios.append("-")
+                else:
+                    ratios.append(f"{c / p:.2f}" if is_rate else f"{p / c:.2f}")
+            print(f"| {what} | {units[name]} | {c_text} | " + " | ".join(texts) + " | " + " | ".join(ratios) + " |")
         print()
     runs = max(len(v) for v in results.values()) if results else 0
     print(f"{runs} runs per side, alternating; ratios of the medians (above 1: halo-clip is faster).")
@@ -751,6 +779,9 @@ def main():
     ap.add_argument("--train-steps", type=int, default=60, help="steps of the training loop (default 60)")
     ap.add_argument("--train-warmup", type=int, default=10, help="its untimed first steps (default 10)")
     ap.add_argument("--breakdown", action="store_true", help="also time each stage of the pipeline and of the step")
+    ap.add_argument("--compile", action="store_true", help="compile both towers with torch.compile (PyTorch 2.x)")
+    ap.add_argument("--explicit-attention", action="store_true",
+                    help="softmax(QK^T)V written out instead of F.scaled_dot_product_attention")
     ap.add_argument("--only", default="pipeline,step,train", help="comma-separated subset of pipeline,step,train")
     ap.add_argument("--check-loss", metavar="DIR", help="check the loss against the golden cases in DIR and exit")
     ap.add_argument("--table", metavar="FILE", help="print the comparison tables of the RESULT lines in FILE and exit")
@@ -772,8 +803,14 @@ def main():
     if not args.config or not args.tokenizer:
         ap.error("--config and --tokenizer are required")
 
+    global FUSED_ATTENTION, SIDE
+    FUSED_ATTENTION = FUSED_ATTENTION and not args.explicit_attention
+    if args.compile:
+        if not hasattr(torch, "compile"):
+            raise SystemExit(f"--compile needs PyTorch 2.x, this is {torch.__version__}")
+        SIDE = "pytorch-compile"
     with open(args.config) as f:
-        cfg = yaml.safe_load(f)
+        cfg = yaml.load(f, Loader=ConfigLoader)
     device = torch.device(args.device)
     threads = args.threads or int(os.environ.get("OMP_NUM_THREADS", 0)) or os.cpu_count()
     torch.set_num_threads(threads)
@@ -782,7 +819,9 @@ def main():
 
     count = Trainer(cfg, tokenizer, device).parameter_count()
     print(f"bench_vs_pytorch.py: PyTorch {torch.__version__}, device {device}, {torch.get_num_threads()} torch threads, "
-          f"batch {cfg['train']['batch_size']}, {args.warmup} warm-up batches/steps", flush=True)
+          f"batch {cfg['train']['batch_size']}, precision {cfg['train']['precision']}, "
+          f"attention {'fused' if FUSED_ATTENTION else 'explicit'}, {'compiled' if args.compile else 'eager'}, "
+          f"{args.warmup} warm-up batches/steps", flush=True)
     print(f"parameters: PyTorch {count}, halo-clip {args.expect_params if args.expect_params else 'not given'}", flush=True)
     if args.expect_params is not None and count != args.expect_params:
         raise SystemExit(f"parameter counts differ: PyTorch {count}, halo-clip {args.expect_params}")

@@ -7,7 +7,7 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 Usage: scripts/test_libtorch2.sh [--chroot DIR] [--recreate] [--setup-only] [--jobs N]
-                                 [--ctest-args "ARGS"]
+                                 [--ctest-args "ARGS"] [--bench "ARGS"]
 
 Builds this checkout against Debian 13 ("trixie")'s LibTorch 2.6 inside a chroot and runs the
 whole test suite there, as scripts/test.sh does on the host's LibTorch 1.13:
@@ -18,7 +18,7 @@ whole test suite there, as scripts/test.sh does on the host's LibTorch 1.13:
      /halo/src) into it; a trap unmounts them whatever happens;
   3. configures and builds there into /halo/build-<id> (inside the chroot, kept for the next
      run) with scripts/build.sh (Release, -DHALO_WERROR=ON, tests on);
-  4. runs ctest --output-on-failure there.
+  4. runs ctest --output-on-failure there, or with --bench the speed comparison instead.
 
 Options:
   --chroot DIR        where the chroot lives (default: $HALO_TRIXIE_CHROOT or /var/tmp/halo-trixie)
@@ -26,6 +26,14 @@ Options:
   --setup-only        make (or check) the chroot, then stop: no build, no tests
   --jobs N            parallel compile jobs (default: nproc)
   --ctest-args ARGS   extra ctest arguments, e.g. "-R Dist" (default: none)
+  --bench ARGS        instead of the suite, scripts/bench_vs_pytorch.sh --no-install ARGS against
+                      Debian 13's PyTorch 2.6 on the same LibTorch (python3-torch and the
+                      benchmark's Python packages are installed in the chroot on first use), in
+                      a writable copy of this checkout's tracked files (/halo/bench-<id>, with the
+                      emoji data of data/ when present here), with the build above (its tests
+                      included) as build/; its results.txt and results.tsv files are
+                      copied to runs/libtorch2/ here, under their paths in its runs/ (pass
+                      --out runs/NAME to keep runs apart). E.g. --bench "--reps 3 --compile"
   -h, --help          this text
 
 Environment: HALO_TRIXIE_MIRROR overrides the mirror. Exit status: ctest's (0: all passed).
@@ -37,6 +45,8 @@ recreate=0
 setup_only=0
 jobs=$(nproc 2>/dev/null || echo 2)
 ctest_args=""
+bench_args=""
+bench=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --chroot) root_dir=$2; shift 2 ;;
@@ -44,6 +54,7 @@ while [[ $# -gt 0 ]]; do
     --setup-only) setup_only=1; shift ;;
     --jobs) jobs=$2; shift 2 ;;
     --ctest-args) ctest_args=$2; shift 2 ;;
+    --bench) bench=1; bench_args=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "test_libtorch2: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -179,6 +190,37 @@ in_chroot HALO_BUILD_DIR="$build_dir" HALO_BUILD_JOBS="$jobs" \
   bash /halo/src/scripts/build.sh -DHALO_BUILD_TESTS=ON
 t_build_end=$(now)
 log "build: $((t_build_end - t_build)) s"
+
+# ---- or the speed comparison against PyTorch 2.x ----------------------------------------------
+if [[ $bench -eq 1 ]]; then
+  # setuptools and the Python headers: torch.compile's Inductor builds its C++ kernels with them.
+  BENCH_PY=(python3-torch python3-opencv python3-sentencepiece python3-numpy python3-yaml
+            python3-setuptools python3-dev)
+  if ! in_chroot python3 -c 'import torch, cv2, sentencepiece, numpy, yaml, setuptools.command, sysconfig, os
+assert os.path.exists(sysconfig.get_paths()["include"] + "/Python.h")' 2>/dev/null; then
+    log "installing ${BENCH_PY[*]} in the chroot"
+    cp /etc/resolv.conf "$root_dir/etc/resolv.conf"
+    { in_chroot apt-get update -qq && in_chroot apt-get install -y -qq --no-install-recommends "${BENCH_PY[@]}"; } \
+      > "$root_dir.apt-bench.log" 2>&1 || { tail -20 "$root_dir.apt-bench.log" >&2; exit 1; }
+  fi
+  work=/halo/bench-$build_id
+  log "benchmark in $work: scripts/bench_vs_pytorch.sh --no-install --no-build $bench_args"
+  mkdir -p "$root_dir$work"
+  (cd "$src_dir" && git ls-files -z | tar --null -T - -cf -) | tar -xf - -C "$root_dir$work"
+  for d in data/raw/emoji-google data/prepared/emoji-google-mm20; do
+    [[ -d $src_dir/$d && ! -e $root_dir$work/$d ]] && mkdir -p "$root_dir$work/$(dirname $d)" &&
+      cp -a "$(realpath "$src_dir/$d")" "$root_dir$work/$d"
+  done
+  ln -sfn "$build_dir" "$root_dir$work/build"
+  status=0
+  # shellcheck disable=SC2086  # bench_args is a list of words on purpose
+  in_chroot bash -c "cd '$work' && HALO_BUILD_JOBS='$jobs' scripts/bench_vs_pytorch.sh --no-install --no-build $bench_args" || status=$?
+  mkdir -p "$src_dir/runs/libtorch2"  # every results.txt / results.tsv under its runs/, same paths
+  (cd "$root_dir$work/runs" && find . -name 'results.t[sx][vt]' -print0 | tar --null -T - -cf -) |
+    tar -xf - -C "$src_dir/runs/libtorch2"
+  log "benchmark: $(( $(now) - t_build_end )) s (status $status)"
+  exit $status
+fi
 
 # ---- the whole suite --------------------------------------------------------------------------
 t_test=$(now)

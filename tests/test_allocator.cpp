@@ -1,7 +1,12 @@
 // The host-allocator choice: on by default under glibc, off when HALO_KEEP_FREED_MEMORY=0, and
-// left to the user when GLIBC_TUNABLES already sets malloc parameters.
+// left to the user when GLIBC_TUNABLES already sets malloc parameters; once applied, a block of
+// hundreds of MiB comes from the heap, not from an mmap that its free() would unmap.
 #include <cstdlib>
 #include <cstring>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <gtest/gtest.h>
 
@@ -40,6 +45,15 @@ TEST(Allocator, AppliesUnderGlibc) {
   EXPECT_TRUE(done.apply) << done.reason;
   EXPECT_TRUE(applied_allocator_choice().apply);
   EXPECT_EQ(applied_allocator_choice().reason, done.reason);
+
+  // glibc caps the mmap threshold at 32 MiB: without M_MMAP_MAX = 0 this block would be an
+  // mmap'd chunk (counted in hblkhd), unmapped by free() and faulted in again by the next step.
+  const size_t before = mallinfo2().hblkhd;
+  void* block = std::malloc(256u << 20);
+  ASSERT_NE(block, nullptr);
+  const size_t during = mallinfo2().hblkhd;
+  std::free(block);
+  EXPECT_EQ(during, before) << "a 256 MiB block was mmap'd";
 }
 #endif
 

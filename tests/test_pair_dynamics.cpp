@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <sstream>
 
@@ -20,6 +21,7 @@
 #include "eval/evaluate.h"
 #include "hooks/pair_dynamics.h"
 #include "loss/contrastive_loss.h"
+#include "loss/row_scores.h"
 #include "test_util.h"
 
 namespace halo::test {
@@ -350,6 +352,31 @@ TEST(PairDynamicsFile, ColumnsUnseenRowsAndAuroc) {
   // Without the truth: "-" in the mismatched column and no detection figures.
   EXPECT_TRUE(hooks::write_pair_dynamics(dir + "/unknown.tsv", d, manifest_of(5, false)).empty());
   EXPECT_EQ(read_tsv_rows(dir + "/unknown.tsv")[1][2], "-");
+}
+
+// The row scores' n x M pass runs in the logits' fp32; against the same fp32 logits taken
+// through float64 (the definition: softmax over the row with the sink as one more column), on a
+// batch of 8,192 columns. The fp32 log-sum-exp of the other columns has a relative error of a
+// few 1e-7 (cascade summation), so the log-probabilities agree to 1e-5.
+TEST_P(StepScores, Fp32PassMatchesFloat64AtEightThousandColumns) {
+  torch::manual_seed(9);
+  const int64_t n = 8192, d = 16, rows = 48, offset = 1000;
+  const torch::Tensor image = torch::randn({n, d}), text = image + 0.7 * torch::randn({n, d});
+  auto loss = make_loss(GetParam(), d, n);
+  const torch::Tensor queries = image.narrow(0, offset, rows);
+  const loss::RowScores got = loss::row_scores(*loss, queries, text, offset, 20);
+  torch::NoGradGuard no_grad;
+  torch::Tensor logits = loss->logits(queries, text).to(torch::kFloat64);
+  if (const auto b = loss->abstain_logit()) {
+    logits = torch::cat({logits, torch::full({rows, 1}, *b, logits.options())}, 1);
+  }
+  const torch::Tensor lse = torch::logsumexp(logits, 1);
+  const torch::Tensor own = logits.narrow(1, offset, rows).diagonal();
+  const torch::Tensor others = logits.scatter(1, torch::arange(offset, offset + rows).unsqueeze(1),
+                                              -std::numeric_limits<double>::infinity());
+  EXPECT_TRUE(all_close(got.own_log_p, own - lse, 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(got.other_log_p, torch::logsumexp(others, 1) - lse, 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(got.margin, own - std::get<0>(others.max(1)), 0, 0));  // exact: a max
 }
 
 }  // namespace

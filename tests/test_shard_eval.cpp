@@ -13,6 +13,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/error.h"
 #include "data/manifest.h"
 #include "data/manifest_to_shards.h"
 #include "data/pair_set.h"

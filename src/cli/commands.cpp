@@ -2,7 +2,10 @@
 #include "cli/commands.h"
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <sstream>
+#include <string>
 
 #include <torch/torch.h>
 
@@ -18,6 +21,21 @@
 namespace halo::cli {
 
 namespace {
+
+// Whether /proc/cpuinfo lists `flag` among the CPU's flags (false where there is no such file).
+bool cpu_has_flag(const std::string& flag) {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    for (std::string word; words >> word;) {
+      if (word == flag) return true;
+    }
+    return false;
+  }
+  return false;
+}
 
 int run_info(const std::vector<std::string>& argv) {
   ArgParser args("info", "Print the build's versions and what hardware LibTorch sees.");
@@ -42,6 +60,12 @@ int run_info(const std::vector<std::string>& argv) {
             << (cpu_bf16_autocast_available()
                     ? "cpu"
                     : "not on the cpu (this LibTorch's CPU autocast fails)")
+            << (cpu_has_flag("avx512_bf16") ? "; this CPU has avx512_bf16 (native bf16 products)"
+                                            : "; this CPU has no avx512_bf16 (bf16 is emulated)")
+            << "\nattention: "
+            << (compat::fused_attention_available()
+                    ? "fused (scaled_dot_product_attention)"
+                    : "explicit matrix products (LibTorch < 2.0 has no fused attention)")
             << "\nlosses:";
   for (const auto& name : loss::contrastive_loss_names()) std::cout << " " << name;
   std::cout << "\nHALO loss implementations: dense, tiled (ATen tiles, any device)"

@@ -20,7 +20,8 @@ AllocatorChoice keep_freed_memory_choice(const char* halo_keep_freed_memory,
     return {false, "left to GLIBC_TUNABLES"};
   }
 #if defined(__GLIBC__)
-  return {true, "freed blocks up to 32 MiB kept for reuse (HALO_KEEP_FREED_MEMORY=0 turns it off)"};
+  return {true,
+          "freed blocks of every size kept for reuse (HALO_KEEP_FREED_MEMORY=0 turns it off)"};
 #else
   return {false, "not glibc: the system allocator's defaults"};
 #endif
@@ -42,10 +43,13 @@ AllocatorChoice keep_freed_memory() {
                                                     std::getenv("GLIBC_TUNABLES"));
 #if defined(__GLIBC__)
   if (choice.apply) {
-    // Blocks below 32 MiB (glibc's largest fixed mmap threshold) come from the heap, and the
-    // heap is not trimmed, so freed activations are reused instead of unmapped and faulted in.
-    const bool ok =
-        mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1 && mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1;
+    // Every block of the main thread's arena comes from the heap (no mmap'd chunks: glibc caps
+    // the mmap threshold at 32 MiB, and a plain step of 4,096 pairs frees and reallocates
+    // activations of hundreds of MiB), and the heap is not trimmed, so freed activations are
+    // reused instead of unmapped and faulted in again. Blocks below 32 MiB of other threads'
+    // arenas come from their heaps too.
+    const bool ok = mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1 &&
+                    mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1;
     if (!ok) choice = {false, "mallopt refused the settings: the allocator's defaults"};
   }
 #endif

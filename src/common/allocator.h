@@ -2,8 +2,10 @@
 // back to the system (mmap'd chunks above a threshold, the top of the heap above another) and
 // the next step faults them in again, page by page. A training step frees and reallocates the
 // same activations every iteration, so on CPU this costs about a fifth of the step
-// (docs/results.md, "Speed"). keep_freed_memory() tells malloc to keep such blocks for reuse:
-// the process's peak memory stays the same, it is just not returned between steps.
+// (docs/results.md, "Speed"), and a plain step of thousands of pairs several times more
+// (docs/training.md, "Host memory between steps"). keep_freed_memory() tells malloc to keep
+// such blocks for reuse, whatever their size: the memory is not returned between steps, and at
+// big plain batches the heap holds more than the peak (fragmentation).
 #pragma once
 #include <string>
 

@@ -1,9 +1,12 @@
-// AutocastScope and the CPU bf16 autocast probe (torch_compat.h); the version differences
-// themselves stay in the header.
+// Attention, AutocastScope and the CPU bf16 autocast probe (torch_compat.h); the version
+// differences themselves stay in the header.
 #include "common/torch_compat.h"
 
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
+
+#include <cmath>
+#include <limits>
 
 #include "common/error.h"
 
@@ -12,10 +15,10 @@ namespace halo {
 namespace {
 
 // One forward and backward through the operations the encoders use (convolution, linear,
-// matmul, softmax, GELU, layer norm on a bf16 input with fp32 weights, a parameter added to a
-// bf16 activation) under CPU autocast. True when it runs, the output is bf16 and the gradients
-// fp32. LibTorch 1.13 has CPU autocast but fails here (its CPU layer_norm refuses bf16 inputs
-// with fp32 weights).
+// matmul, softmax, attention (fused where this LibTorch has it), GELU, layer norm on a bf16 input
+// with fp32 weights, a parameter added to a bf16 activation) under CPU autocast. True when it runs,
+// the output is bf16 and the gradients fp32. LibTorch 1.13 has CPU autocast but fails here (its CPU
+// layer_norm refuses bf16 inputs with fp32 weights).
 bool probe_cpu_bf16_autocast() {
   auto param = [](at::IntArrayRef shape) { return at::randn(shape).set_requires_grad(true); };
   const at::Tensor conv_w = param({4, 3, 4, 4}), pos = param({4, 4}), ln_w = param({4}),
@@ -28,6 +31,8 @@ bool probe_cpu_bf16_autocast() {
     x = at::layer_norm(x + pos, {4}, ln_w, ln_b);
     at::Tensor q = at::linear(x, lin_w, lin_b);
     x = at::gelu(at::matmul(at::softmax(at::matmul(q, q.transpose(1, 2)), -1), q));
+    const at::Tensor heads = q.unsqueeze(1);  // B x 1 x T x 4
+    x = x + compat::attention(heads, heads, heads, /*causal=*/true, /*fused=*/true).squeeze(1);
     out = at::linear(at::layer_norm(x, {4}, ln_w, ln_b), lin_w, lin_b);
   }
   out.to(at::kFloat).sum().backward();
@@ -39,6 +44,24 @@ bool probe_cpu_bf16_autocast() {
 }
 
 }  // namespace
+
+at::Tensor compat::attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                             bool causal, bool fused) {
+#if HALO_TORCH_AT_LEAST(2, 0)
+  if (fused) return at::scaled_dot_product_attention(q, k, v, {}, 0.0, causal);
+#else
+  (void)fused;
+#endif
+  at::Tensor scores =
+      at::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));
+  if (causal) {
+    const int64_t T = q.size(-2);
+    scores = scores + at::full({T, T}, -std::numeric_limits<float>::infinity(),
+                               scores.options().dtype(at::kFloat))
+                          .triu(1);
+  }
+  return at::matmul(at::softmax(scores, -1), v);
+}
 
 bool cpu_bf16_autocast_available() {
   static const bool available = [] {

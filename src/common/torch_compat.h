@@ -3,6 +3,7 @@
 // TORCH_VERSION_* elsewhere (c10d's differences: dist/c10d_compat.h, which uses the macro below).
 #pragma once
 #include <ATen/autocast_mode.h>
+#include <ATen/core/Tensor.h>
 #include <c10/core/DeviceType.h>
 #include <c10/core/ScalarType.h>
 #include <torch/version.h>
@@ -69,6 +70,22 @@ inline void set_autocast_dtype(c10::DeviceType device, c10::ScalarType dtype) {
   }
 #endif
 }
+
+}  // namespace compat
+
+namespace compat {
+
+// Whether this LibTorch has fused attention (at::scaled_dot_product_attention, from 2.0): on the
+// CPU, a flash-attention kernel that never materialises the B x heads x T x T scores.
+constexpr bool fused_attention_available() {
+  return HALO_TORCH_AT_LEAST(2, 0);
+}
+
+// softmax(q k^T / sqrt(d) + causal mask) v for q, k, v of B x heads x T x d (`causal`: position
+// t attends to positions <= t only). Fused where `fused` and fused_attention_available(), else
+// the explicit matrix products, which LibTorch 1.13 always takes.
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
+                     bool fused);
 
 }  // namespace compat
 

@@ -34,7 +34,7 @@ torch::Tensor TextTransformerImpl::forward(const torch::Tensor& tokens) {
              "every token sequence must contain the end-of-text id ", options_.eos_id);
   const int64_t L = tokens.size(1);
   torch::Tensor x = token_embedding(tokens) + positional_embedding.narrow(0, 0, L);
-  x = transformer(x, causal_mask(L, x.options()));
+  x = transformer(x, /*causal=*/true);
   x = ln_final(x);
   // The first end-of-text position of each row.
   const torch::Tensor eos_pos = is_eos.to(torch::kInt).argmax(1);

@@ -2,11 +2,11 @@
 #include "encoders/transformer.h"
 
 #include <cmath>
-#include <limits>
 
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "common/torch_compat.h"
 
 namespace halo::encoders {
 
@@ -17,14 +17,28 @@ AttentionImpl::AttentionImpl(int64_t width, int64_t heads) : heads_(heads) {
   out_proj = register_module("out_proj", torch::nn::Linear(width, width));
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
+namespace {
+thread_local bool explicit_attention = false;
+}  // namespace
+
+ExplicitAttentionGuard::ExplicitAttentionGuard() : previous_(explicit_attention) {
+  explicit_attention = true;
+}
+ExplicitAttentionGuard::~ExplicitAttentionGuard() {
+  explicit_attention = previous_;
+}
+
+bool attention_is_fused(c10::DeviceType device) {
+  return compat::fused_attention_available() && !explicit_attention &&
+         !(device == c10::DeviceType::CPU && compat::autocast_enabled(device));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, bool causal) {
   const int64_t B = x.size(0), T = x.size(1), W = x.size(2), hd = W / heads_;
-  // B x T x 3W -> 3 x B x heads x T x hd
+  // B x T x 3W -> 3 x B x heads x T x hd, and back from B x heads x T x hd
   auto qkv = in_proj(x).reshape({B, T, 3, heads_, hd}).permute({2, 0, 3, 1, 4});
-  torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(hd));
-  if (mask.defined()) scores = scores + mask;
-  torch::Tensor out = torch::matmul(torch::softmax(scores, -1), v);  // B x heads x T x hd
+  const torch::Tensor out =
+      compat::attention(qkv[0], qkv[1], qkv[2], causal, attention_is_fused(x.device().type()));
   return out_proj(out.transpose(1, 2).reshape({B, T, W}));
 }
 
@@ -37,8 +51,8 @@ ResidualBlockImpl::ResidualBlockImpl(int64_t width, int64_t heads, double mlp_ra
   c_proj = register_module("c_proj", torch::nn::Linear(hidden, width));
 }
 
-torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
-  torch::Tensor h = x + attn(ln_1(x), mask);
+torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x, bool causal) {
+  torch::Tensor h = x + attn(ln_1(x), causal);
   return h + c_proj(torch::gelu(c_fc(ln_2(h))));
 }
 
@@ -49,13 +63,9 @@ TransformerImpl::TransformerImpl(int64_t width, int64_t layers, int64_t heads, d
   }
 }
 
-torch::Tensor TransformerImpl::forward(torch::Tensor x, const torch::Tensor& mask) {
-  for (auto& block : blocks_) x = block(x, mask);
+torch::Tensor TransformerImpl::forward(torch::Tensor x, bool causal) {
+  for (auto& block : blocks_) x = block(x, causal);
   return x;
-}
-
-torch::Tensor causal_mask(int64_t length, const torch::TensorOptions& options) {
-  return torch::full({length, length}, -std::numeric_limits<float>::infinity(), options).triu(1);
 }
 
 }  // namespace halo::encoders

@@ -1,6 +1,8 @@
 // Pre-norm transformer blocks shared by the vision and text encoders: multi-head self-attention
-// with an optional additive mask, and an MLP with GELU. Parameter names follow open_clip's.
+// (causal for text), fused where LibTorch has it (common/torch_compat.h), and an MLP with GELU.
+// Parameter names follow open_clip's.
 #pragma once
+#include <c10/core/DeviceType.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/linear.h>
@@ -12,8 +14,8 @@ namespace halo::encoders {
 class AttentionImpl : public torch::nn::Module {
  public:
   AttentionImpl(int64_t width, int64_t heads);
-  // x: B x T x width. mask: T x T additive (0 or -inf), or undefined.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {});
+  // x: B x T x width. causal: position t attends to positions <= t only.
+  torch::Tensor forward(const torch::Tensor& x, bool causal = false);
 
  private:
   int64_t heads_;
@@ -24,7 +26,7 @@ TORCH_MODULE(Attention);
 class ResidualBlockImpl : public torch::nn::Module {
  public:
   ResidualBlockImpl(int64_t width, int64_t heads, double mlp_ratio);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {});
+  torch::Tensor forward(const torch::Tensor& x, bool causal = false);
 
  private:
   torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
@@ -36,14 +38,30 @@ TORCH_MODULE(ResidualBlock);
 class TransformerImpl : public torch::nn::Module {
  public:
   TransformerImpl(int64_t width, int64_t layers, int64_t heads, double mlp_ratio);
-  torch::Tensor forward(torch::Tensor x, const torch::Tensor& mask = {});
+  torch::Tensor forward(torch::Tensor x, bool causal = false);
 
  private:
   std::vector<ResidualBlock> blocks_;
 };
 TORCH_MODULE(Transformer);
 
-// T x T additive causal mask: 0 on and below the diagonal, -inf above.
-torch::Tensor causal_mask(int64_t length, const torch::TensorOptions& options);
+// While one lives, attention on this thread takes the explicit matrix products instead of the
+// fused kernel (to compare the two, in tests and benchmarks). Nests like torch::NoGradGuard.
+class ExplicitAttentionGuard {
+ public:
+  ExplicitAttentionGuard();
+  ~ExplicitAttentionGuard();
+  ExplicitAttentionGuard(const ExplicitAttentionGuard&) = delete;
+  ExplicitAttentionGuard& operator=(const ExplicitAttentionGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Whether attention on `device` runs fused on this thread: compat::fused_attention_available(),
+// no ExplicitAttentionGuard alive, and not on the CPU under autocast (LibTorch 2.6's CPU flash
+// attention in bf16 took twice the explicit form's time at the presets' shapes, where in fp32 it
+// saves 14-20% of the step: docs/training.md, "Precision and attention").
+bool attention_is_fused(c10::DeviceType device);
 
 }  // namespace halo::encoders

@@ -11,6 +11,16 @@
 
 namespace halo::loss {
 
+namespace {
+
+// log(1 + exp(z)) in float64 without overflow, and without softplus's cut-off at z > 20 (which
+// would drop log1p(exp(-z)), a few units of the pair dynamics' fixed point).
+torch::Tensor log1p_exp(const torch::Tensor& z) {
+  return z.clamp_min(0) + torch::log1p(torch::exp(-z.abs()));
+}
+
+}  // namespace
+
 RowScores row_scores(ContrastiveLoss& loss, const torch::Tensor& queries,
                      const torch::Tensor& candidates, int64_t offset, int64_t block_rows) {
   torch::NoGradGuard no_grad;
@@ -22,18 +32,32 @@ RowScores row_scores(ContrastiveLoss& loss, const torch::Tensor& queries,
   std::vector<torch::Tensor> own_parts, other_parts, margin_parts;
   for (int64_t start = 0; start < queries.size(0); start += block_rows) {
     const int64_t rows = std::min(block_rows, queries.size(0) - start);
-    torch::Tensor logits =
-        loss.logits(queries.narrow(0, start, rows), candidates).to(torch::kFloat64);
-    if (sink) logits = torch::cat({logits, torch::full({rows, 1}, *sink, logits.options())}, 1);
-    const torch::Tensor lse = torch::logsumexp(logits, 1);
-    const torch::Tensor own_column = torch::arange(
-        offset + start, offset + start + rows, torch::dtype(torch::kLong).device(logits.device()));
-    const torch::Tensor own = logits.gather(1, own_column.unsqueeze(1)).squeeze(1);
-    const torch::Tensor others =
-        logits.scatter(1, own_column.unsqueeze(1), -std::numeric_limits<double>::infinity());
-    own_parts.push_back(own - lse);
-    other_parts.push_back(torch::logsumexp(others, 1) - lse);
-    margin_parts.push_back(own - std::get<0>(others.max(1)));
+    // The n x M pass stays in the logits' precision: the own logit is read out, its place set
+    // to -inf, and the others give their maximum and their log-sum-exp. Everything after is per
+    // row, in float64.
+    torch::Tensor logits = loss.logits(queries.narrow(0, start, rows), candidates);
+    if (!logits.is_floating_point() || logits.element_size() < 4) logits = logits.to(torch::kFloat);
+    const torch::Tensor own_column =
+        torch::arange(offset + start, offset + start + rows,
+                      torch::dtype(torch::kLong).device(logits.device()))
+            .unsqueeze(1);
+    const torch::Tensor own = logits.gather(1, own_column).squeeze(1).to(torch::kFloat64);
+    logits.scatter_(1, own_column, -std::numeric_limits<double>::infinity());
+    // The others' log-sum-exp around their maximum, in place: max, subtract, exp, sum.
+    const torch::Tensor top = std::get<0>(logits.max(1, /*keepdim=*/true));
+    const torch::Tensor shift = top.masked_fill(top.isinf(), 0);  // a row with no other column
+    torch::Tensor other_lse =
+        logits.sub_(shift).exp_().sum(1).to(torch::kFloat64).log_() + shift.squeeze(1);
+    torch::Tensor other_max = top.squeeze(1).to(torch::kFloat64);
+    if (sink) {
+      other_lse = torch::logaddexp(other_lse, torch::full_like(other_lse, *sink));
+      other_max = other_max.clamp_min(*sink);
+    }
+    // log p = own - logaddexp(own, others) = -log(1 + exp(others - own)), and log(1 - p) the
+    // same with the roles swapped: neither rounds to 0 where p is within 1e-16 of 1.
+    own_parts.push_back(-log1p_exp(other_lse - own));
+    other_parts.push_back(-log1p_exp(own - other_lse));
+    margin_parts.push_back(own - other_max);
   }
   if (own_parts.empty()) {
     const torch::Tensor none =

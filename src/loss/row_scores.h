@@ -1,8 +1,10 @@
 // Each row's softmax over its candidates (and the loss's abstain logit as one more column, where
-// it has one), in float64 log space and in blocks of rows so that memory does not grow with
-// n x M: the one place that computes the in-context score, for evaluation, filtering and the
-// pair dynamics alike. Log space keeps 1 - p exact where p rounds to 1, so no two pairs tie by
-// saturation.
+// it has one), in log space and in blocks of rows so that memory does not grow with n x M: the
+// one place that computes the in-context score, for evaluation, filtering and the pair dynamics
+// alike. The n x M pass runs in the logits' precision (fp32 in training: one max and one
+// log-sum-exp of each row's other columns); the per-row results are float64 and in log space,
+// log p = -log(1 + exp(others - own)) and log(1 - p) likewise, so 1 - p stays exact where p
+// rounds to 1 and no two pairs tie by saturation.
 #pragma once
 #include <cstdint>
 
