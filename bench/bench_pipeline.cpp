@@ -96,8 +96,8 @@ int main(int argc, char** argv) {
     auto manifest = std::make_shared<halo::data::Manifest>(halo::data::read_manifest(
         c.data.train_manifest,
         {c.data.separator[0], c.data.image_key, c.data.caption_key, c.data.skip_bad}));
-    const bool breakdown = args.on("breakdown");
-    for (int64_t workers = 1; workers <= (args.on("step-only") ? 0 : c.data.workers); ++workers) {
+    const bool breakdown = args.on("breakdown"), step_only = args.on("step-only");
+    for (int64_t workers = 1; workers <= (step_only ? 0 : c.data.workers); ++workers) {
       halo::data::LoaderOptions o = halo::train::loader_options(c);  // as halo-clip train
       o.workers = workers;
       halo::data::BatchLoader loader(
@@ -123,8 +123,8 @@ int main(int argc, char** argv) {
           static_cast<long long>(manifest->size()));
     }
 
-    if (breakdown && !args.on("step-only")) {  // the pipeline's stages, one after the other on
-                                               // this thread, as one worker runs them
+    if (breakdown && !step_only) {  // the pipeline's stages, one after the other on
+                                    // this thread, as one worker runs them
       at::set_num_threads(1);
       const halo::data::LoaderOptions o = halo::train::loader_options(c);
       const int64_t n = std::min<int64_t>(manifest->size() / B, batches) * B;

@@ -71,10 +71,6 @@ inline void set_autocast_dtype(c10::DeviceType device, c10::ScalarType dtype) {
 #endif
 }
 
-}  // namespace compat
-
-namespace compat {
-
 // Whether this LibTorch has fused attention (at::scaled_dot_product_attention, from 2.0): on the
 // CPU, a flash-attention kernel that never materialises the B x heads x T x T scores.
 constexpr bool fused_attention_available() {

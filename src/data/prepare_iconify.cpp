@@ -5,6 +5,11 @@
 // split its samples are shuffled across the split's shards with a fixed seed. Exact duplicates
 // (same pixels) are collapsed within each split, and the training pool loses every image that
 // an evaluation set also holds. docs/data.md ("The icon corpus (Iconify)") has the rules.
+// In this file, in order: the request that prepared.json records; the evaluation sets whose
+// images leave the pool (EvalSet); the Preparer, whose run() reads top to bottom: select_sets,
+// check_existing_output, the evaluation sets hashed, survey, prepare_split per split (draw a
+// block, dedup, write), the side files (ATTRIBUTION.md, sets.tsv, skipped.tsv), prepared.json.
+// The shards themselves: ShuffledShardStream (shard_stream.h).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -16,8 +21,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <numeric>
-#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -36,6 +39,7 @@
 #include "data/manifest.h"
 #include "data/prepare.h"
 #include "data/shard_pattern.h"
+#include "data/shard_stream.h"
 #include "data/shard_writer.h"
 #include "data/svg_render.h"
 #include "data/tar_reader.h"
@@ -160,117 +164,6 @@ std::vector<std::string> request_differences(const YAML::Node& old, const Reques
   if (string_list(old["decontaminate"]) != r.decontaminate) out.push_back("--decontaminate");
   return out;
 }
-
-// Writes one split's shards, named 00000.tar, 00001.tar, ...: first samples_per_shard to a
-// shard in drawing order, since the split's size is known only at its end; then the split is
-// rewritten through a temporary folder into ceil(N / samples_per_shard) shards whose counts
-// differ by at most one (as `prepare shards` writes them) and whose samples are shuffled across
-// the whole split; sizes.json last.
-class ShardStream {
- public:
-  ShardStream(std::string folder, int64_t per_shard)
-      : folder_(std::move(folder)), per_shard_(per_shard) {}
-  void add(const ShardSample& sample) {
-    if (!writer_) {
-      fs::create_directories(folder_);
-      const std::string name = shard_name(static_cast<int64_t>(sizes_.size()));
-      writer_ = std::make_unique<ShardWriter>((fs::path(folder_) / name).string());
-      sizes_.emplace_back(name, 0);
-    }
-    writer_->add(sample);
-    ++total_;
-    if (++sizes_.back().second == per_shard_) close_shard();
-  }
-  // Closes the last shard and rewrites the split into balanced shards (sizes differ by at most
-  // one) whose samples follow a seeded random order of the whole split, then writes sizes.json
-  // (nothing for a split without samples). Rendered in set order, a shard would hold one or two
-  // sets, and so would every batch a loader's shuffle buffer draws from it.
-  void finish() {
-    close_shard();
-    if (total_ > 0) shuffle_and_balance();
-    if (!sizes_.empty()) write_shard_sizes(folder_, sizes_);
-  }
-  int64_t shards() const { return static_cast<int64_t>(sizes_.size()); }
-  static std::string shard_name(int64_t index) { return padded(index, 5) + ".tar"; }
-  static const char* temporary_folder() { return ".rebalance"; }
-
- private:
-  void close_shard() {
-    if (writer_) writer_->finish();
-    writer_.reset();
-  }
-  // Two passes holding one shard in memory: every sample is dealt to the output shard of its
-  // position in the permutation, then each output shard is put in the permutation's order.
-  void shuffle_and_balance() {
-    const fs::path folder(folder_), temporary = folder / temporary_folder();
-    fs::remove_all(temporary);
-    fs::create_directories(temporary);
-    const auto count = static_cast<int64_t>(sizes_.size());
-    std::vector<int64_t> position(static_cast<size_t>(total_));
-    std::iota(position.begin(), position.end(), int64_t{0});
-    std::shuffle(position.begin(), position.end(), std::mt19937_64(kOrderSeed));
-    // Output shard s holds the positions [floor(s N / count), floor((s + 1) N / count)).
-    const auto shard_of = [&](int64_t p) { return ((p + 1) * count - 1) / total_; };
-    const auto dealt_path = [&](int64_t s) { return temporary / ("dealt-" + shard_name(s)); };
-
-    std::vector<std::unique_ptr<ShardWriter>> dealt;
-    std::vector<std::vector<int64_t>> positions(static_cast<size_t>(count));
-    for (int64_t s = 0; s < count; ++s) {
-      dealt.push_back(std::make_unique<ShardWriter>(dealt_path(s).string()));
-    }
-    int64_t index = 0;
-    for (const auto& [name, n] : sizes_) {
-      ShardReader reader((folder / name).string());
-      ShardSample sample;
-      while (reader.next(sample)) {
-        HALO_CHECK(sample.usable(), "iconify: rewriting ", sample.where(), ": ", sample.problem);
-        HALO_CHECK(index < total_, "iconify: rewriting '", folder_, "': more than the ", total_,
-                   " samples written");
-        const int64_t p = position[static_cast<size_t>(index++)];
-        const auto s = static_cast<size_t>(shard_of(p));
-        dealt[s]->add(sample);
-        positions[s].push_back(p);
-      }
-      HALO_CHECK(reader.error().empty(), "iconify: rewriting shards: ", reader.error());
-    }
-    HALO_CHECK(index == total_, "iconify: rewriting '", folder_, "': read ", index, " of ", total_,
-               " samples");
-    for (auto& writer : dealt) writer->finish();
-
-    std::vector<std::pair<std::string, int64_t>> sizes;
-    for (int64_t s = 0; s < count; ++s) {
-      const auto& wanted = positions[static_cast<size_t>(s)];
-      std::vector<ShardSample> samples;
-      {
-        ShardReader reader(dealt_path(s).string());
-        for (ShardSample sample; reader.next(sample); sample = ShardSample{}) {
-          samples.push_back(std::move(sample));
-        }
-        HALO_CHECK(reader.error().empty() && samples.size() == wanted.size(),
-                   "iconify: rewriting '", dealt_path(s).string(), "': read ", samples.size(),
-                   " of ", wanted.size(), " samples ", reader.error());
-      }
-      std::vector<size_t> order(samples.size());
-      std::iota(order.begin(), order.end(), size_t{0});
-      std::sort(order.begin(), order.end(),
-                [&](size_t a, size_t b) { return wanted[a] < wanted[b]; });
-      ShardWriter out((temporary / shard_name(s)).string());
-      for (size_t i : order) out.add(samples[i]);
-      out.finish();
-      fs::remove(dealt_path(s));
-      sizes.emplace_back(shard_name(s), static_cast<int64_t>(samples.size()));
-    }
-    for (const auto& [name, n] : sizes_) fs::remove(folder / name);
-    for (const auto& [name, n] : sizes) fs::rename(temporary / name, folder / name);
-    fs::remove(temporary);
-    sizes_ = std::move(sizes);
-  }
-
-  std::string folder_;
-  int64_t per_shard_, total_ = 0;
-  std::unique_ptr<ShardWriter> writer_;
-  std::vector<std::pair<std::string, int64_t>> sizes_;
-};
 
 // Images by their pixels' hash, each with what it is (a uid "set:name", or an image of another
 // set), for skipped.tsv.
@@ -455,7 +348,7 @@ bool Preparer::check_existing_output(const Request& request) {
         missing.push_back((folder / "sizes.json").string());
       }
       for (int64_t k = 0; k < shards; ++k) {
-        const fs::path shard = folder / ShardStream::shard_name(k);
+        const fs::path shard = folder / shuffled_shard_name(k);
         if (!fs::is_regular_file(shard)) missing.push_back(shard.string());
       }
     }
@@ -490,7 +383,7 @@ bool Preparer::check_existing_output(const Request& request) {
       }
       claim_shard_folder(folder.string(), o_.overwrite, inputs);
       fs::remove(folder / "classes.txt");
-      fs::remove_all(folder / ShardStream::temporary_folder());
+      fs::remove_all(folder / ShuffledShardStream::temporary_folder());
     }
   }
   if (o_.overwrite) {
@@ -582,7 +475,7 @@ void Preparer::progress(const std::string& set, bool force) {
 
 void Preparer::prepare_split(Split split, IconifySplitCounts& c) {
   const std::string split_folder = (fs::path(o_.out) / split_name(split)).string();
-  ShardStream stream(split_folder, o_.samples_per_shard);
+  ShuffledShardStream stream(split_folder, o_.samples_per_shard, kOrderSeed);
   HashMap seen;  // the split's images kept so far
   // Documents drawn in this split: its Rendered, or (while its block is drawn) the position of
   // the first icon with that document in `block`.

@@ -11,16 +11,6 @@
 
 namespace halo::loss {
 
-namespace {
-
-// log(1 + exp(z)) in float64 without overflow, and without softplus's cut-off at z > 20 (which
-// would drop log1p(exp(-z)), a few units of the pair dynamics' fixed point).
-torch::Tensor log1p_exp(const torch::Tensor& z) {
-  return z.clamp_min(0) + torch::log1p(torch::exp(-z.abs()));
-}
-
-}  // namespace
-
 RowScores row_scores(ContrastiveLoss& loss, const torch::Tensor& queries,
                      const torch::Tensor& candidates, int64_t offset, int64_t block_rows) {
   torch::NoGradGuard no_grad;
@@ -53,10 +43,10 @@ RowScores row_scores(ContrastiveLoss& loss, const torch::Tensor& queries,
       other_lse = torch::logaddexp(other_lse, torch::full_like(other_lse, *sink));
       other_max = other_max.clamp_min(*sink);
     }
-    // log p = own - logaddexp(own, others) = -log(1 + exp(others - own)), and log(1 - p) the
-    // same with the roles swapped: neither rounds to 0 where p is within 1e-16 of 1.
-    own_parts.push_back(-log1p_exp(other_lse - own));
-    other_parts.push_back(-log1p_exp(own - other_lse));
+    // log p = own - logaddexp(own, others) = log sigmoid(own - others), and log(1 - p) the same
+    // with the roles swapped: neither rounds to 0 where p is within 1e-16 of 1.
+    own_parts.push_back(torch::log_sigmoid(own - other_lse));
+    other_parts.push_back(torch::log_sigmoid(other_lse - own));
     margin_parts.push_back(own - other_max);
   }
   if (own_parts.empty()) {
